@@ -1,5 +1,6 @@
 #include "sidecar/common/crypto.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -55,6 +56,11 @@ absl::StatusOr<std::string> base64UrlDecode(absl::string_view text) {
     return absl::InvalidArgumentError("invalid base64url");
   }
   return out;
+}
+
+bool constantTimeEquals(absl::string_view a, absl::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 std::string randomBytes(size_t count) {

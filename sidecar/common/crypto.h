@@ -20,6 +20,10 @@ absl::StatusOr<std::string> base64Decode(absl::string_view text);
 std::string base64UrlEncode(absl::string_view bytes);
 absl::StatusOr<std::string> base64UrlDecode(absl::string_view text);
 
+// Compares without an early exit, so a verifier does not reveal how many
+// leading bytes of a guess were right.
+bool constantTimeEquals(absl::string_view a, absl::string_view b);
+
 // Cryptographically random bytes from OpenSSL's DRBG.
 std::string randomBytes(size_t count);
 // A random RFC 4122 version 4 UUID, lowercase with dashes.

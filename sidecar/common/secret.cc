@@ -2,6 +2,8 @@
 
 #include <openssl/crypto.h>
 
+#include "sidecar/common/crypto.h"
+
 namespace credsync {
 
 SecretString& SecretString::operator=(const SecretString& other) {
@@ -22,8 +24,7 @@ SecretString& SecretString::operator=(SecretString&& other) noexcept {
 }
 
 bool SecretString::equals(absl::string_view other) const {
-  if (other.size() != value_.size()) return false;
-  return CRYPTO_memcmp(value_.data(), other.data(), value_.size()) == 0;
+  return crypto::constantTimeEquals(value_, other);
 }
 
 void SecretString::wipe() noexcept { wipeString(value_); }

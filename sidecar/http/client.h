@@ -33,13 +33,20 @@ struct Response {
 };
 
 // Sends one HTTP request and returns the whole response. A response with any
-// status is a success of the transport: callers interpret 4xx/5xx. Errors:
+// status is a success of the transport: callers interpret 4xx/5xx, and 3xx,
+// since redirects are never followed. Errors:
 //   DEADLINE_EXCEEDED   connect or total timeout;
-//   UNAVAILABLE         DNS, connect, reset, TLS handshake or verification;
-//   RESOURCE_EXHAUSTED  the body exceeded the configured cap;
-//   INVALID_ARGUMENT    a malformed URL or request.
-// Messages name the host and the failure, never headers or bodies (they may
-// carry tokens). Implementations are thread-safe; connections are reused.
+//   UNAVAILABLE         DNS, connect, reset, proxy, TLS handshake or
+//                       verification;
+//   RESOURCE_EXHAUSTED  the response exceeded the configured cap;
+//   INVALID_ARGUMENT    a malformed URL (or a scheme other than http/https),
+//                       method or header;
+//   FAILED_PRECONDITION local TLS setup that no retry can fix (an unreadable
+//                       CA file);
+//   INTERNAL            the HTTP library failed in an unexpected way.
+// Messages name the host and the failure, never headers, bodies or query
+// strings (they may carry tokens). Implementations are thread-safe: any
+// number of threads may call send() at once; connections are reused.
 class Client {
  public:
   virtual ~Client() = default;

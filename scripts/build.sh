@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Configures and builds one tree. usage: scripts/build.sh release|asan|debug [targets...]
+#   release  build/release, -O2, the tree the demo and benchmarks use
+#   asan     build/asan, AddressSanitizer + UndefinedBehaviorSanitizer
+#   debug    build/debug
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:?usage: scripts/build.sh release|asan|debug [targets...]}
+shift
+case "$kind" in
+  release) args=(-DCMAKE_BUILD_TYPE=Release) ;;
+  asan) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCREDSYNC_SANITIZE=ON) ;;
+  debug) args=(-DCMAKE_BUILD_TYPE=Debug) ;;
+  *) echo "build: unknown tree '$kind' (release, asan or debug)" >&2; exit 2 ;;
+esac
+dir="build/$kind"
+if [[ ! -f "$dir/build.ninja" ]]; then
+  cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
+fi
+targets=()
+for target in "$@"; do targets+=(--target "$target"); done
+cmake --build "$dir" "${targets[@]}" -- -j"${JOBS:-$(nproc)}"

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+namespace credsync::emulator {
+
+enum class FaultKind {
+  kLatency,          // delay, then answer normally
+  kHttp5xx,          // ServiceUnavailableTemporary with the given status
+  kInternalFailure,  // 500 InternalFailure
+  kThrottling,       // Rejected.Throttling (KMS) / Throttling.User (STS)
+  kReset,            // drop the connection without an answer
+  kMalformedJson,    // 200 with a body that is not JSON
+  kTruncatedBody,    // the real answer, cut off mid-body
+};
+
+absl::StatusOr<FaultKind> parseFaultKind(const std::string& name);
+
+struct Fault {
+  int id = 0;
+  std::string action;  // an API action, or "*"
+  FaultKind kind = FaultKind::kHttp5xx;
+  int64_t remaining = -1;  // requests left to affect; -1 until cleared
+  double fraction = 1.0;   // share of matching requests affected
+  absl::Duration latency = absl::ZeroDuration();
+  int status = 503;
+};
+
+// What applies to one request: a total added latency, and at most one
+// failing fault (the first that matches).
+struct FaultDecision {
+  absl::Duration latency = absl::ZeroDuration();
+  std::optional<Fault> failure;
+};
+
+// Faults injected through the admin API. Thread-safe.
+class FaultTable {
+ public:
+  int add(Fault fault);
+  void clear();
+  FaultDecision decide(const std::string& action);
+
+ private:
+  absl::Mutex mutex_;
+  int next_id_ ABSL_GUARDED_BY(mutex_) = 1;
+  std::vector<Fault> faults_ ABSL_GUARDED_BY(mutex_);
+};
+
+// Per-action counts of requests, successes and failures by code, so tests can
+// assert exactly how many upstream calls a client made. Thread-safe.
+class Counters {
+ public:
+  void recordSuccess(const std::string& action);
+  void recordFailure(const std::string& action, const std::string& code);
+  nlohmann::json toJson() const;
+  void reset();
+
+ private:
+  struct ActionCounts {
+    int64_t requests = 0;
+    int64_t successes = 0;
+    std::map<std::string, int64_t> failures;
+  };
+  mutable absl::Mutex mutex_;
+  std::map<std::string, ActionCounts> actions_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace credsync::emulator

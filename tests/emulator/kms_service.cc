@@ -1,0 +1,101 @@
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "sidecar/common/crypto.h"
+#include "tests/emulator/services.h"
+
+namespace credsync::emulator {
+namespace {
+
+bool mayRead(const Principal& caller, const std::string& secret_name) {
+  return std::any_of(caller.secrets.begin(), caller.secrets.end(), [&](const std::string& name) {
+    return name == "*" || name == secret_name;
+  });
+}
+
+ApiError noPermission() {
+  return {403, "Forbidden.NoPermission",
+          "This operation for this resource is forbidden by permission system."};
+}
+
+ApiError notFound() { return {404, "Forbidden.ResourceNotFound", "Resource not found"}; }
+
+std::string requestId() { return absl::AsciiStrToUpper(crypto::randomUuid()); }
+
+// Looks the secret up after the permission check, as KMS authorizes before it
+// reveals whether a name exists.
+std::variant<Secret, ApiError> readableSecret(const ApiRequest& request, World& world,
+                                              const Principal& caller) {
+  const std::optional<std::string> name = request.param("SecretName");
+  if (!name || name->empty()) return missingParameter("SecretName");
+  if (!mayRead(caller, *name)) return noPermission();
+  std::optional<Secret> secret = world.findSecret(*name);
+  if (!secret) return notFound();
+  return *std::move(secret);
+}
+
+}  // namespace
+
+ApiResult getSecretValue(const ApiRequest& request, World& world, const Principal& caller) {
+  auto found = readableSecret(request, world, caller);
+  if (auto* error = std::get_if<ApiError>(&found)) return *error;
+  const Secret& secret = std::get<Secret>(found);
+  const std::string stage = request.param("VersionStage").value_or("ACSCurrent");
+  if (stage != "ACSCurrent" && stage != "ACSPrevious") {
+    return ApiError{400, "InvalidParameter",
+                    "The parameter VersionStage is invalid: RAMCredentials secrets accept "
+                    "ACSCurrent and ACSPrevious."};
+  }
+  const SecretVersion* chosen = nullptr;
+  for (const SecretVersion& version : secret.versions) {
+    if (std::find(version.stages.begin(), version.stages.end(), stage) != version.stages.end()) {
+      chosen = &version;
+    }
+  }
+  if (chosen == nullptr) return notFound();
+
+  Json secret_data;
+  secret_data["AccessKeyId"] = chosen->access_key_id;
+  secret_data["AccessKeySecret"] = chosen->access_key_secret.reveal();
+  secret_data["GenerateTimestamp"] = formatIso8601(chosen->created);
+  Json extended;
+  extended["SecretSubType"] = "RamUserAccessKey";
+  extended["UserName"] = secret.user_name;
+
+  Json body;
+  body["RequestId"] = requestId();
+  body["SecretName"] = secret.name;
+  body["SecretType"] = "RAMCredentials";
+  body["SecretData"] = secret_data.dump();
+  body["SecretDataType"] = "text";
+  body["VersionId"] = chosen->version_id;
+  body["VersionStages"] = {{"VersionStage", chosen->stages}};
+  body["CreateTime"] = formatIso8601(secret.create_time);
+  body["LastRotationDate"] = formatIso8601(secret.last_rotation);
+  body["NextRotationDate"] = formatIso8601(secret.next_rotation);
+  body["RotationInterval"] = absl::StrCat(secret.rotation_interval_seconds, "s");
+  body["AutomaticRotation"] = "Enabled";
+  body["ExtendedConfig"] = extended.dump();
+  return body;
+}
+
+ApiResult rotateSecret(const ApiRequest& request, World& world, const Principal& caller) {
+  auto found = readableSecret(request, world, caller);
+  if (auto* error = std::get_if<ApiError>(&found)) return *error;
+  const Secret& secret = std::get<Secret>(found);
+  if (!request.param("VersionId") || request.param("VersionId")->empty()) {
+    return missingParameter("VersionId");
+  }
+  auto rotated = world.rotateSecret(secret.name, /*revoke_previous=*/false);
+  if (!rotated.ok()) return notFound();
+  Json body;
+  body["RequestId"] = requestId();
+  body["SecretName"] = secret.name;
+  body["VersionId"] = rotated->version_id;
+  body["Arn"] = absl::StrCat("acs:kms:", world.region(), ":", world.accountId(), ":secret/",
+                             secret.name);
+  return body;
+}
+
+}  // namespace credsync::emulator

@@ -1,0 +1,164 @@
+// credsync-emulator: a local Alibaba Cloud (STS, KMS, ECS) and OIDC issuer
+// for credsync's demo and end-to-end tests. See README.md beside this file.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "sidecar/common/logging.h"
+#include "sidecar/common/time_source.h"
+#include "tests/emulator/oidc_issuer.h"
+#include "tests/emulator/pki.h"
+#include "tests/emulator/server.h"
+#include "tests/emulator/world.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: credsync-emulator --state-dir DIR [--listen HOST:PORT] [--port-file FILE]\n"
+    "                         [--seed FILE] [--plain-http] [--log-level LEVEL]\n"
+    "                         [--account-id ID] [--region REGION] [--issuer URL]\n";
+
+struct Flags {
+  std::string state_dir;
+  std::string listen = "127.0.0.1:0";
+  std::string port_file;
+  std::string seed;
+  bool plain_http = false;
+  std::string log_level = "info";
+  std::string account_id = "1234567890123456";
+  std::string region = "cn-hangzhou";
+  std::string issuer = "https://oidc-ack-cn-hangzhou.oss-cn-hangzhou.aliyuncs.com/c-emulator";
+};
+
+[[noreturn]] void fail(const std::string& message) {
+  std::fprintf(stderr, "credsync-emulator: %s\n", message.c_str());
+  std::exit(2);
+}
+
+Flags parseFlags(int argc, char** argv) {
+  Flags flags;
+  std::map<std::string, std::string*> values = {
+      {"state-dir", &flags.state_dir}, {"listen", &flags.listen},
+      {"port-file", &flags.port_file}, {"seed", &flags.seed},
+      {"log-level", &flags.log_level}, {"account-id", &flags.account_id},
+      {"region", &flags.region},       {"issuer", &flags.issuer},
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (!absl::StartsWith(arg, "--")) fail(absl::StrCat("unexpected argument ", arg, "\n", kUsage));
+    arg = arg.substr(2);
+    if (arg == "plain-http") {
+      flags.plain_http = true;
+      continue;
+    }
+    std::string name = arg, value;
+    if (const size_t eq = arg.find('='); eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      fail(absl::StrCat("--", name, " needs a value"));
+    }
+    auto it = values.find(name);
+    if (it == values.end()) fail(absl::StrCat("unknown flag --", name, "\n", kUsage));
+    *it->second = value;
+  }
+  if (flags.state_dir.empty()) fail(absl::StrCat("--state-dir is required\n", kUsage));
+  return flags;
+}
+
+void writePortFile(const std::string& path, int port) {
+  const std::string temp = absl::StrCat(path, ".tmp");
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.good()) fail(absl::StrCat("--port-file: cannot write ", temp));
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    fail(absl::StrCat("--port-file: cannot rename ", temp, " to ", path));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace credsync;
+  const Flags flags = parseFlags(argc, argv);
+  log::setComponent("emulator");
+  auto level = log::parseLevel(flags.log_level);
+  if (!level.ok()) fail(absl::StrCat("--log-level: ", level.status().message()));
+  log::setLevel(*level);
+
+  const size_t colon = flags.listen.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(flags.listen.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    fail("--listen must be HOST:PORT, e.g. 127.0.0.1:0");
+  }
+
+  // Block the stop signals before any thread starts, so that every thread
+  // inherits the mask and only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto pki = emulator::loadOrCreatePki(
+      flags.state_dir,
+      {"localhost", "*.aliyuncs.com", absl::StrCat("*.", flags.region, ".aliyuncs.com"),
+       "*.cryptoservice.kms.aliyuncs.com"},
+      {"127.0.0.1", "::1"});
+  if (!pki.ok()) fail(absl::StrCat("--state-dir: ", pki.status().message()));
+  std::unique_ptr<emulator::OidcIssuer> issuer = emulator::makeOidcIssuer(*pki, flags.issuer);
+
+  RealTimeSource time_source;
+  emulator::World world(time_source, flags.account_id, flags.region);
+  if (!flags.seed.empty()) {
+    std::ifstream in(flags.seed);
+    if (!in) fail(absl::StrCat("--seed: cannot read ", flags.seed));
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const nlohmann::json seed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (seed.is_discarded()) fail(absl::StrCat("--seed: ", flags.seed, " is not valid JSON"));
+    if (absl::Status status = emulator::applySeed(seed, world); !status.ok()) {
+      fail(absl::StrCat("--seed: ", status.message()));
+    }
+  }
+
+  emulator::ServerOptions options;
+  options.host = flags.listen.substr(0, colon);
+  options.port = port;
+  options.plain_http = flags.plain_http;
+  options.cert_path = pki->server_cert_path;
+  options.key_path = pki->server_key_path;
+  emulator::EmulatorServer server(world, *issuer, options);
+  auto bound = server.start();
+  if (!bound.ok()) fail(std::string(bound.status().message()));
+  if (!flags.port_file.empty()) writePortFile(flags.port_file, *bound);
+  log::info("listening", {{"address", options.host},
+                          {"port", *bound},
+                          {"scheme", flags.plain_http ? "http" : "https"},
+                          {"ca_file", pki->ca_cert_path},
+                          {"issuer", issuer->issuerUrl()}});
+
+  int received = 0;
+  sigwait(&stop_signals, &received);
+  log::info("stopping", {{"signal", received}});
+  server.stop();
+  return 0;
+}

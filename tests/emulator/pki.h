@@ -1,0 +1,46 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+#include "tests/emulator/jwt.h"
+
+namespace credsync::emulator {
+
+// The emulator's key material, as files in its state directory plus the OIDC
+// issuer's key in memory. Move-only (it owns the issuer's private key).
+struct Pki {
+  std::string ca_cert_path;      // ca.pem: the test CA clients trust
+  std::string server_cert_path;  // server.pem: the TLS certificate, signed by the CA
+  std::string server_key_path;   // server-key.pem (0600)
+  std::string issuer_key_path;   // issuer-key.pem (0600)
+  SigningKey issuer_key;         // RSA 2048, signs the OIDC issuer's RS256 tokens
+  nlohmann::json issuer_jwk;     // issuer_key's public JWK, kid = RFC 7638 thumbprint
+};
+
+// Loads the PKI from `state_dir`, creating whatever is missing, so that later
+// starts keep the CA (and the issuer key) that clients already trust:
+//   ca.pem, ca-key.pem   a self-signed EC P-256 CA (basicConstraints CA:TRUE,
+//                        pathlen 0, critical; keyUsage keyCertSign, cRLSign;
+//                        10 years). Created only when ca.pem is absent.
+//   server.pem,          an EC P-256 certificate for `dns_names` (wildcards
+//   server-key.pem       such as *.aliyuncs.com allowed) and `ip_addresses`,
+//                        extendedKeyUsage serverAuth, 1 year, random serial.
+//                        Issued again whenever the stored one is missing,
+//                        unreadable, not from this CA, within 30 days of
+//                        expiry, or for another set of names.
+//   issuer-key.pem       the OIDC issuer's RSA 2048 key.
+// The directory is created if needed (0700). Private keys are written 0600,
+// certificates 0644, each atomically (temporary file, fsync, rename), under
+// an flock on state_dir/.lock so that emulators started together agree.
+// Errors: InvalidArgument for a bad name or address; FailedPrecondition when
+// stored CA or issuer material is unusable (ca.pem without its key, a key that
+// does not match, corrupt PEM): replacing those would silently break clients'
+// trust or outstanding tokens, so the caller must clear the directory.
+absl::StatusOr<Pki> loadOrCreatePki(const std::string& state_dir,
+                                    const std::vector<std::string>& dns_names,
+                                    const std::vector<std::string>& ip_addresses);
+
+}  // namespace credsync::emulator

@@ -1,0 +1,655 @@
+#include "tests/emulator/server.h"
+
+#include <fcntl.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "httplib.h"
+#include "sidecar/alibaba/signature.h"
+#include "sidecar/common/crypto.h"
+#include "sidecar/common/logging.h"
+#include "tests/emulator/authenticator.h"
+#include "tests/emulator/services.h"
+
+namespace credsync::emulator {
+namespace {
+
+constexpr char kJsonContentType[] = "application/json;charset=utf-8";
+
+// Where each action lives: its product, API version, gateway host and whether
+// the gateway checks a signature.
+struct ActionSpec {
+  std::string product;
+  std::string version;
+  bool signed_call;
+};
+
+const ActionSpec* findAction(const std::string& action) {
+  static const std::map<std::string, ActionSpec> kActions = {
+      {"AssumeRoleWithOIDC", {"Sts", "2015-04-01", false}},
+      {"GetSecretValue", {"Kms", "2016-01-20", true}},
+      {"RotateSecret", {"Kms", "2016-01-20", true}},
+      {"DescribeRegions", {"Ecs", "2014-05-26", true}},
+  };
+  auto it = kActions.find(action);
+  return it == kActions.end() ? nullptr : &it->second;
+}
+
+std::string hostIdFor(const std::string& product, const World& world) {
+  if (product == "Sts") return "sts.aliyuncs.com";
+  if (product == "Kms") return absl::StrCat("kms.", world.region(), ".aliyuncs.com");
+  return "ecs.aliyuncs.com";
+}
+
+Json errorBody(const ApiError& error, const std::string& product, const World& world) {
+  const std::string request_id = absl::AsciiStrToUpper(crypto::randomUuid());
+  Json body;
+  body["RequestId"] = request_id;
+  body["HostId"] = hostIdFor(product, world);
+  body["Code"] = error.code;
+  body["Message"] = error.message;
+  body["Recommend"] = absl::StrCat("https://api.aliyun.com/troubleshoot?q=", error.code,
+                                   "&product=", product, "&requestId=", request_id);
+  return body;
+}
+
+// Drops the connection with a TCP reset and no answer. httplib exposes the
+// TLS session, so its socket is reachable; dup2 swaps /dev/null in under the
+// same descriptor, so httplib's own later writes and close stay harmless.
+bool resetConnection(const httplib::Request& request) {
+  if (request.ssl == nullptr) return false;
+  const int fd = SSL_get_fd(request.ssl);
+  if (fd < 0) return false;
+  const linger abort_on_close{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close));
+  const int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) return false;
+  dup2(devnull, fd);
+  close(devnull);
+  return true;
+}
+
+// Sends the first half of body while promising all of it, then closes: the
+// client sees a body cut off mid-transfer.
+void sendTruncated(httplib::Response& response, std::string body) {
+  const size_t full = body.size();
+  auto shared = std::make_shared<std::string>(std::move(body));
+  response.set_content_provider(full, kJsonContentType,
+                                [shared](size_t, size_t, httplib::DataSink& sink) {
+                                  sink.write(shared->data(), shared->size() / 2);
+                                  return false;  // abort: the rest never comes
+                                });
+}
+
+void sendJson(httplib::Response& response, int status, const Json& body) {
+  response.status = status;
+  response.set_content(body.dump(), kJsonContentType);
+}
+
+void sendAdminError(httplib::Response& response, int status, absl::string_view message) {
+  sendJson(response, status, Json{{"error", std::string(message)}});
+}
+
+absl::StatusOr<nlohmann::json> parseAdminBody(const httplib::Request& request) {
+  if (request.body.empty()) return nlohmann::json::object();
+  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) {
+    return absl::InvalidArgumentError("the request body must be a JSON object");
+  }
+  return body;
+}
+
+// Reads an optional string field; INVALID_ARGUMENT if present with another type.
+absl::Status readString(const nlohmann::json& object, const char* key, std::string* out) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return absl::OkStatus();
+  if (!it->is_string()) return absl::InvalidArgumentError(absl::StrCat(key, " must be a string"));
+  *out = it->get<std::string>();
+  return absl::OkStatus();
+}
+
+absl::Status readStrings(const nlohmann::json& object, const char* key,
+                         std::vector<std::string>* out) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return absl::OkStatus();
+  if (!it->is_array()) {
+    return absl::InvalidArgumentError(absl::StrCat(key, " must be an array of strings"));
+  }
+  out->clear();
+  for (const auto& item : *it) {
+    if (!item.is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat(key, " must be an array of strings"));
+    }
+    out->push_back(item.get<std::string>());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status readInteger(const nlohmann::json& object, const char* key, int64_t* out) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return absl::OkStatus();
+  if (!it->is_number_integer()) {
+    return absl::InvalidArgumentError(absl::StrCat(key, " must be an integer"));
+  }
+  *out = it->get<int64_t>();
+  return absl::OkStatus();
+}
+
+absl::Status requireNonEmpty(const std::string& value, const char* key) {
+  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(key, " is required"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OidcProvider> parseProvider(const nlohmann::json& object) {
+  OidcProvider provider;
+  provider.audiences = {"sts.aliyuncs.com"};
+  for (absl::Status status :
+       {readString(object, "arn", &provider.arn), readString(object, "issuer", &provider.issuer),
+        readStrings(object, "audiences", &provider.audiences),
+        requireNonEmpty(provider.arn, "arn"), requireNonEmpty(provider.issuer, "issuer")}) {
+    if (!status.ok()) return status;
+  }
+  return provider;
+}
+
+absl::StatusOr<Role> parseRole(const nlohmann::json& object) {
+  Role role;
+  for (absl::Status status :
+       {readString(object, "arn", &role.arn),
+        readString(object, "oidc_provider_arn", &role.oidc_provider_arn),
+        readStrings(object, "subjects", &role.subjects),
+        readStrings(object, "secrets", &role.secrets),
+        readInteger(object, "max_session_duration_seconds", &role.max_session_duration_seconds),
+        requireNonEmpty(role.arn, "arn")}) {
+    if (!status.ok()) return status;
+  }
+  return role;
+}
+
+struct KeySpec {
+  std::string id;
+  std::string secret;
+  std::vector<std::string> secrets;
+};
+
+absl::StatusOr<KeySpec> parseKey(const nlohmann::json& object) {
+  KeySpec key;
+  for (absl::Status status : {readString(object, "access_key_id", &key.id),
+                              readString(object, "access_key_secret", &key.secret),
+                              readStrings(object, "secrets", &key.secrets)}) {
+    if (!status.ok()) return status;
+  }
+  return key;
+}
+
+absl::StatusOr<SecretVersion> createSecretFrom(const nlohmann::json& object, World& world,
+                                               std::string* name) {
+  std::string user_name;
+  int64_t interval = 604800;
+  int64_t next_in = -1;
+  for (absl::Status status :
+       {readString(object, "name", name), readString(object, "user_name", &user_name),
+        readInteger(object, "rotation_interval_seconds", &interval),
+        readInteger(object, "next_rotation_in_seconds", &next_in), requireNonEmpty(*name, "name")}) {
+    if (!status.ok()) return status;
+  }
+  if (interval <= 0) return absl::InvalidArgumentError("rotation_interval_seconds must be positive");
+  if (user_name.empty()) {
+    const size_t slash = name->rfind('/');
+    user_name = slash == std::string::npos ? *name : name->substr(slash + 1);
+  }
+  std::optional<absl::Duration> next_rotation_in;
+  if (next_in >= 0) next_rotation_in = absl::Seconds(next_in);
+  return world.createSecret(*name, user_name, interval, next_rotation_in);
+}
+
+absl::Status writeFileAtomically(const std::string& path, const std::string& content) {
+  const std::string temp = absl::StrCat(path, ".tmp.", getpid());
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out << content;
+    if (!out.good()) return absl::InternalError(absl::StrCat("cannot write ", temp));
+  }
+  std::error_code error;
+  std::filesystem::rename(temp, path, error);
+  if (error) return absl::InternalError(absl::StrCat("cannot rename to ", path, ": ", error.message()));
+  return absl::OkStatus();
+}
+
+// Applies `apply` to each object of the array seed[key], naming the entry
+// that fails.
+template <typename Apply>
+absl::Status applyArray(const nlohmann::json& seed, const char* key, World& world, Apply apply) {
+  auto it = seed.find(key);
+  if (it == seed.end()) return absl::OkStatus();
+  if (!it->is_array()) return absl::InvalidArgumentError(absl::StrCat(key, " must be an array"));
+  for (size_t i = 0; i < it->size(); ++i) {
+    const nlohmann::json& entry = (*it)[i];
+    if (!entry.is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat(key, "[", i, "] must be an object"));
+    }
+    absl::Status status = apply(entry, world);
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(key, "[", i, "]: ", status.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status applySeed(const nlohmann::json& seed, World& world) {
+  if (!seed.is_object()) return absl::InvalidArgumentError("the seed must be a JSON object");
+  absl::Status status = applyArray(
+      seed, "oidc_providers", world,
+      [](const nlohmann::json& entry, World& w) {
+        auto provider = parseProvider(entry);
+        if (!provider.ok()) return provider.status();
+        w.addOidcProvider(*std::move(provider));
+        return absl::OkStatus();
+      });
+  if (status.ok()) {
+    status = applyArray(
+        seed, "roles", world,
+        [](const nlohmann::json& entry, World& w) {
+          auto role = parseRole(entry);
+          if (!role.ok()) return role.status();
+          w.addRole(*std::move(role));
+          return absl::OkStatus();
+        });
+  }
+  if (status.ok()) {
+    status = applyArray(
+        seed, "access_keys", world,
+        [](const nlohmann::json& entry, World& w) {
+          auto key = parseKey(entry);
+          if (!key.ok()) return key.status();
+          w.addAccessKey(key->id, key->secret, key->secrets);
+          return absl::OkStatus();
+        });
+  }
+  if (status.ok()) {
+    status = applyArray(
+        seed, "secrets", world,
+        [](const nlohmann::json& entry, World& w) {
+          std::string name;
+          return createSecretFrom(entry, w, &name).status();
+        });
+  }
+  return status;
+}
+
+EmulatorServer::EmulatorServer(World& world, const OidcIssuer& issuer, ServerOptions options)
+    : world_(world), issuer_(issuer), options_(std::move(options)) {
+  if (options_.plain_http) {
+    server_ = std::make_unique<httplib::Server>();
+  } else {
+    server_ = std::make_unique<httplib::SSLServer>(options_.cert_path.c_str(),
+                                                   options_.key_path.c_str());
+  }
+  // Enough workers that injected latency on one call does not stall others,
+  // and long keep-alive so clients' connection reuse is real.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  server_->set_keep_alive_max_count(10000);
+  server_->set_keep_alive_timeout(30);
+  auto api = [this](const httplib::Request& request, httplib::Response& response) {
+    handleApi(request, response);
+  };
+  server_->Get("/", api);
+  server_->Post("/", api);
+  registerAdminRoutes();
+}
+
+EmulatorServer::~EmulatorServer() { stop(); }
+
+absl::StatusOr<int> EmulatorServer::start() {
+  if (!server_->is_valid()) {
+    return absl::FailedPreconditionError("the TLS certificate or key could not be loaded");
+  }
+  int port = options_.port;
+  if (port == 0) {
+    port = server_->bind_to_any_port(options_.host);
+  } else if (!server_->bind_to_port(options_.host, port)) {
+    port = -1;
+  }
+  if (port <= 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options_.host, ":", options_.port));
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return port;
+}
+
+void EmulatorServer::stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EmulatorServer::handleApi(const httplib::Request& http_request, httplib::Response& response) {
+  const absl::Time started = absl::Now();
+  std::vector<std::pair<std::string, std::string>> headers(http_request.headers.begin(),
+                                                           http_request.headers.end());
+  absl::StatusOr<ApiRequest> parsed =
+      parseApiRequest(http_request.method, http_request.target, headers, http_request.body);
+  std::string product = "Ecs";
+  ApiResult result = ApiError{};
+  std::optional<Fault> failure;
+  const std::string action = parsed.ok() ? parsed->action : "";
+
+  const ActionSpec* spec = parsed.ok() ? findAction(parsed->action) : nullptr;
+  if (!parsed.ok()) {
+    result = ApiError{400, "InvalidParameter", "The request is not correctly encoded."};
+  } else if (parsed->action.empty()) {
+    result = missingParameter("Action");
+  } else if (spec == nullptr) {
+    result = ApiError{404, "InvalidAction.NotFound",
+                      "Specified api is not found, please check your url and method."};
+  } else if (parsed->version != spec->version) {
+    product = spec->product;
+    result = ApiError{400, "InvalidVersion", "Specified parameter Version is not valid."};
+  } else {
+    product = spec->product;
+    const FaultDecision decision = faults_.decide(action);
+    if (decision.latency > absl::ZeroDuration()) absl::SleepFor(decision.latency);
+    failure = decision.failure;
+    if (failure && failure->kind != FaultKind::kTruncatedBody) {
+      switch (failure->kind) {
+        case FaultKind::kHttp5xx:
+          result = ApiError{failure->status, "ServiceUnavailableTemporary",
+                            "The request has failed due to a temporary failure of the server."};
+          break;
+        case FaultKind::kInternalFailure:
+          result = ApiError{500, "InternalFailure",
+                            "The request processing has failed due to some unknown error."};
+          break;
+        case FaultKind::kThrottling:
+          result = product == "Sts"
+                       ? ApiError{400, "Throttling.User",
+                                  "Request was denied due to user flow control."}
+                       : ApiError{400, "Rejected.Throttling",
+                                  "QPS Limit Exceeded: the request was denied due to flow "
+                                  "control."};
+          break;
+        case FaultKind::kReset:
+          counters_.recordFailure(action, "ConnectionReset");
+          if (!resetConnection(http_request)) sendTruncated(response, "{}");
+          log::info("api request", {{"action", action}, {"fault", "reset"}});
+          return;
+        case FaultKind::kMalformedJson:
+          counters_.recordFailure(action, "MalformedBody");
+          response.status = 200;
+          response.set_content("<html><body>upstream proxy error: not JSON {\"RequestId\":",
+                               kJsonContentType);
+          log::info("api request", {{"action", action}, {"fault", "malformed_json"}});
+          return;
+        case FaultKind::kLatency:
+        case FaultKind::kTruncatedBody:
+          break;
+      }
+    } else if (!spec->signed_call) {
+      result = assumeRoleWithOidc(*parsed, world_, issuer_);
+    } else {
+      auto principal = authenticate(*parsed, world_);
+      if (auto* error = std::get_if<ApiError>(&principal)) {
+        result = *error;
+      } else if (action == "GetSecretValue") {
+        result = getSecretValue(*parsed, world_, std::get<Principal>(principal));
+      } else if (action == "RotateSecret") {
+        result = rotateSecret(*parsed, world_, std::get<Principal>(principal));
+      } else {
+        result = describeRegions(*parsed, world_, std::get<Principal>(principal));
+      }
+    }
+  }
+
+  int status = 200;
+  Json body;
+  std::string code;
+  if (auto* error = std::get_if<ApiError>(&result)) {
+    status = error->http_status;
+    code = error->code;
+    body = errorBody(*error, product, world_);
+  } else {
+    body = std::get<Json>(std::move(result));
+  }
+  if (failure && failure->kind == FaultKind::kTruncatedBody) {
+    counters_.recordFailure(action, "TruncatedBody");
+    response.status = status;
+    sendTruncated(response, body.dump());
+  } else {
+    if (code.empty()) {
+      counters_.recordSuccess(action.empty() ? "(none)" : action);
+    } else {
+      counters_.recordFailure(action.empty() ? "(none)" : action, code);
+    }
+    sendJson(response, status, body);
+  }
+  log::info("api request", {{"action", action},
+                            {"method", http_request.method},
+                            {"status", status},
+                            {"code", code},
+                            {"latency_ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
+}
+
+void EmulatorServer::registerAdminRoutes() {
+  httplib::Server& server = *server_;
+  // Every admin handler parses a JSON object and answers JSON; failures are
+  // 400 with {"error": "..."} naming the problem.
+  auto admin = [](auto handler) {
+    return [handler](const httplib::Request& request, httplib::Response& response) {
+      absl::StatusOr<nlohmann::json> body = parseAdminBody(request);
+      if (!body.ok()) return sendAdminError(response, 400, body.status().message());
+      handler(request, *body, response);
+    };
+  };
+
+  server.Get("/admin/health", [](const httplib::Request&, httplib::Response& response) {
+    sendJson(response, 200, Json{{"ok", true}});
+  });
+
+  server.Post("/admin/oidc-providers", admin([this](const httplib::Request&,
+                                                    const nlohmann::json& body,
+                                                    httplib::Response& response) {
+                auto provider = parseProvider(body);
+                if (!provider.ok()) return sendAdminError(response, 400, provider.status().message());
+                world_.addOidcProvider(*provider);
+                sendJson(response, 200, Json{{"arn", provider->arn}, {"issuer", provider->issuer}});
+              }));
+
+  server.Post("/admin/roles", admin([this](const httplib::Request&, const nlohmann::json& body,
+                                           httplib::Response& response) {
+                auto role = parseRole(body);
+                if (!role.ok()) return sendAdminError(response, 400, role.status().message());
+                world_.addRole(*role);
+                sendJson(response, 200, Json{{"arn", role->arn}});
+              }));
+
+  server.Post("/admin/access-keys", admin([this](const httplib::Request&,
+                                                 const nlohmann::json& body,
+                                                 httplib::Response& response) {
+                auto spec = parseKey(body);
+                if (!spec.ok()) return sendAdminError(response, 400, spec.status().message());
+                AccessKey key = world_.addAccessKey(spec->id, spec->secret, spec->secrets);
+                sendJson(response, 200,
+                         Json{{"access_key_id", key.id},
+                              {"access_key_secret", key.secret.reveal()}});
+              }));
+
+  server.Post(R"(/admin/access-keys/([^/]+)/(revoke|disable|enable))",
+              [this](const httplib::Request& request, httplib::Response& response) {
+                const std::string id = request.matches[1];
+                const std::string verb = request.matches[2];
+                bool found = false;
+                if (verb == "revoke") found = world_.revokeKey(id);
+                if (verb == "disable") found = world_.setKeyState(id, KeyState::kDisabled);
+                if (verb == "enable") found = world_.setKeyState(id, KeyState::kActive);
+                if (!found) return sendAdminError(response, 404, "no such access key");
+                log::info("admin access key", {{"access_key_id", id}, {"change", verb}});
+                sendJson(response, 200, Json::object());
+              });
+
+  server.Post("/admin/secrets", admin([this](const httplib::Request&, const nlohmann::json& body,
+                                             httplib::Response& response) {
+                std::string name;
+                auto version = createSecretFrom(body, world_, &name);
+                if (!version.ok()) {
+                  return sendAdminError(
+                      response, version.status().code() == absl::StatusCode::kAlreadyExists ? 409 : 400,
+                      version.status().message());
+                }
+                sendJson(response, 200,
+                         Json{{"name", name},
+                              {"version_id", version->version_id},
+                              {"access_key_id", version->access_key_id},
+                              {"access_key_secret", version->access_key_secret.reveal()}});
+              }));
+
+  server.Post(R"(/admin/secrets/(.+)/rotate)",
+              admin([this](const httplib::Request& request, const nlohmann::json& body,
+                           httplib::Response& response) {
+                const std::string name = request.matches[1];
+                bool revoke_previous = false;
+                if (auto it = body.find("revoke_previous"); it != body.end()) {
+                  if (!it->is_boolean()) {
+                    return sendAdminError(response, 400, "revoke_previous must be a boolean");
+                  }
+                  revoke_previous = it->get<bool>();
+                }
+                auto rotated = world_.rotateSecret(name, revoke_previous);
+                if (!rotated.ok()) return sendAdminError(response, 404, "no such secret");
+                log::info("admin rotate secret", {{"secret", name},
+                                                  {"access_key_id", rotated->access_key_id},
+                                                  {"revoke_previous", revoke_previous}});
+                sendJson(response, 200,
+                         Json{{"version_id", rotated->version_id},
+                              {"access_key_id", rotated->access_key_id},
+                              {"access_key_secret", rotated->access_key_secret.reveal()},
+                              {"previous_access_key_id", rotated->previous_access_key_id}});
+              }));
+
+  server.Get(R"(/admin/secrets/(.+))",
+             [this](const httplib::Request& request, httplib::Response& response) {
+               std::optional<Secret> secret = world_.findSecret(request.matches[1]);
+               if (!secret) return sendAdminError(response, 404, "no such secret");
+               Json versions = Json::array();
+               for (const SecretVersion& version : secret->versions) {
+                 versions.push_back({{"version_id", version.version_id},
+                                     {"access_key_id", version.access_key_id},
+                                     {"stages", version.stages}});
+               }
+               sendJson(response, 200,
+                        Json{{"name", secret->name},
+                             {"next_rotation_date", formatIso8601(secret->next_rotation)},
+                             {"versions", versions}});
+             });
+
+  server.Post("/admin/oidc/tokens", admin([this](const httplib::Request&,
+                                                 const nlohmann::json& body,
+                                                 httplib::Response& response) {
+                MintRequest mint;
+                std::string ns, service_account, file, signing_key = "issuer";
+                int64_t ttl_seconds = 3600;
+                for (absl::Status status :
+                     {readString(body, "subject", &mint.subject),
+                      readString(body, "namespace", &ns),
+                      readString(body, "service_account", &service_account),
+                      readString(body, "issuer", &mint.issuer),
+                      readString(body, "audience", &mint.audience),
+                      readString(body, "file", &file),
+                      readString(body, "signing_key", &signing_key),
+                      readInteger(body, "ttl_seconds", &ttl_seconds)}) {
+                  if (!status.ok()) return sendAdminError(response, 400, status.message());
+                }
+                if (mint.subject.empty()) {
+                  if (ns.empty() || service_account.empty()) {
+                    return sendAdminError(response, 400,
+                                          "subject, or namespace and service_account, is required");
+                  }
+                  mint.subject = absl::StrCat("system:serviceaccount:", ns, ":", service_account);
+                }
+                if (signing_key != "issuer" && signing_key != "rogue") {
+                  return sendAdminError(response, 400, "signing_key must be issuer or rogue");
+                }
+                mint.rogue = signing_key == "rogue";
+                mint.ttl = absl::Seconds(ttl_seconds);
+                const absl::Time now = world_.now();
+                const std::string token = issuer_.mint(mint, now);
+                Json answer{{"token", token}, {"expires_at", formatIso8601(now + mint.ttl)}};
+                if (!file.empty()) {
+                  absl::Status written = writeFileAtomically(file, token);
+                  if (!written.ok()) return sendAdminError(response, 500, written.message());
+                  answer["file"] = file;
+                }
+                log::info("admin minted oidc token",
+                          {{"subject", mint.subject}, {"ttl_seconds", ttl_seconds}});
+                sendJson(response, 200, answer);
+              }));
+
+  server.Post("/admin/faults", admin([this](const httplib::Request&, const nlohmann::json& body,
+                                            httplib::Response& response) {
+                Fault fault;
+                std::string kind;
+                int64_t latency_ms = 0, status = 503;
+                for (absl::Status read :
+                     {readString(body, "action", &fault.action), readString(body, "kind", &kind),
+                      readInteger(body, "count", &fault.remaining),
+                      readInteger(body, "latency_ms", &latency_ms),
+                      readInteger(body, "status", &status), requireNonEmpty(fault.action, "action")}) {
+                  if (!read.ok()) return sendAdminError(response, 400, read.message());
+                }
+                auto parsed_kind = parseFaultKind(kind);
+                if (!parsed_kind.ok()) return sendAdminError(response, 400, parsed_kind.status().message());
+                fault.kind = *parsed_kind;
+                if (auto it = body.find("fraction"); it != body.end()) {
+                  if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 1) {
+                    return sendAdminError(response, 400, "fraction must be a number from 0 to 1");
+                  }
+                  fault.fraction = it->get<double>();
+                }
+                if (status < 500 || status > 599) {
+                  return sendAdminError(response, 400, "status must be a 5xx code");
+                }
+                fault.status = static_cast<int>(status);
+                fault.latency = absl::Milliseconds(latency_ms);
+                const int id = faults_.add(fault);
+                log::info("admin fault added", {{"action", fault.action}, {"kind", kind}, {"id", id}});
+                sendJson(response, 200, Json{{"id", id}});
+              }));
+
+  server.Delete("/admin/faults", [this](const httplib::Request&, httplib::Response& response) {
+    faults_.clear();
+    sendJson(response, 200, Json::object());
+  });
+
+  server.Get("/admin/counters", [this](const httplib::Request&, httplib::Response& response) {
+    response.set_content(counters_.toJson().dump(), kJsonContentType);
+  });
+
+  server.Delete("/admin/counters", [this](const httplib::Request&, httplib::Response& response) {
+    counters_.reset();
+    sendJson(response, 200, Json::object());
+  });
+
+  server.Post("/admin/clock", admin([this](const httplib::Request&, const nlohmann::json& body,
+                                           httplib::Response& response) {
+                int64_t offset_seconds = 0;
+                if (absl::Status read = readInteger(body, "offset_seconds", &offset_seconds);
+                    !read.ok()) {
+                  return sendAdminError(response, 400, read.message());
+                }
+                world_.setClockOffset(absl::Seconds(offset_seconds));
+                sendJson(response, 200, Json{{"offset_seconds", offset_seconds}});
+              }));
+}
+
+}  // namespace credsync::emulator

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+#include "tests/emulator/faults.h"
+#include "tests/emulator/oidc_issuer.h"
+#include "tests/emulator/world.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace credsync::emulator {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  // Plain HTTP only when asked for; HTTPS needs the two paths below.
+  bool plain_http = false;
+  std::string cert_path;
+  std::string key_path;
+};
+
+// Applies a seed document (the format in tests/emulator/README.md) to the
+// world. INVALID_ARGUMENT names the first offending entry.
+absl::Status applySeed(const nlohmann::json& seed, World& world);
+
+// The emulator's one listener: the APIs on "/" and the admin API under
+// "/admin/". Owns its serving thread.
+class EmulatorServer {
+ public:
+  EmulatorServer(World& world, const OidcIssuer& issuer, ServerOptions options);
+  ~EmulatorServer();
+
+  // Binds and starts serving; returns the bound port.
+  absl::StatusOr<int> start();
+  void stop();
+
+ private:
+  void handleApi(const httplib::Request& request, httplib::Response& response);
+  void registerAdminRoutes();
+
+  World& world_;
+  const OidcIssuer& issuer_;
+  const ServerOptions options_;
+  FaultTable faults_;
+  Counters counters_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+};
+
+}  // namespace credsync::emulator

@@ -1,0 +1,227 @@
+#include "tests/emulator/world.h"
+
+#include <algorithm>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "sidecar/common/crypto.h"
+
+namespace credsync::emulator {
+namespace {
+
+// Nonces and timestamps are honoured for 15 minutes, as the POP gateway does.
+constexpr absl::Duration kReplayWindow = absl::Minutes(15);
+
+std::string randomAlphanumeric(size_t length) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  const std::string bytes = crypto::randomBytes(length);
+  std::string out;
+  out.reserve(length);
+  for (unsigned char byte : bytes) out.push_back(kAlphabet[byte % (sizeof(kAlphabet) - 1)]);
+  return out;
+}
+
+Principal principalFromKey(const AccessKey& key) {
+  Principal principal;
+  principal.access_key_id = key.id;
+  principal.secret = key.secret;
+  principal.secrets = key.secrets;
+  return principal;
+}
+
+}  // namespace
+
+World::World(const TimeSource& time_source, std::string account_id, std::string region)
+    : time_source_(time_source), account_id_(std::move(account_id)), region_(std::move(region)) {}
+
+absl::Time World::now() const {
+  absl::MutexLock lock(&mutex_);
+  return time_source_.systemTime() + clock_offset_;
+}
+
+void World::setClockOffset(absl::Duration offset) {
+  absl::MutexLock lock(&mutex_);
+  clock_offset_ = offset;
+}
+
+void World::addOidcProvider(OidcProvider provider) {
+  absl::MutexLock lock(&mutex_);
+  const std::string arn = provider.arn;
+  providers_[arn] = std::move(provider);
+}
+
+std::optional<OidcProvider> World::findOidcProvider(const std::string& arn) const {
+  absl::MutexLock lock(&mutex_);
+  auto it = providers_.find(arn);
+  if (it == providers_.end()) return std::nullopt;
+  return it->second;
+}
+
+void World::addRole(Role role) {
+  absl::MutexLock lock(&mutex_);
+  const std::string arn = role.arn;
+  roles_[arn] = std::move(role);
+}
+
+std::optional<Role> World::findRole(const std::string& arn) const {
+  absl::MutexLock lock(&mutex_);
+  auto it = roles_.find(arn);
+  if (it == roles_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string World::newKeyId(absl::string_view prefix) const {
+  return absl::StrCat(prefix, randomAlphanumeric(prefix == "STS." ? 25 : 18));
+}
+
+AccessKey World::addAccessKey(std::string id, std::string secret,
+                              std::vector<std::string> secrets) {
+  AccessKey key;
+  key.id = id.empty() ? newKeyId("LTAI5t") : std::move(id);
+  key.secret = SecretString(secret.empty() ? randomAlphanumeric(30) : std::move(secret));
+  wipeString(secret);
+  key.secrets = std::move(secrets);
+  absl::MutexLock lock(&mutex_);
+  keys_[key.id] = key;
+  return key;
+}
+
+bool World::setKeyState(const std::string& id, KeyState state) {
+  absl::MutexLock lock(&mutex_);
+  auto it = keys_.find(id);
+  if (it == keys_.end()) return false;
+  it->second.state = state;
+  return true;
+}
+
+bool World::revokeKey(const std::string& id) {
+  absl::MutexLock lock(&mutex_);
+  return keys_.erase(id) > 0 || sessions_.erase(id) > 0;
+}
+
+KeyLookup World::lookupKey(const std::string& id) const {
+  absl::MutexLock lock(&mutex_);
+  KeyLookup lookup;
+  if (auto it = keys_.find(id); it != keys_.end()) {
+    lookup.kind = it->second.state == KeyState::kActive ? KeyLookup::Kind::kActive
+                                                         : KeyLookup::Kind::kDisabled;
+    lookup.principal = principalFromKey(it->second);
+    return lookup;
+  }
+  if (auto it = sessions_.find(id); it != sessions_.end()) {
+    const Session& session = it->second;
+    lookup.kind = KeyLookup::Kind::kActive;
+    lookup.principal.access_key_id = session.access_key_id;
+    lookup.principal.secret = session.secret;
+    lookup.principal.is_session = true;
+    lookup.principal.security_token = session.security_token;
+    lookup.principal.session_expiration = session.expiration;
+    if (auto role = roles_.find(session.role_arn); role != roles_.end()) {
+      lookup.principal.secrets = role->second.secrets;
+    }
+  }
+  return lookup;
+}
+
+Session World::issueSession(const Role& role, absl::Duration duration) {
+  Session session;
+  session.access_key_id = newKeyId("STS.");
+  session.secret = SecretString(randomAlphanumeric(44));
+  // Real tokens are long opaque strings starting with "CAIS"; their length is
+  // not capped, so clients must not assume one.
+  session.security_token =
+      SecretString(absl::StrCat("CAIS", crypto::base64Encode(crypto::randomBytes(420))));
+  session.role_arn = role.arn;
+  absl::MutexLock lock(&mutex_);
+  session.expiration = time_source_.systemTime() + clock_offset_ + duration;
+  sessions_[session.access_key_id] = session;
+  return session;
+}
+
+SecretVersion World::newVersionLocked(const std::string& secret_name) {
+  SecretVersion version;
+  version.version_id = absl::StrFormat("%032d", ++version_counter_);
+  version.access_key_id = newKeyId("LTAI5t");
+  version.access_key_secret = SecretString(randomAlphanumeric(30));
+  version.created = time_source_.systemTime() + clock_offset_;
+  AccessKey key;
+  key.id = version.access_key_id;
+  key.secret = version.access_key_secret;
+  // The secret's own key is a RAM user's key: it calls the target service,
+  // not KMS, so it may read no secrets.
+  keys_[key.id] = key;
+  return version;
+}
+
+absl::StatusOr<SecretVersion> World::createSecret(const std::string& name,
+                                                  const std::string& user_name,
+                                                  int64_t rotation_interval_seconds,
+                                                  std::optional<absl::Duration> next_rotation_in) {
+  absl::MutexLock lock(&mutex_);
+  if (secrets_.count(name) > 0) {
+    return absl::AlreadyExistsError(absl::StrCat("secret ", name, " already exists"));
+  }
+  Secret secret;
+  secret.name = name;
+  secret.user_name = user_name;
+  secret.rotation_interval_seconds = rotation_interval_seconds;
+  secret.create_time = time_source_.systemTime() + clock_offset_;
+  secret.last_rotation = secret.create_time;
+  secret.next_rotation =
+      secret.create_time + next_rotation_in.value_or(absl::Seconds(rotation_interval_seconds));
+  SecretVersion version = newVersionLocked(name);
+  version.stages = {"ACSCurrent"};
+  secret.versions.push_back(version);
+  secrets_[name] = std::move(secret);
+  return version;
+}
+
+std::optional<Secret> World::findSecret(const std::string& name) const {
+  absl::MutexLock lock(&mutex_);
+  auto it = secrets_.find(name);
+  if (it == secrets_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<RotationResult> World::rotateSecret(const std::string& name, bool revoke_previous) {
+  absl::MutexLock lock(&mutex_);
+  auto it = secrets_.find(name);
+  if (it == secrets_.end()) return absl::NotFoundError(absl::StrCat("no secret ", name));
+  Secret& secret = it->second;
+  RotationResult result;
+  result.previous_access_key_id = secret.versions.back().access_key_id;
+  // Keep the RAM user at two keys: the one becoming ACSPrevious stays live
+  // (apps still holding it keep working), the older one is deleted.
+  while (secret.versions.size() >= 2) {
+    keys_.erase(secret.versions.front().access_key_id);
+    secret.versions.erase(secret.versions.begin());
+  }
+  for (SecretVersion& version : secret.versions) version.stages = {"ACSPrevious"};
+  if (revoke_previous) keys_.erase(result.previous_access_key_id);
+  SecretVersion version = newVersionLocked(name);
+  version.stages = {"ACSCurrent"};
+  secret.versions.push_back(version);
+  secret.last_rotation = version.created;
+  secret.next_rotation = version.created + absl::Seconds(secret.rotation_interval_seconds);
+  result.version_id = version.version_id;
+  result.access_key_id = version.access_key_id;
+  result.access_key_secret = version.access_key_secret;
+  return result;
+}
+
+bool World::recordNonce(const std::string& access_key_id, const std::string& nonce) {
+  absl::MutexLock lock(&mutex_);
+  const absl::Time now = time_source_.systemTime();
+  while (!nonce_order_.empty() && now - nonce_order_.front().first > kReplayWindow) {
+    nonces_.erase(nonce_order_.front().second);
+    nonce_order_.pop_front();
+  }
+  std::string entry = absl::StrCat(access_key_id, "/", nonce);
+  if (!nonces_.insert(entry).second) return false;
+  nonce_order_.emplace_back(now, std::move(entry));
+  return true;
+}
+
+}  // namespace credsync::emulator

@@ -1,0 +1,85 @@
+#include "tests/emulator/world.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/common/simulated_time_source.h"
+#include "tests/common/status_matchers.h"
+
+namespace credsync::emulator {
+namespace {
+
+using ::credsync::testing::IsOk;
+using ::testing::ElementsAre;
+
+class WorldTest : public ::testing::Test {
+ protected:
+  testing::SimulatedTimeSource time_;
+  World world_{time_, "1234567890123456", "cn-hangzhou"};
+};
+
+// Verifies a new secret has one ACSCurrent version whose key is live.
+TEST_F(WorldTest, CreateSecretIssuesLiveKey) {
+  auto version = world_.createSecret("acs/ram/user/app", "app", 604800, std::nullopt);
+  ASSERT_THAT(version, IsOk());
+  EXPECT_THAT(version->stages, ElementsAre("ACSCurrent"));
+  EXPECT_EQ(world_.lookupKey(version->access_key_id).kind, KeyLookup::Kind::kActive);
+  auto secret = world_.findSecret("acs/ram/user/app");
+  ASSERT_TRUE(secret.has_value());
+  EXPECT_EQ(secret->next_rotation, time_.systemTime() + absl::Seconds(604800));
+  EXPECT_FALSE(world_.createSecret("acs/ram/user/app", "app", 60, std::nullopt).ok());
+}
+
+// Verifies rotation: the new key is ACSCurrent, the old one ACSPrevious and
+// still live, and the one before that is deleted (two keys per RAM user).
+TEST_F(WorldTest, RotationKeepsTwoKeys) {
+  auto first = world_.createSecret("s", "u", 3600, std::nullopt);
+  ASSERT_THAT(first, IsOk());
+  auto second = world_.rotateSecret("s", false);
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second->previous_access_key_id, first->access_key_id);
+  auto third = world_.rotateSecret("s", false);
+  ASSERT_THAT(third, IsOk());
+
+  auto secret = world_.findSecret("s");
+  ASSERT_EQ(secret->versions.size(), 2u);
+  EXPECT_THAT(secret->versions[0].stages, ElementsAre("ACSPrevious"));
+  EXPECT_EQ(secret->versions[0].access_key_id, second->access_key_id);
+  EXPECT_THAT(secret->versions[1].stages, ElementsAre("ACSCurrent"));
+  EXPECT_EQ(world_.lookupKey(first->access_key_id).kind, KeyLookup::Kind::kNotFound);
+  EXPECT_EQ(world_.lookupKey(second->access_key_id).kind, KeyLookup::Kind::kActive);
+  EXPECT_EQ(world_.lookupKey(third->access_key_id).kind, KeyLookup::Kind::kActive);
+}
+
+// Verifies an emergency rotation revokes the previous key at once.
+TEST_F(WorldTest, EmergencyRotationRevokesPrevious) {
+  auto first = world_.createSecret("s", "u", 3600, std::nullopt);
+  auto second = world_.rotateSecret("s", /*revoke_previous=*/true);
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(world_.lookupKey(first->access_key_id).kind, KeyLookup::Kind::kNotFound);
+  EXPECT_EQ(world_.lookupKey(second->access_key_id).kind, KeyLookup::Kind::kActive);
+}
+
+// Verifies sessions look like STS keys, expire at the requested time, and
+// inherit the role's readable secrets.
+TEST_F(WorldTest, SessionsCarryRolePermissions) {
+  Role role;
+  role.arn = "acs:ram::1:role/r";
+  role.secrets = {"a", "b"};
+  world_.addRole(role);
+  Session session = world_.issueSession(role, absl::Seconds(900));
+  EXPECT_EQ(session.access_key_id.rfind("STS.", 0), 0u);
+  EXPECT_EQ(session.expiration, time_.systemTime() + absl::Seconds(900));
+  KeyLookup lookup = world_.lookupKey(session.access_key_id);
+  EXPECT_TRUE(lookup.principal.is_session);
+  EXPECT_THAT(lookup.principal.secrets, ElementsAre("a", "b"));
+}
+
+// Verifies the clock offset moves the emulator's notion of now.
+TEST_F(WorldTest, ClockOffsetSkewsNow) {
+  const absl::Time before = world_.now();
+  world_.setClockOffset(absl::Minutes(30));
+  EXPECT_EQ(world_.now() - before, absl::Minutes(30));
+}
+
+}  // namespace
+}  // namespace credsync::emulator
