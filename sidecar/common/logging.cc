@@ -95,7 +95,8 @@ void write(Level level, absl::string_view message, Fields fields) {
         break;
     }
   }
-  const std::string text = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  const std::string text =
+      line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   if (logger.sink) {
     logger.sink(text);
   } else {

@@ -43,8 +43,7 @@ absl::StatusOr<ApiRequest> parseApiRequest(
   request.params = request.query;
   for (const auto& [name, value] : request.form) request.params[name] = value;
   request.action = request.param("Action").value_or(request.header("x-acs-action").value_or(""));
-  request.version =
-      request.param("Version").value_or(request.header("x-acs-version").value_or(""));
+  request.version = request.param("Version").value_or(request.header("x-acs-version").value_or(""));
   return request;
 }
 

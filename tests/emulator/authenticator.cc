@@ -36,8 +36,7 @@ std::optional<absl::Time> parseTimestamp(const std::string& text) {
   return std::nullopt;
 }
 
-std::optional<ApiError> checkCommon(const SignedFields& fields, World& world,
-                                    KeyLookup* lookup) {
+std::optional<ApiError> checkCommon(const SignedFields& fields, World& world, KeyLookup* lookup) {
   const std::optional<absl::Time> timestamp = parseTimestamp(fields.timestamp);
   if (!timestamp) {
     return ApiError{400, "InvalidTimeStamp.Format",
@@ -122,8 +121,8 @@ std::variant<Principal, ApiError> authenticateAcs3(const ApiRequest& request, Wo
     return ApiError{400, "InvalidParameter.SignatureMethod",
                     "Specified signature method is not supported."};
   }
-  for (const char* name : {"host", "x-acs-action", "x-acs-date", "x-acs-signature-nonce",
-                           "x-acs-content-sha256"}) {
+  for (const char* name :
+       {"host", "x-acs-action", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"}) {
     bool is_signed = false;
     for (const std::string& header : authorization->signed_headers) {
       is_signed = is_signed || header == name;
@@ -165,8 +164,7 @@ std::variant<Principal, ApiError> authenticateAcs3(const ApiRequest& request, Wo
   const std::string expected =
       alibaba::acs3::signature(lookup.principal.secret.reveal(), string_to_sign);
   if (!crypto::constantTimeEquals(expected, authorization->signature)) {
-    return ApiError{400, "SignatureDoesNotMatch",
-                    absl::StrCat(kSignatureMismatch, string_to_sign)};
+    return ApiError{400, "SignatureDoesNotMatch", absl::StrCat(kSignatureMismatch, string_to_sign)};
   }
   if (!world.recordNonce(fields.access_key_id, fields.nonce)) {
     return ApiError{400, "SignatureNonceUsed", "Specified signature nonce was used already."};

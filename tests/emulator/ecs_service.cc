@@ -13,8 +13,9 @@ ApiResult describeRegions(const ApiRequest& request, World& world, const Princip
   };
   Json regions = Json::array();
   for (const auto& [id, name] : kRegions) {
-    regions.push_back(
-        {{"RegionId", id}, {"LocalName", name}, {"RegionEndpoint", absl::StrCat("ecs.", id, ".aliyuncs.com")}});
+    regions.push_back({{"RegionId", id},
+                       {"LocalName", name},
+                       {"RegionEndpoint", absl::StrCat("ecs.", id, ".aliyuncs.com")}});
   }
   Json body;
   body["RequestId"] = absl::AsciiStrToUpper(crypto::randomUuid());

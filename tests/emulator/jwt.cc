@@ -350,7 +350,7 @@ bool PublicKey::verifyRs256(absl::string_view signing_input, absl::string_view s
 
 // --- SigningKey --------------------------------------------------------------
 
-SigningKey::SigningKey(EvpPkeyPtr key, PublicKey public_key)
+SigningKey::SigningKey(std::shared_ptr<evp_pkey_st> key, PublicKey public_key)
     : key_(std::move(key)), public_key_(std::move(public_key)) {}
 
 absl::StatusOr<SigningKey> SigningKey::fromRsaKey(EvpPkeyPtr key) {

@@ -64,9 +64,10 @@ class PublicKey {
   nlohmann::json jwk_;
 };
 
-// An RSA private key that signs RS256 JWTs. Owns the OpenSSL key; move-only so
-// that private key material is never duplicated by accident. Its const methods
-// are safe to call from several threads at once.
+// An RSA private key that signs RS256 JWTs. Copies share one immutable
+// OpenSSL key (the key material is never duplicated in memory), so the OIDC
+// issuer can hold the Pki's key by value. Safe to use from several threads at
+// once.
 class SigningKey {
  public:
   // A fresh RSA 2048 key.
@@ -74,9 +75,6 @@ class SigningKey {
   // A PEM private key ("PRIVATE KEY" or "RSA PRIVATE KEY"), RSA of at least
   // 2048 bits.
   static absl::StatusOr<SigningKey> fromPem(absl::string_view pem);
-
-  SigningKey(SigningKey&&) = default;
-  SigningKey& operator=(SigningKey&&) = default;
 
   // The public half's RFC 7638 thumbprint: the "kid" minted tokens carry.
   const std::string& keyId() const { return public_key_.keyId(); }
@@ -91,10 +89,10 @@ class SigningKey {
   std::string signRs256(absl::string_view signing_input) const;
 
  private:
-  SigningKey(EvpPkeyPtr key, PublicKey public_key);
+  SigningKey(std::shared_ptr<evp_pkey_st> key, PublicKey public_key);
   static absl::StatusOr<SigningKey> fromRsaKey(EvpPkeyPtr key);
 
-  EvpPkeyPtr key_;
+  std::shared_ptr<evp_pkey_st> key_;
   PublicKey public_key_;
 };
 

@@ -9,9 +9,8 @@ namespace credsync::emulator {
 namespace {
 
 bool mayRead(const Principal& caller, const std::string& secret_name) {
-  return std::any_of(caller.secrets.begin(), caller.secrets.end(), [&](const std::string& name) {
-    return name == "*" || name == secret_name;
-  });
+  return std::any_of(caller.secrets.begin(), caller.secrets.end(),
+                     [&](const std::string& name) { return name == "*" || name == secret_name; });
 }
 
 ApiError noPermission() {
@@ -87,14 +86,15 @@ ApiResult rotateSecret(const ApiRequest& request, World& world, const Principal&
   if (!request.param("VersionId") || request.param("VersionId")->empty()) {
     return missingParameter("VersionId");
   }
-  auto rotated = world.rotateSecret(secret.name, /*revoke_previous=*/false);
+  auto rotated =
+      world.rotateSecret(secret.name, /*revoke_previous=*/false, *request.param("VersionId"));
   if (!rotated.ok()) return notFound();
   Json body;
   body["RequestId"] = requestId();
   body["SecretName"] = secret.name;
   body["VersionId"] = rotated->version_id;
-  body["Arn"] = absl::StrCat("acs:kms:", world.region(), ":", world.accountId(), ":secret/",
-                             secret.name);
+  body["Arn"] =
+      absl::StrCat("acs:kms:", world.region(), ":", world.accountId(), ":secret/", secret.name);
   return body;
 }
 

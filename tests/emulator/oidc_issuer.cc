@@ -1,9 +1,6 @@
 #include "tests/emulator/oidc_issuer.h"
 
-#include <cstdlib>
-
 #include "absl/strings/str_cat.h"
-#include "sidecar/common/logging.h"
 #include "tests/emulator/jwt.h"
 #include "tests/emulator/pki.h"
 
@@ -24,8 +21,8 @@ class JwtOidcIssuer : public OidcIssuer {
     spec.audiences = {request.audience};
     spec.ttl = request.ttl;
     // A token minted already expired was issued one TTL-magnitude ago.
-    spec.issued_at = request.ttl < absl::ZeroDuration() ? now + request.ttl - absl::Minutes(10)
-                                                        : now;
+    spec.issued_at =
+        request.ttl < absl::ZeroDuration() ? now + request.ttl - absl::Minutes(10) : now;
     if (request.ttl < absl::ZeroDuration()) spec.ttl = absl::Minutes(10);
     return mintJwt(serviceAccountClaims(spec), request.rogue ? rogueSigningKey() : key_);
   }
@@ -34,7 +31,8 @@ class JwtOidcIssuer : public OidcIssuer {
                                                 absl::Time now) const override {
     absl::StatusOr<VerifiedToken> verified = verifyJwt(token, key_.publicKey(), now);
     if (!verified.ok()) {
-      TokenProblem problem{TokenProblem::Kind::kMalformed, std::string(verified.status().message())};
+      TokenProblem problem{TokenProblem::Kind::kMalformed,
+                           std::string(verified.status().message())};
       switch (jwtErrorOf(verified.status()).value_or(JwtError::kMalformed)) {
         case JwtError::kMalformed:
           problem.kind = TokenProblem::Kind::kMalformed;
@@ -63,13 +61,7 @@ class JwtOidcIssuer : public OidcIssuer {
 }  // namespace
 
 std::unique_ptr<OidcIssuer> makeOidcIssuer(const Pki& pki, std::string issuer_url) {
-  // The issuer keeps its own handle on the key, independent of the Pki's.
-  absl::StatusOr<SigningKey> key = SigningKey::fromPem(pki.issuer_key.toPem().reveal());
-  if (!key.ok()) {
-    log::error("cannot load the issuer key", {{"error", key.status()}});
-    std::abort();
-  }
-  return std::make_unique<JwtOidcIssuer>(std::move(issuer_url), *std::move(key));
+  return std::make_unique<JwtOidcIssuer>(std::move(issuer_url), pki.issuer_key);
 }
 
 }  // namespace credsync::emulator

@@ -27,7 +27,7 @@ struct MintRequest {
   std::string issuer;   // empty: the issuer's own URL
   std::string audience = "sts.aliyuncs.com";
   absl::Duration ttl = absl::Hours(1);  // negative: already expired
-  bool rogue = false;  // sign with a key the issuer does not own
+  bool rogue = false;                   // sign with a key the issuer does not own
 };
 
 // The cluster's service-account token issuer, standing in for the kubelet's

@@ -10,7 +10,7 @@
 namespace credsync::emulator {
 
 // The emulator's key material, as files in its state directory plus the OIDC
-// issuer's key in memory. Move-only (it owns the issuer's private key).
+// issuer's key in memory.
 struct Pki {
   std::string ca_cert_path;      // ca.pem: the test CA clients trust
   std::string server_cert_path;  // server.pem: the TLS certificate, signed by the CA

@@ -155,8 +155,8 @@ absl::StatusOr<OidcProvider> parseProvider(const nlohmann::json& object) {
   provider.audiences = {"sts.aliyuncs.com"};
   for (absl::Status status :
        {readString(object, "arn", &provider.arn), readString(object, "issuer", &provider.issuer),
-        readStrings(object, "audiences", &provider.audiences),
-        requireNonEmpty(provider.arn, "arn"), requireNonEmpty(provider.issuer, "issuer")}) {
+        readStrings(object, "audiences", &provider.audiences), requireNonEmpty(provider.arn, "arn"),
+        requireNonEmpty(provider.issuer, "issuer")}) {
     if (!status.ok()) return status;
   }
   return provider;
@@ -200,10 +200,12 @@ absl::StatusOr<SecretVersion> createSecretFrom(const nlohmann::json& object, Wor
   for (absl::Status status :
        {readString(object, "name", name), readString(object, "user_name", &user_name),
         readInteger(object, "rotation_interval_seconds", &interval),
-        readInteger(object, "next_rotation_in_seconds", &next_in), requireNonEmpty(*name, "name")}) {
+        readInteger(object, "next_rotation_in_seconds", &next_in),
+        requireNonEmpty(*name, "name")}) {
     if (!status.ok()) return status;
   }
-  if (interval <= 0) return absl::InvalidArgumentError("rotation_interval_seconds must be positive");
+  if (interval <= 0)
+    return absl::InvalidArgumentError("rotation_interval_seconds must be positive");
   if (user_name.empty()) {
     const size_t slash = name->rfind('/');
     user_name = slash == std::string::npos ? *name : name->substr(slash + 1);
@@ -222,7 +224,8 @@ absl::Status writeFileAtomically(const std::string& path, const std::string& con
   }
   std::error_code error;
   std::filesystem::rename(temp, path, error);
-  if (error) return absl::InternalError(absl::StrCat("cannot rename to ", path, ": ", error.message()));
+  if (error)
+    return absl::InternalError(absl::StrCat("cannot rename to ", path, ": ", error.message()));
   return absl::OkStatus();
 }
 
@@ -250,41 +253,34 @@ absl::Status applyArray(const nlohmann::json& seed, const char* key, World& worl
 
 absl::Status applySeed(const nlohmann::json& seed, World& world) {
   if (!seed.is_object()) return absl::InvalidArgumentError("the seed must be a JSON object");
-  absl::Status status = applyArray(
-      seed, "oidc_providers", world,
-      [](const nlohmann::json& entry, World& w) {
+  absl::Status status =
+      applyArray(seed, "oidc_providers", world, [](const nlohmann::json& entry, World& w) {
         auto provider = parseProvider(entry);
         if (!provider.ok()) return provider.status();
         w.addOidcProvider(*std::move(provider));
         return absl::OkStatus();
       });
   if (status.ok()) {
-    status = applyArray(
-        seed, "roles", world,
-        [](const nlohmann::json& entry, World& w) {
-          auto role = parseRole(entry);
-          if (!role.ok()) return role.status();
-          w.addRole(*std::move(role));
-          return absl::OkStatus();
-        });
+    status = applyArray(seed, "roles", world, [](const nlohmann::json& entry, World& w) {
+      auto role = parseRole(entry);
+      if (!role.ok()) return role.status();
+      w.addRole(*std::move(role));
+      return absl::OkStatus();
+    });
   }
   if (status.ok()) {
-    status = applyArray(
-        seed, "access_keys", world,
-        [](const nlohmann::json& entry, World& w) {
-          auto key = parseKey(entry);
-          if (!key.ok()) return key.status();
-          w.addAccessKey(key->id, key->secret, key->secrets);
-          return absl::OkStatus();
-        });
+    status = applyArray(seed, "access_keys", world, [](const nlohmann::json& entry, World& w) {
+      auto key = parseKey(entry);
+      if (!key.ok()) return key.status();
+      w.addAccessKey(key->id, key->secret, key->secrets);
+      return absl::OkStatus();
+    });
   }
   if (status.ok()) {
-    status = applyArray(
-        seed, "secrets", world,
-        [](const nlohmann::json& entry, World& w) {
-          std::string name;
-          return createSecretFrom(entry, w, &name).status();
-        });
+    status = applyArray(seed, "secrets", world, [](const nlohmann::json& entry, World& w) {
+      std::string name;
+      return createSecretFrom(entry, w, &name).status();
+    });
   }
   return status;
 }
@@ -294,17 +290,24 @@ EmulatorServer::EmulatorServer(World& world, const OidcIssuer& issuer, ServerOpt
   if (options_.plain_http) {
     server_ = std::make_unique<httplib::Server>();
   } else {
-    server_ = std::make_unique<httplib::SSLServer>(options_.cert_path.c_str(),
-                                                   options_.key_path.c_str());
+    server_ =
+        std::make_unique<httplib::SSLServer>(options_.cert_path.c_str(), options_.key_path.c_str());
   }
   // Enough workers that injected latency on one call does not stall others,
   // and long keep-alive so clients' connection reuse is real.
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   server_->set_keep_alive_max_count(10000);
-  server_->set_keep_alive_timeout(30);
+  server_->set_keep_alive_timeout(5);
   auto api = [this](const httplib::Request& request, httplib::Response& response) {
     handleApi(request, response);
   };
+  server_->set_pre_routing_handler([this](const httplib::Request& request, httplib::Response&) {
+    if (request.ssl != nullptr) {
+      absl::MutexLock lock(&connections_mutex_);
+      connection_fds_.insert(SSL_get_fd(request.ssl));
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   server_->Get("/", api);
   server_->Post("/", api);
   registerAdminRoutes();
@@ -332,6 +335,14 @@ absl::StatusOr<int> EmulatorServer::start() {
 
 void EmulatorServer::stop() {
   if (server_) server_->stop();
+  {
+    // A recorded descriptor may since have been closed or reused; shutdown()
+    // on it is then harmless (ENOTSOCK, or another connection of ours that is
+    // being stopped anyway).
+    absl::MutexLock lock(&connections_mutex_);
+    for (int fd : connection_fds_) ::shutdown(fd, SHUT_RDWR);
+    connection_fds_.clear();
+  }
   if (thread_.joinable()) thread_.join();
 }
 
@@ -373,12 +384,12 @@ void EmulatorServer::handleApi(const httplib::Request& http_request, httplib::Re
                             "The request processing has failed due to some unknown error."};
           break;
         case FaultKind::kThrottling:
-          result = product == "Sts"
-                       ? ApiError{400, "Throttling.User",
-                                  "Request was denied due to user flow control."}
-                       : ApiError{400, "Rejected.Throttling",
-                                  "QPS Limit Exceeded: the request was denied due to flow "
-                                  "control."};
+          result =
+              product == "Sts"
+                  ? ApiError{400, "Throttling.User", "Request was denied due to user flow control."}
+                  : ApiError{400, "Rejected.Throttling",
+                             "QPS Limit Exceeded: the request was denied due to flow "
+                             "control."};
           break;
         case FaultKind::kReset:
           counters_.recordFailure(action, "ConnectionReset");
@@ -457,11 +468,12 @@ void EmulatorServer::registerAdminRoutes() {
     sendJson(response, 200, Json{{"ok", true}});
   });
 
-  server.Post("/admin/oidc-providers", admin([this](const httplib::Request&,
-                                                    const nlohmann::json& body,
-                                                    httplib::Response& response) {
+  server.Post("/admin/oidc-providers",
+              admin([this](const httplib::Request&, const nlohmann::json& body,
+                           httplib::Response& response) {
                 auto provider = parseProvider(body);
-                if (!provider.ok()) return sendAdminError(response, 400, provider.status().message());
+                if (!provider.ok())
+                  return sendAdminError(response, 400, provider.status().message());
                 world_.addOidcProvider(*provider);
                 sendJson(response, 200, Json{{"arn", provider->arn}, {"issuer", provider->issuer}});
               }));
@@ -474,16 +486,15 @@ void EmulatorServer::registerAdminRoutes() {
                 sendJson(response, 200, Json{{"arn", role->arn}});
               }));
 
-  server.Post("/admin/access-keys", admin([this](const httplib::Request&,
-                                                 const nlohmann::json& body,
-                                                 httplib::Response& response) {
-                auto spec = parseKey(body);
-                if (!spec.ok()) return sendAdminError(response, 400, spec.status().message());
-                AccessKey key = world_.addAccessKey(spec->id, spec->secret, spec->secrets);
-                sendJson(response, 200,
-                         Json{{"access_key_id", key.id},
-                              {"access_key_secret", key.secret.reveal()}});
-              }));
+  server.Post(
+      "/admin/access-keys", admin([this](const httplib::Request&, const nlohmann::json& body,
+                                         httplib::Response& response) {
+        auto spec = parseKey(body);
+        if (!spec.ok()) return sendAdminError(response, 400, spec.status().message());
+        AccessKey key = world_.addAccessKey(spec->id, spec->secret, spec->secrets);
+        sendJson(response, 200,
+                 Json{{"access_key_id", key.id}, {"access_key_secret", key.secret.reveal()}});
+      }));
 
   server.Post(R"(/admin/access-keys/([^/]+)/(revoke|disable|enable))",
               [this](const httplib::Request& request, httplib::Response& response) {
@@ -504,7 +515,8 @@ void EmulatorServer::registerAdminRoutes() {
                 auto version = createSecretFrom(body, world_, &name);
                 if (!version.ok()) {
                   return sendAdminError(
-                      response, version.status().code() == absl::StatusCode::kAlreadyExists ? 409 : 400,
+                      response,
+                      version.status().code() == absl::StatusCode::kAlreadyExists ? 409 : 400,
                       version.status().message());
                 }
                 sendJson(response, 200,
@@ -553,78 +565,77 @@ void EmulatorServer::registerAdminRoutes() {
                              {"versions", versions}});
              });
 
-  server.Post("/admin/oidc/tokens", admin([this](const httplib::Request&,
-                                                 const nlohmann::json& body,
-                                                 httplib::Response& response) {
-                MintRequest mint;
-                std::string ns, service_account, file, signing_key = "issuer";
-                int64_t ttl_seconds = 3600;
-                for (absl::Status status :
-                     {readString(body, "subject", &mint.subject),
-                      readString(body, "namespace", &ns),
-                      readString(body, "service_account", &service_account),
-                      readString(body, "issuer", &mint.issuer),
-                      readString(body, "audience", &mint.audience),
-                      readString(body, "file", &file),
-                      readString(body, "signing_key", &signing_key),
-                      readInteger(body, "ttl_seconds", &ttl_seconds)}) {
-                  if (!status.ok()) return sendAdminError(response, 400, status.message());
-                }
-                if (mint.subject.empty()) {
-                  if (ns.empty() || service_account.empty()) {
-                    return sendAdminError(response, 400,
-                                          "subject, or namespace and service_account, is required");
-                  }
-                  mint.subject = absl::StrCat("system:serviceaccount:", ns, ":", service_account);
-                }
-                if (signing_key != "issuer" && signing_key != "rogue") {
-                  return sendAdminError(response, 400, "signing_key must be issuer or rogue");
-                }
-                mint.rogue = signing_key == "rogue";
-                mint.ttl = absl::Seconds(ttl_seconds);
-                const absl::Time now = world_.now();
-                const std::string token = issuer_.mint(mint, now);
-                Json answer{{"token", token}, {"expires_at", formatIso8601(now + mint.ttl)}};
-                if (!file.empty()) {
-                  absl::Status written = writeFileAtomically(file, token);
-                  if (!written.ok()) return sendAdminError(response, 500, written.message());
-                  answer["file"] = file;
-                }
-                log::info("admin minted oidc token",
-                          {{"subject", mint.subject}, {"ttl_seconds", ttl_seconds}});
-                sendJson(response, 200, answer);
-              }));
+  server.Post(
+      "/admin/oidc/tokens", admin([this](const httplib::Request&, const nlohmann::json& body,
+                                         httplib::Response& response) {
+        MintRequest mint;
+        std::string ns, service_account, file, signing_key = "issuer";
+        int64_t ttl_seconds = 3600;
+        for (absl::Status status :
+             {readString(body, "subject", &mint.subject), readString(body, "namespace", &ns),
+              readString(body, "service_account", &service_account),
+              readString(body, "issuer", &mint.issuer),
+              readString(body, "audience", &mint.audience), readString(body, "file", &file),
+              readString(body, "signing_key", &signing_key),
+              readInteger(body, "ttl_seconds", &ttl_seconds)}) {
+          if (!status.ok()) return sendAdminError(response, 400, status.message());
+        }
+        if (mint.subject.empty()) {
+          if (ns.empty() || service_account.empty()) {
+            return sendAdminError(response, 400,
+                                  "subject, or namespace and service_account, is required");
+          }
+          mint.subject = absl::StrCat("system:serviceaccount:", ns, ":", service_account);
+        }
+        if (signing_key != "issuer" && signing_key != "rogue") {
+          return sendAdminError(response, 400, "signing_key must be issuer or rogue");
+        }
+        mint.rogue = signing_key == "rogue";
+        mint.ttl = absl::Seconds(ttl_seconds);
+        const absl::Time now = world_.now();
+        const std::string token = issuer_.mint(mint, now);
+        Json answer{{"token", token}, {"expires_at", formatIso8601(now + mint.ttl)}};
+        if (!file.empty()) {
+          absl::Status written = writeFileAtomically(file, token);
+          if (!written.ok()) return sendAdminError(response, 500, written.message());
+          answer["file"] = file;
+        }
+        log::info("admin minted oidc token",
+                  {{"subject", mint.subject}, {"ttl_seconds", ttl_seconds}});
+        sendJson(response, 200, answer);
+      }));
 
-  server.Post("/admin/faults", admin([this](const httplib::Request&, const nlohmann::json& body,
-                                            httplib::Response& response) {
-                Fault fault;
-                std::string kind;
-                int64_t latency_ms = 0, status = 503;
-                for (absl::Status read :
-                     {readString(body, "action", &fault.action), readString(body, "kind", &kind),
-                      readInteger(body, "count", &fault.remaining),
-                      readInteger(body, "latency_ms", &latency_ms),
-                      readInteger(body, "status", &status), requireNonEmpty(fault.action, "action")}) {
-                  if (!read.ok()) return sendAdminError(response, 400, read.message());
-                }
-                auto parsed_kind = parseFaultKind(kind);
-                if (!parsed_kind.ok()) return sendAdminError(response, 400, parsed_kind.status().message());
-                fault.kind = *parsed_kind;
-                if (auto it = body.find("fraction"); it != body.end()) {
-                  if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 1) {
-                    return sendAdminError(response, 400, "fraction must be a number from 0 to 1");
-                  }
-                  fault.fraction = it->get<double>();
-                }
-                if (status < 500 || status > 599) {
-                  return sendAdminError(response, 400, "status must be a 5xx code");
-                }
-                fault.status = static_cast<int>(status);
-                fault.latency = absl::Milliseconds(latency_ms);
-                const int id = faults_.add(fault);
-                log::info("admin fault added", {{"action", fault.action}, {"kind", kind}, {"id", id}});
-                sendJson(response, 200, Json{{"id", id}});
-              }));
+  server.Post(
+      "/admin/faults", admin([this](const httplib::Request&, const nlohmann::json& body,
+                                    httplib::Response& response) {
+        Fault fault;
+        std::string kind;
+        int64_t latency_ms = 0, status = 503;
+        for (absl::Status read :
+             {readString(body, "action", &fault.action), readString(body, "kind", &kind),
+              readInteger(body, "count", &fault.remaining),
+              readInteger(body, "latency_ms", &latency_ms), readInteger(body, "status", &status),
+              requireNonEmpty(fault.action, "action")}) {
+          if (!read.ok()) return sendAdminError(response, 400, read.message());
+        }
+        auto parsed_kind = parseFaultKind(kind);
+        if (!parsed_kind.ok()) return sendAdminError(response, 400, parsed_kind.status().message());
+        fault.kind = *parsed_kind;
+        if (auto it = body.find("fraction"); it != body.end()) {
+          if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 1) {
+            return sendAdminError(response, 400, "fraction must be a number from 0 to 1");
+          }
+          fault.fraction = it->get<double>();
+        }
+        if (status < 500 || status > 599) {
+          return sendAdminError(response, 400, "status must be a 5xx code");
+        }
+        fault.status = static_cast<int>(status);
+        fault.latency = absl::Milliseconds(latency_ms);
+        const int id = faults_.add(fault);
+        log::info("admin fault added", {{"action", fault.action}, {"kind", kind}, {"id", id}});
+        sendJson(response, 200, Json{{"id", id}});
+      }));
 
   server.Delete("/admin/faults", [this](const httplib::Request&, httplib::Response& response) {
     faults_.clear();

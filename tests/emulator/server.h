@@ -1,11 +1,13 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "tests/emulator/faults.h"
 #include "tests/emulator/oidc_issuer.h"
@@ -54,6 +56,11 @@ class EmulatorServer {
   Counters counters_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  // Sockets of connections that have carried a request. stop() shuts them
+  // down so idle keep-alive connections do not hold the process for their
+  // full timeout (clients such as Node's global agent keep them open).
+  absl::Mutex connections_mutex_;
+  std::set<int> connection_fds_ ABSL_GUARDED_BY(connections_mutex_);
 };
 
 }  // namespace credsync::emulator

@@ -15,14 +15,15 @@ namespace {
 bool validSessionName(const std::string& name) {
   if (name.size() < 2 || name.size() > 64) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '@' ||
-           c == '-' || c == '_';
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '@' || c == '-' ||
+           c == '_';
   });
 }
 
 bool admits(const std::vector<std::string>& patterns, const std::string& value) {
-  return std::any_of(patterns.begin(), patterns.end(),
-                     [&](const std::string& pattern) { return pattern == "*" || pattern == value; });
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) {
+    return pattern == "*" || pattern == value;
+  });
 }
 
 // "acs:ram::123:role/name" -> "name".
@@ -70,7 +71,8 @@ ApiResult assumeRoleWithOidc(const ApiRequest& request, World& world, const Oidc
   }
   const std::optional<Role> role = world.findRole(role_arn);
   if (!role) {
-    return ApiError{404, "EntityNotExist.Role", absl::StrCat("The role not exists: ", role_arn, ".")};
+    return ApiError{404, "EntityNotExist.Role",
+                    absl::StrCat("The role not exists: ", role_arn, ".")};
   }
   int64_t duration_seconds = 3600;
   if (auto text = request.param("DurationSeconds"); text && !text->empty()) {
@@ -92,7 +94,8 @@ ApiResult assumeRoleWithOidc(const ApiRequest& request, World& world, const Oidc
   if (auto* problem = std::get_if<TokenProblem>(&verified)) {
     switch (problem->kind) {
       case TokenProblem::Kind::kExpired:
-        return ApiError{400, "AuthenticationFail.OIDCToken.Expired", "This JsonWebToken is expired."};
+        return ApiError{400, "AuthenticationFail.OIDCToken.Expired",
+                        "This JsonWebToken is expired."};
       case TokenProblem::Kind::kNotYetValid:
       case TokenProblem::Kind::kMalformed:
       case TokenProblem::Kind::kBadSignature:

@@ -106,7 +106,7 @@ KeyLookup World::lookupKey(const std::string& id) const {
   KeyLookup lookup;
   if (auto it = keys_.find(id); it != keys_.end()) {
     lookup.kind = it->second.state == KeyState::kActive ? KeyLookup::Kind::kActive
-                                                         : KeyLookup::Kind::kDisabled;
+                                                        : KeyLookup::Kind::kDisabled;
     lookup.principal = principalFromKey(it->second);
     return lookup;
   }
@@ -140,9 +140,11 @@ Session World::issueSession(const Role& role, absl::Duration duration) {
   return session;
 }
 
-SecretVersion World::newVersionLocked(const std::string& secret_name) {
+SecretVersion World::newVersionLocked(std::string version_id) {
   SecretVersion version;
-  version.version_id = absl::StrFormat("%032d", ++version_counter_);
+  ++version_counter_;
+  version.version_id =
+      version_id.empty() ? absl::StrFormat("%032d", version_counter_) : std::move(version_id);
   version.access_key_id = newKeyId("LTAI5t");
   version.access_key_secret = SecretString(randomAlphanumeric(30));
   version.created = time_source_.systemTime() + clock_offset_;
@@ -171,7 +173,7 @@ absl::StatusOr<SecretVersion> World::createSecret(const std::string& name,
   secret.last_rotation = secret.create_time;
   secret.next_rotation =
       secret.create_time + next_rotation_in.value_or(absl::Seconds(rotation_interval_seconds));
-  SecretVersion version = newVersionLocked(name);
+  SecretVersion version = newVersionLocked("");
   version.stages = {"ACSCurrent"};
   secret.versions.push_back(version);
   secrets_[name] = std::move(secret);
@@ -185,12 +187,21 @@ std::optional<Secret> World::findSecret(const std::string& name) const {
   return it->second;
 }
 
-absl::StatusOr<RotationResult> World::rotateSecret(const std::string& name, bool revoke_previous) {
+absl::StatusOr<RotationResult> World::rotateSecret(const std::string& name, bool revoke_previous,
+                                                   const std::string& version_id) {
   absl::MutexLock lock(&mutex_);
   auto it = secrets_.find(name);
   if (it == secrets_.end()) return absl::NotFoundError(absl::StrCat("no secret ", name));
   Secret& secret = it->second;
   RotationResult result;
+  for (size_t i = 0; !version_id.empty() && i < secret.versions.size(); ++i) {
+    if (secret.versions[i].version_id != version_id) continue;
+    result.version_id = version_id;
+    result.access_key_id = secret.versions[i].access_key_id;
+    result.access_key_secret = secret.versions[i].access_key_secret;
+    if (i > 0) result.previous_access_key_id = secret.versions[i - 1].access_key_id;
+    return result;
+  }
   result.previous_access_key_id = secret.versions.back().access_key_id;
   // Keep the RAM user at two keys: the one becoming ACSPrevious stays live
   // (apps still holding it keep working), the older one is deleted.
@@ -200,7 +211,7 @@ absl::StatusOr<RotationResult> World::rotateSecret(const std::string& name, bool
   }
   for (SecretVersion& version : secret.versions) version.stages = {"ACSPrevious"};
   if (revoke_previous) keys_.erase(result.previous_access_key_id);
-  SecretVersion version = newVersionLocked(name);
+  SecretVersion version = newVersionLocked(version_id);
   version.stages = {"ACSCurrent"};
   secret.versions.push_back(version);
   secret.last_rotation = version.created;

@@ -76,8 +76,8 @@ struct Principal {
   std::string access_key_id;
   SecretString secret;
   bool is_session = false;
-  SecretString security_token;      // sessions only
-  absl::Time session_expiration;    // sessions only
+  SecretString security_token;       // sessions only
+  absl::Time session_expiration;     // sessions only
   std::vector<std::string> secrets;  // what it may read
 };
 
@@ -125,16 +125,18 @@ class World {
                                              std::optional<absl::Duration> next_rotation_in);
   std::optional<Secret> findSecret(const std::string& name) const;
   // A new key becomes ACSCurrent, the old one ACSPrevious, and the one before
-  // that is deleted (a RAM user holds at most two keys).
-  absl::StatusOr<RotationResult> rotateSecret(const std::string& name, bool revoke_previous);
+  // that is deleted (a RAM user holds at most two keys). A caller-chosen
+  // version id names the new version; if that version already exists the
+  // call changes nothing and describes it (KMS ignores repeated rotations).
+  absl::StatusOr<RotationResult> rotateSecret(const std::string& name, bool revoke_previous,
+                                              const std::string& version_id = "");
 
   // Records a nonce; false if it was seen within the replay window.
   bool recordNonce(const std::string& access_key_id, const std::string& nonce);
 
  private:
   std::string newKeyId(absl::string_view prefix) const;
-  SecretVersion newVersionLocked(const std::string& secret_name)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  SecretVersion newVersionLocked(std::string version_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const TimeSource& time_source_;
   const std::string account_id_;

@@ -20,10 +20,10 @@ TEST(ApiRequestTest, GetWithQuery) {
 // Verifies POST splits parameters between query and form body, and both are
 // visible as params while the query stays separate for ACS3.
 TEST(ApiRequestTest, PostSplitsQueryAndForm) {
-  auto request = parseApiRequest(
-      "POST", "/?Action=AssumeRoleWithOIDC&Version=2015-04-01&Format=JSON",
-      {{"Content-Type", "application/x-www-form-urlencoded"}},
-      "RoleArn=r&OIDCToken=a.b.c&RoleSessionName=my+session");
+  auto request =
+      parseApiRequest("POST", "/?Action=AssumeRoleWithOIDC&Version=2015-04-01&Format=JSON",
+                      {{"Content-Type", "application/x-www-form-urlencoded"}},
+                      "RoleArn=r&OIDCToken=a.b.c&RoleSessionName=my+session");
   ASSERT_TRUE(request.ok());
   EXPECT_EQ(request->query.size(), 3u);
   EXPECT_EQ(request->form.size(), 3u);
@@ -33,9 +33,9 @@ TEST(ApiRequestTest, PostSplitsQueryAndForm) {
 
 // Verifies the V3 form takes the action and version from x-acs-* headers.
 TEST(ApiRequestTest, V3HeadersNameTheAction) {
-  auto request = parseApiRequest(
-      "POST", "/?SecretName=app",
-      {{"x-acs-action", "GetSecretValue"}, {"X-Acs-Version", "2016-01-20"}}, "");
+  auto request =
+      parseApiRequest("POST", "/?SecretName=app",
+                      {{"x-acs-action", "GetSecretValue"}, {"X-Acs-Version", "2016-01-20"}}, "");
   ASSERT_TRUE(request.ok());
   EXPECT_EQ(request->action, "GetSecretValue");
   EXPECT_EQ(request->version, "2016-01-20");
@@ -45,15 +45,14 @@ TEST(ApiRequestTest, V3HeadersNameTheAction) {
 // Verifies broken percent-encoding is an error rather than a guess.
 TEST(ApiRequestTest, RejectsBrokenEncoding) {
   EXPECT_FALSE(parseApiRequest("GET", "/?a=%zz", {}, "").ok());
-  EXPECT_FALSE(parseApiRequest("POST", "/", {{"content-type", "application/x-www-form-urlencoded"}},
-                               "a=%4")
-                   .ok());
+  EXPECT_FALSE(
+      parseApiRequest("POST", "/", {{"content-type", "application/x-www-form-urlencoded"}}, "a=%4")
+          .ok());
 }
 
 // Verifies a body of another content type is not parsed as a form.
 TEST(ApiRequestTest, IgnoresNonFormBody) {
-  auto request =
-      parseApiRequest("POST", "/", {{"content-type", "application/json"}}, "{\"a\":1}");
+  auto request = parseApiRequest("POST", "/", {{"content-type", "application/json"}}, "{\"a\":1}");
   ASSERT_TRUE(request.ok());
   EXPECT_TRUE(request->form.empty());
 }

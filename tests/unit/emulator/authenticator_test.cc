@@ -150,8 +150,7 @@ TEST_P(AuthenticatorTest, RejectsReplayedNonce) {
   EXPECT_EQ(errorCode(authenticate(request, world_)), "OK");
   EXPECT_EQ(errorCode(authenticate(request, world_)), "SignatureNonceUsed");
   time_.advance(absl::Minutes(16));
-  EXPECT_EQ(errorCode(authenticate(
-                signedRequest(permanent(), time_.systemTime(), "same"), world_)),
+  EXPECT_EQ(errorCode(authenticate(signedRequest(permanent(), time_.systemTime(), "same"), world_)),
             "OK");
 }
 
@@ -183,8 +182,11 @@ TEST(AuthenticatorAcs3Test, RejectsBodyHashMismatch) {
   testing::SimulatedTimeSource time;
   World world(time, "1", "cn-hangzhou");
   AccessKey key = world.addAccessKey("", "", {"*"});
-  alibaba::RpcCall call{"https://kms.cn-hangzhou.aliyuncs.com", "GetSecretValue", "2016-01-20",
-                        {{"SecretName", "app"}}, "POST"};
+  alibaba::RpcCall call{"https://kms.cn-hangzhou.aliyuncs.com",
+                        "GetSecretValue",
+                        "2016-01-20",
+                        {{"SecretName", "app"}},
+                        "POST"};
   AccessKeyCredentials credentials{key.id, key.secret, SecretString()};
   auto request = alibaba::buildSignedRequest(call, &credentials, SignatureScheme::kAcs3HmacSha256,
                                              time.systemTime(), "n");

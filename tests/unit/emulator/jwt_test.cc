@@ -541,6 +541,11 @@ TEST(JwtTest, JwkAndPemRoundTrip) {
   EXPECT_EQ(from_pem->keyId(), issuerKey().keyId());
   EXPECT_THAT(verifyJwt(token, *from_pem, kNow), IsOk());
 
+  // A copy shares the key and signs the same way.
+  const SigningKey copy = issuerKey();
+  EXPECT_EQ(copy.keyId(), issuerKey().keyId());
+  EXPECT_EQ(copy.signRs256("input"), issuerKey().signRs256("input"));
+
   auto reloaded = SigningKey::fromPem(issuerKey().toPem().reveal());
   ASSERT_THAT(reloaded, IsOk());
   EXPECT_EQ(reloaded->keyId(), issuerKey().keyId());

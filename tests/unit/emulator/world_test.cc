@@ -59,6 +59,20 @@ TEST_F(WorldTest, EmergencyRotationRevokesPrevious) {
   EXPECT_EQ(world_.lookupKey(second->access_key_id).kind, KeyLookup::Kind::kActive);
 }
 
+// Verifies a caller-chosen version id names the new version, and repeating it
+// does not rotate again (KMS RotateSecret's idempotency).
+TEST_F(WorldTest, RotationWithVersionIdIsIdempotent) {
+  auto first = world_.createSecret("s", "u", 3600, std::nullopt);
+  auto rotated = world_.rotateSecret("s", false, "v2");
+  ASSERT_THAT(rotated, IsOk());
+  EXPECT_EQ(rotated->version_id, "v2");
+  auto again = world_.rotateSecret("s", false, "v2");
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->access_key_id, rotated->access_key_id);
+  EXPECT_EQ(again->previous_access_key_id, first->access_key_id);
+  EXPECT_EQ(world_.findSecret("s")->versions.size(), 2u);
+}
+
 // Verifies sessions look like STS keys, expire at the requested time, and
 // inherit the role's readable secrets.
 TEST_F(WorldTest, SessionsCarryRolePermissions) {
