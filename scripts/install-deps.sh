@@ -10,7 +10,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl unzip procps
   clang libclang-rt-14-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libcurl4-openssl-dev libssl-dev libcpp-httplib-dev nlohmann-json3-dev
+  libabsl-dev libcurl4-openssl-dev libssl-dev libcpp-httplib-dev nlohmann-json3-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev
   python3 python3-grpcio python3-protobuf
 )

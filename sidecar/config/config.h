@@ -1,0 +1,133 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "sidecar/alibaba/request_signer.h"
+#include "sidecar/common/logging.h"
+#include "sidecar/common/secret.h"
+
+// credsync's configuration: one YAML or JSON file (the Helm chart renders it
+// into a ConfigMap), the official ALIBABA_CLOUD_* environment variables, and
+// flags. Every key is documented in docs/configuration.md. Loading resolves
+// defaults and endpoints and validates everything, so the rest of the program
+// receives a Config that is complete and consistent.
+namespace credsync::config {
+
+enum class IdentityType { kOidc, kStatic };
+
+struct IdentityConfig {
+  IdentityType type = IdentityType::kOidc;
+  // oidc (RRSA):
+  std::string role_arn;           // identity.role_arn / ALIBABA_CLOUD_ROLE_ARN
+  std::string oidc_provider_arn;  // identity.oidc_provider_arn / ALIBABA_CLOUD_OIDC_PROVIDER_ARN
+  std::string oidc_token_file;    // identity.oidc_token_file / ALIBABA_CLOUD_OIDC_TOKEN_FILE
+  // identity.role_session_name / ALIBABA_CLOUD_ROLE_SESSION_NAME; default
+  // "credsync-<pod name>" (POD_NAME, else HOSTNAME), cut to 64 characters.
+  std::string role_session_name;
+  std::string policy;                                 // identity.policy (optional)
+  absl::Duration session_duration = absl::Hours(1);  // identity.session_duration, >= 15m
+  // The resolved STS endpoint as a URL, "https://sts.aliyuncs.com" by default,
+  // chosen as the official SDKs choose: identity.sts_endpoint /
+  // ALIBABA_CLOUD_STS_ENDPOINT, else ALIBABA_CLOUD_STS_REGION (identity.sts_region)
+  // giving sts.<region>.aliyuncs.com, or sts-vpc.<region>.aliyuncs.com when
+  // ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED (identity.vpc_endpoint) is true.
+  std::string sts_endpoint;
+  // static (local development only): ALIBABA_CLOUD_ACCESS_KEY_ID /
+  // ALIBABA_CLOUD_ACCESS_KEY_SECRET (and optional ALIBABA_CLOUD_SECURITY_TOKEN).
+  std::string static_access_key_id;
+  SecretString static_access_key_secret;
+  SecretString static_security_token;
+};
+
+struct ProfileConfig {
+  std::string name;         // the credentials.ini section
+  std::string secret_name;  // the KMS secret (RAMCredentials)
+  std::string version_stage = "ACSCurrent";
+  bool is_default = false;  // written as [default]; exactly one profile is
+  // When true (the default) the sidecar is not ready until this profile has
+  // been written.
+  bool required = true;
+};
+
+struct KmsConfig {
+  std::string region;  // kms.region / ALIBABA_CLOUD_REGION_ID
+  // Resolved URLs tried in order: kms.endpoints, else from the region
+  // (kms.<region>.aliyuncs.com, or kms-vpc.<region>.aliyuncs.com with
+  // kms.vpc_endpoint / ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED).
+  std::vector<std::string> endpoints;
+  alibaba::SignatureScheme signature = alibaba::SignatureScheme::kAcs3HmacSha256;
+};
+
+struct TlsConfig {
+  std::string ca_file;  // tls.ca_file: PEM bundle; empty means the system store
+  bool verify = true;   // tls.insecure_skip_verify: true turns it off (with a warning)
+};
+
+struct HttpConfig {
+  absl::Duration connect_timeout = absl::Seconds(5);  // http.connect_timeout
+  absl::Duration request_timeout = absl::Seconds(10);  // http.request_timeout
+};
+
+struct OutputConfig {
+  std::string directory = "/var/run/credsync";  // output.directory
+  uint32_t file_mode = 0440;                     // output.file_mode (octal string "0440")
+  std::optional<gid_t> group;                    // output.group (numeric gid)
+};
+
+struct RefreshConfig {
+  absl::Duration interval = absl::Hours(1);  // refresh.interval
+  double jitter = 0.1;                       // refresh.jitter: +- fraction of the interval
+  // refresh.rotation_delay: refresh this long after the secret's
+  // NextRotationDate, plus up to refresh.rotation_jitter.
+  absl::Duration rotation_delay = absl::Minutes(5);
+  absl::Duration rotation_jitter = absl::Minutes(5);
+  // refresh.startup_jitter: a random delay of up to this before the first
+  // fetch, so a rollout of many pods does not reach KMS in one instant.
+  absl::Duration startup_jitter = absl::ZeroDuration();
+  // Retries of retryable failures: full jitter over
+  // min(retry_max_backoff, retry_initial_backoff * 2^attempt).
+  absl::Duration retry_initial_backoff = absl::Seconds(2);
+  absl::Duration retry_max_backoff = absl::Seconds(10);
+};
+
+struct Config {
+  IdentityConfig identity;
+  KmsConfig kms;
+  TlsConfig tls;
+  HttpConfig http;
+  std::vector<ProfileConfig> profiles;  // the default profile first
+  OutputConfig output;
+  RefreshConfig refresh;
+  log::Level log_level = log::Level::kInfo;  // log.level
+};
+
+// Looks up an environment variable; injected so tests control it.
+using Environment = std::function<std::optional<std::string>(const std::string& name)>;
+Environment processEnvironment();
+
+// Flag overrides by dotted key, e.g. {"output.directory", "/tmp/out"},
+// {"log.level", "debug"}; applied over the file, before validation.
+using Overrides = std::vector<std::pair<std::string, std::string>>;
+
+// Parses `text` (YAML or JSON; empty text is an empty document), applies the
+// environment and the overrides, resolves defaults and endpoints, and
+// validates. Precedence: override > file > environment > default. An error
+// is INVALID_ARGUMENT with one line naming the offending key:
+// "profiles[1].secret_name: must not be empty". Unknown keys are errors.
+absl::StatusOr<Config> parseConfig(absl::string_view text, const Environment& env,
+                                   const Overrides& overrides = {});
+
+// Reads and parses a file; a missing or unreadable file names the path.
+absl::StatusOr<Config> loadConfigFile(const std::string& path, const Environment& env,
+                                      const Overrides& overrides = {});
+
+}  // namespace credsync::config
