@@ -1,29 +1,30 @@
 #!/usr/bin/env bash
-# The emulator demo: the official Alibaba Cloud Node SDK against
-# credsync-emulator, step by step: a KMS GetSecretValue round trip, a
-# rotation, and the new key on the next call. Secrets are printed masked.
+# The demo: credsync against the bundled emulator, step by step. The emulator
+# plays Alibaba Cloud (STS, KMS, a target service) and the cluster's OIDC
+# issuer; credsync runs as in a pod with only the RRSA environment; the
+# official Node SDK plays the app. It shows credentials.ini appear, a
+# rotation, and the file change. Secrets are printed masked.
 #
 #   scripts/demo.sh
 #
-# Installs what is missing (scripts/install-deps.sh), builds the emulator into
-# build/release if needed. Set CREDSYNC_EMULATOR to use a binary you built
-# elsewhere.
+# Installs what is missing (scripts/install-deps.sh) and builds the two
+# binaries into build/release. CREDSYNC_BIN / CREDSYNC_EMULATOR override them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
 
 scripts/install-deps.sh
 
-if [[ -z "${CREDSYNC_EMULATOR:-}" ]]; then
-  echo "== building credsync-emulator (build/release)"
-  scripts/build.sh release credsync-emulator
-  CREDSYNC_EMULATOR="${repo}/build/release/tests/emulator/credsync-emulator"
+if [[ -z "${CREDSYNC_BIN:-}" || -z "${CREDSYNC_EMULATOR:-}" ]]; then
+  echo "== building credsync and credsync-emulator (build/release)"
+  scripts/build.sh release credsync credsync-emulator
 fi
-[[ -x "${CREDSYNC_EMULATOR}" ]] || { echo "demo: ${CREDSYNC_EMULATOR} is not an executable" >&2; exit 1; }
-export CREDSYNC_EMULATOR
+export CREDSYNC_BIN="${CREDSYNC_BIN:-${repo}/build/release/sidecar/credsync}"
+export CREDSYNC_EMULATOR="${CREDSYNC_EMULATOR:-${repo}/build/release/tests/emulator/credsync-emulator}"
 
-# Keep the emulator's log after the demo, next to the binary's tree.
+# Keep the processes' logs after the demo.
 export CREDSYNC_E2E_LOG_DIR="${CREDSYNC_E2E_LOG_DIR:-${repo}/build/demo-logs}"
 mkdir -p "${CREDSYNC_E2E_LOG_DIR}"
-rm -f "${CREDSYNC_E2E_LOG_DIR}"/emulator-*.stderr.log
+rm -f "${CREDSYNC_E2E_LOG_DIR}"/*.stderr.log
+echo "== logs: ${CREDSYNC_E2E_LOG_DIR}"
 exec node tests/e2e/node/demo.mjs

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "sidecar/alibaba/request_signer.h"
 #include "sidecar/common/secret.h"
 #include "sidecar/common/time_source.h"
@@ -61,6 +62,17 @@ class KmsClient {
                                                      const AccessKeyCredentials& credentials) = 0;
 };
 using KmsClientPtr = std::unique_ptr<KmsClient>;
+
+// Interprets a GetSecretValue answer exactly as getSecretValue() does
+// (exposed for tests and fuzzing): non-2xx through api_error.h; a 2xx must be
+// a JSON object of at most 1 MiB with string SecretName, SecretData and
+// VersionId, and every other documented field, when present, of its
+// documented type and format (dates "YYYY-MM-DDTHH:MM:SSZ", optionally with
+// milliseconds, or empty; RotationInterval "<seconds>s"). Problems are
+// UNAVAILABLE naming the field, never quoting SecretData. Values in `redact`
+// never appear in an error message.
+absl::StatusOr<SecretValue> parseGetSecretValueResponse(
+    const http::Response& response, absl::Span<const absl::string_view> redact = {});
 
 KmsClientPtr makeKmsClient(http::Client& http, const TimeSource& time_source,
                            SignatureScheme scheme);

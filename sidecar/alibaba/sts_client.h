@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "sidecar/alibaba/request_signer.h"
 #include "sidecar/common/secret.h"
 #include "sidecar/common/time_source.h"
@@ -38,13 +39,21 @@ class StsClient {
   // AccessKeyId, AccessKeySecret, SecurityToken or a parsable Expiration, is
   // UNAVAILABLE naming the problem: truncation and proxies cause it, so a
   // retry may succeed.
-  virtual absl::StatusOr<StsSession> assumeRoleWithOidc(const AssumeRoleWithOidcRequest& request) = 0;
+  virtual absl::StatusOr<StsSession> assumeRoleWithOidc(
+      const AssumeRoleWithOidcRequest& request) = 0;
 };
 using StsClientPtr = std::unique_ptr<StsClient>;
 
 // `endpoint` is a URL, "https://sts.aliyuncs.com". Requests are timestamped
 // from `time_source`.
-StsClientPtr makeStsClient(http::Client& http, const TimeSource& time_source,
-                           std::string endpoint);
+// Interprets an AssumeRoleWithOIDC answer exactly as assumeRoleWithOidc()
+// does (exposed for tests and fuzzing): non-2xx through api_error.h, a 2xx
+// strictly (body at most 1 MiB, JSON, the three credentials non-empty
+// printable strings, a parsable Expiration). Values in `redact` never appear
+// in an error message.
+absl::StatusOr<StsSession> parseAssumeRoleWithOidcResponse(
+    const http::Response& response, absl::Span<const absl::string_view> redact = {});
+
+StsClientPtr makeStsClient(http::Client& http, const TimeSource& time_source, std::string endpoint);
 
 }  // namespace credsync::alibaba

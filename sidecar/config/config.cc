@@ -1,0 +1,1054 @@
+#include "sidecar/config/config.h"
+#include "sidecar/output/credentials_ini.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/algorithm/container.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "yaml-cpp/eventhandler.h"
+#include "yaml-cpp/yaml.h"
+
+namespace credsync::config {
+namespace {
+
+// Where a value came from; the order is the precedence (higher wins).
+enum class Source { kUnset = 0, kEnvironment = 1, kFile = 2, kOverride = 3 };
+
+// One key's value before it is typed and validated. Everything is kept as
+// text so the file, the environment and flag overrides share one parser.
+struct RawValue {
+  Source source = Source::kUnset;
+  std::string text;                // scalar keys
+  std::vector<std::string> items;  // list keys (kms.endpoints)
+  std::vector<int> item_lines;     // per item, for file lists
+  int line = 0;                    // 1-based line in the file
+  std::string env_name;            // the variable, for kEnvironment
+
+  bool isSet() const { return source != Source::kUnset; }
+};
+
+// Every key outside `profiles`, in the order errors are reported, with the
+// environment variable that supplies it when the file does not.
+struct KeySpec {
+  const char* key;
+  const char* env;
+  bool is_list;
+};
+
+constexpr char kVpcEnv[] = "ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED";
+
+constexpr KeySpec kKeys[] = {
+    {"identity.type", nullptr, false},
+    {"identity.role_arn", "ALIBABA_CLOUD_ROLE_ARN", false},
+    {"identity.oidc_provider_arn", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN", false},
+    {"identity.oidc_token_file", "ALIBABA_CLOUD_OIDC_TOKEN_FILE", false},
+    {"identity.role_session_name", "ALIBABA_CLOUD_ROLE_SESSION_NAME", false},
+    {"identity.session_duration", nullptr, false},
+    {"identity.policy", nullptr, false},
+    {"identity.sts_endpoint", "ALIBABA_CLOUD_STS_ENDPOINT", false},
+    {"identity.sts_region", "ALIBABA_CLOUD_STS_REGION", false},
+    {"identity.vpc_endpoint", kVpcEnv, false},
+    {"kms.region", "ALIBABA_CLOUD_REGION_ID", false},
+    {"kms.endpoints", nullptr, true},
+    {"kms.vpc_endpoint", kVpcEnv, false},
+    {"kms.signature", nullptr, false},
+    {"tls.ca_file", nullptr, false},
+    {"tls.insecure_skip_verify", nullptr, false},
+    {"http.connect_timeout", nullptr, false},
+    {"http.request_timeout", nullptr, false},
+    {"output.directory", nullptr, false},
+    {"output.file_mode", nullptr, false},
+    {"output.group", nullptr, false},
+    {"refresh.interval", nullptr, false},
+    {"refresh.jitter", nullptr, false},
+    {"refresh.rotation_delay", nullptr, false},
+    {"refresh.rotation_jitter", nullptr, false},
+    {"refresh.startup_jitter", nullptr, false},
+    {"refresh.retry_initial_backoff", nullptr, false},
+    {"refresh.retry_max_backoff", nullptr, false},
+    {"log.level", nullptr, false},
+};
+
+constexpr const char* kSections[] = {"identity", "kms", "tls", "http", "output", "refresh", "log"};
+constexpr const char* kProfileKeys[] = {"name", "secret_name", "version_stage", "default",
+                                        "required"};
+
+// A generous ceiling on every duration, so later time arithmetic (deadlines,
+// jitter, nanosecond conversions) cannot overflow on a typo such as "9999999h".
+const absl::Duration kMaxDuration = absl::Hours(24 * 30);
+
+const KeySpec* findKey(absl::string_view key) {
+  for (const KeySpec& spec : kKeys) {
+    if (key == spec.key) return &spec;
+  }
+  return nullptr;
+}
+
+bool isSection(absl::string_view name) {
+  for (const char* section : kSections) {
+    if (name == section) return true;
+  }
+  return false;
+}
+
+bool isProfileKey(absl::string_view name) {
+  for (const char* key : kProfileKeys) {
+    if (name == key) return true;
+  }
+  return false;
+}
+
+// Keys come from untrusted text and are echoed in errors; keep the message
+// one printable line of bounded length.
+std::string printable(absl::string_view text) {
+  constexpr size_t kMax = 64;
+  std::string out;
+  for (const char c : text.substr(0, kMax)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+  }
+  if (text.size() > kMax) out += "...";
+  return out;
+}
+
+std::string origin(const RawValue& raw, int line) {
+  switch (raw.source) {
+    case Source::kFile:
+      return line > 0 ? absl::StrCat(" (line ", line, ")") : "";
+    case Source::kEnvironment:
+      return absl::StrCat(" (from ", raw.env_name, ")");
+    case Source::kOverride:
+      return " (from a flag)";
+    case Source::kUnset:
+      break;
+  }
+  return "";
+}
+
+absl::Status invalid(absl::string_view key, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(key, ": ", problem));
+}
+
+absl::Status invalid(absl::string_view key, absl::string_view problem, const RawValue& raw) {
+  return absl::InvalidArgumentError(absl::StrCat(key, ": ", problem, origin(raw, raw.line)));
+}
+
+bool isRegion(absl::string_view region) {
+  if (region.empty() || region.size() > 64) return false;
+  if (region.front() == '-' || region.back() == '-') return false;
+  for (const char c : region) {
+    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '-') return false;
+  }
+  return true;
+}
+
+// acs:ram::<account id>:<kind><name>, e.g. acs:ram::123:role/app.
+bool isRamArn(absl::string_view arn, absl::string_view kind) {
+  if (!absl::ConsumePrefix(&arn, "acs:ram::")) return false;
+  const size_t colon = arn.find(':');
+  if (colon == 0 || colon == absl::string_view::npos) return false;
+  for (const char c : arn.substr(0, colon)) {
+    if (!absl::ascii_isdigit(c)) return false;
+  }
+  absl::string_view name = arn.substr(colon + 1);
+  if (!absl::ConsumePrefix(&name, kind) || name.empty() || name.size() > 256) return false;
+  for (const char c : name) {
+    if (!absl::ascii_isalnum(c) && !absl::StrContains("._-@/+=,", c)) return false;
+  }
+  return true;
+}
+
+bool isSessionNameChar(char c) { return absl::ascii_isalnum(c) || absl::StrContains(".@_-", c); }
+
+// The credentials.ini renderer's rule, so a name that would make every
+// publish fail is refused here, where the user can see which key is wrong.
+bool isProfileName(absl::string_view name) {
+  return name.size() <= 64 && output::validateIniProfileName(name).ok();
+}
+
+bool hasControlOrSpace(absl::string_view text) {
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
+
+bool isLoopbackHost(absl::string_view authority) {
+  if (absl::StartsWith(authority, "[")) return absl::StartsWith(authority, "[::1]");
+  const absl::string_view host = authority.substr(0, authority.find(':'));
+  if (host == "localhost") return true;
+  const std::vector<absl::string_view> octets = absl::StrSplit(host, '.');
+  if (octets.size() != 4) return false;
+  for (const absl::string_view octet : octets) {
+    int value = 0;
+    if (octet.empty() || octet.size() > 3 || !absl::c_all_of(octet, absl::ascii_isdigit) ||
+        !absl::SimpleAtoi(octet, &value) || value > 255) {
+      return false;
+    }
+  }
+  return octets[0] == "127";
+}
+
+// "host[:port]" or "https://host[:port]" -> "https://host[:port]" (lowercase).
+// Plain http is accepted only for loopback, where the emulator may listen.
+absl::StatusOr<std::string> normaliseEndpoint(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  if (text.empty()) return absl::InvalidArgumentError("must not be empty");
+  const std::string url =
+      absl::StrContains(text, "://") ? std::string(text) : absl::StrCat("https://", text);
+  absl::StatusOr<alibaba::Endpoint> endpoint = alibaba::parseEndpoint(url);
+  if (!endpoint.ok()) return endpoint.status();
+  const std::string authority = absl::AsciiStrToLower(endpoint->host);
+  if (endpoint->scheme == "http" && !isLoopbackHost(authority)) {
+    return absl::InvalidArgumentError(
+        "http:// is accepted only for localhost and 127.0.0.0/8; use https://");
+  }
+  return absl::StrCat(endpoint->scheme, "://", authority);
+}
+
+// "true" / "false", any case. YAML 1.1's yes/no/on/off are refused because
+// JSON and YAML 1.2 readers of the same file would disagree about them.
+std::optional<bool> parseBool(absl::string_view text) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "true") return true;
+  if (lower == "false") return false;
+  return std::nullopt;
+}
+
+struct RawProfile {
+  int line = 0;
+  std::map<std::string, RawValue> fields;
+};
+
+// Turns the file, the overrides and the environment into a Config.
+class Loader {
+ public:
+  explicit Loader(const Environment& env) : env_(env) {}
+
+  absl::Status readText(absl::string_view text);
+  absl::Status applyOverrides(const Overrides& overrides);
+  void applyEnvironment();
+  absl::StatusOr<Config> build();
+
+ private:
+  absl::Status readDocument(const YAML::Node& root);
+  absl::Status readSection(const std::string& section, const YAML::Node& node);
+  absl::Status readProfiles(const YAML::Node& node);
+  absl::Status readScalar(const std::string& key, const YAML::Node& node, RawValue& out);
+
+  const RawValue* find(absl::string_view key) const;
+  std::optional<std::string> envValue(const char* name) const;
+
+  absl::Status readString(absl::string_view key, std::string& out) const;
+  absl::Status readBool(absl::string_view key, bool& out) const;
+  absl::Status readDuration(absl::string_view key, absl::Duration min, absl::Duration& out) const;
+  absl::Status readIdentity(IdentityConfig& identity) const;
+  absl::Status readStsEndpoint(IdentityConfig& identity) const;
+  absl::Status readStatic(IdentityConfig& identity) const;
+  absl::Status readKms(KmsConfig& kms) const;
+  absl::Status readOutput(OutputConfig& output) const;
+  absl::Status readRefresh(RefreshConfig& refresh) const;
+  absl::Status readProfileList(std::vector<ProfileConfig>& profiles) const;
+
+  const Environment& env_;
+  std::map<std::string, RawValue, std::less<>> values_;
+  std::vector<RawProfile> profiles_;
+};
+
+// Counts documents without building them. yaml-cpp 0.7 can return a
+// document without consuming any input (jbeder/yaml-cpp#1040: a stray ','
+// at the top level), so LoadAll loops forever allocating null documents; a
+// second document starting where the first did is that case.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> starts;
+};
+
+absl::Status syntaxError(const YAML::Mark& mark, absl::string_view problem) {
+  // yaml-cpp's messages are fixed phrases; a few append the offending
+  // escape character, which printable() keeps on one line.
+  return invalid("config", absl::StrCat("YAML syntax error at line ", mark.line + 1, ", column ",
+                                        mark.column + 1, ": ", printable(problem)));
+}
+
+absl::Status Loader::readText(absl::string_view text) {
+  const std::string input(text);
+  YAML::Node root;
+  try {
+    std::istringstream stream(input);
+    YAML::Parser parser(stream);
+    DocumentCounter counter;
+    // Two are enough to tell "one document" from "more than one".
+    while (counter.starts.size() < 2 && parser.HandleNextDocument(counter)) {
+    }
+    if (counter.starts.size() > 1) {
+      if (counter.starts[1].pos == counter.starts[0].pos) {
+        return syntaxError(counter.starts[1], "unexpected character");
+      }
+      return invalid("config", "must hold exactly one YAML document");
+    }
+    root = YAML::Load(input);
+  } catch (const YAML::Exception& e) {
+    return syntaxError(e.mark, e.msg);
+  } catch (const std::exception&) {
+    return invalid("config", "could not be parsed");
+  }
+  try {
+    return readDocument(root);
+  } catch (const YAML::Exception& e) {
+    return invalid("config", absl::StrCat("could not be read at line ", e.mark.line + 1));
+  } catch (const std::exception&) {
+    return invalid("config", "could not be read");
+  }
+}
+
+// Walks a mapping, refusing non-scalar and duplicate keys, and hands each
+// entry to `visit(name, dotted path, line of the key, value node)`.
+template <typename Visit>
+absl::Status forEachEntry(absl::string_view path, const YAML::Node& map, Visit visit) {
+  std::set<std::string> seen;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
+    const int line = key.Mark().line + 1;
+    if (!key.IsScalar()) {
+      return invalid(path.empty() ? "config" : path,
+                     absl::StrCat("keys must be plain names (line ", line, ")"));
+    }
+    const std::string& name = key.Scalar();
+    const std::string full =
+        path.empty() ? printable(name) : absl::StrCat(path, ".", printable(name));
+    if (!seen.insert(name).second) {
+      return invalid(full, absl::StrCat("duplicate key (line ", line, ")"));
+    }
+    if (absl::Status status = visit(name, full, line, value); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::readDocument(const YAML::Node& root) {
+  if (root.IsNull()) return absl::OkStatus();
+  if (!root.IsMap()) {
+    return invalid("config", "the document must be a mapping of sections (identity, kms, ...)");
+  }
+  return forEachEntry("", root,
+                      [&](const std::string& name, const std::string& full, int line,
+                          const YAML::Node& value) -> absl::Status {
+                        if (name == "profiles") return readProfiles(value);
+                        if (isSection(name)) return readSection(name, value);
+                        return invalid(full, absl::StrCat("unknown key (line ", line, ")"));
+                      });
+}
+
+absl::Status Loader::readSection(const std::string& section, const YAML::Node& node) {
+  if (node.IsNull()) return absl::OkStatus();
+  if (!node.IsMap()) {
+    return invalid(section, absl::StrCat("must be a mapping (line ", node.Mark().line + 1, ")"));
+  }
+  return forEachEntry(section, node,
+                      [&](const std::string& name, const std::string& full, int line,
+                          const YAML::Node& value) -> absl::Status {
+                        const KeySpec* spec = findKey(full);
+                        if (spec == nullptr)
+                          return invalid(full, absl::StrCat("unknown key (line ", line, ")"));
+                        RawValue raw;
+                        raw.line = value.IsNull() ? line : value.Mark().line + 1;
+                        if (value.IsNull()) return absl::OkStatus();  // null leaves the key unset
+                        raw.source = Source::kFile;
+                        if (!spec->is_list) {
+                          if (absl::Status status = readScalar(full, value, raw); !status.ok())
+                            return status;
+                          values_[full] = std::move(raw);
+                          return absl::OkStatus();
+                        }
+                        if (!value.IsSequence()) {
+                          return invalid(full,
+                                         absl::StrCat("must be a list (line ", raw.line, ")"));
+                        }
+                        for (size_t i = 0; i < value.size(); ++i) {
+                          const YAML::Node item = value[i];
+                          const int item_line = item.Mark().line + 1;
+                          if (!item.IsScalar()) {
+                            return invalid(absl::StrCat(full, "[", i, "]"),
+                                           absl::StrCat("must be a string (line ", item_line, ")"));
+                          }
+                          raw.items.push_back(item.Scalar());
+                          raw.item_lines.push_back(item_line);
+                        }
+                        values_[full] = std::move(raw);
+                        return absl::OkStatus();
+                      });
+}
+
+absl::Status Loader::readScalar(const std::string& key, const YAML::Node& node, RawValue& out) {
+  if (!node.IsScalar()) {
+    return invalid(key, absl::StrCat("must be a single value, not a list or mapping (line ",
+                                     node.Mark().line + 1, ")"));
+  }
+  out.text = node.Scalar();
+  return absl::OkStatus();
+}
+
+absl::Status Loader::readProfiles(const YAML::Node& node) {
+  if (node.IsNull()) return absl::OkStatus();
+  if (!node.IsSequence()) {
+    return invalid("profiles", absl::StrCat("must be a list (line ", node.Mark().line + 1, ")"));
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node item = node[i];
+    const std::string path = absl::StrCat("profiles[", i, "]");
+    RawProfile profile;
+    profile.line = item.Mark().line + 1;
+    if (!item.IsMap()) {
+      return invalid(path, absl::StrCat("must be a mapping (line ", profile.line, ")"));
+    }
+    absl::Status status =
+        forEachEntry(path, item,
+                     [&](const std::string& name, const std::string& full, int line,
+                         const YAML::Node& value) -> absl::Status {
+                       if (!isProfileKey(name)) {
+                         return invalid(full, absl::StrCat("unknown key (line ", line, ")"));
+                       }
+                       if (value.IsNull()) return absl::OkStatus();
+                       RawValue raw;
+                       raw.source = Source::kFile;
+                       raw.line = value.Mark().line + 1;
+                       if (absl::Status scalar = readScalar(full, value, raw); !scalar.ok()) {
+                         return scalar;
+                       }
+                       profile.fields[name] = std::move(raw);
+                       return absl::OkStatus();
+                     });
+    if (!status.ok()) return status;
+    profiles_.push_back(std::move(profile));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::applyOverrides(const Overrides& overrides) {
+  for (const auto& [key, value] : overrides) {
+    absl::string_view rest = key;
+    if (absl::ConsumePrefix(&rest, "profiles") &&
+        (rest.empty() || rest.front() == '.' || rest.front() == '[')) {
+      return invalid("profiles", "cannot be overridden by a flag; set profiles in the config file");
+    }
+    const KeySpec* spec = findKey(key);
+    if (spec == nullptr) return invalid(printable(key), "unknown key (from a flag)");
+    RawValue raw;
+    raw.source = Source::kOverride;
+    if (spec->is_list) {
+      for (absl::string_view item : absl::StrSplit(value, ',')) {
+        item = absl::StripAsciiWhitespace(item);
+        if (!item.empty()) raw.items.emplace_back(item);
+      }
+    } else {
+      raw.text = value;
+    }
+    values_[spec->key] = std::move(raw);
+  }
+  return absl::OkStatus();
+}
+
+std::optional<std::string> Loader::envValue(const char* name) const {
+  std::optional<std::string> value = env_ ? env_(name) : std::nullopt;
+  // The SDKs treat an empty variable as unset; so do we.
+  if (value.has_value() && value->empty()) return std::nullopt;
+  return value;
+}
+
+void Loader::applyEnvironment() {
+  for (const KeySpec& spec : kKeys) {
+    if (spec.env == nullptr || find(spec.key) != nullptr) continue;
+    std::optional<std::string> value = envValue(spec.env);
+    if (!value.has_value()) continue;
+    RawValue raw;
+    raw.source = Source::kEnvironment;
+    raw.env_name = spec.env;
+    raw.text = *std::move(value);
+    if (raw.env_name == kVpcEnv) {
+      // As the SDKs read it: "true" in any case enables, anything else does not.
+      raw.text = absl::AsciiStrToLower(raw.text) == "true" ? "true" : "false";
+    }
+    values_[spec.key] = std::move(raw);
+  }
+}
+
+const RawValue* Loader::find(absl::string_view key) const {
+  const auto it = values_.find(key);
+  return it == values_.end() || !it->second.isSet() ? nullptr : &it->second;
+}
+
+absl::Status Loader::readString(absl::string_view key, std::string& out) const {
+  const RawValue* raw = find(key);
+  if (raw == nullptr) return absl::OkStatus();
+  if (absl::StrContains(raw->text, '\0')) return invalid(key, "must not contain NUL", *raw);
+  out = raw->text;
+  return absl::OkStatus();
+}
+
+absl::Status Loader::readBool(absl::string_view key, bool& out) const {
+  const RawValue* raw = find(key);
+  if (raw == nullptr) return absl::OkStatus();
+  const std::optional<bool> value = parseBool(raw->text);
+  if (!value.has_value()) return invalid(key, "must be true or false", *raw);
+  out = *value;
+  return absl::OkStatus();
+}
+
+absl::Status Loader::readDuration(absl::string_view key, absl::Duration min,
+                                  absl::Duration& out) const {
+  const RawValue* raw = find(key);
+  if (raw == nullptr) return absl::OkStatus();
+  absl::Duration value;
+  const std::string text(absl::StripAsciiWhitespace(raw->text));
+  // absl accepts a bare "0"; every other value needs a unit, so "3600" is
+  // refused rather than guessed to be seconds.
+  if (!absl::ParseDuration(text, &value) || value == absl::InfiniteDuration() ||
+      value == -absl::InfiniteDuration()) {
+    return invalid(key, "must be a duration such as 30s, 5m or 1h30m", *raw);
+  }
+  if (value < min) {
+    return invalid(key, absl::StrCat("must be at least ", absl::FormatDuration(min)), *raw);
+  }
+  if (value > kMaxDuration) {
+    return invalid(key, absl::StrCat("must be at most ", absl::FormatDuration(kMaxDuration)), *raw);
+  }
+  out = value;
+  return absl::OkStatus();
+}
+
+int rank(const RawValue* raw) { return raw == nullptr ? 0 : static_cast<int>(raw->source); }
+
+absl::Status Loader::readIdentity(IdentityConfig& identity) const {
+  if (const RawValue* raw = find("identity.type")) {
+    const std::string type = absl::AsciiStrToLower(raw->text);
+    if (type == "oidc") {
+      identity.type = IdentityType::kOidc;
+    } else if (type == "static") {
+      identity.type = IdentityType::kStatic;
+    } else {
+      return invalid("identity.type", "must be oidc or static", *raw);
+    }
+  }
+
+  struct ArnKey {
+    const char* key;
+    const char* kind;
+    const char* shape;
+    std::string* out;
+  };
+  const ArnKey arns[] = {
+      {"identity.role_arn", "role/", "acs:ram::<account id>:role/<role name>", &identity.role_arn},
+      {"identity.oidc_provider_arn", "oidc-provider/",
+       "acs:ram::<account id>:oidc-provider/<provider name>", &identity.oidc_provider_arn},
+  };
+  for (const ArnKey& arn : arns) {
+    const RawValue* raw = find(arn.key);
+    if (raw == nullptr) continue;
+    const std::string value(absl::StripAsciiWhitespace(raw->text));
+    if (!value.empty() && !isRamArn(value, arn.kind)) {
+      return invalid(arn.key, absl::StrCat("must look like ", arn.shape), *raw);
+    }
+    *arn.out = value;
+  }
+
+  if (absl::Status status = readString("identity.oidc_token_file", identity.oidc_token_file);
+      !status.ok()) {
+    return status;
+  }
+
+  if (const RawValue* raw = find("identity.role_session_name"); raw != nullptr) {
+    const std::string& name = raw->text;
+    if (name.size() < 2 || name.size() > 64 || !absl::c_all_of(name, isSessionNameChar)) {
+      return invalid("identity.role_session_name",
+                     "must be 2 to 64 characters of A-Z a-z 0-9 . @ _ -", *raw);
+    }
+    identity.role_session_name = name;
+  } else {
+    // The STS audit log shows the session name, so name it after the pod.
+    std::optional<std::string> pod = envValue("POD_NAME");
+    if (!pod.has_value()) pod = envValue("HOSTNAME");
+    std::string name = pod.has_value() ? absl::StrCat("credsync-", *pod) : "credsync";
+    for (char& c : name) {
+      if (!isSessionNameChar(c)) c = '-';
+    }
+    if (name.size() > 64) name.resize(64);
+    identity.role_session_name = name;
+  }
+
+  if (absl::Status status =
+          readDuration("identity.session_duration", absl::Minutes(15), identity.session_duration);
+      !status.ok()) {
+    return status;
+  }
+  if (identity.session_duration > absl::Hours(12)) {
+    return invalid("identity.session_duration", "must be at most 12h",
+                   *find("identity.session_duration"));
+  }
+  if (identity.session_duration % absl::Seconds(1) != absl::ZeroDuration()) {
+    // STS takes DurationSeconds, an integer.
+    return invalid("identity.session_duration", "must be a whole number of seconds",
+                   *find("identity.session_duration"));
+  }
+  if (absl::Status status = readString("identity.policy", identity.policy); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = readStsEndpoint(identity); !status.ok()) return status;
+
+  if (identity.type == IdentityType::kStatic) return readStatic(identity);
+  struct Required {
+    const char* key;
+    const char* env;
+    const std::string& value;
+  };
+  const Required required[] = {
+      {"identity.role_arn", "ALIBABA_CLOUD_ROLE_ARN", identity.role_arn},
+      {"identity.oidc_provider_arn", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN", identity.oidc_provider_arn},
+      {"identity.oidc_token_file", "ALIBABA_CLOUD_OIDC_TOKEN_FILE", identity.oidc_token_file},
+  };
+  for (const Required& field : required) {
+    if (field.value.empty()) {
+      return invalid(field.key,
+                     absl::StrCat("must be set for identity.type oidc (or set ", field.env, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// As credentials-go's OIDC provider: an explicit endpoint, else
+// sts[-vpc].<region>.aliyuncs.com for a region, else sts.aliyuncs.com (the
+// VPC flag alone does not change the central endpoint). Across sources the
+// precedence holds: a region set in the file beats an endpoint that only
+// the environment gives.
+absl::Status Loader::readStsEndpoint(IdentityConfig& identity) const {
+  const RawValue* endpoint = find("identity.sts_endpoint");
+  const RawValue* region = find("identity.sts_region");
+  const RawValue* vpc_raw = find("identity.vpc_endpoint");
+  bool vpc = false;
+  if (absl::Status status = readBool("identity.vpc_endpoint", vpc); !status.ok()) return status;
+
+  std::string explicit_endpoint;
+  if (endpoint != nullptr && !absl::StripAsciiWhitespace(endpoint->text).empty()) {
+    absl::StatusOr<std::string> normalised = normaliseEndpoint(endpoint->text);
+    if (!normalised.ok()) {
+      return invalid("identity.sts_endpoint", normalised.status().message(), *endpoint);
+    }
+    explicit_endpoint = *normalised;
+  }
+  std::string region_id;
+  if (region != nullptr) {
+    region_id = std::string(absl::StripAsciiWhitespace(region->text));
+    if (!region_id.empty() && !isRegion(region_id)) {
+      return invalid("identity.sts_region", "must be a region ID such as cn-hangzhou", *region);
+    }
+  }
+
+  const bool region_wins =
+      !region_id.empty() && std::max(rank(region), rank(vpc_raw)) > rank(endpoint);
+  if (!explicit_endpoint.empty() && !region_wins) {
+    identity.sts_endpoint = explicit_endpoint;
+  } else if (!region_id.empty()) {
+    identity.sts_endpoint =
+        absl::StrCat("https://", vpc ? "sts-vpc." : "sts.", region_id, ".aliyuncs.com");
+  } else {
+    identity.sts_endpoint = "https://sts.aliyuncs.com";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::readStatic(IdentityConfig& identity) const {
+  std::optional<std::string> id = envValue("ALIBABA_CLOUD_ACCESS_KEY_ID");
+  std::optional<std::string> secret = envValue("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
+  std::optional<std::string> token = envValue("ALIBABA_CLOUD_SECURITY_TOKEN");
+  const bool complete = id.has_value() && secret.has_value();
+  if (complete) {
+    identity.static_access_key_id = *id;
+    identity.static_access_key_secret = SecretString(*secret);
+    if (token.has_value()) identity.static_security_token = SecretString(*token);
+  }
+  // The copies above are the only ones that may outlive this call.
+  if (secret.has_value()) wipeString(*secret);
+  if (token.has_value()) wipeString(*token);
+  if (!complete) {
+    return invalid("identity.type",
+                   "static needs ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
+                   "in the environment");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::readKms(KmsConfig& kms) const {
+  const RawValue* endpoints = find("kms.endpoints");
+  const RawValue* region = find("kms.region");
+  const RawValue* vpc_raw = find("kms.vpc_endpoint");
+  bool vpc = false;
+  if (absl::Status status = readBool("kms.vpc_endpoint", vpc); !status.ok()) return status;
+  if (region != nullptr) {
+    kms.region = std::string(absl::StripAsciiWhitespace(region->text));
+    if (!kms.region.empty() && !isRegion(kms.region)) {
+      return invalid("kms.region", "must be a region ID such as cn-hangzhou", *region);
+    }
+  }
+
+  std::vector<std::string> listed;
+  if (endpoints != nullptr) {
+    for (size_t i = 0; i < endpoints->items.size(); ++i) {
+      absl::StatusOr<std::string> normalised = normaliseEndpoint(endpoints->items[i]);
+      if (!normalised.ok()) {
+        const int line = i < endpoints->item_lines.size() ? endpoints->item_lines[i] : 0;
+        return absl::InvalidArgumentError(absl::StrCat(
+            "kms.endpoints[", i, "]: ", normalised.status().message(), origin(*endpoints, line)));
+      }
+      listed.push_back(*std::move(normalised));
+    }
+  }
+
+  const bool region_wins =
+      !kms.region.empty() && std::max(rank(region), rank(vpc_raw)) > rank(endpoints);
+  if (!listed.empty() && !region_wins) {
+    kms.endpoints = std::move(listed);
+  } else if (!kms.region.empty()) {
+    kms.endpoints = {
+        absl::StrCat("https://", vpc ? "kms-vpc." : "kms.", kms.region, ".aliyuncs.com")};
+  } else {
+    return invalid("kms.endpoints", "set kms.endpoints or kms.region (or ALIBABA_CLOUD_REGION_ID)");
+  }
+
+  if (const RawValue* raw = find("kms.signature")) {
+    const std::string signature = absl::AsciiStrToLower(raw->text);
+    if (signature == "acs3") {
+      kms.signature = alibaba::SignatureScheme::kAcs3HmacSha256;
+    } else if (signature == "hmac-sha1") {
+      kms.signature = alibaba::SignatureScheme::kRpcHmacSha1;
+    } else {
+      return invalid("kms.signature", "must be acs3 or hmac-sha1", *raw);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::readOutput(OutputConfig& output) const {
+  if (const RawValue* raw = find("output.directory")) {
+    if (!absl::StartsWith(raw->text, "/") || absl::StrContains(raw->text, '\0')) {
+      return invalid("output.directory", "must be an absolute path", *raw);
+    }
+    output.directory = raw->text;
+  }
+  if (const RawValue* raw = find("output.file_mode")) {
+    absl::string_view text = absl::StripAsciiWhitespace(raw->text);
+    const bool octal_digits = (text.size() == 3 || text.size() == 4) &&
+                              absl::c_all_of(text, [](char c) { return c >= '0' && c <= '7'; });
+    if (!octal_digits) {
+      return invalid("output.file_mode", "must be an octal mode such as \"0440\"", *raw);
+    }
+    const uint32_t mode =
+        static_cast<uint32_t>(std::strtoul(std::string(text).c_str(), nullptr, 8));
+    // The file holds an AccessKey: nobody executes it and only its owner
+    // (credsync) may change it; reading is what group/other are for.
+    if (mode & 07000) {
+      return invalid("output.file_mode", "must not set setuid, setgid or sticky bits", *raw);
+    }
+    if (mode & ~0644u) {
+      return invalid("output.file_mode",
+                     "must not grant execute, or write to group or others (at most 0644)", *raw);
+    }
+    if ((mode & 0444u) == 0) return invalid("output.file_mode", "must grant read to someone", *raw);
+    output.file_mode = mode;
+  }
+  if (const RawValue* raw = find("output.group")) {
+    const absl::string_view text = absl::StripAsciiWhitespace(raw->text);
+    uint32_t gid = 0;
+    if (text.empty()) {
+      output.group.reset();
+    } else if (!absl::c_all_of(text, absl::ascii_isdigit) || !absl::SimpleAtoi(text, &gid) ||
+               gid == std::numeric_limits<uint32_t>::max()) {
+      // (gid_t)-1 means "leave unchanged" to chown, so it cannot be a group.
+      return invalid("output.group", "must be a numeric group ID", *raw);
+    } else {
+      output.group = static_cast<gid_t>(gid);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::readRefresh(RefreshConfig& refresh) const {
+  struct DurationKey {
+    const char* key;
+    absl::Duration min;
+    absl::Duration* out;
+  };
+  const DurationKey durations[] = {
+      // Seconds are allowed for tests and demos; production keeps the 1h default.
+      {"refresh.interval", absl::Seconds(1), &refresh.interval},
+      {"refresh.rotation_delay", absl::ZeroDuration(), &refresh.rotation_delay},
+      {"refresh.rotation_jitter", absl::ZeroDuration(), &refresh.rotation_jitter},
+      {"refresh.startup_jitter", absl::ZeroDuration(), &refresh.startup_jitter},
+      {"refresh.retry_initial_backoff", absl::Milliseconds(1), &refresh.retry_initial_backoff},
+      {"refresh.retry_max_backoff", absl::Milliseconds(1), &refresh.retry_max_backoff},
+  };
+  for (const DurationKey& duration : durations) {
+    if (absl::Status status = readDuration(duration.key, duration.min, *duration.out);
+        !status.ok()) {
+      return status;
+    }
+  }
+  if (const RawValue* raw = find("refresh.jitter")) {
+    double jitter = 0;
+    if (!absl::SimpleAtod(absl::StripAsciiWhitespace(raw->text), &jitter) ||
+        !std::isfinite(jitter) || jitter < 0 || jitter > 0.5) {
+      return invalid("refresh.jitter", "must be a number from 0 to 0.5", *raw);
+    }
+    refresh.jitter = jitter;
+  }
+  if (refresh.retry_max_backoff < refresh.retry_initial_backoff) {
+    const RawValue* raw = find("refresh.retry_max_backoff");
+    if (raw == nullptr) raw = find("refresh.retry_initial_backoff");
+    return invalid("refresh.retry_max_backoff",
+                   "must not be less than refresh.retry_initial_backoff", *raw);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::readProfileList(std::vector<ProfileConfig>& profiles) const {
+  if (profiles_.empty()) {
+    return invalid("profiles", "at least one profile (name, secret_name) is required");
+  }
+  std::map<std::string, size_t> names;
+  std::optional<size_t> marked_default;
+  for (size_t i = 0; i < profiles_.size(); ++i) {
+    const RawProfile& raw = profiles_[i];
+    const std::string path = absl::StrCat("profiles[", i, "]");
+    const auto field = [&](const char* name) -> const RawValue* {
+      const auto it = raw.fields.find(name);
+      return it == raw.fields.end() ? nullptr : &it->second;
+    };
+    ProfileConfig profile;
+    const RawValue* name = field("name");
+    if (name == nullptr || name->text.empty()) {
+      return invalid(absl::StrCat(path, ".name"),
+                     absl::StrCat("must be set (line ", raw.line, ")"));
+    }
+    if (!isProfileName(name->text)) {
+      return invalid(absl::StrCat(path, ".name"),
+                     "must be 1 to 64 characters of A-Z a-z 0-9 _ - (not DEFAULT or __proto__)",
+                     *name);
+    }
+    if (const auto [it, inserted] = names.emplace(name->text, i); !inserted) {
+      return invalid(absl::StrCat(path, ".name"),
+                     absl::StrCat("same name as profiles[", it->second, "]"), *name);
+    }
+    profile.name = name->text;
+
+    const RawValue* secret_name = field("secret_name");
+    if (secret_name == nullptr || secret_name->text.empty()) {
+      return secret_name == nullptr
+                 ? invalid(absl::StrCat(path, ".secret_name"),
+                           absl::StrCat("must not be empty (line ", raw.line, ")"))
+                 : invalid(absl::StrCat(path, ".secret_name"), "must not be empty", *secret_name);
+    }
+    if (secret_name->text.size() > 192 || hasControlOrSpace(secret_name->text)) {
+      return invalid(absl::StrCat(path, ".secret_name"),
+                     "must be at most 192 characters without spaces or control characters",
+                     *secret_name);
+    }
+    profile.secret_name = secret_name->text;
+
+    if (const RawValue* stage = field("version_stage")) {
+      if (stage->text != "ACSCurrent" && stage->text != "ACSPrevious") {
+        return invalid(absl::StrCat(path, ".version_stage"), "must be ACSCurrent or ACSPrevious",
+                       *stage);
+      }
+      profile.version_stage = stage->text;
+    }
+    for (const auto& [key, out] : {std::pair<const char*, bool*>{"default", &profile.is_default},
+                                   std::pair<const char*, bool*>{"required", &profile.required}}) {
+      const RawValue* flag = field(key);
+      if (flag == nullptr) continue;
+      const std::optional<bool> value = parseBool(flag->text);
+      if (!value.has_value()) {
+        return invalid(absl::StrCat(path, ".", key), "must be true or false", *flag);
+      }
+      *out = *value;
+    }
+    if (profile.is_default) {
+      if (marked_default.has_value()) {
+        return invalid(absl::StrCat(path, ".default"),
+                       absl::StrCat("only one profile may be the default; profiles[",
+                                    *marked_default, "] already is"),
+                       *field("default"));
+      }
+      marked_default = i;
+    }
+    profiles.push_back(std::move(profile));
+  }
+
+  // Without an explicit default, a profile literally named "default" is the
+  // obvious one; otherwise the first.
+  size_t default_index = 0;
+  if (marked_default.has_value()) {
+    default_index = *marked_default;
+  } else if (const auto it = names.find("default"); it != names.end()) {
+    default_index = it->second;
+  }
+  // The default profile is also written as [default], so no other profile
+  // may take that section.
+  if (const auto it = names.find("default"); it != names.end() && it->second != default_index) {
+    return invalid(absl::StrCat("profiles[", it->second, "].name"),
+                   "\"default\" is reserved for the default profile",
+                   profiles_[it->second].fields.at("name"));
+  }
+  profiles[default_index].is_default = true;
+  std::rotate(profiles.begin(), profiles.begin() + default_index,
+              profiles.begin() + default_index + 1);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Config> Loader::build() {
+  Config config;
+  if (absl::Status status = readIdentity(config.identity); !status.ok()) return status;
+  if (absl::Status status = readKms(config.kms); !status.ok()) return status;
+  if (absl::Status status = readString("tls.ca_file", config.tls.ca_file); !status.ok()) {
+    return status;
+  }
+  bool insecure = false;
+  if (absl::Status status = readBool("tls.insecure_skip_verify", insecure); !status.ok()) {
+    return status;
+  }
+  config.tls.verify = !insecure;
+  if (absl::Status status =
+          readDuration("http.connect_timeout", absl::Milliseconds(1), config.http.connect_timeout);
+      !status.ok()) {
+    return status;
+  }
+  if (absl::Status status =
+          readDuration("http.request_timeout", absl::Milliseconds(1), config.http.request_timeout);
+      !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = readOutput(config.output); !status.ok()) return status;
+  if (absl::Status status = readRefresh(config.refresh); !status.ok()) return status;
+  if (const RawValue* raw = find("log.level")) {
+    absl::StatusOr<log::Level> level = log::parseLevel(raw->text);
+    if (!level.ok()) return invalid("log.level", "must be one of debug, info, warn, error", *raw);
+    config.log_level = *level;
+  }
+  if (absl::Status status = readProfileList(config.profiles); !status.ok()) return status;
+  return config;
+}
+
+// Messages are single lines by contract; enforce it whatever a parser said.
+absl::Status oneLine(const absl::Status& status) {
+  if (status.ok()) return status;
+  std::string message(status.message());
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return absl::Status(status.code(), message);
+}
+
+}  // namespace
+
+Environment processEnvironment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+absl::StatusOr<Config> parseConfig(absl::string_view text, const Environment& env,
+                                   const Overrides& overrides) {
+  Loader loader(env);
+  if (absl::Status status = loader.readText(text); !status.ok()) return oneLine(status);
+  if (absl::Status status = loader.applyOverrides(overrides); !status.ok()) return oneLine(status);
+  loader.applyEnvironment();
+  absl::StatusOr<Config> config = loader.build();
+  if (!config.ok()) return oneLine(config.status());
+  return config;
+}
+
+absl::StatusOr<Config> loadConfigFile(const std::string& path, const Environment& env,
+                                      const Overrides& overrides) {
+  // A ConfigMap-rendered config is a few KiB; a huge file is a mistake.
+  constexpr off_t kMaxSize = 1 << 20;
+  const auto failure = [&](int error) {
+    const std::string message = absl::StrCat("config file ", path, ": ", std::strerror(error));
+    if (error == ENOENT) return absl::NotFoundError(message);
+    if (error == EACCES) return absl::PermissionDeniedError(message);
+    return absl::InvalidArgumentError(message);
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return failure(errno);
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return failure(error);
+  }
+  if (!S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": not a regular file"));
+  }
+  if (info.st_size > kMaxSize) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": larger than 1 MiB"));
+  }
+  std::string text;
+  char buffer[8192];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      ::close(fd);
+      return failure(error);
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+    if (text.size() > static_cast<size_t>(kMaxSize)) {
+      ::close(fd);
+      return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": larger than 1 MiB"));
+    }
+  }
+  ::close(fd);
+  return parseConfig(text, env, overrides);
+}
+
+}  // namespace credsync::config

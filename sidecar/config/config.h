@@ -33,13 +33,15 @@ struct IdentityConfig {
   // identity.role_session_name / ALIBABA_CLOUD_ROLE_SESSION_NAME; default
   // "credsync-<pod name>" (POD_NAME, else HOSTNAME), cut to 64 characters.
   std::string role_session_name;
-  std::string policy;                                 // identity.policy (optional)
+  std::string policy;                                // identity.policy (optional)
   absl::Duration session_duration = absl::Hours(1);  // identity.session_duration, >= 15m
   // The resolved STS endpoint as a URL, "https://sts.aliyuncs.com" by default,
   // chosen as the official SDKs choose: identity.sts_endpoint /
   // ALIBABA_CLOUD_STS_ENDPOINT, else ALIBABA_CLOUD_STS_REGION (identity.sts_region)
   // giving sts.<region>.aliyuncs.com, or sts-vpc.<region>.aliyuncs.com when
-  // ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED (identity.vpc_endpoint) is true.
+  // ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED (identity.vpc_endpoint) is true. An
+  // explicit endpoint from a weaker source (the environment) yields to a
+  // region set in the file or a flag; docs/configuration.md has the table.
   std::string sts_endpoint;
   // static (local development only): ALIBABA_CLOUD_ACCESS_KEY_ID /
   // ALIBABA_CLOUD_ACCESS_KEY_SECRET (and optional ALIBABA_CLOUD_SECURITY_TOKEN).
@@ -73,14 +75,14 @@ struct TlsConfig {
 };
 
 struct HttpConfig {
-  absl::Duration connect_timeout = absl::Seconds(5);  // http.connect_timeout
+  absl::Duration connect_timeout = absl::Seconds(5);   // http.connect_timeout
   absl::Duration request_timeout = absl::Seconds(10);  // http.request_timeout
 };
 
 struct OutputConfig {
   std::string directory = "/var/run/credsync";  // output.directory
-  uint32_t file_mode = 0440;                     // output.file_mode (octal string "0440")
-  std::optional<gid_t> group;                    // output.group (numeric gid)
+  uint32_t file_mode = 0440;                    // output.file_mode (octal string "0440")
+  std::optional<gid_t> group;                   // output.group (numeric gid)
 };
 
 struct RefreshConfig {

@@ -3,7 +3,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "sidecar/common/secret.h"
 
 namespace credsync::output {
@@ -16,16 +18,27 @@ struct IniProfile {
 
 // Renders credentials.ini as every official SDK reads it (Go ini.v1, Python
 // configparser, Java's own parser, Node's `ini`): per profile, in the order
-// given,
+// given, separated by one blank line,
 //   [name]
 //   enable = true
 //   type = access_key
 //   access_key_id = ...
 //   access_key_secret = ...
 // Refuses (INVALID_ARGUMENT naming the profile and field, never the value)
-// names outside [A-Za-z0-9._-] or duplicated, and values that any of those
-// parsers would read differently: empty, surrounding whitespace, control
-// characters, or any of # ; % [ ] = " ' \ (comments, interpolation, quoting).
+// an empty list, names that validateIniProfileName() refuses or that are
+// duplicated, and values that any of those parsers would read differently:
+// empty, surrounding whitespace, control characters, non-ASCII bytes (Java's
+// FileReader and Python decode with the platform charset, and they trim
+// Unicode spaces differently), any of # ; % [ ] = " ' \ ` (comments,
+// interpolation, quoting, go-ini's backtick and """ quoting), and the
+// literals true, false and null (Node's `ini` turns them into non-strings).
 absl::StatusOr<SecretString> renderCredentialsIni(const std::vector<IniProfile>& profiles);
+
+// A section name every parser reads back unchanged: [A-Za-z0-9_-]+. Narrower
+// than the characters a file name allows: Node's `ini` nests `[a.b]` under
+// `a` (so the SDK would not find profile "a.b"); "DEFAULT" is the defaults
+// section of Python's configparser and go-ini; "__proto__" is dropped by
+// Node's `ini`. Exposed so configuration can refuse such a name up front.
+absl::Status validateIniProfileName(absl::string_view name);
 
 }  // namespace credsync::output

@@ -1,0 +1,243 @@
+#include "sidecar/sync/sync_engine.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "sidecar/alibaba/api_error.h"
+#include "sidecar/common/logging.h"
+#include "sidecar/output/credentials_ini.h"
+
+namespace credsync::sync {
+namespace {
+
+constexpr char kCredentialsFile[] = "credentials.ini";
+// Full jitter can draw arbitrarily small waits; this keeps a failing
+// upstream from being hit in a tight loop.
+constexpr absl::Duration kMinimumRetryDelay = absl::Milliseconds(100);
+
+std::string formatTime(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+absl::Time RefreshSchedule::first(absl::Time now) {
+  return now + random_.uniformDuration(config_.startup_jitter);
+}
+
+absl::Time RefreshSchedule::slow(absl::Time now) {
+  // interval * (1 +- jitter), drawn uniformly.
+  const double factor = 1.0 + config_.jitter * (2.0 * random_.uniform() - 1.0);
+  return now + config_.interval * factor;
+}
+
+absl::Time RefreshSchedule::afterSuccess(absl::Time now,
+                                         std::optional<absl::Time> next_rotation_date) {
+  const absl::Time regular = slow(now);
+  if (!next_rotation_date || *next_rotation_date <= now) return regular;
+  const absl::Time after_rotation = *next_rotation_date + config_.rotation_delay +
+                                    random_.uniformDuration(config_.rotation_jitter);
+  return std::min(regular, after_rotation);
+}
+
+absl::Time RefreshSchedule::afterFailure(absl::Time now, int consecutive_failures, bool retryable) {
+  if (!retryable) return slow(now);
+  // min(cap, base * 2^(n-1)), with the exponent bounded so it cannot overflow.
+  const int exponent = std::min(consecutive_failures - 1, 30);
+  const absl::Duration ceiling = std::min(
+      config_.retry_max_backoff, config_.retry_initial_backoff * std::ldexp(1.0, exponent));
+  return now + std::max(kMinimumRetryDelay, random_.uniformDuration(ceiling));
+}
+
+SyncEngine::SyncEngine(const config::Config& config, fetch::SecretSource& source,
+                       output::OutputWriter& writer, const TimeSource& time_source, Random& random)
+    : config_(config),
+      source_(source),
+      writer_(writer),
+      time_source_(time_source),
+      schedule_(config_.refresh, random) {
+  const absl::Time now = time_source_.systemTime();
+  absl::MutexLock lock(&mutex_);
+  for (const config::ProfileConfig& profile : config_.profiles) {
+    ProfileState state;
+    state.config = profile;
+    state.status.name = profile.name;
+    state.status.required = profile.required;
+    state.status.next_refresh = schedule_.first(now);
+    profiles_.push_back(std::move(state));
+  }
+}
+
+absl::Time SyncEngine::runDue() {
+  const absl::Time now = time_source_.systemTime();
+  std::vector<config::ProfileConfig> due;
+  {
+    absl::MutexLock lock(&mutex_);
+    for (const ProfileState& state : profiles_) {
+      if (state.status.next_refresh <= now) due.push_back(state.config);
+    }
+  }
+  // Fetch outside the lock: status and probes stay answerable meanwhile.
+  std::vector<std::pair<std::string, absl::StatusOr<fetch::ManagedCredential>>> results;
+  for (const config::ProfileConfig& profile : due) {
+    results.emplace_back(profile.name, source_.fetch(profile));
+  }
+
+  absl::MutexLock lock(&mutex_);
+  const absl::Time done = time_source_.systemTime();
+  std::vector<std::string> changed;
+  for (auto& [name, result] : results) {
+    auto state = std::find_if(profiles_.begin(), profiles_.end(),
+                              [&](const ProfileState& s) { return s.config.name == name; });
+    ProfileStatus& status = state->status;
+    if (result.ok()) {
+      const bool is_new = !state->credential ||
+                          state->credential->access_key_id != result->access_key_id ||
+                          !(state->credential->access_key_secret == result->access_key_secret);
+      if (status.consecutive_failures > 0) {
+        log::info("fetch recovered",
+                  {{"profile", name}, {"failures", status.consecutive_failures}});
+      }
+      status.last_success = done;
+      status.last_error = absl::OkStatus();
+      status.consecutive_failures = 0;
+      status.version_id = result->version_id;
+      status.next_rotation_date = result->next_rotation_date;
+      status.next_refresh = schedule_.afterSuccess(done, result->next_rotation_date);
+      if (is_new) {
+        changed.push_back(name);
+        state->credential = *std::move(result);
+      }
+      log::debug("fetched", {{"profile", name},
+                             {"access_key_id", state->credential->access_key_id},
+                             {"changed", is_new},
+                             {"next_refresh", formatTime(status.next_refresh)}});
+    } else {
+      const absl::Status& error = result.status();
+      const bool retryable = alibaba::isRetryable(error);
+      ++status.consecutive_failures;
+      status.last_error = error;
+      status.next_refresh = schedule_.afterFailure(done, status.consecutive_failures, retryable);
+      // Degraded mode is never silent: say whether the last good key stays.
+      const std::string next_refresh = formatTime(status.next_refresh);
+      log::write(retryable ? log::Level::kWarn : log::Level::kError, "fetch failed",
+                 {{"profile", name},
+                  {"error", error},
+                  {"retryable", retryable},
+                  {"failures", status.consecutive_failures},
+                  {"next_refresh", next_refresh},
+                  {"serving_last_good_key", state->credential.has_value()}});
+    }
+  }
+  if (!changed.empty() || publish_pending_) {
+    if (absl::Status published = publishLocked(done, changed); !published.ok()) {
+      publish_pending_ = true;
+      log::error("publish failed; the previous file stays in place", {{"error", published}});
+      // Try again soon: the keys are in memory, only the write failed.
+      for (ProfileState& state : profiles_) {
+        state.status.next_refresh =
+            std::min(state.status.next_refresh, done + config_.refresh.retry_initial_backoff);
+      }
+    }
+  }
+  absl::Time next = absl::InfiniteFuture();
+  for (const ProfileState& state : profiles_) next = std::min(next, state.status.next_refresh);
+  return next;
+}
+
+absl::Status SyncEngine::publishLocked(absl::Time now, const std::vector<std::string>& changed) {
+  std::vector<output::IniProfile> sections;
+  for (const ProfileState& state : profiles_) {
+    if (!state.credential) continue;
+    auto section = [&](const std::string& name) {
+      return output::IniProfile{name, state.credential->access_key_id,
+                                state.credential->access_key_secret};
+    };
+    // The default profile is [default], and also [its own name] so apps that
+    // select it by ALIBABA_CLOUD_PROFILE find it too.
+    if (state.config.is_default) {
+      sections.push_back(section("default"));
+      if (state.config.name != "default") sections.push_back(section(state.config.name));
+    } else {
+      sections.push_back(section(state.config.name));
+    }
+  }
+  if (sections.empty()) return absl::OkStatus();
+  absl::StatusOr<SecretString> ini = output::renderCredentialsIni(sections);
+  if (!ini.ok()) return ini.status();
+  absl::StatusOr<output::PublishResult> result =
+      writer_.publish({{kCredentialsFile, *std::move(ini)}});
+  if (!result.ok()) return result.status();
+  publish_pending_ = false;
+  for (ProfileState& state : profiles_) {
+    if (!state.credential) continue;
+    const bool was_written = state.status.written;
+    const std::string previous_key = state.status.access_key_id;
+    state.status.written = true;
+    state.status.access_key_id = state.credential->access_key_id;
+    if (std::find(changed.begin(), changed.end(), state.config.name) != changed.end() &&
+        result->changed) {
+      state.status.generation = result->generation;
+      state.status.last_change = now;
+      log::info(was_written ? "rotated" : "written",
+                {{"profile", state.config.name},
+                 {"access_key_id", state.credential->access_key_id},
+                 {"previous_access_key_id", previous_key},
+                 {"version_id", state.credential->version_id},
+                 {"generation", static_cast<long long>(result->generation)},
+                 {"file", kCredentialsFile}});
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool SyncEngine::requestRefresh(const std::string& profile) {
+  absl::MutexLock lock(&mutex_);
+  for (ProfileState& state : profiles_) {
+    if (state.config.name == profile) {
+      state.status.next_refresh = time_source_.systemTime();
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<ProfileStatus> SyncEngine::status() const {
+  absl::MutexLock lock(&mutex_);
+  std::vector<ProfileStatus> out;
+  for (const ProfileState& state : profiles_) out.push_back(state.status);
+  return out;
+}
+
+bool SyncEngine::ready() const {
+  absl::MutexLock lock(&mutex_);
+  for (const ProfileState& state : profiles_) {
+    if (!state.status.required) continue;
+    if (!state.status.written) return false;
+    // A key KMS says we may no longer read is not known to be valid.
+    if (absl::IsPermissionDenied(state.status.last_error) ||
+        absl::IsNotFound(state.status.last_error)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool SyncEngine::allWritten() const {
+  absl::MutexLock lock(&mutex_);
+  return std::all_of(profiles_.begin(), profiles_.end(),
+                     [](const ProfileState& state) { return state.status.written; });
+}
+
+bool SyncEngine::anyRetryablePending() const {
+  absl::MutexLock lock(&mutex_);
+  return std::any_of(profiles_.begin(), profiles_.end(), [](const ProfileState& state) {
+    return !state.status.written &&
+           (state.status.last_error.ok() || alibaba::isRetryable(state.status.last_error));
+  });
+}
+
+uint64_t SyncEngine::generation() const { return writer_.generation(); }
+
+}  // namespace credsync::sync

@@ -1,25 +1,27 @@
-// The emulator demo (scripts/demo.sh runs it): a newcomer's tour of
-// a KMS GetSecretValue round trip made by the official Alibaba Cloud Node SDK
-// against credsync-emulator, a rotation, and the new key on the next call.
+// The demo (scripts/demo.sh runs it): credsync against the bundled emulator,
+// step by step for a newcomer. The emulator plays Alibaba Cloud and the
+// cluster; credsync runs as it would in a pod, given only the RRSA
+// environment; the official Node SDK plays the app.
 //
-// Needs CREDSYNC_EMULATOR (the binary) and `npm ci` at the repository top.
-// Every secret it prints is masked: key ids in full, secrets but 4 chars.
+// Needs CREDSYNC_EMULATOR and CREDSYNC_BIN (the binaries) and `npm ci` at
+// the repository top. Every secret it prints is masked.
 
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 
 import { startEmulator } from './emulator.mjs';
+import { callRpc, ECS_VERSION, makeOpenApiClient } from './sdk_clients.mjs';
+import { setUpRrsaWorld, startSidecar, waitForFile, writeConfig } from './sidecar.mjs';
 
 const require = createRequire(import.meta.url);
-const openApiCore = require('@alicloud/openapi-core');
-const OpenApiClient = openApiCore.default;
-const { $OpenApiUtil, OpenApiUtil } = openApiCore;
-const { RuntimeOptions } = require('@darabonba/typescript');
+const Credential = require('@alicloud/credentials').default;
 
 const SECRET_NAME = 'acs/ram/user/demo-app';
+const REFRESH_INTERVAL = '3s';
 
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR;
 const bold = (s) => (useColor ? `\x1b[1m${s}\x1b[0m` : s);
-const dim = (s) => (useColor ? `\x1b[2m${s}\x1b[0m` : s);
 
 let stepNumber = 0;
 function step(title) {
@@ -27,134 +29,100 @@ function step(title) {
   console.log(`\n${bold(`Step ${stepNumber}. ${title}`)}`);
 }
 const say = (text = '') => console.log(`  ${text}`);
-const show = (label, value) => console.log(`  ${label.padEnd(22)} ${value}`);
+const show = (label, value) => console.log(`  ${label.padEnd(24)} ${value}`);
 
 // Shows the last 4 characters of a secret and stars for the rest.
 function mask(secret) {
   const s = String(secret ?? '');
-  if (s.length <= 4) return '*'.repeat(s.length);
-  return `${'*'.repeat(s.length - 4)}${s.slice(-4)}`;
+  return s.length <= 4 ? '****' : `****${s.slice(-4)}`;
 }
 
-// GetSecretValue exactly as an application would call it with the official
-// SDK's generic client: RPC style, signed ACS3-HMAC-SHA256 (the default).
-async function getSecretValue(emu, key, versionStage) {
-  const client = new OpenApiClient(new $OpenApiUtil.Config({
-    accessKeyId: key.access_key_id,
-    accessKeySecret: key.access_key_secret,
-    endpoint: emu.endpoint,   // '127.0.0.1:PORT' instead of kms.cn-hangzhou.aliyuncs.com
-    protocol: 'https',
-    ca: emu.ca.toString('utf8'),  // trust the emulator's test CA
-  }));
-  const params = new $OpenApiUtil.Params({
-    action: 'GetSecretValue',
-    version: '2016-01-20',
-    protocol: 'HTTPS',
-    pathname: '/',
-    method: 'POST',
-    authType: 'AK',
-    style: 'RPC',
-    reqBodyType: 'formData',
-    bodyType: 'json',
-  });
-  const query = { SecretName: SECRET_NAME };
-  if (versionStage) query.VersionStage = versionStage;
-  const request = new $OpenApiUtil.OpenApiRequest({ query: OpenApiUtil.query(query) });
-  const response = await client.callApi(params, request, new RuntimeOptions({}));
-  return response.body;
+// credentials.ini with every access_key_secret masked.
+function masked(ini) {
+  return ini.replace(/^(access_key_secret = )(.*)$/gm, (_, key, value) => key + mask(value));
 }
 
-function showSecretValue(body) {
-  const data = JSON.parse(body.SecretData);
-  show('RequestId', body.RequestId);
-  show('SecretName', body.SecretName);
-  show('SecretType', body.SecretType);
-  show('VersionId', body.VersionId);
-  show('VersionStages', JSON.stringify(body.VersionStages?.VersionStage));
-  show('SecretData', '(a JSON string; the secret masked here)');
-  show('  AccessKeyId', data.AccessKeyId);
-  show('  AccessKeySecret', mask(data.AccessKeySecret));
-  show('  GenerateTimestamp', data.GenerateTimestamp);
-  return data;
+// What an app gets from the official SDK's default credential chain.
+async function appCredential(file) {
+  process.env.ALIBABA_CLOUD_CREDENTIALS_FILE = file;
+  process.env.ALIBABA_CLOUD_CLI_PROFILE_DISABLED = 'true';
+  process.env.ALIBABA_CLOUD_ECS_METADATA_DISABLED = 'true';
+  const credential = new Credential();
+  return { credential, model: await credential.getCredential() };
 }
 
 async function main() {
-  console.log(bold('credsync-emulator demo: the official Alibaba Cloud Node SDK against a local KMS'));
-
-  step('Start the emulator');
+  step('Start the emulator: STS, KMS, an ECS-style service and the cluster\'s OIDC issuer');
   const emu = await startEmulator({ logLevel: 'info' });
+  show('listening on', emu.url);
+  show('test CA', emu.caFile);
+  let sidecar;
   try {
-    say('credsync-emulator speaks the real Alibaba Cloud wire protocol over HTTPS with its own test CA.');
-    show('endpoint', emu.url);
-    show('test CA', emu.caFile);
-    show('log (stderr)', emu.stderrFile);
-    say(dim('It listens on a free port (--listen 127.0.0.1:0) and wrote the port to --port-file.'));
+    step('Set up RRSA as ACK would: an OIDC provider, a role, a managed secret, a projected token');
+    const world = await setUpRrsaWorld(emu, { name: 'demo', secrets: [SECRET_NAME] });
+    const original = world.secrets[SECRET_NAME];
+    show('role', world.roleArn);
+    show('trusted service account', world.subject);
+    show('secret (RAMCredentials)', SECRET_NAME);
+    show('its AccessKey', `${original.access_key_id} / ${mask(original.access_key_secret)}`);
+    show('projected token file', world.tokenFile);
 
-    step('Create a RAMCredentials secret (admin API)');
-    say(`POST /admin/secrets {"name": "${SECRET_NAME}", "user_name": "demo-app", "rotation_interval_seconds": 604800}`);
-    const secret = await emu.admin('POST', '/admin/secrets',
-                                   { name: SECRET_NAME, user_name: 'demo-app', rotation_interval_seconds: 604800 });
-    say('KMS now holds the AccessKey of RAM user "demo-app" as the secret\'s ACSCurrent version:');
-    show('version_id', secret.version_id);
-    show('access_key_id', secret.access_key_id);
-    show('access_key_secret', mask(secret.access_key_secret));
+    step('Start credsync with only the RRSA environment and a small config');
+    const outDir = path.join(world.dir, 'out');
+    const config = {
+      kms: { endpoints: [emu.endpoint] },
+      tls: { ca_file: emu.caFile },
+      profiles: [{ name: 'default', secret_name: SECRET_NAME }],
+      output: { directory: outDir },
+      refresh: { interval: REFRESH_INTERVAL, jitter: 0 },
+    };
+    const configFile = writeConfig(world.dir, config);
+    for (const [name, value] of Object.entries(world.env)) show(name, value);
+    say(`config: ${JSON.stringify(config)}`);
+    sidecar = await startSidecar({ configFile, env: world.env, name: 'demo' });
+    show('credsync pid', sidecar.pid);
 
-    step('Create a static access key that may read it (admin API)');
-    say(`POST /admin/access-keys {"secrets": ["${SECRET_NAME}"]}`);
-    const caller = await emu.admin('POST', '/admin/access-keys', { secrets: [SECRET_NAME] });
-    say('This is the caller\'s own key (in production: an STS session from RRSA).');
-    show('access_key_id', caller.access_key_id);
-    show('access_key_secret', mask(caller.access_key_secret));
+    step('credentials.ini appears (AssumeRoleWithOIDC -> GetSecretValue -> atomic write)');
+    const file = path.join(outDir, 'credentials.ini');
+    const first = await waitForFile(file);
+    show(file, `-> ${fs.readlinkSync(file)} (mode ${(fs.statSync(file).mode & 0o777).toString(8)})`);
+    console.log(masked(first).replace(/^/gm, '    '));
+    const written = await sidecar.waitForLog((l) => l.msg === 'written', 'the first write');
+    show('credsync logged', `${written.msg}: profile ${written.profile}, key ${written.access_key_id}, generation ${written.generation}`);
 
-    step('GetSecretValue with @alicloud/openapi-core (ACS3-HMAC-SHA256)');
-    say(`POST ${emu.url}/?SecretName=${encodeURIComponent(SECRET_NAME)}`);
-    say(dim('headers: x-acs-action: GetSecretValue, x-acs-version: 2016-01-20, x-acs-date, x-acs-signature-nonce,'));
-    say(dim(`         x-acs-content-sha256, Authorization: ACS3-HMAC-SHA256 Credential=${caller.access_key_id},` +
-            'SignedHeaders=…,Signature=…'));
-    say('The emulator rebuilt the canonical request, checked the signature, and answered:');
-    const first = showSecretValue(await getSecretValue(emu, caller));
-    say(first.AccessKeyId === secret.access_key_id
-        ? 'That is the key created in step 2.'
-        : `UNEXPECTED: step 2 created ${secret.access_key_id}`);
+    step('The app reads it with the official SDK and calls a cloud API');
+    const { credential, model } = await appCredential(file);
+    show('SDK found', `${model.accessKeyId} via ${model.providerName}`);
+    const regions = await callRpc(makeOpenApiClient(emu.endpoint, { credential, ca: emu.ca.toString() }),
+                                  'DescribeRegions', ECS_VERSION, {});
+    show('DescribeRegions', `${regions.Regions.Region.length} regions`);
 
-    step('Rotate the secret (admin API; KMS RotateSecret does the same)');
-    say(`POST /admin/secrets/${encodeURIComponent(SECRET_NAME)}/rotate {"revoke_previous": false}`);
-    const rotated = await emu.admin('POST', `/admin/secrets/${encodeURIComponent(SECRET_NAME)}/rotate`,
-                                    { revoke_previous: false });
-    say('A new AccessKey became ACSCurrent; the old one is ACSPrevious and still works until the next rotation.');
-    show('new version_id', rotated.version_id);
-    show('new access_key_id', rotated.access_key_id);
-    show('new access_key_secret', mask(rotated.access_key_secret));
-    show('previous key id', rotated.previous_access_key_id);
+    step('KMS rotates the secret');
+    const rotated = await emu.admin('POST', `/admin/secrets/${encodeURIComponent(SECRET_NAME)}/rotate`, {});
+    show('new AccessKey', `${rotated.access_key_id} / ${mask(rotated.access_key_secret)}`);
+    show('previous', `${rotated.previous_access_key_id} (still valid until the next rotation)`);
 
-    step('GetSecretValue again: the new key');
-    const second = showSecretValue(await getSecretValue(emu, caller));
-    say(second.AccessKeyId === rotated.access_key_id
-        ? `The next call returns the rotated key (${second.AccessKeyId}, was ${first.AccessKeyId}).`
-        : `UNEXPECTED: the rotation created ${rotated.access_key_id}`);
+    step(`credsync notices on its next refresh (interval ${REFRESH_INTERVAL} here, 1h by default) and rewrites the file`);
+    const second = await waitForFile(file, (c) => c.includes(rotated.access_key_id), 30000, 'change');
+    console.log(masked(second).replace(/^/gm, '    '));
+    const line = await sidecar.waitForLog((l) => l.msg === 'rotated', 'the rotation');
+    show('credsync logged', `${line.msg}: ${line.previous_access_key_id} -> ${line.access_key_id}, generation ${line.generation}`);
+    const after = await appCredential(file);
+    show('a new SDK client reads', after.model.accessKeyId);
 
-    step('GetSecretValue with VersionStage=ACSPrevious: the old key');
-    const previous = showSecretValue(await getSecretValue(emu, caller, 'ACSPrevious'));
-    say(previous.AccessKeyId === first.AccessKeyId
-        ? 'The previous key, for callers still finishing work with it.'
-        : `UNEXPECTED: expected ${first.AccessKeyId}`);
-
-    const ok = first.AccessKeyId === secret.access_key_id && second.AccessKeyId === rotated.access_key_id &&
-               previous.AccessKeyId === first.AccessKeyId;
-    step('Stop the emulator');
+    step('Stop credsync (SIGTERM)');
+    const stopped = await sidecar.stop();
+    sidecar = undefined;
+    show('exit', `code ${stopped.code} after ${stopped.ms} ms; the file stays, consistent`);
+    say();
+    say('Done. The whole suite: scripts/test.sh');
+  } finally {
+    if (sidecar) await sidecar.stop();
     await emu.stop();
-    say(`Done. ${ok ? 'Every step matched.' : 'Some steps did not match (see UNEXPECTED above).'}`);
-    say(dim('Next: tests/e2e/node/sdk_fidelity.test.mjs proves the same for every official SDK and error path.'));
-    if (!ok) process.exitCode = 1;
-  } catch (err) {
-    console.error(`\ndemo failed: ${err.stack || err}`);
-    console.error(`\nemulator stderr (tail of ${emu.stderrFile}):\n${emu.stderrTail(4000)}`);
-    await emu.stop();
-    process.exitCode = 1;
   }
 }
 
 main().catch((err) => {
   console.error(`demo failed: ${err.stack || err}`);
-  process.exitCode = 1;
+  process.exit(1);
 });

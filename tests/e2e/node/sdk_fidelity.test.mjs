@@ -19,6 +19,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { startEmulator } from './emulator.mjs';
+import { callRpc, makeOpenApiClient } from './sdk_clients.mjs';
 
 const require = createRequire(import.meta.url);
 const RPCClient = require('@alicloud/pop-core').RPCClient;
@@ -27,8 +28,7 @@ const StsClient = require('@alicloud/sts20150401').default;
 const { AssumeRoleWithOIDCRequest } = require('@alicloud/sts20150401');
 const openApiCore = require('@alicloud/openapi-core');
 const OpenApiClient = openApiCore.default;
-const { $OpenApiUtil, OpenApiUtil } = openApiCore;
-const { RuntimeOptions } = require('@darabonba/typescript');
+const { $OpenApiUtil } = openApiCore;
 const credentialsPkg = require('@alicloud/credentials');
 const Credential = credentialsPkg.default;
 const CredentialConfig = credentialsPkg.Config;
@@ -115,39 +115,9 @@ function kmsClient(creds) {
   });
 }
 
-// signatureAlgorithm: undefined (ACS3-HMAC-SHA256, the default) or 'v2'
-// (HMAC-SHA1 RPC).
+// openapi-core against this file's emulator (sdk_clients.mjs).
 function openApiClient(creds, signatureAlgorithm) {
-  const config = new $OpenApiUtil.Config({
-    accessKeyId: creds.accessKeyId,
-    accessKeySecret: creds.accessKeySecret,
-    securityToken: creds.securityToken,
-    credential: creds.credential,
-    endpoint: emu.endpoint,
-    protocol: 'https',
-    regionId: REGION,
-  });
-  if (signatureAlgorithm) config.signatureAlgorithm = signatureAlgorithm;
-  return new OpenApiClient(config);
-}
-
-// The generic RPC call of @alicloud/openapi-core: resolves the parsed body.
-async function callRpc(client, action, version, query) {
-  const params = new $OpenApiUtil.Params({
-    action,
-    version,
-    protocol: 'HTTPS',
-    pathname: '/',
-    method: 'POST',
-    authType: 'AK',
-    style: 'RPC',
-    reqBodyType: 'formData',
-    bodyType: 'json',
-  });
-  const request = new $OpenApiUtil.OpenApiRequest({ query: OpenApiUtil.query(query) });
-  const response = await client.callApi(params, request, new RuntimeOptions({}));
-  assert.equal(response.statusCode, 200);
-  return response.body;
+  return makeOpenApiClient(emu.endpoint, creds, signatureAlgorithm);
 }
 
 function stsClient() {

@@ -1,0 +1,110 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "sidecar/common/random.h"
+#include "sidecar/common/time_source.h"
+#include "sidecar/config/config.h"
+#include "sidecar/fetch/secret_source.h"
+#include "sidecar/output/atomic_writer.h"
+
+namespace credsync::sync {
+
+// What is known about one profile, for status, probes and metrics.
+struct ProfileStatus {
+  std::string name;
+  bool required = true;
+  bool written = false;       // a key of this profile is in the published file
+  std::string access_key_id;  // the key in the file (never the secret)
+  std::string version_id;
+  uint64_t generation = 0;  // the file generation that last changed this profile
+  std::optional<absl::Time> last_success;
+  std::optional<absl::Time> last_change;
+  absl::Status last_error;  // OK after a success
+  int consecutive_failures = 0;
+  absl::Time next_refresh;
+  std::optional<absl::Time> next_rotation_date;
+};
+
+// When each profile is fetched next, given how the last attempt went.
+// Pure: the engine feeds it the time and the random draws.
+class RefreshSchedule {
+ public:
+  RefreshSchedule(const config::RefreshConfig& config, Random& random)
+      : config_(config), random_(random) {}
+
+  // The first fetch: now plus up to refresh.startup_jitter.
+  absl::Time first(absl::Time now);
+  // After a success: the slow interval (+- jitter), or a few minutes after
+  // the secret's next rotation when that comes sooner.
+  absl::Time afterSuccess(absl::Time now, std::optional<absl::Time> next_rotation_date);
+  // After the n-th consecutive failure (n >= 1): full-jitter exponential
+  // backoff for retryable errors; the slow interval for the others, so that
+  // a missing permission or secret does not spin.
+  absl::Time afterFailure(absl::Time now, int consecutive_failures, bool retryable);
+
+ private:
+  absl::Time slow(absl::Time now);
+
+  const config::RefreshConfig config_;
+  Random& random_;
+};
+
+// Identity -> fetch -> store -> publish. Keeps each profile's latest good
+// key, fetches the profiles that are due, and publishes credentials.ini when
+// the set of keys changed. A failed fetch never touches the file: the last
+// good key stays (degraded mode, logged as a warning and shown in status).
+// Thread-safe; runDue() is called by one driver thread at a time.
+class SyncEngine {
+ public:
+  SyncEngine(const config::Config& config, fetch::SecretSource& source,
+             output::OutputWriter& writer, const TimeSource& time_source, Random& random);
+
+  // Fetches every profile due by now, publishes if anything changed, and
+  // returns the time the next profile falls due.
+  absl::Time runDue();
+
+  // Makes a profile due now (false if there is no such profile).
+  bool requestRefresh(const std::string& profile);
+
+  std::vector<ProfileStatus> status() const;
+  // Every required profile has been written and its last fetch did not say
+  // the key is unusable.
+  bool ready() const;
+  // Whether every profile is written, and whether any unwritten one can
+  // still succeed by retrying (for `sync --once`).
+  bool allWritten() const;
+  bool anyRetryablePending() const;
+  uint64_t generation() const;
+
+ private:
+  struct ProfileState {
+    config::ProfileConfig config;
+    ProfileStatus status;
+    std::optional<fetch::ManagedCredential> credential;
+  };
+
+  // Renders and publishes the file from every profile's current key.
+  absl::Status publishLocked(absl::Time now, const std::vector<std::string>& changed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  const config::Config config_;
+  fetch::SecretSource& source_;
+  output::OutputWriter& writer_;
+  const TimeSource& time_source_;
+  RefreshSchedule schedule_;
+
+  mutable absl::Mutex mutex_;
+  std::vector<ProfileState> profiles_ ABSL_GUARDED_BY(mutex_);
+  // Profiles whose fetched key is not yet in the file (a publish failed).
+  bool publish_pending_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+}  // namespace credsync::sync

@@ -1,0 +1,167 @@
+// Test harness for the credsync binary ($CREDSYNC_BIN): writes a config,
+// runs `credsync run` or any other command with a controlled environment,
+// keeps its stderr (JSON log lines) in $CREDSYNC_E2E_LOG_DIR, and waits for
+// what the sidecar writes.
+//
+//   const world = await setUpRrsaWorld(emu, {secrets: ['acs/ram/user/app']});
+//   const sc = await startSidecar({config, env: world.env});
+//   await sc.waitForFile();  ...  await sc.stop();
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export const ACCOUNT = '1234567890123456';
+export const ISSUER = 'https://oidc-ack-cn-hangzhou.oss-cn-hangzhou.aliyuncs.com/c-emulator';
+
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) {
+    try { child.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+export function sidecarBinary() {
+  const binary = process.env.CREDSYNC_BIN;
+  if (!binary || !fs.existsSync(binary)) {
+    throw new Error(`CREDSYNC_BIN=${binary} does not name the credsync binary (ctest sets it)`);
+  }
+  return binary;
+}
+
+function logFile(name) {
+  const dir = process.env.CREDSYNC_E2E_LOG_DIR || os.tmpdir();
+  fs.mkdirSync(dir, { recursive: true });
+  return path.join(dir, `credsync-${name}-${process.pid}-${Date.now()}.stderr.log`);
+}
+
+// A fresh RRSA world on the emulator: an OIDC provider, a role trusted by
+// one service account and allowed to read `secrets`, the secrets themselves,
+// and a projected token file. Returns what the pod would be given.
+export async function setUpRrsaWorld(emu, { name, secrets, readable = secrets, secretOptions = {} }) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `credsync-${name}-`));
+  const providerArn = `acs:ram::${ACCOUNT}:oidc-provider/ack-rrsa-${name}`;
+  const roleArn = `acs:ram::${ACCOUNT}:role/${name}`;
+  const subject = `system:serviceaccount:default:${name}`;
+  await emu.admin('POST', '/admin/oidc-providers', { arn: providerArn, issuer: ISSUER });
+  await emu.admin('POST', '/admin/roles', {
+    arn: roleArn, oidc_provider_arn: providerArn, subjects: [subject], secrets: readable,
+  });
+  const created = {};
+  for (const secret of secrets) {
+    created[secret] = await emu.admin('POST', '/admin/secrets', { name: secret, ...secretOptions });
+  }
+  const tokenFile = path.join(dir, 'token');
+  await emu.admin('POST', '/admin/oidc/tokens', { subject, file: tokenFile });
+  return {
+    dir, providerArn, roleArn, subject, tokenFile, secrets: created,
+    env: {
+      ALIBABA_CLOUD_ROLE_ARN: roleArn,
+      ALIBABA_CLOUD_OIDC_PROVIDER_ARN: providerArn,
+      ALIBABA_CLOUD_OIDC_TOKEN_FILE: tokenFile,
+      ALIBABA_CLOUD_STS_ENDPOINT: emu.endpoint,
+      POD_NAME: `${name}-pod`,
+    },
+  };
+}
+
+// The sidecar's environment: only what is given, plus PATH, so the test
+// runner's own variables (ALIBABA_CLOUD_* of a developer) never leak in.
+function childEnv(env) {
+  return { PATH: process.env.PATH, ...env };
+}
+
+export function writeConfig(dir, config) {
+  const file = path.join(dir, `config-${Date.now()}-${Math.floor(Math.random() * 1e6)}.json`);
+  fs.writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+// Runs a credsync command to completion: {code, signal, stderr, stdout}.
+export async function runCredsync(args, { env = {}, timeoutMs = 60000, name = 'cmd' } = {}) {
+  const stderrFile = logFile(name);
+  const stderrFd = fs.openSync(stderrFile, 'a');
+  const child = spawn(sidecarBinary(), args, { env: childEnv(env), stdio: ['ignore', 'pipe', stderrFd] });
+  fs.closeSync(stderrFd);
+  running.add(child);
+  let stdout = '';
+  child.stdout.on('data', (chunk) => { stdout += chunk; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const { code, signal } = await new Promise((resolve) => {
+    child.on('exit', (c, s) => resolve({ code: c, signal: s }));
+  });
+  clearTimeout(timer);
+  running.delete(child);
+  return { code, signal, stdout, stderr: fs.readFileSync(stderrFile, 'utf8'), stderrFile };
+}
+
+export function parseLogLines(text) {
+  return text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+}
+
+// Starts `credsync run --config FILE`.
+export async function startSidecar({ configFile, env = {}, name = 'run', extraArgs = [] }) {
+  const stderrFile = logFile(name);
+  const stderrFd = fs.openSync(stderrFile, 'a');
+  const child = spawn(sidecarBinary(), ['run', '--config', configFile, ...extraArgs],
+                      { env: childEnv(env), stdio: ['ignore', 'ignore', stderrFd] });
+  fs.closeSync(stderrFd);
+  running.add(child);
+  let exited = null;
+  const exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      running.delete(child);
+      resolve(exited);
+    });
+  });
+  const stderr = () => fs.readFileSync(stderrFile, 'utf8');
+  return {
+    pid: child.pid,
+    stderrFile,
+    stderr,
+    logs: () => parseLogLines(stderr()),
+    alive: () => exited === null,
+    // Waits until `predicate(logs)` holds, or fails with the log.
+    async waitForLog(predicate, what, timeoutMs = 30000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const logs = parseLogLines(stderr());
+        const found = logs.find(predicate);
+        if (found) return found;
+        if (exited) throw new Error(`credsync exited (${JSON.stringify(exited)}) before ${what}:\n${stderr()}`);
+        if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms:\n${stderr()}`);
+        await delay(25);
+      }
+    },
+    async stop(signal = 'SIGTERM') {
+      const started = Date.now();
+      if (exited === null) {
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+        await exitPromise;
+        clearTimeout(timer);
+      }
+      return { ...exited, ms: Date.now() - started };
+    },
+  };
+}
+
+// Waits until `file` exists and `predicate(content)` holds.
+export async function waitForFile(file, predicate = () => true, timeoutMs = 30000, describe = '') {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const content = fs.readFileSync(file, 'utf8');
+      if (predicate(content)) return content;
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${file} did not ${describe || 'appear'} within ${timeoutMs} ms`);
+    }
+    await delay(25);
+  }
+}

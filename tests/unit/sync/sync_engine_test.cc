@@ -1,0 +1,238 @@
+#include "sidecar/sync/sync_engine.h"
+
+#include <deque>
+#include <map>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sidecar/alibaba/api_error.h"
+#include "tests/common/fake_random.h"
+#include "tests/common/simulated_time_source.h"
+
+namespace credsync::sync {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Answers each profile's fetches from a script; counts calls.
+class FakeSecretSource : public fetch::SecretSource {
+ public:
+  absl::StatusOr<fetch::ManagedCredential> fetch(const config::ProfileConfig& profile) override {
+    ++calls[profile.name];
+    auto& queue = script[profile.name];
+    if (queue.empty()) return absl::UnavailableError("nothing scripted");
+    auto result = queue.front();
+    if (queue.size() > 1) queue.pop_front();
+    return result;
+  }
+  std::map<std::string, std::deque<absl::StatusOr<fetch::ManagedCredential>>> script;
+  std::map<std::string, int> calls;
+};
+
+// Keeps the published files in memory, like the atomic writer would on disk.
+class FakeWriter : public output::OutputWriter {
+ public:
+  absl::StatusOr<output::PublishResult> publish(
+      const std::map<std::string, SecretString>& files) override {
+    ++publishes;
+    if (!fail_next.ok()) {
+      absl::Status error = fail_next;
+      fail_next = absl::OkStatus();
+      return error;
+    }
+    const std::string content = files.at("credentials.ini").reveal();
+    if (content == current) return output::PublishResult{false, generation_};
+    current = content;
+    return output::PublishResult{true, ++generation_};
+  }
+  uint64_t generation() const override { return generation_; }
+
+  int publishes = 0;
+  std::string current;
+  absl::Status fail_next;
+
+ private:
+  uint64_t generation_ = 0;
+};
+
+fetch::ManagedCredential key(const std::string& id, std::optional<absl::Time> next_rotation = {}) {
+  fetch::ManagedCredential credential;
+  credential.access_key_id = id;
+  credential.access_key_secret = SecretString("secret-of-" + id);
+  credential.version_id = "v-" + id;
+  credential.next_rotation_date = next_rotation;
+  return credential;
+}
+
+config::Config twoProfiles() {
+  config::Config config;
+  config::ProfileConfig app;
+  app.name = "app";
+  app.secret_name = "acs/ram/user/app";
+  app.is_default = true;
+  config::ProfileConfig batch;
+  batch.name = "batch";
+  batch.secret_name = "acs/ram/user/batch";
+  config.profiles = {app, batch};
+  return config;
+}
+
+class SyncEngineTest : public ::testing::Test {
+ protected:
+  SyncEngine& engine() {
+    if (!engine_) engine_ = std::make_unique<SyncEngine>(config_, source_, writer_, time_, random_);
+    return *engine_;
+  }
+  const ProfileStatus& statusOf(const std::string& name) {
+    statuses_ = engine().status();
+    for (const auto& status : statuses_) {
+      if (status.name == name) return status;
+    }
+    ADD_FAILURE() << "no profile " << name;
+    return statuses_.front();
+  }
+
+  config::Config config_ = twoProfiles();
+  FakeSecretSource source_;
+  FakeWriter writer_;
+  testing::SimulatedTimeSource time_;
+  testing::FakeRandom random_;
+  std::unique_ptr<SyncEngine> engine_;
+  std::vector<ProfileStatus> statuses_;
+};
+
+// Verifies the first run writes both profiles, the default one as [default]
+// and under its own name, and the engine becomes ready.
+TEST_F(SyncEngineTest, FirstRunWritesEveryProfile) {
+  source_.script["app"] = {key("AK-APP-1")};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  EXPECT_FALSE(engine().ready());
+  const absl::Time next = engine().runDue();
+  EXPECT_EQ(next, time_.systemTime() + absl::Hours(1));
+  EXPECT_THAT(writer_.current, HasSubstr("[default]\n"));
+  EXPECT_THAT(writer_.current, HasSubstr("[app]\n"));
+  EXPECT_THAT(writer_.current, HasSubstr("[batch]\n"));
+  EXPECT_THAT(writer_.current, HasSubstr("access_key_id = AK-APP-1"));
+  EXPECT_EQ(writer_.current.find("[default]"), 0u);
+  EXPECT_TRUE(engine().ready());
+  EXPECT_TRUE(engine().allWritten());
+  EXPECT_EQ(statusOf("app").generation, 1u);
+  EXPECT_EQ(statusOf("app").access_key_id, "AK-APP-1");
+}
+
+// Verifies nothing is fetched before it is due and an unchanged key does not
+// publish a new generation.
+TEST_F(SyncEngineTest, UnchangedKeyDoesNotRewrite) {
+  source_.script["app"] = {key("AK-APP-1")};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  engine().runDue();
+  engine().runDue();
+  EXPECT_EQ(source_.calls["app"], 1);
+  time_.advance(absl::Hours(1));
+  engine().runDue();
+  EXPECT_EQ(source_.calls["app"], 2);
+  EXPECT_EQ(engine().generation(), 1u);
+  EXPECT_EQ(writer_.publishes, 1);
+}
+
+// Verifies a rotated key is picked up on the next scheduled fetch and bumps
+// the generation.
+TEST_F(SyncEngineTest, RotationRewritesFile) {
+  source_.script["app"] = {key("AK-APP-1"), key("AK-APP-2")};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  engine().runDue();
+  time_.advance(absl::Hours(1));
+  engine().runDue();
+  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-2"));
+  EXPECT_THAT(writer_.current, Not(HasSubstr("AK-APP-1")));
+  EXPECT_EQ(statusOf("app").generation, 2u);
+  EXPECT_EQ(statusOf("batch").generation, 1u);
+}
+
+// Verifies a secret's NextRotationDate pulls the next fetch to a few minutes
+// after it.
+TEST_F(SyncEngineTest, FetchesAfterScheduledRotation) {
+  const absl::Time rotation = time_.systemTime() + absl::Minutes(20);
+  source_.script["app"] = {key("AK-APP-1", rotation)};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  random_.set(0.0);
+  EXPECT_EQ(engine().runDue(), rotation + absl::Minutes(5));
+}
+
+// Verifies a failed fetch leaves the last good key in the file, backs off,
+// and recovers on the retry.
+TEST_F(SyncEngineTest, FailureKeepsLastGoodKey) {
+  source_.script["app"] = {key("AK-APP-1"), absl::UnavailableError("KMS: Rejected.Throttling"),
+                           key("AK-APP-2")};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  engine().runDue();
+  time_.advance(absl::Hours(1));
+  const absl::Time retry = engine().runDue();
+  EXPECT_LE(retry - time_.systemTime(), absl::Seconds(2));
+  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-1"));
+  EXPECT_EQ(statusOf("app").consecutive_failures, 1);
+  EXPECT_TRUE(absl::IsUnavailable(statusOf("app").last_error));
+  EXPECT_TRUE(engine().ready());  // degraded, but the key is still valid
+  time_.advance(retry - time_.systemTime());
+  engine().runDue();
+  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-2"));
+  EXPECT_EQ(statusOf("app").consecutive_failures, 0);
+}
+
+// Verifies a profile without permission is reported, nothing is written for
+// it, the other profile is written, and it falls back to the slow schedule.
+TEST_F(SyncEngineTest, PermissionDeniedProfileIsNotWritten) {
+  source_.script["app"] = {key("AK-APP-1")};
+  source_.script["batch"] = {
+      absl::PermissionDeniedError("KMS GetSecretValue: Forbidden.NoPermission")};
+  const absl::Time next = engine().runDue();
+  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-1"));
+  EXPECT_THAT(writer_.current, Not(HasSubstr("[batch]")));
+  EXPECT_FALSE(statusOf("batch").written);
+  EXPECT_GE(statusOf("batch").next_refresh - time_.systemTime(), absl::Minutes(54));
+  EXPECT_EQ(next, time_.systemTime() + absl::Hours(1));
+  EXPECT_FALSE(engine().ready());
+  EXPECT_FALSE(engine().allWritten());
+  EXPECT_FALSE(engine().anyRetryablePending());
+}
+
+// Verifies an optional profile does not hold readiness back.
+TEST_F(SyncEngineTest, OptionalProfileDoesNotBlockReadiness) {
+  config_.profiles[1].required = false;
+  source_.script["app"] = {key("AK-APP-1")};
+  source_.script["batch"] = {absl::NotFoundError("KMS GetSecretValue: Forbidden.ResourceNotFound")};
+  engine().runDue();
+  EXPECT_TRUE(engine().ready());
+}
+
+// Verifies a failed publish keeps the keys in memory and retries soon, and
+// the file appears on the next run.
+TEST_F(SyncEngineTest, PublishFailureRetries) {
+  source_.script["app"] = {key("AK-APP-1")};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  writer_.fail_next = absl::InternalError("disk full");
+  const absl::Time next = engine().runDue();
+  EXPECT_TRUE(writer_.current.empty());
+  EXPECT_FALSE(engine().ready());
+  EXPECT_LE(next - time_.systemTime(), absl::Seconds(2));
+  time_.advance(next - time_.systemTime());
+  engine().runDue();
+  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-1"));
+  EXPECT_TRUE(engine().ready());
+}
+
+// Verifies requestRefresh makes a profile due at once.
+TEST_F(SyncEngineTest, RequestRefreshMakesDue) {
+  source_.script["app"] = {key("AK-APP-1"), key("AK-APP-2")};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  engine().runDue();
+  EXPECT_TRUE(engine().requestRefresh("app"));
+  EXPECT_FALSE(engine().requestRefresh("nope"));
+  engine().runDue();
+  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-2"));
+  EXPECT_EQ(source_.calls["batch"], 1);
+}
+
+}  // namespace
+}  // namespace credsync::sync
