@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "sidecar/alibaba/api_error.h"
@@ -72,10 +73,14 @@ SyncEngine::SyncEngine(const config::Config& config, fetch::SecretSource& source
 absl::Time SyncEngine::runDue() {
   const absl::Time now = time_source_.systemTime();
   std::vector<config::ProfileConfig> due;
+  std::map<std::string, uint64_t> requests_at_start;
   {
     absl::MutexLock lock(&mutex_);
     for (const ProfileState& state : profiles_) {
-      if (state.status.next_refresh <= now) due.push_back(state.config);
+      if (state.status.next_refresh <= now) {
+        due.push_back(state.config);
+        requests_at_start[state.config.name] = state.refresh_requests;
+      }
     }
   }
   // Fetch outside the lock: status and probes stay answerable meanwhile.
@@ -91,6 +96,7 @@ absl::Time SyncEngine::runDue() {
     auto state = std::find_if(profiles_.begin(), profiles_.end(),
                               [&](const ProfileState& s) { return s.config.name == name; });
     ProfileStatus& status = state->status;
+    const bool requested_meanwhile = state->refresh_requests != requests_at_start[name];
     if (result.ok()) {
       const bool is_new = !state->credential ||
                           state->credential->access_key_id != result->access_key_id ||
@@ -105,6 +111,7 @@ absl::Time SyncEngine::runDue() {
       status.version_id = result->version_id;
       status.next_rotation_date = result->next_rotation_date;
       status.next_refresh = schedule_.afterSuccess(done, result->next_rotation_date);
+      if (requested_meanwhile) status.next_refresh = done;
       if (is_new) {
         changed.push_back(name);
         state->credential = *std::move(result);
@@ -119,6 +126,7 @@ absl::Time SyncEngine::runDue() {
       ++status.consecutive_failures;
       status.last_error = error;
       status.next_refresh = schedule_.afterFailure(done, status.consecutive_failures, retryable);
+      if (requested_meanwhile) status.next_refresh = done;
       // Degraded mode is never silent: say whether the last good key stays.
       const std::string next_refresh = formatTime(status.next_refresh);
       log::write(retryable ? log::Level::kWarn : log::Level::kError, "fetch failed",
@@ -196,6 +204,7 @@ bool SyncEngine::requestRefresh(const std::string& profile) {
   absl::MutexLock lock(&mutex_);
   for (ProfileState& state : profiles_) {
     if (state.config.name == profile) {
+      ++state.refresh_requests;
       state.status.next_refresh = time_source_.systemTime();
       return true;
     }

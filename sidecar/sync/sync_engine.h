@@ -89,6 +89,9 @@ class SyncEngine {
     config::ProfileConfig config;
     ProfileStatus status;
     std::optional<fetch::ManagedCredential> credential;
+    // Counts requestRefresh() calls, so a request made while a fetch is in
+    // flight is not overwritten by that fetch's schedule.
+    uint64_t refresh_requests = 0;
   };
 
   // Renders and publishes the file from every profile's current key.

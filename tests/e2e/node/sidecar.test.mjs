@@ -99,6 +99,11 @@ describe('credsync run', () => {
       const written = await sc.waitForLog((l) => l.msg === 'written', 'a "written" log line');
       assert.equal(written.access_key_id, expected.access_key_id);
       assert.equal(written.generation, 1);
+      // At debug level, the log names the key but never its secret or the JWT.
+      const log = sc.stderr();
+      assert.ok(log.includes(expected.access_key_id));
+      assert.ok(!log.includes(expected.access_key_secret), 'the AccessKeySecret is in the log');
+      assert.ok(!log.includes(fs.readFileSync(world.tokenFile, 'utf8').trim()), 'the OIDC token is in the log');
     } finally {
       const stopped = await sc.stop();
       assert.equal(stopped.code, 0, sc.stderr());

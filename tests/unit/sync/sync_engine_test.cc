@@ -1,6 +1,8 @@
 #include "sidecar/sync/sync_engine.h"
 
 #include <deque>
+#include <functional>
+#include <utility>
 #include <map>
 
 #include "gmock/gmock.h"
@@ -20,6 +22,7 @@ class FakeSecretSource : public fetch::SecretSource {
  public:
   absl::StatusOr<fetch::ManagedCredential> fetch(const config::ProfileConfig& profile) override {
     ++calls[profile.name];
+    if (during_fetch) std::exchange(during_fetch, nullptr)();
     auto& queue = script[profile.name];
     if (queue.empty()) return absl::UnavailableError("nothing scripted");
     auto result = queue.front();
@@ -28,6 +31,7 @@ class FakeSecretSource : public fetch::SecretSource {
   }
   std::map<std::string, std::deque<absl::StatusOr<fetch::ManagedCredential>>> script;
   std::map<std::string, int> calls;
+  std::function<void()> during_fetch;  // runs inside fetch(), as a concurrent caller would
 };
 
 // Keeps the published files in memory, like the atomic writer would on disk.
@@ -232,6 +236,18 @@ TEST_F(SyncEngineTest, RequestRefreshMakesDue) {
   engine().runDue();
   EXPECT_THAT(writer_.current, HasSubstr("AK-APP-2"));
   EXPECT_EQ(source_.calls["batch"], 1);
+}
+
+// Verifies a refresh requested while that profile's fetch is in flight is not
+// lost to the schedule the finishing fetch computes.
+TEST_F(SyncEngineTest, RequestDuringFetchIsKept) {
+  source_.script["app"] = {key("AK-APP-1"), key("AK-APP-2")};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  source_.during_fetch = [this] { engine().requestRefresh("app"); };
+  const absl::Time next = engine().runDue();
+  EXPECT_EQ(next, time_.systemTime());
+  engine().runDue();
+  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-2"));
 }
 
 }  // namespace

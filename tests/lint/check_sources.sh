@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Source rules a compiler does not check (style.md):
+#  - production code reads clocks only in sidecar/common/clock.cc, so every
+#    schedule, backoff and expiry is testable with simulated time;
+#  - CURLOPT_VERBOSE never appears (curl would print headers with tokens).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+status=0
+clock_reads=$(grep -rnE '(system_clock|steady_clock)::now' sidecar --include='*.cc' --include='*.h' \
+  | grep -v '^sidecar/common/clock\.cc:' || true)
+if [[ -n "$clock_reads" ]]; then
+  echo "direct clock reads outside sidecar/common/clock.cc (inject a TimeSource):"
+  echo "$clock_reads"
+  status=1
+fi
+verbose=$(grep -rn 'CURLOPT_VERBOSE' sidecar || true)
+if [[ -n "$verbose" ]]; then
+  echo "CURLOPT_VERBOSE in sidecar code (curl prints headers, which carry tokens):"
+  echo "$verbose"
+  status=1
+fi
+[[ $status -eq 0 ]] && echo "source rules hold"
+exit $status
