@@ -23,41 +23,6 @@ int digitsAt(absl::string_view text, size_t pos, size_t count) {
 
 }  // namespace
 
-bool jsonDepthWithin(absl::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        in_string = true;
-        break;
-      case '[':
-      case '{':
-        if (++depth > max_depth) return false;
-        break;
-      case ']':
-      case '}':
-        // Unbalanced closers make the document invalid; the parser says so.
-        if (depth > 0) --depth;
-        break;
-      default:
-        break;
-    }
-  }
-  return true;
-}
-
 std::optional<nlohmann::json> parseJsonBounded(absl::string_view text, size_t max_bytes,
                                                int max_depth) {
   if (text.size() > max_bytes || !jsonDepthWithin(text, max_depth)) return std::nullopt;

@@ -8,6 +8,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "sidecar/common/json_depth.h"
 
 // Defensive helpers shared by the parsers of STS and KMS answers. Internal to
 // credsync_alibaba (nlohmann is a private dependency): nothing here throws,
@@ -19,10 +20,6 @@ namespace credsync::alibaba::internal {
 inline constexpr size_t kMaxResponseBodyBytes = 1 << 20;
 // Real answers nest three levels deep; anything far deeper is hostile.
 inline constexpr int kMaxJsonDepth = 32;
-
-// Whether no array/object in `text` nests deeper than `max_depth`, looking
-// past brackets inside JSON strings. Linear, no recursion.
-bool jsonDepthWithin(absl::string_view text, int max_depth);
 
 // nlohmann::json::parse without exceptions, after the size and depth checks
 // above. nullopt for anything that is not one well-formed JSON document.

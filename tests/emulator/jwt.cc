@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "sidecar/common/crypto.h"
+#include "sidecar/common/json_depth.h"
 
 namespace credsync::emulator {
 namespace {
@@ -109,40 +110,12 @@ std::optional<std::string> decodeBase64UrlStrict(absl::string_view text) {
   return *std::move(decoded);
 }
 
-// True if no object or array in `text` nests deeper than `max_depth`. Exact
-// for valid JSON; invalid JSON is refused by the parser afterwards anyway.
-bool withinJsonDepth(absl::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > max_depth) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 // Parses a JSON object, refusing duplicate member names at any level: RFC 7515
 // section 4 requires unique header names, and two parsers that resolve a
 // duplicated "alg" or "exp" differently are a classic verification bypass.
 // The error message completes "header: ..." or "claims: ...".
 absl::StatusOr<nlohmann::json> parseJsonObject(absl::string_view text) {
-  if (!withinJsonDepth(text, kMaxJwtJsonDepth)) {
+  if (!jsonDepthWithin(text, kMaxJwtJsonDepth)) {
     return absl::InvalidArgumentError(
         absl::StrCat("nests deeper than ", kMaxJwtJsonDepth, " levels"));
   }
