@@ -191,27 +191,10 @@ absl::Status invalidSecret(absl::string_view problem) {
 // since it is written into credentials.ini and sent in HTTP headers.
 absl::StatusOr<std::string> secretDataField(nlohmann::json& object, const char* name,
                                             size_t max_bytes) {
-  const auto it = object.find(name);
-  if (it == object.end() || it->is_null()) {
-    return invalidSecret(absl::StrCat("SecretData.", name, " is missing"));
-  }
-  if (!it->is_string()) {
-    return invalidSecret(
-        absl::StrCat("SecretData.", name, " is ", internal::jsonTypeName(*it), ", not a string"));
-  }
-  std::string& text = it->get_ref<std::string&>();
-  if (text.empty()) return invalidSecret(absl::StrCat("SecretData.", name, " is empty"));
-  if (text.size() > max_bytes) {
-    return invalidSecret(
-        absl::StrCat("SecretData.", name, " is longer than ", max_bytes, " bytes"));
-  }
-  if (!internal::isVisibleAscii(text)) {
-    return invalidSecret(
-        absl::StrCat("SecretData.", name, " has characters other than printable ASCII"));
-  }
-  std::string out = std::move(text);
-  wipeString(text);
-  return out;
+  absl::StatusOr<std::string> field =
+      internal::takeCredentialField(object, "SecretData", name, max_bytes);
+  if (!field.ok()) return invalidSecret(field.status().message());
+  return field;
 }
 
 class KmsClientImpl : public KmsClient {

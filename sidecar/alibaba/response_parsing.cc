@@ -32,6 +32,37 @@ std::optional<nlohmann::json> parseJsonBounded(absl::string_view text, size_t ma
   return value;
 }
 
+absl::StatusOr<std::string> takeCredentialField(nlohmann::json& object, absl::string_view where,
+                                                const char* name, size_t max_bytes) {
+  const std::string field = absl::StrCat(where, ".", name);
+  const auto it = object.find(name);
+  if (it == object.end() || it->is_null()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is missing"));
+  }
+  if (!it->is_string()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is ", jsonTypeName(*it), ", not a string"));
+  }
+  std::string& value = it->get_ref<std::string&>();
+  absl::Status problem;
+  if (value.empty()) {
+    problem = absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
+  } else if (value.size() > max_bytes) {
+    problem =
+        absl::InvalidArgumentError(absl::StrCat(field, " is longer than ", max_bytes, " bytes"));
+  } else if (!isVisibleAscii(value)) {
+    problem = absl::InvalidArgumentError(
+        absl::StrCat(field, " has characters other than printable ASCII"));
+  }
+  if (!problem.ok()) {
+    wipeString(value);
+    return problem;
+  }
+  std::string out = std::move(value);
+  wipeString(value);
+  return out;
+}
+
 absl::Status malformedAnswer(absl::string_view action, absl::string_view problem) {
   return absl::UnavailableError(absl::StrCat(action, ": malformed answer: ", problem));
 }

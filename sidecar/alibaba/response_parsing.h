@@ -33,6 +33,14 @@ std::optional<nlohmann::json> parseJsonBounded(absl::string_view text,
 // answer may succeed on retry.
 absl::StatusOr<nlohmann::json> parseJsonAnswer(absl::string_view action, absl::string_view body);
 
+// Moves the string `object[name]` out of the parsed document (wiping the
+// document's copy) when it is non-empty printable ASCII of at most
+// `max_bytes`, as key ids, secrets and tokens must be: they go into HTTP
+// headers and credentials.ini. Otherwise INVALID_ARGUMENT whose message is
+// the problem, "<where>.<name> is empty", never the value.
+absl::StatusOr<std::string> takeCredentialField(nlohmann::json& object, absl::string_view where,
+                                                const char* name, size_t max_bytes);
+
 // UNAVAILABLE "<action>: malformed answer: <problem>".
 absl::Status malformedAnswer(absl::string_view action, absl::string_view problem);
 

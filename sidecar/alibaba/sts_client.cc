@@ -1,5 +1,7 @@
 #include "sidecar/alibaba/sts_client.h"
 
+#include <limits>
+
 #include <string>
 #include <utility>
 
@@ -23,24 +25,11 @@ absl::Status malformed(absl::string_view problem) {
 // A credential field must be a non-empty string of printable ASCII: it is
 // sent back in HTTP headers, where anything else could split a header.
 absl::StatusOr<std::string> credentialField(nlohmann::json& credentials, const char* name) {
-  const auto it = credentials.find(name);
-  if (it == credentials.end() || it->is_null()) {
-    return malformed(absl::StrCat("Credentials.", name, " is missing"));
-  }
-  if (!it->is_string()) {
-    return malformed(
-        absl::StrCat("Credentials.", name, " is ", internal::jsonTypeName(*it), ", not a string"));
-  }
-  std::string& value = it->get_ref<std::string&>();
-  if (value.empty()) return malformed(absl::StrCat("Credentials.", name, " is empty"));
-  if (!internal::isVisibleAscii(value)) {
-    wipeString(value);
-    return malformed(
-        absl::StrCat("Credentials.", name, " has characters other than printable ASCII"));
-  }
-  std::string out = std::move(value);
-  wipeString(value);
-  return out;
+  // No length bound beyond the body's: STS does not cap the SecurityToken.
+  absl::StatusOr<std::string> field = internal::takeCredentialField(
+      credentials, "Credentials", name, std::numeric_limits<size_t>::max());
+  if (!field.ok()) return malformed(field.status().message());
+  return field;
 }
 
 // An optional informational string, cleaned of control characters.
