@@ -1,7 +1,6 @@
 // credsync: keeps a pod supplied with Alibaba Cloud managed RAM credentials.
 // This file is only the command line, wiring and signal handling; everything
 // else lives in libraries the tests link.
-#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,6 +14,7 @@
 #include "sidecar/app/sidecar.h"
 #include "sidecar/common/flags.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/signals.h"
 #include "sidecar/common/time_source.h"
 #include "sidecar/config/config.h"
 
@@ -133,14 +133,8 @@ int runCommand(const std::vector<std::string>& args) {
   auto loaded = load(args, {}, &exit_code);
   if (!loaded) return exit_code;
 
-  // Block the stop signals before any thread exists, so that every thread
-  // inherits the mask and only sigwait below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before any thread exists, so that only waitForStopSignal() sees them.
+  blockStopSignals();
 
   RealTimeSource time_source;
   auto sidecar = app::Sidecar::create(loaded->config, time_source);
@@ -150,9 +144,7 @@ int runCommand(const std::vector<std::string>& args) {
   }
   (*sidecar)->runner().start();
   log::info("running");
-  int received = 0;
-  sigwait(&stop_signals, &received);
-  log::info("stopping", {{"signal", received}});
+  log::info("stopping", {{"signal", waitForStopSignal()}});
   absl::Notification stopped;
   std::thread stopper([&] {
     (*sidecar)->runner().stop();

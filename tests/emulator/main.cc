@@ -1,6 +1,5 @@
 // credsync-emulator: a local Alibaba Cloud (STS, KMS, ECS) and OIDC issuer
 // for credsync's demo and end-to-end tests. See README.md beside this file.
-#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,7 +12,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "sidecar/common/flags.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/signals.h"
 #include "sidecar/common/time_source.h"
 #include "tests/emulator/oidc_issuer.h"
 #include "tests/emulator/pki.h"
@@ -44,38 +45,34 @@ struct Flags {
   std::exit(2);
 }
 
-Flags parseFlags(int argc, char** argv) {
+Flags parseCommandLine(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  for (const std::string& arg : args) {
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+  }
   Flags flags;
-  std::map<std::string, std::string*> values = {
+  const std::map<std::string, std::string*> values = {
       {"state-dir", &flags.state_dir}, {"listen", &flags.listen},
       {"port-file", &flags.port_file}, {"seed", &flags.seed},
       {"log-level", &flags.log_level}, {"account-id", &flags.account_id},
       {"region", &flags.region},       {"issuer", &flags.issuer},
   };
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    if (!absl::StartsWith(arg, "--")) fail(absl::StrCat("unexpected argument ", arg, "\n", kUsage));
-    arg = arg.substr(2);
-    if (arg == "plain-http") {
+  std::vector<credsync::FlagSpec> specs = {{"plain-http", false}};
+  for (const auto& [name, target] : values) specs.push_back({name, true});
+  auto parsed = credsync::parseFlags(args, specs);
+  if (!parsed.ok()) fail(absl::StrCat(parsed.status().message(), "\n", kUsage));
+  if (!parsed->positional.empty()) {
+    fail(absl::StrCat("unexpected argument ", parsed->positional[0], "\n", kUsage));
+  }
+  for (const auto& [name, value] : parsed->values) {
+    if (name == "plain-http") {
       flags.plain_http = true;
-      continue;
-    }
-    std::string name = arg, value;
-    if (const size_t eq = arg.find('='); eq != std::string::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
     } else {
-      fail(absl::StrCat("--", name, " needs a value"));
+      *values.at(name) = value;
     }
-    auto it = values.find(name);
-    if (it == values.end()) fail(absl::StrCat("unknown flag --", name, "\n", kUsage));
-    *it->second = value;
   }
   if (flags.state_dir.empty()) fail(absl::StrCat("--state-dir is required\n", kUsage));
   return flags;
@@ -97,7 +94,7 @@ void writePortFile(const std::string& path, int port) {
 
 int main(int argc, char** argv) {
   using namespace credsync;
-  const Flags flags = parseFlags(argc, argv);
+  const Flags flags = parseCommandLine(argc, argv);
   log::setComponent("emulator");
   auto level = log::parseLevel(flags.log_level);
   if (!level.ok()) fail(absl::StrCat("--log-level: ", level.status().message()));
@@ -110,14 +107,8 @@ int main(int argc, char** argv) {
     fail("--listen must be HOST:PORT, e.g. 127.0.0.1:0");
   }
 
-  // Block the stop signals before any thread starts, so that every thread
-  // inherits the mask and only sigwait below receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts, so that only waitForStopSignal() sees them.
+  credsync::blockStopSignals();
 
   auto pki = emulator::loadOrCreatePki(
       flags.state_dir,
@@ -156,9 +147,7 @@ int main(int argc, char** argv) {
                           {"ca_file", pki->ca_cert_path},
                           {"issuer", issuer->issuerUrl()}});
 
-  int received = 0;
-  sigwait(&stop_signals, &received);
-  log::info("stopping", {{"signal", received}});
+  log::info("stopping", {{"signal", credsync::waitForStopSignal()}});
   server.stop();
   return 0;
 }
