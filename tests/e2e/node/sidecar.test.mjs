@@ -257,6 +257,20 @@ describe('bad input', () => {
     assert.equal(fs.existsSync(path.join(world.dir, 'out')), false);
   });
 
+  // Verifies `version` prints the version, and an unknown command or flag
+  // exits 2 with the usage.
+  it('version, unknown command and unknown flag', async () => {
+    const version = await runCredsync(['version']);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^credsync \d+\.\d+\.\d+\n$/);
+    const unknown = await runCredsync(['frobnicate']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+    const badFlag = await runCredsync(['run', '--config', '/nonexistent.yaml', '--colour']);
+    assert.equal(badFlag.code, 2);
+    assert.equal(badFlag.stderr.trim(), 'credsync: --colour: unknown flag');
+  });
+
   // Verifies validate accepts a good config and says what it found.
   it('validate accepts a good config', async () => {
     const world = await setUpRrsaWorld(emu, { name: 'goodcfg', secrets: ['acs/ram/user/goodcfg-app'] });
