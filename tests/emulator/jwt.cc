@@ -1,4 +1,5 @@
 #include "tests/emulator/jwt.h"
+#include "tests/emulator/openssl_ptr.h"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -32,31 +33,6 @@ constexpr int kMinRsaBits = 2048;
 // Bounds the cost of one verification: RSA public operations grow with the
 // modulus, and a JWKS is outside input.
 constexpr int kMaxRsaBits = 8192;
-
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-struct BignumDeleter {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-using BignumPtr = std::unique_ptr<BIGNUM, BignumDeleter>;
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-struct PkeyCtxDeleter {
-  void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
-};
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter>;
-struct ParamBldDeleter {
-  void operator()(OSSL_PARAM_BLD* bld) const { OSSL_PARAM_BLD_free(bld); }
-};
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter>;
-struct ParamDeleter {
-  void operator()(OSSL_PARAM* params) const { OSSL_PARAM_free(params); }
-};
-using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamDeleter>;
 
 // OpenSSL reports failures on a per-thread queue; drain it so that a later,
 // unrelated caller on this thread does not pick up a stale error.

@@ -1,4 +1,5 @@
 #include "tests/emulator/pki.h"
+#include "tests/emulator/openssl_ptr.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -46,35 +47,6 @@ constexpr int kServerRenewalDays = 30;
 constexpr long kBackdateSeconds = 3600;
 constexpr mode_t kPrivateMode = 0600;
 constexpr mode_t kPublicMode = 0644;
-
-struct X509Deleter {
-  void operator()(X509* cert) const { X509_free(cert); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-struct BignumDeleter {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-using BignumPtr = std::unique_ptr<BIGNUM, BignumDeleter>;
-struct GeneralNamesDeleter {
-  void operator()(GENERAL_NAMES* names) const { GENERAL_NAMES_free(names); }
-};
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter>;
-struct GeneralNameDeleter {
-  void operator()(GENERAL_NAME* name) const { GENERAL_NAME_free(name); }
-};
-using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, GeneralNameDeleter>;
-struct OctetStringDeleter {
-  void operator()(ASN1_OCTET_STRING* octets) const { ASN1_OCTET_STRING_free(octets); }
-};
-using OctetStringPtr = std::unique_ptr<ASN1_OCTET_STRING, OctetStringDeleter>;
-struct ExtensionDeleter {
-  void operator()(X509_EXTENSION* extension) const { X509_EXTENSION_free(extension); }
-};
-using ExtensionPtr = std::unique_ptr<X509_EXTENSION, ExtensionDeleter>;
 
 // Drains OpenSSL's per-thread error queue into the message, so a later caller
 // on this thread does not pick up a stale error.
