@@ -12,11 +12,13 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "sidecar/app/sidecar.h"
+#include "sidecar/client/control_client.h"
 #include "sidecar/common/flags.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/signals.h"
 #include "sidecar/common/time_source.h"
 #include "sidecar/config/config.h"
+#include "sidecar/server/pod_token.h"
 
 namespace {
 
@@ -25,6 +27,11 @@ using namespace credsync;
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitBadInput = 2;
+// `refresh` only: the profile's upstream budget is spent (retry later), and
+// KMS still returns the failed key (or refuses in a way no retry fixes).
+constexpr int kExitRateLimited = 3;
+constexpr int kExitUnchanged = 4;
+constexpr char kDefaultSocket[] = "/var/run/credsync/credsync.sock";
 // After SIGTERM, a fetch in flight gets this long to finish; the file is
 // consistent at every instant, so exiting past it loses nothing.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
@@ -34,6 +41,13 @@ constexpr char kUsage[] =
     "  run       --config FILE [--output-dir DIR] [--log-level LEVEL]   the sidecar\n"
     "  sync      --once --config FILE [--timeout 60s] [--output-dir DIR] fetch, write, exit\n"
     "  validate  --config FILE                                           check a config\n"
+    "  refresh   --profile P --failed-key-id ID [--reason TEXT] [--timeout 35s]\n"
+    "            [--socket PATH | --config FILE | --address HOST:PORT --token-file F]\n"
+    "            ask the running sidecar for a newer key than ID; exit 0 a newer key is\n"
+    "            in the file, 1 failed (KMS unreachable, timeout), 2 bad input or unknown\n"
+    "            profile, 3 rate-limited, 4 KMS still returns ID\n"
+    "  probe     live|ready [--socket PATH | --config FILE] [--timeout 2s]\n"
+    "            exec probe through grpc.health.v1; exit 0 when serving, 1 otherwise\n"
     "  version                                                           print the version\n"
     "exit codes: 0 success, 1 failure, 2 bad input (config, flags, environment)\n";
 
@@ -128,6 +142,145 @@ int syncCommand(const std::vector<std::string>& args) {
   return kExitFailed;
 }
 
+// Where `refresh` and `probe` find the sidecar: --address (TCP, with
+// --token-file or the generated token of --config), --socket, the socket of
+// --config, or the default socket.
+std::optional<client::ControlTarget> controlTarget(const ParsedFlags& flags, int* exit_code) {
+  client::ControlTarget target;
+  target.socket_path = kDefaultSocket;
+  std::optional<config::ClientSettings> config;
+  if (flags.has("config")) {
+    absl::StatusOr<config::ClientSettings> loaded =
+        config::loadClientSettings(flags.values.at("config"), config::processEnvironment());
+    if (!loaded.ok()) {
+      *exit_code = badInput(std::string(loaded.status().message()));
+      return std::nullopt;
+    }
+    config = *std::move(loaded);
+    target.socket_path = config->control.socket_path;
+  }
+  if (flags.has("socket")) target.socket_path = flags.values.at("socket");
+  if (flags.has("address")) {
+    target.tcp_address = flags.values.at("address");
+    std::string token_file = flags.has("token-file") ? flags.values.at("token-file") : "";
+    if (token_file.empty() && config) {
+      token_file = config->control.token_file.empty()
+                       ? absl::StrCat(config->output.directory, "/control-token")
+                       : config->control.token_file;
+    }
+    if (token_file.empty()) {
+      *exit_code = badInput("--address: needs --token-file (or --config) for the pod token");
+      return std::nullopt;
+    }
+    absl::StatusOr<SecretString> token =
+        server::loadOrCreatePodToken(token_file, "", 0, std::nullopt);
+    if (!token.ok()) {
+      *exit_code = badInput(std::string(token.status().message()));
+      return std::nullopt;
+    }
+    target.token = *std::move(token);
+  }
+  return target;
+}
+
+std::optional<absl::Duration> durationFlag(const ParsedFlags& flags, const std::string& name,
+                                           absl::Duration fallback, int* exit_code) {
+  absl::Duration value = fallback;
+  if (flags.has(name) && (!absl::ParseDuration(flags.values.at(name), &value) ||
+                          value <= absl::ZeroDuration() || value > absl::Hours(1))) {
+    *exit_code =
+        badInput(absl::StrCat("--", name, ": must be a duration such as 30s (at most 1h)"));
+    return std::nullopt;
+  }
+  return value;
+}
+
+int refreshCommand(const std::vector<std::string>& args) {
+  absl::StatusOr<ParsedFlags> flags = parseFlags(args, {{"profile"},
+                                                        {"failed-key-id"},
+                                                        {"reason"},
+                                                        {"timeout"},
+                                                        {"socket"},
+                                                        {"config"},
+                                                        {"address"},
+                                                        {"token-file"}});
+  if (!flags.ok()) return badInput(std::string(flags.status().message()));
+  if (!flags->positional.empty()) {
+    return badInput(absl::StrCat("unexpected argument '", flags->positional[0], "'"));
+  }
+  if (!flags->has("profile") || flags->values["profile"].empty()) {
+    return badInput("--profile: required (the credentials.ini profile to refresh)");
+  }
+  if (!flags->has("failed-key-id")) {
+    return badInput("--failed-key-id: required (the AccessKey id a cloud API rejected)");
+  }
+  int exit_code = kExitOk;
+  const std::optional<absl::Duration> timeout =
+      durationFlag(*flags, "timeout", absl::Seconds(35), &exit_code);
+  if (!timeout) return exit_code;
+  const std::optional<client::ControlTarget> target = controlTarget(*flags, &exit_code);
+  if (!target) return exit_code;
+
+  credsync::v1::RefreshRequest request;
+  request.set_profile(flags->values["profile"]);
+  request.set_failed_access_key_id(flags->values["failed-key-id"]);
+  request.set_reason(flags->has("reason") ? flags->values["reason"] : "credsync refresh (CLI)");
+  std::optional<absl::Duration> retry_after;
+  RealTimeSource time_source;
+  absl::StatusOr<credsync::v1::RefreshResponse> response =
+      client::makeControlClient(*target, time_source)->refresh(request, *timeout, &retry_after);
+  if (response.ok()) {
+    std::printf("profile %s: AccessKey %s, generation %llu (%s)\n", request.profile().c_str(),
+                response->access_key_id().c_str(),
+                static_cast<unsigned long long>(response->generation()),
+                response->outcome() == credsync::v1::RefreshResponse::OUTCOME_REFRESHED
+                    ? "refreshed"
+                    : "already current");
+    return kExitOk;
+  }
+  std::fprintf(stderr, "credsync: refresh: %s: %s\n",
+               absl::StatusCodeToString(response.status().code()).c_str(),
+               std::string(response.status().message()).c_str());
+  switch (response.status().code()) {
+    case absl::StatusCode::kResourceExhausted:
+      return kExitRateLimited;
+    case absl::StatusCode::kFailedPrecondition:
+      return kExitUnchanged;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kUnauthenticated:
+      return kExitBadInput;
+    default:
+      return kExitFailed;
+  }
+}
+
+int probeCommand(const std::vector<std::string>& args) {
+  absl::StatusOr<ParsedFlags> flags = parseFlags(args, {{"socket"}, {"config"}, {"timeout"}});
+  if (!flags.ok()) return badInput(std::string(flags.status().message()));
+  if (flags->positional.size() != 1 ||
+      (flags->positional[0] != "live" && flags->positional[0] != "ready")) {
+    return badInput("probe: say which probe: credsync probe live|ready");
+  }
+  int exit_code = kExitOk;
+  const std::optional<absl::Duration> timeout =
+      durationFlag(*flags, "timeout", absl::Seconds(2), &exit_code);
+  if (!timeout) return exit_code;
+  const std::optional<client::ControlTarget> target = controlTarget(*flags, &exit_code);
+  if (!target) return exit_code;
+  const bool live = flags->positional[0] == "live";
+  RealTimeSource time_source;
+  absl::StatusOr<bool> serving =
+      client::makeControlClient(*target, time_source)->healthy(live ? "liveness" : "", *timeout);
+  if (!serving.ok()) {
+    std::fprintf(stderr, "credsync: probe %s: %s\n", flags->positional[0].c_str(),
+                 std::string(serving.status().message()).c_str());
+    return kExitFailed;
+  }
+  std::printf("%s: %s\n", flags->positional[0].c_str(), *serving ? "serving" : "not serving");
+  return *serving ? kExitOk : kExitFailed;
+}
+
 int runCommand(const std::vector<std::string>& args) {
   int exit_code = kExitOk;
   auto loaded = load(args, {}, &exit_code);
@@ -142,12 +295,17 @@ int runCommand(const std::vector<std::string>& args) {
     log::error("cannot start", {{"error", sidecar.status()}});
     return kExitFailed;
   }
+  if (absl::Status serving = (*sidecar)->startServing(); !serving.ok()) {
+    log::error("cannot start", {{"error", serving}});
+    return kExitFailed;
+  }
   (*sidecar)->runner().start();
   log::info("running");
   log::info("stopping", {{"signal", waitForStopSignal()}});
   absl::Notification stopped;
   std::thread stopper([&] {
-    (*sidecar)->runner().stop();
+    // Calls in flight get a second; Watch streams end with CANCELLED.
+    (*sidecar)->stop(absl::Seconds(1));
     stopped.Notify();
   });
   if (!stopped.WaitForNotificationWithTimeout(kShutdownGrace)) {
@@ -177,6 +335,8 @@ int main(int argc, char** argv) {
   if (command == "run") return runCommand(args);
   if (command == "sync") return syncCommand(args);
   if (command == "validate") return validateCommand(args);
+  if (command == "refresh") return refreshCommand(args);
+  if (command == "probe") return probeCommand(args);
   std::fprintf(stderr, "credsync: unknown command '%s'\n%s", command.c_str(), kUsage);
   return kExitBadInput;
 }

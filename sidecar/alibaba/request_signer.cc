@@ -91,6 +91,7 @@ http::Request buildAcs3(const RpcCall& call, const Endpoint& endpoint,
   http::Request request;
   request.method = call.method;
   request.url = buildUrl(endpoint, query);
+  request.operation = call.action;
   request.headers = {
       {"host", endpoint.host},
       {"x-acs-action", call.action},
@@ -163,6 +164,7 @@ http::Request buildRpc(const RpcCall& call, const Endpoint& endpoint,
   http::Request request;
   request.method = call.method;
   request.url = buildUrl(endpoint, query);
+  request.operation = call.action;
   request.headers = {
       {"host", endpoint.host},
       {"x-acs-action", call.action},

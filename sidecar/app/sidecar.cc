@@ -1,17 +1,50 @@
 #include "sidecar/app/sidecar.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/http/curl_client.h"
+#include "sidecar/http/observed_client.h"
 #include "sidecar/identity/oidc_provider.h"
+#include "sidecar/server/pod_token.h"
 
 namespace credsync::app {
+namespace {
+
+constexpr char kTokenFileName[] = "control-token";
+
+// Counts every completed fetch by profile and result.
+class FetchMetrics : public sync::SyncListener {
+ public:
+  explicit FetchMetrics(metrics::SidecarMetrics& metrics) : metrics_(metrics) {}
+  void onFetchCompleted(const std::string& profile, const absl::Status& result) override {
+    metrics_.fetchCompleted(profile, result.ok());
+  }
+
+ private:
+  metrics::SidecarMetrics& metrics_;
+};
+
+// The longest one scheduler round may take: every profile's fetch, each an
+// STS exchange and a KMS call per endpoint, all bounded by timeouts; plus the
+// loop's idle wait. A heartbeat older than this means the loop is stuck.
+absl::Duration livenessLimit(const config::Config& config) {
+  const absl::Duration call = config.http.connect_timeout + config.http.request_timeout;
+  const auto calls =
+      static_cast<int64_t>(config.profiles.size() * (2 * config.kms.endpoints.size() + 2));
+  return absl::Seconds(60) + call * calls;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& config,
                                                          const TimeSource& time_source) {
   std::unique_ptr<Sidecar> sidecar(new Sidecar());
   sidecar->config_ = config;
+  sidecar->time_source_ = &time_source;
+  sidecar->liveness_limit_ = livenessLimit(config);
   sidecar->random_ = makeRandom();
+  sidecar->metrics_ = metrics::makeSidecarMetrics(CREDSYNC_VERSION);
 
   if (!config.tls.verify) {
     log::warn(
@@ -23,7 +56,14 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
   http_options.verify_tls = config.tls.verify;
   http_options.connect_timeout = config.http.connect_timeout;
   http_options.total_timeout = config.http.request_timeout;
-  sidecar->http_ = http::makeCurlClient(http_options);
+  sidecar->transport_ = http::makeCurlClient(http_options);
+  metrics::SidecarMetrics* metrics = sidecar->metrics_.get();
+  sidecar->http_ = http::makeObservedClient(
+      *sidecar->transport_, time_source,
+      [metrics](const http::Request& request, const absl::StatusOr<http::Response>& response,
+                absl::Duration latency) {
+        metrics->upstreamCall(request.operation, http::classifyUpstreamOutcome(response), latency);
+      });
 
   if (config.identity.type == config::IdentityType::kOidc) {
     sidecar->sts_ =
@@ -48,6 +88,12 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
   sidecar->engine_ = std::make_unique<sync::SyncEngine>(
       sidecar->config_, *sidecar->source_, *sidecar->writer_, time_source, *sidecar->random_);
   sidecar->runner_ = std::make_unique<sync::SyncRunner>(*sidecar->engine_, time_source);
+  sidecar->metrics_listener_ = std::make_unique<FetchMetrics>(*sidecar->metrics_);
+  sidecar->engine_->addListener(&sidecar->feed_);
+  sidecar->engine_->addListener(sidecar->metrics_listener_.get());
+  sync::SyncRunner* runner = sidecar->runner_.get();
+  sidecar->refresher_ = std::make_unique<sync::RefreshCoordinator>(
+      *sidecar->engine_, config.refresh, time_source, [runner] { runner->wake(); });
 
   std::vector<std::string> profiles;
   for (const auto& profile : config.profiles) profiles.push_back(profile.name);
@@ -59,6 +105,107 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
              {"output", config.output.directory},
              {"generation", static_cast<long long>(sidecar->writer_->generation())}});
   return sidecar;
+}
+
+absl::Status Sidecar::startServing() {
+  const config::ControlConfig& control = config_.control;
+  server::ControlServiceOptions options;
+  options.version = CREDSYNC_VERSION;
+  options.refresh_timeout = control.refresh_timeout;
+  if (!control.tcp_address.empty()) {
+    absl::StatusOr<SecretString> token = server::loadOrCreatePodToken(
+        control.token_file, absl::StrCat(config_.output.directory, "/", kTokenFileName),
+        config_.output.file_mode, config_.output.group);
+    if (!token.ok()) return token.status();
+    options.tcp_token = *std::move(token);
+  }
+  control_ = std::make_unique<server::ControlService>(
+      *engine_, *refresher_, feed_, *identity_, metrics_.get(), *time_source_, std::move(options));
+
+  server::GrpcServerOptions grpc_options;
+  grpc_options.socket_path = control.socket_path;
+  grpc_options.socket_mode = control.socket_mode;
+  grpc_options.socket_group = config_.output.group;
+  grpc_options.tcp_address = control.tcp_address;
+  absl::StatusOr<std::unique_ptr<server::GrpcServer>> grpc = server::GrpcServer::start(
+      grpc_options, control_.get(),
+      server::HealthSources{[this] { return live(); }, [this] { return engine_->ready(); }},
+      *time_source_);
+  if (!grpc.ok()) return grpc.status();
+  grpc_ = *std::move(grpc);
+  log::info("control listening", {{"transport", "unix"}, {"address", control.socket_path}});
+  if (!grpc_->tcpAddress().empty()) {
+    log::info("control listening",
+              {{"transport", "tcp"},
+               {"address", grpc_->tcpAddress()},
+               {"token", control.token_file.empty()
+                             ? absl::StrCat(config_.output.directory, "/", kTokenFileName)
+                             : control.token_file}});
+  }
+
+  if (!control.http_address.empty()) {
+    server::ProbeHandlers handlers;
+    handlers.live = [this] { return live(); };
+    handlers.ready = [this] { return readiness(); };
+    handlers.metrics = [this] { return renderMetrics(); };
+    absl::StatusOr<std::unique_ptr<server::ProbeServer>> probes =
+        server::ProbeServer::start(control.http_address, std::move(handlers));
+    if (!probes.ok()) return probes.status();
+    probes_ = *std::move(probes);
+    log::info("http listening", {{"address", probes_->address()}});
+  }
+  return absl::OkStatus();
+}
+
+void Sidecar::stop(absl::Duration grace) {
+  feed_.close();
+  if (grpc_ != nullptr) grpc_->shutdown(grace);
+  if (probes_ != nullptr) probes_->stop();
+  runner_->stop();
+}
+
+Sidecar::~Sidecar() {
+  if (runner_ != nullptr) stop(absl::ZeroDuration());
+}
+
+bool Sidecar::live() const {
+  const MonotonicTime heartbeat = runner_->heartbeat();
+  // Before start() the heartbeat is unset: `run` starts the runner first
+  // thing, so treat that as alive.
+  if (heartbeat == MonotonicTime{}) return true;
+  return absl::FromChrono(time_source_->monotonicTime() - heartbeat) < liveness_limit_;
+}
+
+server::Readiness Sidecar::readiness() const {
+  server::Readiness readiness;
+  readiness.ready = engine_->ready();
+  if (readiness.ready) return readiness;
+  std::vector<std::string> lines;
+  for (const sync::ProfileStatus& status : engine_->status()) {
+    if (!status.required) continue;
+    if (!status.written) {
+      lines.push_back(absl::StrCat(
+          "profile ", status.name, ": not written yet",
+          status.last_error.ok() ? "" : absl::StrCat(" (", status.last_error.message(), ")")));
+    } else if (!status.last_error.ok()) {
+      lines.push_back(absl::StrCat("profile ", status.name, ": key not known to be valid (",
+                                   status.last_error.message(), ")"));
+    }
+  }
+  readiness.detail = absl::StrJoin(lines, "\n");
+  return readiness;
+}
+
+std::string Sidecar::renderMetrics() const {
+  metrics::StateSnapshot state;
+  for (const sync::ProfileStatus& status : engine_->status()) {
+    state.profiles.push_back({status.name, status.generation, status.last_success, status.written});
+  }
+  state.session_expiration = identity_->status().session_expiration;
+  state.ready = engine_->ready();
+  state.generation = engine_->generation();
+  state.watch_subscribers = feed_.subscribers();
+  return metrics_->render(state, time_source_->systemTime());
 }
 
 }  // namespace credsync::app

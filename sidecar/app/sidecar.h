@@ -1,40 +1,69 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "sidecar/alibaba/kms_client.h"
 #include "sidecar/alibaba/sts_client.h"
 #include "sidecar/common/random.h"
+#include "sidecar/common/secret.h"
 #include "sidecar/common/time_source.h"
 #include "sidecar/config/config.h"
 #include "sidecar/fetch/secret_source.h"
 #include "sidecar/http/client.h"
 #include "sidecar/identity/credential_provider.h"
+#include "sidecar/metrics/sidecar_metrics.h"
 #include "sidecar/output/atomic_writer.h"
+#include "sidecar/server/control_service.h"
+#include "sidecar/server/grpc_server.h"
+#include "sidecar/server/probe_server.h"
+#include "sidecar/sync/change_feed.h"
+#include "sidecar/sync/refresh_coordinator.h"
 #include "sidecar/sync/sync_engine.h"
 #include "sidecar/sync/sync_runner.h"
 
 namespace credsync::app {
 
 // The sidecar's object graph, wired from a validated Config with the
-// production implementations: curl HTTP client, STS and KMS clients, the
-// configured identity, the KMS secret source, the atomic writer, the sync
-// engine and its runner.
+// production implementations: curl HTTP client (observed for metrics), STS
+// and KMS clients, the configured identity, the KMS secret source, the
+// atomic writer, the sync engine and its runner; and, for `run`, the control
+// plane: Refresh/Watch/GetStatus and health over gRPC, probes and metrics
+// over HTTP.
 class Sidecar {
  public:
   static absl::StatusOr<std::unique_ptr<Sidecar>> create(const config::Config& config,
                                                          const TimeSource& time_source);
+  ~Sidecar();
+
+  // Opens the control socket, the optional TCP listener and the HTTP port.
+  // Call before runner().start(): binding the socket narrows the umask for
+  // an instant, which must not overlap file writes.
+  absl::Status startServing();
+  // Ends Watch streams, stops the listeners (calls in flight get `grace`)
+  // and the scheduler. Idempotent.
+  void stop(absl::Duration grace);
 
   sync::SyncEngine& engine() { return *engine_; }
   sync::SyncRunner& runner() { return *runner_; }
   identity::CredentialProvider& identity() { return *identity_; }
 
+  // Liveness: the scheduler loop went round recently. Never depends on the
+  // cloud: every upstream call has a timeout, which bounds a round.
+  bool live() const;
+  server::Readiness readiness() const;
+  std::string renderMetrics() const;
+
  private:
   Sidecar() = default;
 
   config::Config config_;
+  const TimeSource* time_source_ = nullptr;
+  absl::Duration liveness_limit_;
   RandomPtr random_;
+  std::unique_ptr<metrics::SidecarMetrics> metrics_;
+  http::ClientPtr transport_;
   http::ClientPtr http_;
   alibaba::StsClientPtr sts_;
   identity::CredentialProviderPtr identity_;
@@ -43,6 +72,12 @@ class Sidecar {
   output::OutputWriterPtr writer_;
   std::unique_ptr<sync::SyncEngine> engine_;
   std::unique_ptr<sync::SyncRunner> runner_;
+  sync::ChangeFeed feed_;
+  std::unique_ptr<sync::SyncListener> metrics_listener_;
+  std::unique_ptr<sync::RefreshCoordinator> refresher_;
+  std::unique_ptr<server::ControlService> control_;
+  std::unique_ptr<server::GrpcServer> grpc_;
+  std::unique_ptr<server::ProbeServer> probes_;
 };
 
 }  // namespace credsync::app

@@ -89,10 +89,19 @@ constexpr KeySpec kKeys[] = {
     {"refresh.startup_jitter", nullptr, false},
     {"refresh.retry_initial_backoff", nullptr, false},
     {"refresh.retry_max_backoff", nullptr, false},
+    {"refresh.on_demand_burst", nullptr, false},
+    {"refresh.on_demand_refill", nullptr, false},
+    {"control.socket", nullptr, false},
+    {"control.socket_mode", nullptr, false},
+    {"control.tcp_address", nullptr, false},
+    {"control.token_file", nullptr, false},
+    {"control.http_address", nullptr, false},
+    {"control.refresh_timeout", nullptr, false},
     {"log.level", nullptr, false},
 };
 
-constexpr const char* kSections[] = {"identity", "kms", "tls", "http", "output", "refresh", "log"};
+constexpr const char* kSections[] = {"identity", "kms",     "tls",     "http",
+                                     "output",   "refresh", "control", "log"};
 constexpr const char* kProfileKeys[] = {"name", "secret_name", "version_stage", "default",
                                         "required"};
 
@@ -253,6 +262,8 @@ class Loader {
   absl::Status applyOverrides(const Overrides& overrides);
   void applyEnvironment();
   absl::StatusOr<Config> build();
+  // Only what a client of a running sidecar needs: output and control.
+  absl::StatusOr<ClientSettings> buildClientSettings();
 
  private:
   absl::Status readDocument(const YAML::Node& root);
@@ -272,6 +283,8 @@ class Loader {
   absl::Status readKms(KmsConfig& kms) const;
   absl::Status readOutput(OutputConfig& output) const;
   absl::Status readRefresh(RefreshConfig& refresh) const;
+  absl::Status readControl(const OutputConfig& output, ControlConfig& control) const;
+  absl::Status readListenAddress(absl::string_view key, std::string& out) const;
   absl::Status readProfileList(std::vector<ProfileConfig>& profiles) const;
 
   const Environment& env_;
@@ -822,6 +835,7 @@ absl::Status Loader::readRefresh(RefreshConfig& refresh) const {
       {"refresh.startup_jitter", absl::ZeroDuration(), &refresh.startup_jitter},
       {"refresh.retry_initial_backoff", absl::Milliseconds(1), &refresh.retry_initial_backoff},
       {"refresh.retry_max_backoff", absl::Milliseconds(1), &refresh.retry_max_backoff},
+      {"refresh.on_demand_refill", absl::Milliseconds(1), &refresh.on_demand_refill},
   };
   for (const DurationKey& duration : durations) {
     if (absl::Status status = readDuration(duration.key, duration.min, *duration.out);
@@ -837,6 +851,14 @@ absl::Status Loader::readRefresh(RefreshConfig& refresh) const {
     }
     refresh.jitter = jitter;
   }
+  if (const RawValue* raw = find("refresh.on_demand_burst")) {
+    int burst = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(raw->text), &burst) || burst < 1 ||
+        burst > 1000) {
+      return invalid("refresh.on_demand_burst", "must be a whole number from 1 to 1000", *raw);
+    }
+    refresh.on_demand_burst = burst;
+  }
   if (refresh.retry_max_backoff < refresh.retry_initial_backoff) {
     const RawValue* raw = find("refresh.retry_max_backoff");
     if (raw == nullptr) raw = find("refresh.retry_initial_backoff");
@@ -844,6 +866,83 @@ absl::Status Loader::readRefresh(RefreshConfig& refresh) const {
                    "must not be less than refresh.retry_initial_backoff", *raw);
   }
   return absl::OkStatus();
+}
+
+// "host:port" with a numeric port (0 picks one); IPv6 hosts in brackets.
+absl::Status Loader::readListenAddress(absl::string_view key, std::string& out) const {
+  const RawValue* raw = find(key);
+  if (raw == nullptr) return absl::OkStatus();
+  const std::string text(absl::StripAsciiWhitespace(raw->text));
+  if (text.empty()) {
+    out.clear();
+    return absl::OkStatus();
+  }
+  const size_t colon = text.rfind(':');
+  int port = -1;
+  const bool bracketed = absl::StartsWith(text, "[");
+  const std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
+  const bool host_ok =
+      !host.empty() && !hasControlOrSpace(host) &&
+      (bracketed ? absl::EndsWith(host, "]") : host.find(':') == std::string::npos);
+  if (colon == std::string::npos || !host_ok ||
+      !absl::c_all_of(text.substr(colon + 1), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(text.substr(colon + 1), &port) || port > 65535) {
+    return invalid(key, "must be host:port, such as 127.0.0.1:9901 (port 0 picks one)", *raw);
+  }
+  out = text;
+  return absl::OkStatus();
+}
+
+absl::Status Loader::readControl(const OutputConfig& output, ControlConfig& control) const {
+  control.socket_path = absl::StrCat(output.directory, "/credsync.sock");
+  if (const RawValue* raw = find("control.socket")) {
+    if (!raw->text.empty()) {
+      if (!absl::StartsWith(raw->text, "/") || hasControlOrSpace(raw->text)) {
+        return invalid("control.socket", "must be an absolute path", *raw);
+      }
+      control.socket_path = raw->text;
+    }
+  }
+  // sockaddr_un holds 108 bytes including the terminating NUL.
+  if (control.socket_path.size() > 107) {
+    const RawValue* raw = find("control.socket");
+    const std::string problem =
+        "must be at most 107 bytes (a Unix socket path limit); set a shorter path";
+    return raw != nullptr
+               ? invalid("control.socket", problem, *raw)
+               : invalid("control.socket", absl::StrCat(problem, " (the default is under ",
+                                                        "output.directory, which is too long)"));
+  }
+  if (const RawValue* raw = find("control.socket_mode")) {
+    absl::string_view text = absl::StripAsciiWhitespace(raw->text);
+    const bool octal_digits = (text.size() == 3 || text.size() == 4) &&
+                              absl::c_all_of(text, [](char c) { return c >= '0' && c <= '7'; });
+    const uint32_t mode =
+        octal_digits ? static_cast<uint32_t>(std::strtoul(std::string(text).c_str(), nullptr, 8))
+                     : 0;
+    // Connecting needs write permission; nobody executes a socket, and
+    // "others" would let any container user trigger refreshes.
+    if (!octal_digits || (mode & ~0660u) != 0 || (mode & 0200u) == 0) {
+      return invalid("control.socket_mode",
+                     "must be an octal mode granting the owner write, at most 0660", *raw);
+    }
+    control.socket_mode = mode;
+  }
+  if (absl::Status status = readListenAddress("control.tcp_address", control.tcp_address);
+      !status.ok()) {
+    return status;
+  }
+  if (const RawValue* raw = find("control.token_file")) {
+    if (!raw->text.empty() && (!absl::StartsWith(raw->text, "/") || hasControlOrSpace(raw->text))) {
+      return invalid("control.token_file", "must be an absolute path", *raw);
+    }
+    control.token_file = raw->text;
+  }
+  if (absl::Status status = readListenAddress("control.http_address", control.http_address);
+      !status.ok()) {
+    return status;
+  }
+  return readDuration("control.refresh_timeout", absl::Milliseconds(100), control.refresh_timeout);
 }
 
 absl::Status Loader::readProfileList(std::vector<ProfileConfig>& profiles) const {
@@ -964,6 +1063,9 @@ absl::StatusOr<Config> Loader::build() {
   }
   if (absl::Status status = readOutput(config.output); !status.ok()) return status;
   if (absl::Status status = readRefresh(config.refresh); !status.ok()) return status;
+  if (absl::Status status = readControl(config.output, config.control); !status.ok()) {
+    return status;
+  }
   if (const RawValue* raw = find("log.level")) {
     absl::StatusOr<log::Level> level = log::parseLevel(raw->text);
     if (!level.ok()) return invalid("log.level", "must be one of debug, info, warn, error", *raw);
@@ -971,6 +1073,15 @@ absl::StatusOr<Config> Loader::build() {
   }
   if (absl::Status status = readProfileList(config.profiles); !status.ok()) return status;
   return config;
+}
+
+absl::StatusOr<ClientSettings> Loader::buildClientSettings() {
+  ClientSettings settings;
+  if (absl::Status status = readOutput(settings.output); !status.ok()) return status;
+  if (absl::Status status = readControl(settings.output, settings.control); !status.ok()) {
+    return status;
+  }
+  return settings;
 }
 
 // Messages are single lines by contract; enforce it whatever a parser said.
@@ -1004,8 +1115,11 @@ absl::StatusOr<Config> parseConfig(absl::string_view text, const Environment& en
   return config;
 }
 
-absl::StatusOr<Config> loadConfigFile(const std::string& path, const Environment& env,
-                                      const Overrides& overrides) {
+namespace {
+
+// Reads a config file of at most 1 MiB; a missing or unreadable file names
+// the path.
+absl::StatusOr<std::string> readConfigText(const std::string& path) {
   // A ConfigMap-rendered config is a few KiB; a huge file is a mistake.
   constexpr off_t kMaxSize = 1 << 20;
   const auto failure = [&](int error) {
@@ -1048,7 +1162,29 @@ absl::StatusOr<Config> loadConfigFile(const std::string& path, const Environment
     }
   }
   ::close(fd);
-  return parseConfig(text, env, overrides);
+  return text;
 }
+
+}  // namespace
+
+absl::StatusOr<Config> loadConfigFile(const std::string& path, const Environment& env,
+                                      const Overrides& overrides) {
+  absl::StatusOr<std::string> text = readConfigText(path);
+  if (!text.ok()) return text.status();
+  return parseConfig(*text, env, overrides);
+}
+
+absl::StatusOr<ClientSettings> loadClientSettings(const std::string& path,
+                                                  const Environment& env) {
+  absl::StatusOr<std::string> text = readConfigText(path);
+  if (!text.ok()) return text.status();
+  Loader loader(env);
+  if (absl::Status status = loader.readText(*text); !status.ok()) return oneLine(status);
+  loader.applyEnvironment();
+  absl::StatusOr<ClientSettings> settings = loader.buildClientSettings();
+  if (!settings.ok()) return oneLine(settings.status());
+  return settings;
+}
+
 
 }  // namespace credsync::config

@@ -99,6 +99,30 @@ struct RefreshConfig {
   // min(retry_max_backoff, retry_initial_backoff * 2^attempt).
   absl::Duration retry_initial_backoff = absl::Seconds(2);
   absl::Duration retry_max_backoff = absl::Seconds(10);
+  // Upstream calls made on an app's Refresh, per profile (design §3.4): a
+  // token bucket of refresh.on_demand_burst tokens, one more every
+  // refresh.on_demand_refill, as the official managed-credentials plug-ins do.
+  int on_demand_burst = 5;
+  absl::Duration on_demand_refill = absl::Minutes(10);
+};
+
+// The control plane: gRPC (Refresh, Watch, GetStatus, grpc.health.v1) on a
+// Unix socket and optionally TCP, and the HTTP probe and metrics port.
+struct ControlConfig {
+  // control.socket: the gRPC Unix socket; default <output.directory>/credsync.sock.
+  std::string socket_path;
+  uint32_t socket_mode = 0660;  // control.socket_mode
+  // control.tcp_address: "host:port" for a gRPC TCP listener; empty (the
+  // default) means none. Port 0 picks a free port (logged). Calls over TCP
+  // must carry the pod token in the `credsync-token` metadata entry.
+  std::string tcp_address;
+  // control.token_file: where the pod token is read from; when empty and TCP
+  // is on, credsync generates one into <output.directory>/control-token.
+  std::string token_file;
+  // control.http_address: /healthz, /readyz and /metrics; empty turns it off.
+  std::string http_address = "0.0.0.0:9808";
+  // control.refresh_timeout: the longest a Refresh call waits for KMS.
+  absl::Duration refresh_timeout = absl::Seconds(30);
 };
 
 struct Config {
@@ -109,6 +133,7 @@ struct Config {
   std::vector<ProfileConfig> profiles;  // the default profile first
   OutputConfig output;
   RefreshConfig refresh;
+  ControlConfig control;
   log::Level log_level = log::Level::kInfo;  // log.level
 };
 
@@ -127,6 +152,16 @@ using Overrides = std::vector<std::pair<std::string, std::string>>;
 // "profiles[1].secret_name: must not be empty". Unknown keys are errors.
 absl::StatusOr<Config> parseConfig(absl::string_view text, const Environment& env,
                                    const Overrides& overrides = {});
+
+// What `credsync refresh` and `credsync probe` need to reach a running
+// sidecar, read from the sidecar's own config file. Only the output and
+// control sections are validated: a client container has no identity
+// environment, and needs none.
+struct ClientSettings {
+  OutputConfig output;
+  ControlConfig control;
+};
+absl::StatusOr<ClientSettings> loadClientSettings(const std::string& path, const Environment& env);
 
 // Reads and parses a file; a missing or unreadable file names the path.
 absl::StatusOr<Config> loadConfigFile(const std::string& path, const Environment& env,

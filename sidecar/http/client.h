@@ -20,6 +20,8 @@ struct Request {
   std::string url;
   Headers headers;
   std::string body;
+  // The API action ("GetSecretValue"), for metrics and logs only; never sent.
+  std::string operation;
 };
 
 struct Response {

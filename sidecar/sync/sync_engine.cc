@@ -64,6 +64,7 @@ SyncEngine::SyncEngine(const config::Config& config, fetch::SecretSource& source
     ProfileState state;
     state.config = profile;
     state.status.name = profile.name;
+    state.status.secret_name = profile.secret_name;
     state.status.required = profile.required;
     state.status.next_refresh = schedule_.first(now);
     profiles_.push_back(std::move(state));
@@ -73,13 +74,14 @@ SyncEngine::SyncEngine(const config::Config& config, fetch::SecretSource& source
 absl::Time SyncEngine::runDue() {
   const absl::Time now = time_source_.systemTime();
   std::vector<config::ProfileConfig> due;
-  std::map<std::string, uint64_t> requests_at_start;
   {
     absl::MutexLock lock(&mutex_);
-    for (const ProfileState& state : profiles_) {
+    for (ProfileState& state : profiles_) {
       if (state.status.next_refresh <= now) {
         due.push_back(state.config);
-        requests_at_start[state.config.name] = state.refresh_requests;
+        state.requests_covered = state.refresh_requests;
+        ++state.fetches_started;
+        state.fetch_in_flight = true;
       }
     }
   }
@@ -93,10 +95,9 @@ absl::Time SyncEngine::runDue() {
   const absl::Time done = time_source_.systemTime();
   std::vector<std::string> changed;
   for (auto& [name, result] : results) {
-    auto state = std::find_if(profiles_.begin(), profiles_.end(),
-                              [&](const ProfileState& s) { return s.config.name == name; });
+    ProfileState* state = findLocked(name);
     ProfileStatus& status = state->status;
-    const bool requested_meanwhile = state->refresh_requests != requests_at_start[name];
+    const bool requested_meanwhile = state->refresh_requests != state->requests_covered;
     if (result.ok()) {
       const bool is_new = !state->credential ||
                           state->credential->access_key_id != result->access_key_id ||
@@ -149,6 +150,15 @@ absl::Time SyncEngine::runDue() {
       }
     }
   }
+  // Completion is visible together with the file it produced: a waiting
+  // Refresh wakes to the key that is actually on disk.
+  for (auto& [name, result] : results) {
+    ProfileState* state = findLocked(name);
+    state->fetch_in_flight = false;
+    state->fetches_completed = state->fetches_started;
+    state->last_fetch = result.status();
+    for (SyncListener* listener : listeners_) listener->onFetchCompleted(name, result.status());
+  }
   absl::Time next = absl::InfiniteFuture();
   for (const ProfileState& state : profiles_) next = std::min(next, state.status.next_refresh);
   return next;
@@ -188,6 +198,9 @@ absl::Status SyncEngine::publishLocked(absl::Time now, const std::vector<std::st
         result->changed) {
       state.status.generation = result->generation;
       state.status.last_change = now;
+      const ProfileChange change{state.config.name, state.status.access_key_id, previous_key,
+                                 result->generation, now};
+      for (SyncListener* listener : listeners_) listener->onProfileChanged(change);
       log::info(was_written ? "rotated" : "written",
                 {{"profile", state.config.name},
                  {"access_key_id", state.credential->access_key_id},
@@ -202,14 +215,68 @@ absl::Status SyncEngine::publishLocked(absl::Time now, const std::vector<std::st
 
 bool SyncEngine::requestRefresh(const std::string& profile) {
   absl::MutexLock lock(&mutex_);
+  ProfileState* state = findLocked(profile);
+  if (state == nullptr) return false;
+  ++state->refresh_requests;
+  state->status.next_refresh = time_source_.systemTime();
+  return true;
+}
+
+void SyncEngine::addListener(SyncListener* listener) { listeners_.push_back(listener); }
+
+SyncEngine::ProfileState* SyncEngine::findLocked(const std::string& profile) {
   for (ProfileState& state : profiles_) {
-    if (state.config.name == profile) {
-      ++state.refresh_requests;
-      state.status.next_refresh = time_source_.systemTime();
-      return true;
+    if (state.config.name == profile) return &state;
+  }
+  // Apps that read [default] may name it so.
+  if (profile == "default") {
+    for (ProfileState& state : profiles_) {
+      if (state.config.is_default) return &state;
     }
   }
-  return false;
+  return nullptr;
+}
+
+RefreshView SyncEngine::viewLocked(const ProfileState& state) const {
+  RefreshView view;
+  view.profile = state.config.name;
+  view.access_key_id = state.status.access_key_id;
+  view.generation = state.status.generation;
+  view.last_change = state.status.last_change;
+  view.fetches_started = state.fetches_started;
+  view.fetches_completed = state.fetches_completed;
+  view.fetch_in_flight = state.fetch_in_flight;
+  view.fetch_requested = state.refresh_requests != state.requests_covered;
+  view.last_fetch = state.last_fetch;
+  view.publish_pending = publish_pending_ && state.credential.has_value() &&
+                         state.credential->access_key_id != state.status.access_key_id;
+  return view;
+}
+
+std::optional<RefreshView> SyncEngine::inspectAndRequest(
+    const std::string& profile, absl::FunctionRef<bool(const RefreshView&)> should_request) {
+  absl::MutexLock lock(&mutex_);
+  ProfileState* state = findLocked(profile);
+  if (state == nullptr) return std::nullopt;
+  RefreshView view = viewLocked(*state);
+  if (should_request(view)) {
+    ++state->refresh_requests;
+    state->status.next_refresh = time_source_.systemTime();
+    view.fetch_requested = true;
+  }
+  return view;
+}
+
+RefreshView SyncEngine::awaitProfile(const std::string& profile,
+                                     absl::FunctionRef<bool(const RefreshView&)> done,
+                                     absl::Duration timeout) {
+  absl::MutexLock lock(&mutex_);
+  const ProfileState* state = findLocked(profile);
+  const auto satisfied = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return done(viewLocked(*state));
+  };
+  mutex_.AwaitWithTimeout(absl::Condition(&satisfied), timeout);
+  return viewLocked(*state);
 }
 
 std::vector<ProfileStatus> SyncEngine::status() const {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -14,12 +15,14 @@
 #include "sidecar/config/config.h"
 #include "sidecar/fetch/secret_source.h"
 #include "sidecar/output/atomic_writer.h"
+#include "sidecar/sync/sync_listener.h"
 
 namespace credsync::sync {
 
 // What is known about one profile, for status, probes and metrics.
 struct ProfileStatus {
   std::string name;
+  std::string secret_name;
   bool required = true;
   bool written = false;       // a key of this profile is in the published file
   std::string access_key_id;  // the key in the file (never the secret)
@@ -57,6 +60,22 @@ class RefreshSchedule {
   Random& random_;
 };
 
+// A profile as an app-requested refresh sees it: the key in the file and
+// where its fetches stand. Fetches are numbered from 1 in the order they
+// start; a request made while none is pending makes the next one start.
+struct RefreshView {
+  std::string profile;        // the configured name ("default" resolved)
+  std::string access_key_id;  // in the file; empty before the first write
+  uint64_t generation = 0;
+  std::optional<absl::Time> last_change;
+  uint64_t fetches_started = 0;
+  uint64_t fetches_completed = 0;
+  bool fetch_in_flight = false;
+  bool fetch_requested = false;  // requested, not yet started
+  absl::Status last_fetch;       // the latest completed fetch
+  bool publish_pending = false;  // a fetched key is not in the file yet
+};
+
 // Identity -> fetch -> store -> publish. Keeps each profile's latest good
 // key, fetches the profiles that are due, and publishes credentials.ini when
 // the set of keys changed. A failed fetch never touches the file: the last
@@ -73,6 +92,21 @@ class SyncEngine {
 
   // Makes a profile due now (false if there is no such profile).
   bool requestRefresh(const std::string& profile);
+
+  // Registers a listener before the engine runs; it must outlive the engine.
+  void addListener(SyncListener* listener);
+
+  // For Refresh: under the engine's lock, shows `profile` (a configured name,
+  // or "default") to `should_request` and, when it returns true, requests a
+  // fetch as requestRefresh() does. nullopt for an unknown profile.
+  std::optional<RefreshView> inspectAndRequest(
+      const std::string& profile, absl::FunctionRef<bool(const RefreshView&)> should_request);
+  // Waits until `done` holds for the profile or `timeout` passes (real time:
+  // it bounds a caller's wait); returns the profile as last seen. `profile`
+  // must be a name inspectAndRequest() returned.
+  RefreshView awaitProfile(const std::string& profile,
+                           absl::FunctionRef<bool(const RefreshView&)> done,
+                           absl::Duration timeout);
 
   std::vector<ProfileStatus> status() const;
   // Every required profile has been written and its last fetch did not say
@@ -92,7 +126,16 @@ class SyncEngine {
     // Counts requestRefresh() calls, so a request made while a fetch is in
     // flight is not overwritten by that fetch's schedule.
     uint64_t refresh_requests = 0;
+    // The requests the latest started fetch answers.
+    uint64_t requests_covered = 0;
+    uint64_t fetches_started = 0;
+    uint64_t fetches_completed = 0;
+    bool fetch_in_flight = false;
+    absl::Status last_fetch;
   };
+
+  ProfileState* findLocked(const std::string& profile) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  RefreshView viewLocked(const ProfileState& state) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   // Renders and publishes the file from every profile's current key.
   absl::Status publishLocked(absl::Time now, const std::vector<std::string>& changed)
@@ -108,6 +151,7 @@ class SyncEngine {
   std::vector<ProfileState> profiles_ ABSL_GUARDED_BY(mutex_);
   // Profiles whose fetched key is not yet in the file (a publish failed).
   bool publish_pending_ ABSL_GUARDED_BY(mutex_) = false;
+  std::vector<SyncListener*> listeners_;
 };
 
 }  // namespace credsync::sync

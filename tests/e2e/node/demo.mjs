@@ -1,7 +1,8 @@
 // The demo (scripts/demo.sh runs it): credsync against the bundled emulator,
 // step by step for a newcomer. The emulator plays Alibaba Cloud and the
 // cluster; credsync runs as it would in a pod, given only the RRSA
-// environment; the official Node SDK plays the app.
+// environment; the official Node SDK plays the app, and calls Refresh when a
+// cloud API rejects its key.
 //
 // Needs CREDSYNC_EMULATOR and CREDSYNC_BIN (the binaries) and `npm ci` at
 // the repository top. Every secret it prints is masked.
@@ -12,7 +13,7 @@ import path from 'node:path';
 
 import { startEmulator } from './emulator.mjs';
 import { callRpc, ECS_VERSION, makeOpenApiClient } from './sdk_clients.mjs';
-import { setUpRrsaWorld, startSidecar, waitForFile, writeConfig } from './sidecar.mjs';
+import { runCredsync, setUpRrsaWorld, startSidecar, waitForFile, writeConfig } from './sidecar.mjs';
 
 const require = createRequire(import.meta.url);
 const Credential = require('@alicloud/credentials').default;
@@ -109,6 +110,34 @@ async function main() {
     show('credsync logged', `${line.msg}: ${line.previous_access_key_id} -> ${line.access_key_id}, generation ${line.generation}`);
     const after = await appCredential(file);
     show('a new SDK client reads', after.model.accessKeyId);
+
+    step('An emergency rotation: the key is replaced and the old one revoked at once');
+    const emergency = await emu.admin('POST', `/admin/secrets/${encodeURIComponent(SECRET_NAME)}/rotate`,
+                                      { revoke_previous: true });
+    show('new AccessKey', `${emergency.access_key_id} / ${mask(emergency.access_key_secret)}`);
+    show('revoked', emergency.previous_access_key_id);
+    let failedKey = after.model.accessKeyId;
+    try {
+      await callRpc(makeOpenApiClient(emu.endpoint, { credential: after.credential, ca: emu.ca.toString() }),
+                    'DescribeRegions', ECS_VERSION, {});
+      say('(credsync had already picked up the new key on its schedule)');
+    } catch (err) {
+      show('the app\'s next call fails', `${err.code} for ${failedKey}`);
+    }
+
+    step('The app asks credsync for a newer key (gRPC Refresh; here through the CLI client)');
+    const refreshArgs = ['refresh', '--config', configFile, '--profile', 'default', '--failed-key-id', failedKey];
+    say(`credsync ${refreshArgs.join(' ')}`);
+    const refreshed = await runCredsync(refreshArgs, { env: world.env, name: 'demo-refresh' });
+    show('answer', `${refreshed.stdout.trim()} (exit ${refreshed.code})`);
+    if (refreshed.code !== 0) throw new Error(`refresh failed: ${refreshed.stderr}`);
+    const renewed = await appCredential(file);
+    show('a new SDK client reads', renewed.model.accessKeyId);
+    const retried = await callRpc(makeOpenApiClient(emu.endpoint, { credential: renewed.credential, ca: emu.ca.toString() }),
+                                  'DescribeRegions', ECS_VERSION, {});
+    show('the retry succeeds', `DescribeRegions: ${retried.Regions.Region.length} regions`);
+    const counters = await emu.admin('GET', '/admin/counters');
+    show('KMS GetSecretValue calls', counters.actions.GetSecretValue.requests);
 
     step('Stop credsync (SIGTERM)');
     const stopped = await sidecar.stop();

@@ -73,7 +73,13 @@ function childEnv(env) {
   return { PATH: process.env.PATH, ...env };
 }
 
+// Writes `config` as JSON into `dir`. Adds control.http_address
+// 127.0.0.1:0 when the config sets none: credsync's default, 0.0.0.0:9808,
+// would bind every interface and collide between concurrent suites.
 export function writeConfig(dir, config) {
+  if (config.control?.http_address === undefined) {
+    config = { ...config, control: { ...config.control, http_address: '127.0.0.1:0' } };
+  }
   const file = path.join(dir, `config-${Date.now()}-${Math.floor(Math.random() * 1e6)}.json`);
   fs.writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
@@ -135,6 +141,16 @@ export async function startSidecar({ configFile, env = {}, name = 'run', extraAr
         if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms:\n${stderr()}`);
         await delay(25);
       }
+    },
+    // The address of a control listener credsync logged at start:
+    // transport 'unix' (the socket path), 'tcp' ('127.0.0.1:PORT') or
+    // 'http' (the probe and metrics port, '127.0.0.1:PORT').
+    async listening(transport, timeoutMs = 30000) {
+      const line = transport === 'http'
+        ? await this.waitForLog((l) => l.msg === 'http listening', 'an "http listening" log line', timeoutMs)
+        : await this.waitForLog((l) => l.msg === 'control listening' && l.transport === transport,
+                                `a "control listening" log line for ${transport}`, timeoutMs);
+      return line.address;
     },
     async stop(signal = 'SIGTERM') {
       const started = Date.now();

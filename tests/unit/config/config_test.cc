@@ -429,6 +429,30 @@ std::vector<PrecedenceCase> precedenceCases() {
       {"refresh.retry_max_backoff", "", "", "1m", "5m",
        [](const Config& c) { return absl::FormatDuration(c.refresh.retry_max_backoff); },
        std::string("10s"), "", "1m", "5m"},
+      {"refresh.on_demand_burst", "", "", "3", "7",
+       [](const Config& c) { return absl::StrCat(c.refresh.on_demand_burst); }, std::string("5"),
+       "", "3", "7"},
+      {"refresh.on_demand_refill", "", "", "1m", "30s",
+       [](const Config& c) { return absl::FormatDuration(c.refresh.on_demand_refill); },
+       std::string("10m"), "", "1m", "30s"},
+      {"control.socket", "", "", "/run/a.sock", "/run/b.sock",
+       [](const Config& c) { return c.control.socket_path; },
+       std::string("/var/run/credsync/credsync.sock"), "", "/run/a.sock", "/run/b.sock"},
+      {"control.socket_mode", "", "", "\"0600\"", "0640",
+       [](const Config& c) { return absl::StrCat(absl::Dec(c.control.socket_mode)); },
+       std::string("432"), "", "384", "416"},
+      {"control.tcp_address", "", "", "127.0.0.1:9901", "[::1]:0",
+       [](const Config& c) { return c.control.tcp_address; }, std::string(""), "", "127.0.0.1:9901",
+       "[::1]:0"},
+      {"control.token_file", "", "", "/etc/token/a", "/etc/token/b",
+       [](const Config& c) { return c.control.token_file; }, std::string(""), "", "/etc/token/a",
+       "/etc/token/b"},
+      {"control.http_address", "", "", "127.0.0.1:8080", "0.0.0.0:0",
+       [](const Config& c) { return c.control.http_address; }, std::string("0.0.0.0:9808"), "",
+       "127.0.0.1:8080", "0.0.0.0:0"},
+      {"control.refresh_timeout", "", "", "10s", "1m",
+       [](const Config& c) { return absl::FormatDuration(c.control.refresh_timeout); },
+       std::string("30s"), "", "10s", "1m"},
       {"log.level", "", "", "warn", "error",
        [](const Config& c) { return std::string(log::levelName(c.log_level)); },
        std::string("info"), "", "warn", "error"},
@@ -783,6 +807,22 @@ std::vector<InvalidCase> invalidCases() {
       {"refresh.retry_initial_backoff", "0s", "refresh.retry_initial_backoff: must be at least"},
       {"refresh.retry_max_backoff", "1s",
        "refresh.retry_max_backoff: must not be less than refresh.retry_initial_backoff"},
+      {"refresh.on_demand_burst", "0", "refresh.on_demand_burst: must be a whole number"},
+      {"refresh.on_demand_burst", "2.5", "refresh.on_demand_burst: must be a whole number"},
+      {"refresh.on_demand_refill", "0s", "refresh.on_demand_refill: must be at least"},
+      {"control.socket", "run/credsync.sock", "control.socket: must be an absolute path"},
+      {"control.socket", std::string("/") + std::string(120, 'a'),
+       "control.socket: must be at most 107 bytes"},
+      {"control.socket_mode", "\"0666\"", "control.socket_mode: must be an octal mode"},
+      {"control.socket_mode", "\"0440\"", "control.socket_mode: must be an octal mode"},
+      {"control.socket_mode", "rw", "control.socket_mode: must be an octal mode"},
+      {"control.tcp_address", "9901", "control.tcp_address: must be host:port"},
+      {"control.tcp_address", "localhost:http", "control.tcp_address: must be host:port"},
+      {"control.tcp_address", "127.0.0.1:70000", "control.tcp_address: must be host:port"},
+      {"control.tcp_address", "::1:80", "control.tcp_address: must be host:port"},
+      {"control.token_file", "token", "control.token_file: must be an absolute path"},
+      {"control.http_address", ":9808", "control.http_address: must be host:port"},
+      {"control.refresh_timeout", "10ms", "control.refresh_timeout: must be at least"},
       {"log.level", "verbose", "log.level: must be one of debug, info, warn, error"},
       {"log", "[]", "log: must be a mapping", false},
       {"profiles", "{name: app}", "profiles: must be a list", false},
@@ -1103,6 +1143,29 @@ TEST_F(ConfigFileTest, LoadsFile) {
   const auto overridden = loadConfigFile(path, fakeEnvironment({}), {{"log.level", "error"}});
   ASSERT_THAT(overridden, IsOk());
   EXPECT_EQ(overridden->log_level, log::Level::kError);
+}
+
+// Verifies that a client (`credsync refresh`, `probe`) reads the socket and
+// token settings from the sidecar's config without the identity environment
+// the sidecar needs, and still gets one-line errors for what it does read.
+TEST_F(ConfigFileTest, ClientSettingsNeedNoIdentity) {
+  const std::string path = write("client.yaml",
+                                 "output:\n  directory: /run/out\ncontrol:\n"
+                                 "  tcp_address: 127.0.0.1:9901\n" +
+                                     std::string(kProfiles));
+  const auto settings = loadClientSettings(path, fakeEnvironment({}));
+  ASSERT_THAT(settings, IsOk());
+  EXPECT_EQ(settings->control.socket_path, "/run/out/credsync.sock");
+  EXPECT_EQ(settings->control.tcp_address, "127.0.0.1:9901");
+  EXPECT_EQ(settings->output.directory, "/run/out");
+  EXPECT_THAT(loadConfigFile(path, fakeEnvironment({})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("identity.role_arn")));
+
+  const std::string bad = write("bad.yaml", "control:\n  socket: relative\n");
+  EXPECT_THAT(loadClientSettings(bad, fakeEnvironment({})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("control.socket")));
+  EXPECT_THAT(loadClientSettings(dir_ + "/absent.yaml", fakeEnvironment({})),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 // Verifies that a missing file is NOT_FOUND naming the path.

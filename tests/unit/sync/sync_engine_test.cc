@@ -2,72 +2,27 @@
 
 #include <deque>
 #include <functional>
-#include <utility>
 #include <map>
+#include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sidecar/alibaba/api_error.h"
+#include "tests/common/fake_output_writer.h"
 #include "tests/common/fake_random.h"
+#include "tests/common/fake_secret_source.h"
 #include "tests/common/simulated_time_source.h"
 
 namespace credsync::sync {
 namespace {
 
+using ::credsync::testing::FakeSecretSource;
+using ::credsync::testing::FakeWriter;
+
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// Answers each profile's fetches from a script; counts calls.
-class FakeSecretSource : public fetch::SecretSource {
- public:
-  absl::StatusOr<fetch::ManagedCredential> fetch(const config::ProfileConfig& profile) override {
-    ++calls[profile.name];
-    if (during_fetch) std::exchange(during_fetch, nullptr)();
-    auto& queue = script[profile.name];
-    if (queue.empty()) return absl::UnavailableError("nothing scripted");
-    auto result = queue.front();
-    if (queue.size() > 1) queue.pop_front();
-    return result;
-  }
-  std::map<std::string, std::deque<absl::StatusOr<fetch::ManagedCredential>>> script;
-  std::map<std::string, int> calls;
-  std::function<void()> during_fetch;  // runs inside fetch(), as a concurrent caller would
-};
-
-// Keeps the published files in memory, like the atomic writer would on disk.
-class FakeWriter : public output::OutputWriter {
- public:
-  absl::StatusOr<output::PublishResult> publish(
-      const std::map<std::string, SecretString>& files) override {
-    ++publishes;
-    if (!fail_next.ok()) {
-      absl::Status error = fail_next;
-      fail_next = absl::OkStatus();
-      return error;
-    }
-    const std::string content = files.at("credentials.ini").reveal();
-    if (content == current) return output::PublishResult{false, generation_};
-    current = content;
-    return output::PublishResult{true, ++generation_};
-  }
-  uint64_t generation() const override { return generation_; }
-
-  int publishes = 0;
-  std::string current;
-  absl::Status fail_next;
-
- private:
-  uint64_t generation_ = 0;
-};
-
-fetch::ManagedCredential key(const std::string& id, std::optional<absl::Time> next_rotation = {}) {
-  fetch::ManagedCredential credential;
-  credential.access_key_id = id;
-  credential.access_key_secret = SecretString("secret-of-" + id);
-  credential.version_id = "v-" + id;
-  credential.next_rotation_date = next_rotation;
-  return credential;
-}
+using ::credsync::testing::key;
 
 config::Config twoProfiles() {
   config::Config config;
@@ -248,6 +203,81 @@ TEST_F(SyncEngineTest, RequestDuringFetchIsKept) {
   EXPECT_EQ(next, time_.systemTime());
   engine().runDue();
   EXPECT_THAT(writer_.current, HasSubstr("AK-APP-2"));
+}
+
+}  // namespace
+}  // namespace credsync::sync
+
+namespace credsync::sync {
+namespace {
+
+// Records what listeners are told.
+class RecordingListener : public SyncListener {
+ public:
+  void onFetchCompleted(const std::string& profile, const absl::Status& result) override {
+    fetches.push_back(profile + (result.ok() ? ":ok" : ":failed"));
+  }
+  void onProfileChanged(const ProfileChange& change) override { changes.push_back(change); }
+  std::vector<std::string> fetches;
+  std::vector<ProfileChange> changes;
+};
+
+// Verifies listeners hear every fetch and every change of a profile's key in
+// the file, with the previous key and the generation; a fetch that brings
+// the same key is no change.
+TEST_F(SyncEngineTest, ListenersHearFetchesAndChanges) {
+  RecordingListener listener;
+  engine().addListener(&listener);
+  source_.script["app"] = {key("AK-APP-1"), key("AK-APP-1"), key("AK-APP-2")};
+  source_.script["batch"] = {key("AK-BATCH-1"), absl::UnavailableError("down")};
+  engine().runDue();
+  ASSERT_EQ(listener.changes.size(), 2u);
+  EXPECT_EQ(listener.changes[0].profile, "app");
+  EXPECT_EQ(listener.changes[0].access_key_id, "AK-APP-1");
+  EXPECT_EQ(listener.changes[0].previous_access_key_id, "");
+  EXPECT_EQ(listener.changes[0].generation, 1u);
+
+  engine().requestRefresh("app");
+  engine().requestRefresh("batch");
+  engine().runDue();
+  EXPECT_EQ(listener.changes.size(), 2u);
+  engine().requestRefresh("app");
+  engine().runDue();
+  ASSERT_EQ(listener.changes.size(), 3u);
+  EXPECT_EQ(listener.changes[2].access_key_id, "AK-APP-2");
+  EXPECT_EQ(listener.changes[2].previous_access_key_id, "AK-APP-1");
+  EXPECT_EQ(listener.changes[2].generation, 2u);
+  EXPECT_EQ(listener.changes[2].change_time, time_.systemTime());
+  EXPECT_THAT(listener.fetches,
+              ::testing::ElementsAre("app:ok", "batch:ok", "app:ok", "batch:failed", "app:ok"));
+}
+
+// Verifies the refresh view: fetches are numbered as they start and
+// complete, a request shows as pending until a fetch starts, and "default"
+// resolves to the default profile.
+TEST_F(SyncEngineTest, RefreshViewTracksFetches) {
+  source_.script["app"] = {key("AK-APP-1")};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  engine().runDue();
+  std::optional<RefreshView> view =
+      engine().inspectAndRequest("default", [](const RefreshView&) { return true; });
+  ASSERT_TRUE(view.has_value());
+  EXPECT_EQ(view->profile, "app");
+  EXPECT_EQ(view->access_key_id, "AK-APP-1");
+  EXPECT_EQ(view->fetches_started, 1u);
+  EXPECT_EQ(view->fetches_completed, 1u);
+  EXPECT_TRUE(view->fetch_requested);
+  source_.during_fetch = [this] {
+    const auto seen = engine().inspectAndRequest("app", [](const RefreshView&) { return false; });
+    EXPECT_TRUE(seen->fetch_in_flight);
+    EXPECT_FALSE(seen->fetch_requested);
+    EXPECT_EQ(seen->fetches_started, 2u);
+  };
+  engine().runDue();
+  view = engine().inspectAndRequest("app", [](const RefreshView&) { return false; });
+  EXPECT_EQ(view->fetches_completed, 2u);
+  EXPECT_FALSE(view->fetch_in_flight);
+  EXPECT_FALSE(engine().inspectAndRequest("nope", [](const RefreshView&) { return true; }));
 }
 
 }  // namespace

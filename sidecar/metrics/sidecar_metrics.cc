@@ -1,0 +1,134 @@
+#include "sidecar/metrics/sidecar_metrics.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "sidecar/metrics/registry.h"
+
+#ifndef CREDSYNC_VERSION
+#define CREDSYNC_VERSION "unknown"
+#endif
+
+namespace credsync::metrics {
+namespace {
+
+// STS and KMS calls take from a few milliseconds (same region) to the 30 s
+// that is the longest total timeout a call is given.
+const std::vector<double> kUpstreamLatencyBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                    0.5,   1,    2.5,   5,    10,  30};
+
+class SidecarMetricsImpl : public SidecarMetrics {
+ public:
+  explicit SidecarMetricsImpl(std::string version)
+      : version_(std::move(version)),
+        upstream_requests_(registry_.addCounter(
+            "credsync_upstream_requests_total",
+            "HTTP calls to STS and KMS by API action and outcome (ok, client_error, "
+            "server_error, throttled, network_error).",
+            {"action", "outcome"})),
+        upstream_duration_(registry_.addHistogram(
+            "credsync_upstream_request_duration_seconds",
+            "Duration of HTTP calls to STS and KMS by API action, failures included.", {"action"},
+            kUpstreamLatencyBounds)),
+        fetches_(registry_.addCounter(
+            "credsync_fetches_total",
+            "Completed fetches of a profile's credentials, scheduled or requested, by result.",
+            {"profile", "result"})),
+        refresh_calls_(registry_.addCounter("credsync_refresh_calls_total",
+                                            "Refresh calls by how they ended.", {"outcome"})),
+        refresh_coalesced_(registry_.addCounter(
+            "credsync_refresh_coalesced_callers_total",
+            "Refresh callers that joined a fetch already under way instead of starting one.")) {
+    refresh_coalesced_.initialize({});
+  }
+
+  void upstreamCall(absl::string_view action, absl::string_view outcome,
+                    absl::Duration latency) override {
+    upstream_requests_.increment({action, outcome});
+    upstream_duration_.observe({action}, absl::ToDoubleSeconds(latency));
+  }
+
+  void fetchCompleted(absl::string_view profile, bool ok) override {
+    fetches_.increment({profile, ok ? "success" : "failure"});
+  }
+
+  void refreshCall(absl::string_view outcome, bool coalesced) override {
+    refresh_calls_.increment({outcome});
+    if (coalesced) refresh_coalesced_.increment({});
+  }
+
+  std::string render(const StateSnapshot& state, absl::Time now) const override {
+    // Every configured profile gets both fetch series from the first scrape,
+    // so an alert on increase(...{result="failure"}) sees the first failure
+    // as a step from zero rather than as a new series.
+    for (const ProfileGauges& profile : state.profiles) {
+      fetches_.initialize({profile.profile, "success"});
+      fetches_.initialize({profile.profile, "failure"});
+    }
+    std::string out = registry_.render();
+
+    // Scrape-time state is rebuilt from the snapshot every time, so a series
+    // for a profile that is gone, or a value that is unknown, disappears.
+    Registry scrape;
+    Gauge& generation = scrape.addGauge(
+        "credsync_profile_generation",
+        "Generation of the credentials last written for a profile (0 before the first write).",
+        {"profile"});
+    Gauge& since_success = scrape.addGauge(
+        "credsync_profile_seconds_since_last_success",
+        "Seconds since a profile's last successful fetch; absent until one succeeds.", {"profile"});
+    Gauge& written = scrape.addGauge(
+        "credsync_profile_written",
+        "1 when a profile's credentials are in the output file, else 0.", {"profile"});
+    for (const ProfileGauges& profile : state.profiles) {
+      generation.set({profile.profile}, static_cast<double>(profile.generation));
+      if (profile.last_success.has_value()) {
+        // A wall-clock step back must not show a success in the future.
+        since_success.set({profile.profile},
+                          std::max(0.0, absl::ToDoubleSeconds(now - *profile.last_success)));
+      }
+      written.set({profile.profile}, profile.written ? 1 : 0);
+    }
+    Gauge& session_expiry = scrape.addGauge(
+        "credsync_identity_session_expiry_timestamp_seconds",
+        "Unix time at which the current STS session expires; absent while none is held.");
+    if (state.session_expiration.has_value()) {
+      session_expiry.set({}, absl::ToDoubleSeconds(*state.session_expiration - absl::UnixEpoch()));
+    }
+    scrape
+        .addGauge("credsync_ready",
+                  "1 when every required profile is written and not known to be invalid, else 0.")
+        .set({}, state.ready ? 1 : 0);
+    scrape
+        .addGauge("credsync_file_generation",
+                  "Generation of the credentials file; it goes up with every write.")
+        .set({}, static_cast<double>(state.generation));
+    scrape.addGauge("credsync_watch_subscribers", "Open Watch streams.")
+        .set({}, state.watch_subscribers);
+    scrape
+        .addGauge("credsync_build_info", "Always 1; the version label names the running build.",
+                  {"version"})
+        .set({version_}, 1);
+    scrape.renderTo(out);
+    return out;
+  }
+
+ private:
+  const std::string version_;
+  Registry registry_;
+  Counter& upstream_requests_;
+  Histogram& upstream_duration_;
+  Counter& fetches_;
+  Counter& refresh_calls_;
+  Counter& refresh_coalesced_;
+};
+
+}  // namespace
+
+std::unique_ptr<SidecarMetrics> makeSidecarMetrics(absl::string_view version) {
+  return std::make_unique<SidecarMetricsImpl>(version.empty() ? std::string(CREDSYNC_VERSION)
+                                                              : std::string(version));
+}
+
+}  // namespace credsync::metrics

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace credsync::metrics {
+
+// A profile's state at scrape time.
+struct ProfileGauges {
+  std::string profile;
+  uint64_t generation = 0;
+  std::optional<absl::Time> last_success;
+  bool written = false;
+};
+
+// Everything that is read at scrape time rather than counted as it happens.
+struct StateSnapshot {
+  std::vector<ProfileGauges> profiles;
+  std::optional<absl::Time> session_expiration;
+  bool ready = false;
+  uint64_t generation = 0;
+  int watch_subscribers = 0;
+};
+
+// The sidecar's Prometheus metrics (text exposition format 0.0.4), every
+// family named credsync_*. Label values come only from the configuration or
+// from small fixed sets, never from callers, so cardinality stays bounded.
+// Thread-safe; recording is a short critical section.
+class SidecarMetrics {
+ public:
+  virtual ~SidecarMetrics() = default;
+
+  // One HTTP call to STS or KMS: `action` is the API action
+  // ("GetSecretValue", "AssumeRoleWithOIDC"), `outcome` one of
+  // "ok", "client_error", "server_error", "throttled", "network_error".
+  virtual void upstreamCall(absl::string_view action, absl::string_view outcome,
+                            absl::Duration latency) = 0;
+  // One completed fetch of a profile (scheduled or requested).
+  virtual void fetchCompleted(absl::string_view profile, bool ok) = 0;
+  // One Refresh RPC and how it ended ("already_current", "refreshed",
+  // "rate_limited", "unchanged", "unavailable", "failed", "not_found",
+  // "invalid", "deadline_exceeded", "cancelled"); `coalesced` when it
+  // joined another caller's fetch.
+  virtual void refreshCall(absl::string_view outcome, bool coalesced) = 0;
+
+  // The whole exposition, with the scrape-time state taken from `state`.
+  virtual std::string render(const StateSnapshot& state, absl::Time now) const = 0;
+};
+
+// `version` goes into credsync_build_info; empty means the version this
+// library was built as (the CMake project version).
+std::unique_ptr<SidecarMetrics> makeSidecarMetrics(absl::string_view version = {});
+
+}  // namespace credsync::metrics

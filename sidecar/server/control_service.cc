@@ -1,0 +1,237 @@
+#include "sidecar/server/control_service.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "sidecar/alibaba/api_error.h"
+#include "sidecar/common/logging.h"
+
+namespace credsync::server {
+namespace {
+
+constexpr char kTokenMetadata[] = "credsync-token";
+constexpr char kRetryAfterMetadata[] = "retry-after-seconds";
+
+void setTime(absl::Time time, google::protobuf::Timestamp* out) {
+  const timespec spec = absl::ToTimespec(time);
+  out->set_seconds(spec.tv_sec);
+  out->set_nanos(static_cast<int32_t>(spec.tv_nsec));
+}
+
+// Sets an optional timestamp field only when there is a time, so that an
+// unknown time reads as an unset field rather than the epoch.
+template <typename Message, typename Mutable>
+void setTime(const std::optional<absl::Time>& time, Message* message, Mutable mutable_field) {
+  if (time) setTime(*time, (message->*mutable_field)());
+}
+
+grpc::Status toGrpc(const absl::Status& status) {
+  // absl's canonical codes are gRPC's, number for number.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+void setError(const absl::Status& status, credsync::v1::Error* out) {
+  out->set_code(absl::StatusCodeToString(status.code()));
+  out->set_upstream_code(alibaba::upstreamCode(status).value_or(""));
+  out->set_message(std::string(status.message()));
+}
+
+// The metrics label of a Refresh that ended in `status`.
+const char* refreshOutcome(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kResourceExhausted:
+      return "rate_limited";
+    case absl::StatusCode::kFailedPrecondition:
+      return alibaba::upstreamCode(status).has_value() ? "failed" : "unchanged";
+    case absl::StatusCode::kUnavailable:
+      return "unavailable";
+    case absl::StatusCode::kNotFound:
+      return "not_found";
+    case absl::StatusCode::kInvalidArgument:
+      return "invalid";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "deadline_exceeded";
+    case absl::StatusCode::kCancelled:
+      return "cancelled";
+    default:
+      return "failed";
+  }
+}
+
+// How long the caller is prepared to wait, within the server's own bound.
+absl::Duration waitBudget(const grpc::ServerContext& context, absl::Time now, absl::Duration cap) {
+  const absl::Duration remaining = absl::FromChrono(context.deadline()) - now;
+  if (remaining > absl::Hours(24 * 365)) return cap;  // no deadline set
+  return std::clamp(remaining, absl::ZeroDuration(), cap);
+}
+
+}  // namespace
+
+ControlService::ControlService(sync::SyncEngine& engine, sync::RefreshCoordinator& refresher,
+                               sync::ChangeFeed& feed, identity::CredentialProvider& identity,
+                               metrics::SidecarMetrics* metrics, const TimeSource& time_source,
+                               ControlServiceOptions options)
+    : engine_(engine),
+      refresher_(refresher),
+      feed_(feed),
+      identity_(identity),
+      metrics_(metrics),
+      time_source_(time_source),
+      options_(std::move(options)) {}
+
+grpc::Status ControlService::authorize(const grpc::ServerContext& context) const {
+  // Only containers that mount the output volume reach the socket.
+  if (absl::StartsWith(context.peer(), "unix:")) return grpc::Status::OK;
+  const absl::string_view expected = options_.tcp_token.reveal();
+  const auto& metadata = context.client_metadata();
+  const auto found = metadata.find(kTokenMetadata);
+  if (expected.empty() || found == metadata.end() || found->second.size() != expected.size() ||
+      CRYPTO_memcmp(found->second.data(), expected.data(), expected.size()) != 0) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "calls over TCP need the pod token in the credsync-token metadata entry");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Refresh(grpc::ServerContext* context,
+                                     const credsync::v1::RefreshRequest* request,
+                                     credsync::v1::RefreshResponse* response) {
+  if (grpc::Status denied = authorize(*context); !denied.ok()) {
+    if (metrics_ != nullptr) metrics_->refreshCall("unauthenticated", false);
+    return denied;
+  }
+  sync::RefreshRequest refresh{request->profile(), request->failed_access_key_id(),
+                               request->reason()};
+  absl::StatusOr<sync::RefreshAnswer> answer = refresher_.refresh(
+      refresh, waitBudget(*context, time_source_.systemTime(), options_.refresh_timeout),
+      [context] { return context->IsCancelled(); });
+  if (!answer.ok()) {
+    const char* outcome = refreshOutcome(answer.status());
+    if (metrics_ != nullptr) metrics_->refreshCall(outcome, false);
+    log::write(answer.status().code() == absl::StatusCode::kNotFound ||
+                       answer.status().code() == absl::StatusCode::kInvalidArgument
+                   ? log::Level::kInfo
+                   : log::Level::kWarn,
+               "refresh not served",
+               {{"profile", refresh.profile},
+                {"failed_access_key_id", refresh.failed_access_key_id},
+                {"outcome", outcome},
+                {"error", answer.status()}});
+    if (const auto wait = sync::RefreshCoordinator::retryAfter(answer.status())) {
+      context->AddTrailingMetadata(
+          kRetryAfterMetadata,
+          absl::StrCat(absl::ToInt64Seconds(absl::Ceil(*wait, absl::Seconds(1)))));
+    }
+    return toGrpc(answer.status());
+  }
+  const bool refreshed = answer->outcome == sync::RefreshOutcome::kRefreshed;
+  response->set_outcome(refreshed ? credsync::v1::RefreshResponse::OUTCOME_REFRESHED
+                                  : credsync::v1::RefreshResponse::OUTCOME_ALREADY_CURRENT);
+  response->set_access_key_id(answer->access_key_id);
+  response->set_generation(answer->generation);
+  response->set_coalesced(answer->coalesced);
+  setTime(answer->change_time, response, &credsync::v1::RefreshResponse::mutable_change_time);
+  if (metrics_ != nullptr) {
+    metrics_->refreshCall(refreshed ? "refreshed" : "already_current", answer->coalesced);
+  }
+  log::info("refresh served", {{"profile", answer->profile},
+                               {"failed_access_key_id", refresh.failed_access_key_id},
+                               {"access_key_id", answer->access_key_id},
+                               {"outcome", refreshed ? "refreshed" : "already_current"},
+                               {"coalesced", answer->coalesced},
+                               {"generation", static_cast<long long>(answer->generation)}});
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Watch(grpc::ServerContext* context,
+                                   const credsync::v1::WatchRequest* request,
+                                   grpc::ServerWriter<credsync::v1::WatchResponse>* writer) {
+  if (grpc::Status denied = authorize(*context); !denied.ok()) return denied;
+  std::string profile;
+  if (!request->profile().empty()) {
+    const std::optional<sync::RefreshView> view = engine_.inspectAndRequest(
+        request->profile(), [](const sync::RefreshView&) { return false; });
+    if (!view) {
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("profile ", request->profile(), ": no such profile is configured"));
+    }
+    profile = view->profile;
+  }
+  // Subscribe before reading the state, so no change falls between the two;
+  // a change already reported in the initial state is skipped below.
+  const std::unique_ptr<sync::ChangeFeed::Subscription> subscription = feed_.subscribe(profile);
+  std::map<std::string, uint64_t> reported;
+  for (const sync::ProfileStatus& status : engine_.status()) {
+    if (!status.written || (!profile.empty() && status.name != profile)) continue;
+    credsync::v1::WatchResponse message;
+    message.set_profile(status.name);
+    message.set_access_key_id(status.access_key_id);
+    message.set_generation(status.generation);
+    setTime(status.last_change, &message, &credsync::v1::WatchResponse::mutable_change_time);
+    message.set_initial(true);
+    if (!writer->Write(message)) return grpc::Status::OK;
+    reported[status.name] = status.generation;
+  }
+  while (!context->IsCancelled()) {
+    absl::StatusOr<std::optional<sync::ProfileChange>> next =
+        subscription->next(options_.watch_poll);
+    if (!next.ok()) return toGrpc(next.status());
+    if (!next->has_value()) continue;
+    const sync::ProfileChange& change = **next;
+    if (auto it = reported.find(change.profile);
+        it != reported.end() && change.generation <= it->second) {
+      continue;
+    }
+    credsync::v1::WatchResponse message;
+    message.set_profile(change.profile);
+    message.set_access_key_id(change.access_key_id);
+    message.set_previous_access_key_id(change.previous_access_key_id);
+    message.set_generation(change.generation);
+    setTime(change.change_time, message.mutable_change_time());
+    // Write blocks only this stream's thread when its reader is slow.
+    if (!writer->Write(message)) return grpc::Status::OK;
+    reported[change.profile] = change.generation;
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, "watch: the caller went away");
+}
+
+grpc::Status ControlService::GetStatus(grpc::ServerContext* context,
+                                       const credsync::v1::GetStatusRequest* /*request*/,
+                                       credsync::v1::GetStatusResponse* response) {
+  if (grpc::Status denied = authorize(*context); !denied.ok()) return denied;
+  for (const sync::ProfileStatus& status : engine_.status()) {
+    credsync::v1::ProfileStatus* out = response->add_profiles();
+    out->set_name(status.name);
+    out->set_secret_name(status.secret_name);
+    out->set_required(status.required);
+    out->set_written(status.written);
+    out->set_access_key_id(status.access_key_id);
+    out->set_version_id(status.version_id);
+    out->set_generation(status.generation);
+    setTime(status.last_success, out, &credsync::v1::ProfileStatus::mutable_last_success_time);
+    setTime(status.last_change, out, &credsync::v1::ProfileStatus::mutable_last_change_time);
+    if (!status.last_error.ok()) setError(status.last_error, out->mutable_last_error());
+    out->set_consecutive_failures(status.consecutive_failures);
+    setTime(status.next_refresh, out->mutable_next_refresh_time());
+    setTime(status.next_rotation_date, out,
+            &credsync::v1::ProfileStatus::mutable_next_rotation_time);
+  }
+  const identity::IdentityStatus identity = identity_.status();
+  credsync::v1::IdentityStatus* out = response->mutable_identity();
+  out->set_type(identity.type);
+  setTime(identity.session_expiration, out,
+          &credsync::v1::IdentityStatus::mutable_session_expire_time);
+  setTime(identity.last_success, out, &credsync::v1::IdentityStatus::mutable_last_success_time);
+  if (!identity.last_error.ok()) setError(identity.last_error, out->mutable_last_error());
+  response->set_ready(engine_.ready());
+  response->set_generation(engine_.generation());
+  response->set_version(options_.version);
+  return grpc::Status::OK;
+}
+
+}  // namespace credsync::server

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+#include "sidecar/common/time_source.h"
+
+namespace credsync::server {
+
+struct GrpcServerOptions {
+  std::string socket_path;  // always served
+  uint32_t socket_mode = 0660;
+  std::optional<gid_t> socket_group;
+  std::string tcp_address;  // empty: no TCP listener
+  // Bounds the threads synchronous handlers may hold (a Refresh or Watch
+  // holds one while it waits); calls beyond it get RESOURCE_EXHAUSTED.
+  int max_threads = 1024;
+  // How often the health service's status is brought up to date.
+  absl::Duration health_interval = absl::Milliseconds(500);
+};
+
+// Health, as the standard grpc.health.v1 service reports it: the whole
+// server ("") and "credsync.v1.CredsyncService" follow readiness;
+// "liveness" follows the scheduler's heartbeat.
+struct HealthSources {
+  std::function<bool()> live;
+  std::function<bool()> ready;
+};
+
+// Serves gRPC services on a Unix socket (created with the configured mode and
+// group, replacing a stale socket left by a crash but never a live one or a
+// non-socket) and optionally on TCP, with gRPC's built-in health service kept
+// in line with `health`.
+class GrpcServer {
+ public:
+  // Must run before other threads create files: it narrows the umask while
+  // the socket is bound, so the socket never exists with a wider mode.
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> start(const GrpcServerOptions& options,
+                                                           grpc::Service* service,
+                                                           HealthSources health,
+                                                           const TimeSource& time_source);
+  ~GrpcServer();
+
+  // The bound TCP address ("127.0.0.1:40123"); empty without TCP.
+  const std::string& tcpAddress() const { return tcp_address_; }
+  // Reports NOT_SERVING, stops accepting, lets calls in flight finish for up
+  // to `grace`, then cancels the rest and removes the socket. Idempotent.
+  void shutdown(absl::Duration grace);
+
+ private:
+  GrpcServer() = default;
+  void updateHealth();
+
+  GrpcServerOptions options_;
+  const TimeSource* time_source_ = nullptr;
+  HealthSources health_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string tcp_address_;
+  std::thread health_thread_;
+  absl::Notification stopping_;
+  std::atomic<bool> stopped_{false};
+  std::optional<bool> reported_live_;
+  std::optional<bool> reported_ready_;
+};
+
+}  // namespace credsync::server

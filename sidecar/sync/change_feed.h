@@ -1,0 +1,65 @@
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "sidecar/sync/sync_listener.h"
+
+namespace credsync::sync {
+
+// Fans profile changes out to Watch subscribers. Publishing never blocks on a
+// subscriber: each has its own bounded backlog, and one that falls that far
+// behind is ended (ABORTED) rather than slowing the fetch path or silently
+// missing a change; it re-subscribes and starts from the current state.
+// Thread-safe.
+class ChangeFeed : public SyncListener {
+ public:
+  static constexpr size_t kDefaultBacklog = 64;
+
+  class Subscription {
+   public:
+    ~Subscription();
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+
+    // The next change, waiting up to `timeout`: nullopt when none came in
+    // time; CANCELLED once the feed is closed (shutdown) and the backlog is
+    // drained; ABORTED when the backlog overflowed.
+    absl::StatusOr<std::optional<ProfileChange>> next(absl::Duration timeout);
+
+   private:
+    friend class ChangeFeed;
+    struct State;
+    Subscription(ChangeFeed& feed, std::shared_ptr<State> state)
+        : feed_(feed), state_(std::move(state)) {}
+    ChangeFeed& feed_;
+    std::shared_ptr<State> state_;
+  };
+
+  explicit ChangeFeed(size_t backlog = kDefaultBacklog) : backlog_(backlog) {}
+
+  // Changes of `profile` from now on; an empty name subscribes to all.
+  std::unique_ptr<Subscription> subscribe(const std::string& profile);
+  // Ends every subscription, present and future (shutdown).
+  void close();
+  int subscribers() const;
+
+  void onProfileChanged(const ProfileChange& change) override;
+
+ private:
+  void unsubscribe(const Subscription::State* state);
+
+  const size_t backlog_;
+  mutable absl::Mutex mutex_;
+  bool closed_ ABSL_GUARDED_BY(mutex_) = false;
+  std::vector<std::shared_ptr<Subscription::State>> subscribers_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace credsync::sync

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace credsync::sync {
+
+// A profile's key changed in the published file.
+struct ProfileChange {
+  std::string profile;
+  std::string access_key_id;
+  std::string previous_access_key_id;  // empty for the first key
+  uint64_t generation = 0;
+  absl::Time change_time;
+};
+
+// Told what the sync engine does, for Watch streams and metrics. Called with
+// the engine's lock held, so implementations must return quickly and must
+// not call back into the engine.
+class SyncListener {
+ public:
+  virtual ~SyncListener() = default;
+  virtual void onFetchCompleted(const std::string& profile, const absl::Status& result) {}
+  virtual void onProfileChanged(const ProfileChange& change) {}
+};
+
+}  // namespace credsync::sync

@@ -1,0 +1,444 @@
+#include "sidecar/server/probe_server.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "tests/common/status_matchers.h"
+
+namespace credsync::server {
+namespace {
+
+using credsync::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+constexpr char kLoopback[] = "127.0.0.1";
+
+// A raw loopback connection, for what an HTTP client library hides:
+// keep-alive, pipelining, malformed requests. Reads time out after 5 s so a
+// bug fails the test instead of hanging it.
+class RawConnection {
+ public:
+  explicit RawConnection(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval timeout{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  }
+  ~RawConnection() { close(fd_); }
+
+  bool connected() const { return connected_; }
+  bool send(const std::string& data) {
+    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+  }
+  // One response: the head and a Content-Length body. Empty when the
+  // server closed the connection first.
+  std::string readResponse() {
+    size_t head_end;
+    while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill()) return "";
+    }
+    head_end += 4;
+    size_t length = 0;
+    const size_t header = buffer_.find("Content-Length: ");
+    if (header != std::string::npos && header < head_end) {
+      const size_t value = header + 16;
+      if (!absl::SimpleAtoi(buffer_.substr(value, buffer_.find("\r\n", value) - value), &length)) {
+        return "";
+      }
+    }
+    const bool head_only = absl::StartsWith(last_method_, "HEAD");
+    const size_t total = head_end + (head_only ? 0 : length);
+    while (buffer_.size() < total) {
+      if (!fill()) return "";
+    }
+    std::string response = buffer_.substr(0, total);
+    buffer_.erase(0, total);
+    return response;
+  }
+  void expectHead() { last_method_ = "HEAD"; }
+  // True once the server has closed its end: end of stream, or a reset
+  // for a connection still in the backlog when the listener closed.
+  bool closedByPeer() {
+    char byte;
+    const ssize_t received = recv(fd_, &byte, 1, 0);
+    return received == 0 || (received < 0 && errno == ECONNRESET);
+  }
+
+ private:
+  bool fill() {
+    char chunk[4096];
+    const ssize_t received = recv(fd_, chunk, sizeof(chunk), 0);
+    if (received <= 0) return false;
+    buffer_.append(chunk, static_cast<size_t>(received));
+    return true;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string buffer_;
+  std::string last_method_;
+};
+
+class ProbeServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    handlers_.live = [this] { return live_.load(); };
+    handlers_.ready = [this] {
+      Readiness readiness;
+      readiness.ready = ready_.load();
+      if (!readiness.ready) readiness.detail = "profile app: not written yet\nprofile db: invalid";
+      return readiness;
+    };
+    handlers_.metrics = [] { return std::string("# HELP m M.\n# TYPE m gauge\nm 1\n"); };
+  }
+
+  std::unique_ptr<ProbeServer> start() {
+    absl::StatusOr<std::unique_ptr<ProbeServer>> server =
+        ProbeServer::start(absl::StrCat(kLoopback, ":0"), handlers_);
+    EXPECT_THAT(server, credsync::testing::IsOk());
+    return server.ok() ? *std::move(server) : nullptr;
+  }
+
+  std::atomic<bool> live_{true};
+  std::atomic<bool> ready_{true};
+  ProbeHandlers handlers_;
+};
+
+// Verifies the bound port and address are reported.
+TEST_F(ProbeServerTest, ReportsBoundAddress) {
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  EXPECT_GT(server->port(), 0);
+  EXPECT_EQ(server->address(), absl::StrCat(kLoopback, ":", server->port()));
+}
+
+// Verifies /healthz answers 200 "ok" while live and 503 once stalled.
+TEST_F(ProbeServerTest, Liveness) {
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  httplib::Client client(kLoopback, server->port());
+  httplib::Result result = client.Get("/healthz");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->body, "ok\n");
+  EXPECT_EQ(result->get_header_value("Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(result->get_header_value("Cache-Control"), "no-store");
+
+  live_ = false;
+  result = client.Get("/healthz");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 503);
+  EXPECT_EQ(result->body, "scheduler stalled\n");
+}
+
+// Verifies /readyz answers 200 "ready" when ready and 503 with the detail
+// lines (newline-terminated) when not.
+TEST_F(ProbeServerTest, Readiness) {
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  httplib::Client client(kLoopback, server->port());
+  httplib::Result result = client.Get("/readyz");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->body, "ready\n");
+
+  ready_ = false;
+  result = client.Get("/readyz");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 503);
+  EXPECT_EQ(result->body, "profile app: not written yet\nprofile db: invalid\n");
+}
+
+// Verifies an unready answer without detail still says something.
+TEST_F(ProbeServerTest, ReadinessWithoutDetail) {
+  handlers_.ready = [] { return Readiness{}; };
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  httplib::Client client(kLoopback, server->port());
+  httplib::Result result = client.Get("/readyz");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 503);
+  EXPECT_EQ(result->body, "not ready\n");
+}
+
+// Verifies /metrics serves the handler's text with Prometheus's content type.
+TEST_F(ProbeServerTest, Metrics) {
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  httplib::Client client(kLoopback, server->port());
+  httplib::Result result = client.Get("/metrics");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(result->body, "# HELP m M.\n# TYPE m gauge\nm 1\n");
+}
+
+// Verifies HEAD gets GET's status and headers without a body.
+TEST_F(ProbeServerTest, Head) {
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  RawConnection connection(server->port());
+  ASSERT_TRUE(connection.connected());
+  connection.expectHead();
+  ASSERT_TRUE(connection.send("HEAD /metrics HTTP/1.1\r\nHost: probe\r\n\r\n"));
+  const std::string response = connection.readResponse();
+  EXPECT_THAT(response, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(response, HasSubstr("Content-Length: 31\r\n"));
+  EXPECT_TRUE(absl::EndsWith(response, "\r\n\r\n"));
+
+  live_ = false;
+  ASSERT_TRUE(connection.send("HEAD /healthz HTTP/1.1\r\nHost: probe\r\n\r\n"));
+  EXPECT_THAT(connection.readResponse(), StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
+}
+
+// Verifies unknown paths, and paths whose handler is unset, answer 404; a
+// query string does not change the path.
+TEST_F(ProbeServerTest, UnknownPathsAre404) {
+  handlers_.metrics = nullptr;
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  httplib::Client client(kLoopback, server->port());
+  for (const char* path : {"/", "/healthz/", "/livez", "/metrics", "/HEALTHZ", "/../healthz"}) {
+    httplib::Result result = client.Get(path);
+    ASSERT_TRUE(result) << path;
+    EXPECT_EQ(result->status, 404) << path;
+    EXPECT_EQ(result->body, "not found\n") << path;
+  }
+  httplib::Result result = client.Get("/healthz?verbose=1");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+}
+
+// Verifies methods other than GET and HEAD answer 405 with Allow, and the
+// handler is not called.
+TEST_F(ProbeServerTest, OtherMethodsAre405) {
+  std::atomic<int> calls{0};
+  handlers_.live = [&] {
+    ++calls;
+    return true;
+  };
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  httplib::Client client(kLoopback, server->port());
+  std::vector<httplib::Result> results;
+  results.push_back(client.Post("/healthz", "x", "text/plain"));
+  results.push_back(client.Put("/healthz", "", "text/plain"));
+  results.push_back(client.Delete("/healthz"));
+  results.push_back(client.Options("/healthz"));
+  results.push_back(client.Patch("/readyz", "{}", "application/json"));
+  for (const httplib::Result& result : results) {
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->status, 405);
+    EXPECT_EQ(result->get_header_value("Allow"), "GET, HEAD");
+  }
+  EXPECT_EQ(calls.load(), 0);
+}
+
+// Verifies a request carrying a body is refused (413 for GET, 405 for POST)
+// and its connection closed, so the unread body is never taken for a
+// request.
+TEST_F(ProbeServerTest, RequestBodiesCloseTheConnection) {
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  {
+    RawConnection connection(server->port());
+    ASSERT_TRUE(connection.connected());
+    ASSERT_TRUE(
+        connection.send("GET /healthz HTTP/1.1\r\nHost: probe\r\nContent-Length: 41\r\n\r\n"
+                        "GET /metrics HTTP/1.1\r\nHost: probe\r\n\r\n"));
+    const std::string response = connection.readResponse();
+    EXPECT_THAT(response, StartsWith("HTTP/1.1 413 "));
+    EXPECT_THAT(response, HasSubstr("Connection: close\r\n"));
+    EXPECT_EQ(connection.readResponse(), "");
+  }
+  {
+    RawConnection connection(server->port());
+    ASSERT_TRUE(connection.connected());
+    ASSERT_TRUE(connection.send(
+        "POST /healthz HTTP/1.1\r\nHost: probe\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n0\r\n\r\n"));
+    const std::string response = connection.readResponse();
+    EXPECT_THAT(response, StartsWith("HTTP/1.1 405 "));
+    EXPECT_THAT(response, HasSubstr("Connection: close\r\n"));
+    EXPECT_EQ(connection.readResponse(), "");
+  }
+  {
+    // "Expect: 100-continue" gets the final answer, not an invitation.
+    RawConnection connection(server->port());
+    ASSERT_TRUE(connection.connected());
+    ASSERT_TRUE(
+        connection.send("POST /metrics HTTP/1.1\r\nHost: probe\r\nContent-Length: 100000\r\n"
+                        "Expect: 100-continue\r\n\r\n"));
+    const std::string response = connection.readResponse();
+    EXPECT_THAT(response, StartsWith("HTTP/1.1 405 "));
+    EXPECT_THAT(response, HasSubstr("Connection: close\r\n"));
+  }
+}
+
+// Verifies keep-alive and pipelining: several requests on one connection,
+// some sent in one segment, each answered in order.
+TEST_F(ProbeServerTest, KeepAliveAndPipelining) {
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  RawConnection connection(server->port());
+  ASSERT_TRUE(connection.connected());
+  ASSERT_TRUE(connection.send("GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n"));
+  std::string response = connection.readResponse();
+  EXPECT_THAT(response, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(response, HasSubstr("Keep-Alive: timeout=2, max=100\r\n"));
+  ASSERT_TRUE(
+      connection.send("GET /readyz HTTP/1.1\r\nHost: probe\r\n\r\n"
+                      "GET /nope HTTP/1.1\r\nHost: probe\r\n\r\n"
+                      "GET /metrics HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n"));
+  EXPECT_TRUE(absl::EndsWith(connection.readResponse(), "\r\n\r\nready\n"));
+  EXPECT_THAT(connection.readResponse(), StartsWith("HTTP/1.1 404 "));
+  response = connection.readResponse();
+  EXPECT_THAT(response, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(response, HasSubstr("Connection: close\r\n"));
+  EXPECT_TRUE(connection.closedByPeer());
+}
+
+// Verifies a malformed request gets 400 and its connection closed, and an
+// oversized head is cut off.
+TEST_F(ProbeServerTest, MalformedRequests) {
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  {
+    RawConnection connection(server->port());
+    ASSERT_TRUE(connection.connected());
+    ASSERT_TRUE(connection.send("GET /healthz\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n"));
+    EXPECT_THAT(connection.readResponse(), StartsWith("HTTP/1.1 400 "));
+    EXPECT_EQ(connection.readResponse(), "");
+  }
+  {
+    RawConnection connection(server->port());
+    ASSERT_TRUE(connection.connected());
+    connection.send(absl::StrCat("GET /healthz HTTP/1.1\r\nHost: probe\r\n", std::string(64, 'X'),
+                                 ": ", std::string(2000, 'y'), "\r\n"));
+    for (int i = 0; i < 20; ++i) {
+      connection.send(absl::StrCat("X-Filler-", i, ": ", std::string(2000, 'z'), "\r\n"));
+    }
+    connection.send("\r\n");
+    EXPECT_THAT(connection.readResponse(), Not(StartsWith("HTTP/1.1 200 ")));
+  }
+  // The server still serves afterwards.
+  httplib::Client client(kLoopback, server->port());
+  httplib::Result result = client.Get("/healthz");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+}
+
+// Verifies a slow handler does not hold up other probes: /healthz answers
+// while a /metrics render is still running.
+TEST_F(ProbeServerTest, SlowHandlerDoesNotBlockOtherProbes) {
+  absl::Notification metrics_entered;
+  absl::Notification release_metrics;
+  handlers_.metrics = [&] {
+    metrics_entered.Notify();
+    release_metrics.WaitForNotification();
+    return std::string("m 1\n");
+  };
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  std::thread scrape([&] {
+    httplib::Client client(kLoopback, server->port());
+    httplib::Result result = client.Get("/metrics");
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->status, 200);
+  });
+  metrics_entered.WaitForNotification();
+  httplib::Client client(kLoopback, server->port());
+  httplib::Result result = client.Get("/healthz");
+  release_metrics.Notify();
+  scrape.join();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+}
+
+// Verifies malformed addresses are INVALID_ARGUMENT.
+TEST_F(ProbeServerTest, RejectsMalformedAddresses) {
+  for (const char* address :
+       {"", "127.0.0.1", "127.0.0.1:", ":8080", "127.0.0.1:http", "127.0.0.1:65536", "127.0.0.1:-1",
+        "127.0.0.1:123456", "::1:8080", "[::1]", "[::1]8080", "[::1:8080", "127.0.0.1 :8080",
+        "127.0.0.1:80 80"}) {
+    EXPECT_THAT(ProbeServer::start(address, handlers_),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("host:port")))
+        << address;
+  }
+}
+
+// Verifies a port already in use is UNAVAILABLE naming the address and the
+// system's reason.
+TEST_F(ProbeServerTest, PortInUse) {
+  const std::unique_ptr<ProbeServer> first = start();
+  ASSERT_NE(first, nullptr);
+  const std::string taken = absl::StrCat(kLoopback, ":", first->port());
+  EXPECT_THAT(ProbeServer::start(taken, handlers_),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr(taken), HasSubstr("Address already in use"))));
+}
+
+// Verifies stop() returns at once even while a client holds an idle
+// keep-alive connection (which the server would otherwise keep for 2 s),
+// that the connection is closed, and that stop() is idempotent.
+TEST_F(ProbeServerTest, StopClosesIdleKeepAliveConnections) {
+  std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  RawConnection idle(port);
+  ASSERT_TRUE(idle.connected());
+  ASSERT_TRUE(idle.send("GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n"));
+  ASSERT_THAT(idle.readResponse(), StartsWith("HTTP/1.1 200 OK\r\n"));
+  RawConnection silent(port);  // connected, never sends a byte
+  ASSERT_TRUE(silent.connected());
+
+  const auto started = std::chrono::steady_clock::now();
+  server->stop();
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(took, std::chrono::milliseconds(500));
+  EXPECT_TRUE(idle.closedByPeer());
+  EXPECT_TRUE(silent.closedByPeer());
+
+  server->stop();
+  RawConnection late(port);
+  EXPECT_FALSE(late.connected());
+  server.reset();
+}
+
+// Verifies the destructor stops a running server.
+TEST_F(ProbeServerTest, DestructorStops) {
+  std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  RawConnection idle(port);
+  ASSERT_TRUE(idle.connected());
+  server.reset();
+  EXPECT_TRUE(idle.closedByPeer());
+  RawConnection late(port);
+  EXPECT_FALSE(late.connected());
+}
+
+}  // namespace
+}  // namespace credsync::server
