@@ -46,7 +46,8 @@ class SidecarMetrics {
   virtual void fetchCompleted(absl::string_view profile, bool ok) = 0;
   // One Refresh RPC and how it ended ("already_current", "refreshed",
   // "rate_limited", "unchanged", "unavailable", "failed", "not_found",
-  // "invalid", "deadline_exceeded", "cancelled"); `coalesced` when it
+  // "invalid", "deadline_exceeded", "cancelled", "unauthenticated");
+  // `coalesced` when it
   // joined another caller's fetch.
   virtual void refreshCall(absl::string_view outcome, bool coalesced) = 0;
 

@@ -47,9 +47,9 @@ absl::StatusOr<SecretString> readToken(const std::string& path) {
   const bool visible =
       std::all_of(value.begin(), value.end(), [](char c) { return c > 0x20 && c < 0x7f; });
   if (size > kMaxTokenFile || value.size() < kMinTokenLength || !visible) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("control.token_file: ", path,
-                     " must hold one token of 16 to 4096 visible ASCII characters"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "control.token_file: ", path,
+        " must hold one token of at least 16 visible ASCII characters (file at most 4 KiB)"));
   }
   return token;
 }

@@ -13,7 +13,8 @@ namespace credsync::server {
 // The per-pod token that gRPC calls over TCP must carry (design §3.4, the
 // AWS Secrets Manager Agent's anti-SSRF pattern: a request an app is tricked
 // into sending cannot add the header). Read from `token_file` when set (at
-// least 16 visible characters, surrounding whitespace ignored); otherwise 32
+// least 16 visible characters in a file of at most 4 KiB, surrounding
+// whitespace ignored); otherwise 32
 // random bytes, hex-encoded, written to `generated_path` with `mode` and
 // `group` (replaced atomically, so a reader never sees half a token).
 absl::StatusOr<SecretString> loadOrCreatePodToken(const std::string& token_file,
