@@ -6,14 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(
-  build-essential cmake ninja-build pkg-config git ca-certificates openssl unzip procps
-  clang libclang-rt-14-dev
-  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libcurl4-openssl-dev libssl-dev libcpp-httplib-dev nlohmann-json3-dev libyaml-cpp-dev
-  libgtest-dev libgmock-dev
-  python3 python3-grpcio python3-protobuf
-)
+# The lists live in scripts/packages.sh, shared with deploy/Dockerfile.
+. scripts/packages.sh
+# shellcheck disable=SC2206 # word splitting of the space-separated lists is intended
+packages=($CREDSYNC_BUILD_PACKAGES $CREDSYNC_DEV_PACKAGES)
 # Node.js may come from Debian or from elsewhere with its own npm (NodeSource
 # ships both in one "nodejs" package that conflicts with Debian's "npm").
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -9,7 +9,6 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -17,9 +16,6 @@
 
 namespace credsync::server {
 namespace {
-
-constexpr char kServiceName[] = "credsync.v1.CredsyncService";
-constexpr char kLivenessService[] = "liveness";
 
 absl::Status socketError(const std::string& path, const std::string& what) {
   return absl::FailedPreconditionError(
@@ -75,9 +71,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcServerOp
   std::unique_ptr<GrpcServer> server(new GrpcServer());
   server->options_ = options;
   server->time_source_ = &time_source;
-  server->health_ = std::move(health);
+  server->health_ = std::make_unique<HealthService>(std::move(health), options.health_interval);
 
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   grpc::ResourceQuota quota("credsync-control");
   quota.SetMaxThreads(options.max_threads);
@@ -87,6 +82,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcServerOp
   // pod tokens); a port in use must fail start instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service);
+  builder.RegisterService(server->health_.get());
   builder.AddListeningPort(absl::StrCat("unix:", options.socket_path),
                            grpc::InsecureServerCredentials());
   int tcp_port = 0;
@@ -122,41 +118,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcServerOp
     server->server_->Shutdown();
     return error;
   }
-
-  server->updateHealth();
-  server->health_thread_ = std::thread([raw = server.get()] {
-    while (!raw->stopping_.WaitForNotificationWithTimeout(raw->options_.health_interval)) {
-      raw->updateHealth();
-    }
-  });
   return server;
-}
-
-void GrpcServer::updateHealth() {
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  if (health == nullptr) return;
-  const bool live = health_.live ? health_.live() : true;
-  const bool ready = health_.ready ? health_.ready() : true;
-  if (reported_live_ != live) {
-    health->SetServingStatus(kLivenessService, live);
-    reported_live_ = live;
-  }
-  if (reported_ready_ != ready) {
-    health->SetServingStatus("", ready);
-    health->SetServingStatus(kServiceName, ready);
-    reported_ready_ = ready;
-    log::info(ready ? "ready" : "not ready");
-  }
 }
 
 void GrpcServer::shutdown(absl::Duration grace) {
   if (server_ == nullptr || stopped_.exchange(true)) return;
-  stopping_.Notify();
-  if (health_thread_.joinable()) health_thread_.join();
-  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
-    // Health watchers learn the end, and their streams close.
-    health->Shutdown();
-  }
+  // Health watchers learn the end, and their streams close.
+  health_->shutdown();
   server_->Shutdown(absl::ToChronoTime(time_source_->systemTime() + grace));
   server_->Wait();
   ::unlink(options_.socket_path.c_str());

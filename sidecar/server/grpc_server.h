@@ -4,17 +4,15 @@
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "sidecar/common/time_source.h"
+#include "sidecar/server/health_service.h"
 
 namespace credsync::server {
 
@@ -26,22 +24,14 @@ struct GrpcServerOptions {
   // Bounds the threads synchronous handlers may hold (a Refresh or Watch
   // holds one while it waits); calls beyond it get RESOURCE_EXHAUSTED.
   int max_threads = 1024;
-  // How often the health service's status is brought up to date.
+  // How often a health Watch re-evaluates the status.
   absl::Duration health_interval = absl::Milliseconds(500);
-};
-
-// Health, as the standard grpc.health.v1 service reports it: the whole
-// server ("") and "credsync.v1.CredsyncService" follow readiness;
-// "liveness" follows the scheduler's heartbeat.
-struct HealthSources {
-  std::function<bool()> live;
-  std::function<bool()> ready;
 };
 
 // Serves gRPC services on a Unix socket (created with the configured mode and
 // group, replacing a stale socket left by a crash but never a live one or a
-// non-socket) and optionally on TCP, with gRPC's built-in health service kept
-// in line with `health`.
+// non-socket) and optionally on TCP, with grpc.health.v1 answered from
+// `health`.
 class GrpcServer {
  public:
   // Must run before other threads create files: it narrows the umask while
@@ -60,18 +50,12 @@ class GrpcServer {
 
  private:
   GrpcServer() = default;
-  void updateHealth();
-
   GrpcServerOptions options_;
   const TimeSource* time_source_ = nullptr;
-  HealthSources health_;
+  std::unique_ptr<HealthService> health_;
   std::unique_ptr<grpc::Server> server_;
   std::string tcp_address_;
-  std::thread health_thread_;
-  absl::Notification stopping_;
   std::atomic<bool> stopped_{false};
-  std::optional<bool> reported_live_;
-  std::optional<bool> reported_ready_;
 };
 
 }  // namespace credsync::server

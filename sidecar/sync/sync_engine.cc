@@ -159,6 +159,10 @@ absl::Time SyncEngine::runDue() {
     state->last_fetch = result.status();
     for (SyncListener* listener : listeners_) listener->onFetchCompleted(name, result.status());
   }
+  if (const bool ready = readyLocked(); ready != logged_ready_) {
+    log::write(ready ? log::Level::kInfo : log::Level::kWarn, ready ? "ready" : "not ready");
+    logged_ready_ = ready;
+  }
   absl::Time next = absl::InfiniteFuture();
   for (const ProfileState& state : profiles_) next = std::min(next, state.status.next_refresh);
   return next;
@@ -288,6 +292,10 @@ std::vector<ProfileStatus> SyncEngine::status() const {
 
 bool SyncEngine::ready() const {
   absl::MutexLock lock(&mutex_);
+  return readyLocked();
+}
+
+bool SyncEngine::readyLocked() const {
   for (const ProfileState& state : profiles_) {
     if (!state.status.required) continue;
     if (!state.status.written) return false;

@@ -135,6 +135,7 @@ class SyncEngine {
   };
 
   ProfileState* findLocked(const std::string& profile) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  bool readyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   RefreshView viewLocked(const ProfileState& state) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   // Renders and publishes the file from every profile's current key.
@@ -151,6 +152,8 @@ class SyncEngine {
   std::vector<ProfileState> profiles_ ABSL_GUARDED_BY(mutex_);
   // Profiles whose fetched key is not yet in the file (a publish failed).
   bool publish_pending_ ABSL_GUARDED_BY(mutex_) = false;
+  // Readiness as last logged, so each change is logged once.
+  bool logged_ready_ ABSL_GUARDED_BY(mutex_) = false;
   std::vector<SyncListener*> listeners_;
 };
 

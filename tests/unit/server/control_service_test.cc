@@ -24,13 +24,16 @@
 #include "tests/common/status_matchers.h"
 #include "tests/common/sync_harness.h"
 #include "tests/common/temp_dir.h"
+#include "tests/common/test_config.h"
 
 namespace credsync::server {
 namespace {
 
+using ::credsync::testing::configWithProfiles;
 using ::credsync::testing::eventually;
 using ::credsync::testing::IsOk;
 using ::credsync::testing::key;
+using ::credsync::testing::profile;
 using ::credsync::testing::StatusIs;
 using ::credsync::testing::SyncHarness;
 using ::credsync::testing::TempDir;
@@ -48,17 +51,12 @@ constexpr char kPodToken[] = "0123456789abcdef0123456789abcdef";
 constexpr absl::Duration kPatience = absl::Seconds(20);
 const absl::Time kSessionExpiry = absl::FromUnixSeconds(1767229200);
 
+// The default profile "app" and an optional one, "batch".
 config::Config twoProfiles() {
-  config::Config config;
-  config::ProfileConfig app;
-  app.name = "app";
-  app.secret_name = "acs/ram/user/app";
-  app.is_default = true;
-  config::ProfileConfig batch;
-  batch.name = "batch";
-  batch.secret_name = "acs/ram/user/batch";
-  batch.required = false;
-  config.profiles = {app, batch};
+  config::Config config =
+      configWithProfiles({profile("app", "acs/ram/user/app", /*is_default=*/true),
+                          profile("batch", "acs/ram/user/batch", /*is_default=*/false,
+                                  /*required=*/false)});
   config.refresh.on_demand_burst = 5;
   config.refresh.on_demand_refill = absl::Minutes(10);
   return config;

@@ -1,6 +1,8 @@
 #include "sidecar/sync/refresh_coordinator.h"
 
 #include <atomic>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -8,96 +10,48 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sidecar/alibaba/api_error.h"
-#include "tests/common/fake_output_writer.h"
-#include "tests/common/fake_random.h"
 #include "tests/common/fake_secret_source.h"
-#include "tests/common/simulated_time_source.h"
 #include "tests/common/status_matchers.h"
+#include "tests/common/sync_harness.h"
+#include "tests/common/test_config.h"
 
 namespace credsync::sync {
 namespace {
 
-using ::credsync::testing::FakeSecretSource;
-using ::credsync::testing::FakeWriter;
+using ::credsync::testing::configWithProfiles;
 using ::credsync::testing::IsOk;
 using ::credsync::testing::key;
+using ::credsync::testing::profile;
 using ::credsync::testing::StatusIs;
+using ::credsync::testing::SyncHarness;
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kPatience = absl::Seconds(20);
 
-config::Config oneProfile() {
-  config::Config config;
-  config::ProfileConfig app;
-  app.name = "app";
-  app.secret_name = "acs/ram/user/app";
-  app.is_default = true;
-  config.profiles = {app};
-  return config;
-}
-
-// The engine with a scheduler thread that runs what is due whenever the
-// coordinator wakes it, as SyncRunner does in production.
+// The engine on the sync harness, whose driver thread runs what is due
+// whenever the coordinator wakes it, as SyncRunner does in production.
 class RefreshCoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     config_.refresh.on_demand_burst = 5;
     config_.refresh.on_demand_refill = absl::Minutes(10);
   }
-  void TearDown() override {
-    {
-      absl::MutexLock lock(&mutex_);
-      stopping_ = true;
-    }
-    if (driver_.joinable()) driver_.join();
-  }
 
-  // Builds the engine, writes the first key and starts the driver.
+  // Builds the engine from config_, writes the first key and starts the
+  // driver.
   void start(const std::string& first_key) {
-    source_.script["app"] = {key(first_key)};
-    engine_ = std::make_unique<SyncEngine>(config_, source_, writer_, time_, random_);
-    engine_->runDue();
-    ASSERT_TRUE(engine_->ready());
-    coordinator_ = std::make_unique<RefreshCoordinator>(*engine_, config_.refresh, time_, [this] {
-      absl::MutexLock lock(&mutex_);
-      ++wakes_;
-    });
-    driver_ = std::thread([this] {
-      while (true) {
-        {
-          absl::MutexLock lock(&mutex_);
-          const auto woken_or_stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-            return stopping_ || wakes_ > 0;
-          };
-          mutex_.Await(absl::Condition(&woken_or_stopping));
-          if (stopping_) return;
-          wakes_ = 0;
-        }
-        engine_->runDue();
-      }
-    });
-  }
-  // Scripts what KMS answers from now on.
-  void kmsAnswers(std::deque<absl::StatusOr<fetch::ManagedCredential>> answers) {
-    absl::MutexLock lock(&source_.mutex);
-    source_.script["app"] = std::move(answers);
+    harness_ = std::make_unique<SyncHarness>(config_);
+    harness_->start({{"app", {key(first_key)}}});
+    ASSERT_TRUE(harness_->engine().ready());
   }
   absl::StatusOr<RefreshAnswer> refresh(const std::string& failed_key,
                                         const std::string& profile = "app") {
-    return coordinator_->refresh({profile, failed_key, "test"}, kPatience);
+    return harness_->coordinator().refresh({profile, failed_key, "test"}, kPatience);
   }
 
-  config::Config config_ = oneProfile();
-  FakeSecretSource source_;
-  FakeWriter writer_;
-  testing::SimulatedTimeSource time_;
-  testing::FakeRandom random_;
-  std::unique_ptr<SyncEngine> engine_;
-  std::unique_ptr<RefreshCoordinator> coordinator_;
-  absl::Mutex mutex_;
-  int wakes_ ABSL_GUARDED_BY(mutex_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
-  std::thread driver_;
+  config::Config config_ =
+      configWithProfiles({profile("app", "acs/ram/user/app", /*is_default=*/true)});
+  std::unique_ptr<SyncHarness> harness_;
 };
 
 // Verifies a caller naming a key that is no longer in the file is answered
@@ -109,22 +63,22 @@ TEST_F(RefreshCoordinatorTest, StaleKeyIsAnsweredFromMemory) {
   EXPECT_EQ(answer->outcome, RefreshOutcome::kAlreadyCurrent);
   EXPECT_EQ(answer->access_key_id, "AK-2");
   EXPECT_EQ(answer->generation, 1u);
-  EXPECT_EQ(source_.callsOf("app"), 1);
+  EXPECT_EQ(harness_->source().callsOf("app"), 1);
 }
 
 // Verifies the key in the file being the failed one causes one fetch, and
 // the answer carries the new key and generation.
 TEST_F(RefreshCoordinatorTest, FailedKeyCausesOneFetch) {
   start("AK-1");
-  kmsAnswers({key("AK-2")});
+  harness_->kmsAnswers("app", {key("AK-2")});
   absl::StatusOr<RefreshAnswer> answer = refresh("AK-1");
   ASSERT_THAT(answer, IsOk());
   EXPECT_EQ(answer->outcome, RefreshOutcome::kRefreshed);
   EXPECT_EQ(answer->access_key_id, "AK-2");
   EXPECT_EQ(answer->generation, 2u);
   EXPECT_FALSE(answer->coalesced);
-  EXPECT_THAT(writer_.current, HasSubstr("AK-2"));
-  EXPECT_EQ(source_.callsOf("app"), 2);
+  EXPECT_THAT(harness_->writer().current, HasSubstr("AK-2"));
+  EXPECT_EQ(harness_->source().callsOf("app"), 2);
 }
 
 // Verifies "default" names the default profile.
@@ -140,7 +94,7 @@ TEST_F(RefreshCoordinatorTest, DefaultNamesTheDefaultProfile) {
 // fetch or arrives after it and is answered from memory.
 TEST_F(RefreshCoordinatorTest, ConcurrentCallersShareOneFetch) {
   start("AK-1");
-  kmsAnswers({key("AK-2")});
+  harness_->kmsAnswers("app", {key("AK-2")});
   constexpr int kCallers = 64;
   std::vector<absl::StatusOr<RefreshAnswer>> answers(kCallers, absl::UnknownError("not run"));
   std::vector<std::thread> callers;
@@ -155,19 +109,19 @@ TEST_F(RefreshCoordinatorTest, ConcurrentCallersShareOneFetch) {
     if (answer->outcome == RefreshOutcome::kRefreshed && !answer->coalesced) ++causers;
   }
   EXPECT_EQ(causers, 1);
-  EXPECT_EQ(source_.callsOf("app"), 2);
+  EXPECT_EQ(harness_->source().callsOf("app"), 2);
 }
 
 // Verifies callers that arrive while the fetch is held in flight all join it.
 TEST_F(RefreshCoordinatorTest, CallersDuringAFetchJoinIt) {
   start("AK-1");
   absl::Notification release;
-  kmsAnswers({key("AK-2")});
+  harness_->kmsAnswers("app", {key("AK-2")});
   {
-    absl::MutexLock lock(&source_.mutex);
-    source_.during_fetch = [&] {
+    absl::MutexLock lock(&harness_->source().mutex);
+    harness_->source().during_fetch = [&] {
       // Hold the fetch until every caller waits on it.
-      while (coordinator_->waiting() < 8) std::this_thread::yield();
+      while (harness_->coordinator().waiting() < 8) std::this_thread::yield();
       release.Notify();
     };
   }
@@ -183,7 +137,7 @@ TEST_F(RefreshCoordinatorTest, CallersDuringAFetchJoinIt) {
     coalesced += answer->coalesced ? 1 : 0;
   }
   EXPECT_EQ(coalesced, 7);
-  EXPECT_EQ(source_.callsOf("app"), 2);
+  EXPECT_EQ(harness_->source().callsOf("app"), 2);
 }
 
 // Verifies KMS still returning the failed key is FAILED_PRECONDITION, and
@@ -192,20 +146,20 @@ TEST_F(RefreshCoordinatorTest, CallersDuringAFetchJoinIt) {
 TEST_F(RefreshCoordinatorTest, UnchangedKeyAndRateLimit) {
   config_.refresh.on_demand_burst = 2;
   start("AK-1");
-  kmsAnswers({key("AK-1")});
+  harness_->kmsAnswers("app", {key("AK-1")});
   EXPECT_THAT(refresh("AK-1"), StatusIs(absl::StatusCode::kFailedPrecondition,
                                         HasSubstr("KMS still returns AccessKey AK-1")));
   EXPECT_THAT(refresh("AK-1"), StatusIs(absl::StatusCode::kFailedPrecondition));
   const absl::StatusOr<RefreshAnswer> limited = refresh("AK-1");
   EXPECT_THAT(limited, StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("retry in 10m")));
   EXPECT_EQ(RefreshCoordinator::retryAfter(limited.status()), absl::Minutes(10));
-  EXPECT_EQ(source_.callsOf("app"), 3);
+  EXPECT_EQ(harness_->source().callsOf("app"), 3);
 
   // A stale key is answered even with the bucket empty.
   EXPECT_THAT(refresh("AK-0"), IsOk());
 
-  time_.advance(absl::Minutes(10));
-  kmsAnswers({key("AK-2")});
+  harness_->time().advance(absl::Minutes(10));
+  harness_->kmsAnswers("app", {key("AK-2")});
   absl::StatusOr<RefreshAnswer> answer = refresh("AK-1");
   ASSERT_THAT(answer, IsOk());
   EXPECT_EQ(answer->access_key_id, "AK-2");
@@ -216,24 +170,24 @@ TEST_F(RefreshCoordinatorTest, UnchangedKeyAndRateLimit) {
 // code kept.
 TEST_F(RefreshCoordinatorTest, FetchFailuresMapToCodes) {
   start("AK-1");
-  kmsAnswers({absl::UnavailableError("GetSecretValue: connection reset")});
+  harness_->kmsAnswers("app", {absl::UnavailableError("GetSecretValue: connection reset")});
   EXPECT_THAT(refresh("AK-1"), StatusIs(absl::StatusCode::kUnavailable,
                                         HasSubstr("the previous key stays in the file")));
 
   absl::Status denied = alibaba::statusFromApiError(
       "GetSecretValue", alibaba::ApiErrorInfo{403, "Forbidden.NoPermission", "denied", "req-1"});
-  kmsAnswers({denied});
+  harness_->kmsAnswers("app", {denied});
   const absl::StatusOr<RefreshAnswer> answer = refresh("AK-1");
   EXPECT_THAT(answer, StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(alibaba::upstreamCode(answer.status()), "Forbidden.NoPermission");
-  EXPECT_THAT(writer_.current, HasSubstr("AK-1"));
+  EXPECT_THAT(harness_->writer().current, HasSubstr("AK-1"));
 }
 
 // Verifies a key fetched but not written is reported as such.
 TEST_F(RefreshCoordinatorTest, UnwrittenKeyIsUnavailable) {
   start("AK-1");
-  writer_.fail_next = absl::InternalError("disk full");
-  kmsAnswers({key("AK-2")});
+  harness_->writer().fail_next = absl::InternalError("disk full");
+  harness_->kmsAnswers("app", {key("AK-2")});
   EXPECT_THAT(refresh("AK-1"),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("could not be written")));
 }
@@ -246,45 +200,37 @@ TEST_F(RefreshCoordinatorTest, JoinedEarlierFetchIsFollowedByOwnFetch) {
   absl::StatusOr<RefreshAnswer> answer = absl::UnknownError("not run");
   std::thread caller;
   absl::Notification spawned;
-  kmsAnswers({key("AK-1"), key("AK-2")});
+  harness_->kmsAnswers("app", {key("AK-1"), key("AK-2")});
   {
-    absl::MutexLock lock(&source_.mutex);
-    source_.during_fetch = [&] {
+    absl::MutexLock lock(&harness_->source().mutex);
+    harness_->source().during_fetch = [&] {
       caller = std::thread([&] { answer = refresh("AK-1"); });
       spawned.Notify();
-      while (coordinator_->waiting() < 1) std::this_thread::yield();
+      while (harness_->coordinator().waiting() < 1) std::this_thread::yield();
     };
   }
   // A scheduled fetch, not one the caller asked for.
-  engine_->requestRefresh("app");
-  {
-    absl::MutexLock lock(&mutex_);
-    ++wakes_;
-  }
+  harness_->refreshNow("app");
   spawned.WaitForNotification();
   caller.join();
   ASSERT_THAT(answer, IsOk());
   EXPECT_EQ(answer->access_key_id, "AK-2");
-  EXPECT_EQ(source_.callsOf("app"), 3);
+  EXPECT_EQ(harness_->source().callsOf("app"), 3);
 }
 
 // Verifies the caller's patience and cancellation bound the wait, and bad
 // requests are refused without a fetch.
 TEST_F(RefreshCoordinatorTest, WaitsAreBoundedAndRequestsChecked) {
   start("AK-1");
-  {
-    // Stop the driver: nothing will fetch.
-    absl::MutexLock lock(&mutex_);
-    stopping_ = true;
-  }
-  driver_.join();
-  EXPECT_THAT(coordinator_->refresh({"app", "AK-1", ""}, absl::Milliseconds(300)),
+  // Stop the driver: nothing will fetch.
+  harness_->stopDriver();
+  EXPECT_THAT(harness_->coordinator().refresh({"app", "AK-1", ""}, absl::Milliseconds(300)),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
-  EXPECT_THAT(coordinator_->refresh({"app", "AK-1", ""}, kPatience, [] { return true; }),
+  EXPECT_THAT(harness_->coordinator().refresh({"app", "AK-1", ""}, kPatience, [] { return true; }),
               StatusIs(absl::StatusCode::kCancelled));
   EXPECT_THAT(refresh("AK-1", "nope"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
   EXPECT_THAT(refresh("AK-1", ""), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_EQ(source_.callsOf("app"), 1);
+  EXPECT_EQ(harness_->source().callsOf("app"), 1);
 }
 
 }  // namespace

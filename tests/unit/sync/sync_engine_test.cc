@@ -12,10 +12,12 @@
 #include "tests/common/fake_random.h"
 #include "tests/common/fake_secret_source.h"
 #include "tests/common/simulated_time_source.h"
+#include "tests/common/test_config.h"
 
 namespace credsync::sync {
 namespace {
 
+using ::credsync::testing::configWithProfiles;
 using ::credsync::testing::FakeSecretSource;
 using ::credsync::testing::FakeWriter;
 
@@ -23,19 +25,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 using ::credsync::testing::key;
-
-config::Config twoProfiles() {
-  config::Config config;
-  config::ProfileConfig app;
-  app.name = "app";
-  app.secret_name = "acs/ram/user/app";
-  app.is_default = true;
-  config::ProfileConfig batch;
-  batch.name = "batch";
-  batch.secret_name = "acs/ram/user/batch";
-  config.profiles = {app, batch};
-  return config;
-}
+using ::credsync::testing::profile;
 
 class SyncEngineTest : public ::testing::Test {
  protected:
@@ -52,7 +42,9 @@ class SyncEngineTest : public ::testing::Test {
     return statuses_.front();
   }
 
-  config::Config config_ = twoProfiles();
+  config::Config config_ =
+      configWithProfiles({profile("app", "acs/ram/user/app", /*is_default=*/true),
+                          profile("batch", "acs/ram/user/batch")});
   FakeSecretSource source_;
   FakeWriter writer_;
   testing::SimulatedTimeSource time_;

@@ -5,9 +5,13 @@
 #include "gtest/gtest.h"
 #include "sidecar/common/time_source.h"
 #include "tests/common/fake_random.h"
+#include "tests/common/test_config.h"
 
 namespace credsync::sync {
 namespace {
+
+using ::credsync::testing::configWithProfiles;
+using ::credsync::testing::profile;
 
 // Counts fetches; always fails retryably, so the engine keeps the runner busy
 // with short backoffs.
@@ -35,16 +39,6 @@ class MemoryWriter : public output::OutputWriter {
   uint64_t generation_ = 0;
 };
 
-config::Config oneProfile() {
-  config::Config config;
-  config::ProfileConfig profile;
-  profile.name = "default";
-  profile.secret_name = "s";
-  profile.is_default = true;
-  config.profiles = {profile};
-  return config;
-}
-
 // Verifies runUntil returns as soon as the condition holds, after the first
 // due fetch, without waiting for the next refresh an hour away.
 TEST(SyncRunnerTest, RunUntilStopsWhenDone) {
@@ -52,7 +46,7 @@ TEST(SyncRunnerTest, RunUntilStopsWhenDone) {
   testing::FakeRandom random;
   CountingSource source;
   MemoryWriter writer;
-  const config::Config config = oneProfile();
+  const config::Config config = configWithProfiles({profile("default", "s", /*is_default=*/true)});
   SyncEngine engine(config, source, writer, time, random);
   SyncRunner runner(engine, time);
   EXPECT_TRUE(runner.runUntil([&] { return engine.allWritten(); }, absl::Seconds(30)));
@@ -66,7 +60,7 @@ TEST(SyncRunnerTest, StartFetchesAndStopIsPrompt) {
   testing::FakeRandom random;
   CountingSource source;
   MemoryWriter writer;
-  const config::Config config = oneProfile();
+  const config::Config config = configWithProfiles({profile("default", "s", /*is_default=*/true)});
   SyncEngine engine(config, source, writer, time, random);
   SyncRunner runner(engine, time);
   const MonotonicTime before = time.monotonicTime();
@@ -85,7 +79,7 @@ TEST(SyncRunnerTest, WakeRunsRequestedRefresh) {
   testing::FakeRandom random;
   CountingSource source;
   MemoryWriter writer;
-  const config::Config config = oneProfile();
+  const config::Config config = configWithProfiles({profile("default", "s", /*is_default=*/true)});
   SyncEngine engine(config, source, writer, time, random);
   SyncRunner runner(engine, time);
   runner.start();

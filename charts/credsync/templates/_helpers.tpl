@@ -1,0 +1,385 @@
+{{/*
+Named templates of the credsync chart.
+
+The ones marked PUBLIC are a contract: other charts include them to add the
+sidecar to their own pods (docs/install.md, "Adding credsync to your own
+chart"). Each takes the credsync chart's root context: `.` inside this chart,
+`.Subcharts.credsync` in a parent chart that depends on it.
+*/}}
+
+{{/* The chart name. */}}
+{{- define "credsync.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name: <release>-<chart name>, or the release name when it already
+contains the chart name; at most 63 characters (a DNS label).
+*/}}
+{{- define "credsync.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* chart-name-version for the helm.sh/chart label. */}}
+{{- define "credsync.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every object. */}}
+{{- define "credsync.labels" -}}
+helm.sh/chart: {{ include "credsync.chart" . }}
+{{ include "credsync.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: credsync
+{{- end }}
+
+{{/* Labels that select the Deployment's pods; never change them on upgrade. */}}
+{{- define "credsync.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "credsync.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* PUBLIC: the ServiceAccount the pod runs as (its RAM role trusts it). */}}
+{{- define "credsync.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "credsync.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The ConfigMap holding config.yaml (and ca.pem). */}}
+{{- define "credsync.configMapName" -}}
+{{- include "credsync.fullname" . }}
+{{- end }}
+
+{{/* The credsync image reference. */}}
+{{- define "credsync.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+Fixed paths inside the pod. They are not values: the config file, the probes
+and the app's environment all follow from them, and docs/integration.md
+promises them to applications.
+*/}}
+{{- define "credsync.configDir" -}}/etc/credsync{{- end }}
+{{- define "credsync.outputDir" -}}/var/run/credsync{{- end }}
+{{- define "credsync.tokenDir" -}}/var/run/secrets/credsync/rrsa{{- end }}
+
+{{/*
+credsync.put: sets (list DICT KEY VALUE) when VALUE is neither null nor "".
+Zero and false are values and are kept.
+*/}}
+{{- define "credsync.put" -}}
+{{- $dict := index . 0 }}
+{{- $value := index . 2 }}
+{{- if not (or (kindIs "invalid" $value) (and (kindIs "string" $value) (eq $value ""))) }}
+{{- $_ := set $dict (index . 1) $value }}
+{{- end }}
+{{- end }}
+
+{{/*
+The sidecar's config.yaml, in its own snake_case keys (docs/configuration.md).
+Values left empty are not written, so the sidecar's defaults and the
+environment (e.g. what ACK's webhook injects) still apply.
+*/}}
+{{- define "credsync.configYaml" -}}
+{{- $c := .Values.config }}
+{{- if not $c.profiles }}
+{{- fail "config.profiles: list at least one profile, e.g. [{name: default, secretName: acs/ram/user/my-app}]" }}
+{{- end }}
+{{- if not (or $c.kms.region $c.kms.endpoints) }}
+{{- fail "config.kms: set config.kms.region or config.kms.endpoints" }}
+{{- end }}
+{{- $identity := dict }}
+{{- $_ := include "credsync.put" (list $identity "session_duration" $c.identity.sessionDuration) }}
+{{- $_ := include "credsync.put" (list $identity "policy" $c.identity.policy) }}
+{{- $_ := include "credsync.put" (list $identity "sts_endpoint" $c.sts.endpoint) }}
+{{- $_ := include "credsync.put" (list $identity "sts_region" $c.sts.region) }}
+{{- $_ := include "credsync.put" (list $identity "vpc_endpoint" $c.sts.vpcEndpoint) }}
+{{- $kms := dict }}
+{{- $_ := include "credsync.put" (list $kms "region" $c.kms.region) }}
+{{- if $c.kms.endpoints }}
+{{- $_ := set $kms "endpoints" $c.kms.endpoints }}
+{{- end }}
+{{- $_ := include "credsync.put" (list $kms "vpc_endpoint" $c.kms.vpcEndpoint) }}
+{{- $_ := include "credsync.put" (list $kms "signature" $c.kms.signature) }}
+{{- $http := dict }}
+{{- $_ := include "credsync.put" (list $http "connect_timeout" $c.http.connectTimeout) }}
+{{- $_ := include "credsync.put" (list $http "request_timeout" $c.http.requestTimeout) }}
+{{- $profiles := list }}
+{{- range $i, $p := $c.profiles }}
+{{- $entry := dict "name" (required (printf "config.profiles[%d].name is required" $i) $p.name) "secret_name" (required (printf "config.profiles[%d].secretName is required" $i) $p.secretName) }}
+{{- $_ := include "credsync.put" (list $entry "version_stage" $p.versionStage) }}
+{{- $_ := include "credsync.put" (list $entry "default" $p.default) }}
+{{- $_ := include "credsync.put" (list $entry "required" $p.required) }}
+{{- $profiles = append $profiles $entry }}
+{{- end }}
+{{- $output := dict "directory" (include "credsync.outputDir" .) "file_mode" (toString $c.output.fileMode) "group" (int .Values.podSecurityContext.fsGroup) }}
+{{- $refresh := dict }}
+{{- $r := $c.refresh }}
+{{- $_ := include "credsync.put" (list $refresh "interval" $r.interval) }}
+{{- $_ := include "credsync.put" (list $refresh "jitter" $r.jitter) }}
+{{- $_ := include "credsync.put" (list $refresh "rotation_delay" $r.rotationDelay) }}
+{{- $_ := include "credsync.put" (list $refresh "rotation_jitter" $r.rotationJitter) }}
+{{- $_ := include "credsync.put" (list $refresh "startup_jitter" $r.startupJitter) }}
+{{- $_ := include "credsync.put" (list $refresh "retry_initial_backoff" $r.retryInitialBackoff) }}
+{{- $_ := include "credsync.put" (list $refresh "retry_max_backoff" $r.retryMaxBackoff) }}
+{{- if not (kindIs "invalid" $r.onDemandBurst) }}
+{{- $_ := set $refresh "on_demand_burst" (int $r.onDemandBurst) }}
+{{- end }}
+{{- $_ := include "credsync.put" (list $refresh "on_demand_refill" $r.onDemandRefill) }}
+{{- $control := dict "socket" (printf "%s/credsync.sock" (include "credsync.outputDir" .)) "http_address" (printf "0.0.0.0:%d" (int $c.control.httpPort)) }}
+{{- $_ := include "credsync.put" (list $control "refresh_timeout" $c.control.refreshTimeout) }}
+{{- if $c.control.tcp.enabled }}
+{{- $host := $c.control.tcp.bindAddress }}
+{{- if contains ":" $host }}
+{{- $host = printf "[%s]" $host }}
+{{- end }}
+{{- $_ := set $control "tcp_address" (printf "%s:%d" $host (int $c.control.tcp.port)) }}
+{{- end }}
+{{- $config := dict "kms" $kms "profiles" $profiles "output" $output "refresh" $refresh "control" $control "log" (dict "level" $c.logLevel) }}
+{{- if $identity }}
+{{- $_ := set $config "identity" $identity }}
+{{- end }}
+{{- if $http }}
+{{- $_ := set $config "http" $http }}
+{{- end }}
+{{- if $c.tls.caBundle }}
+{{- $_ := set $config "tls" (dict "ca_file" (printf "%s/ca.pem" (include "credsync.configDir" .))) }}
+{{- end -}}
+# credsync config, rendered by the credsync Helm chart from values config.*.
+# Keys: docs/configuration.md. Check a copy with: credsync validate --config FILE
+{{ toYaml $config }}
+{{- end }}
+
+{{/* The locked-down securityContext of every credsync container. */}}
+{{- define "credsync.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+PUBLIC: the pod securityContext credsync expects: non-root, seccomp
+RuntimeDefault, and the fsGroup that owns credentials.ini (output.group).
+*/}}
+{{- define "credsync.podSecurityContext" -}}
+runAsNonRoot: true
+fsGroup: {{ int .Values.podSecurityContext.fsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+The environment of the credsync containers. With rrsa.projectToken the RRSA
+variables are set here, in the credsync containers only; otherwise ACK's
+webhook injects them.
+*/}}
+{{- define "credsync.containerEnv" -}}
+env:
+  - name: POD_NAME
+    valueFrom:
+      fieldRef:
+        fieldPath: metadata.name
+  {{- if .Values.rrsa.projectToken }}
+  - name: ALIBABA_CLOUD_ROLE_ARN
+    value: {{ required "rrsa.roleArn is required when rrsa.projectToken is true (acs:ram::<account id>:role/<name>)" .Values.rrsa.roleArn | quote }}
+  - name: ALIBABA_CLOUD_OIDC_PROVIDER_ARN
+    value: {{ required "rrsa.oidcProviderArn is required when rrsa.projectToken is true (acs:ram::<account id>:oidc-provider/ack-rrsa-<cluster id>)" .Values.rrsa.oidcProviderArn | quote }}
+  - name: ALIBABA_CLOUD_OIDC_TOKEN_FILE
+    value: {{ printf "%s/token" (include "credsync.tokenDir" .) | quote }}
+  {{- end }}
+  {{- with .Values.sidecar.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+
+{{/* The mounts of the credsync containers; the RRSA token is mounted here only. */}}
+{{- define "credsync.containerVolumeMounts" -}}
+volumeMounts:
+  - name: credsync-config
+    mountPath: {{ include "credsync.configDir" . }}
+    readOnly: true
+  - name: credsync
+    mountPath: {{ include "credsync.outputDir" . }}
+  {{- if .Values.rrsa.projectToken }}
+  - name: credsync-rrsa-token
+    mountPath: {{ include "credsync.tokenDir" . }}
+    readOnly: true
+  {{- end }}
+{{- end }}
+
+{{/*
+The credsync container, as a list item. Takes (dict "root" ROOT "mode"
+native|classic): native adds restartPolicy: Always (an init container that
+keeps running, Kubernetes 1.29+).
+*/}}
+{{- define "credsync.container" -}}
+{{- $root := .root }}
+{{- $v := $root.Values -}}
+- name: credsync
+  image: {{ include "credsync.image" $root | quote }}
+  imagePullPolicy: {{ $v.image.pullPolicy }}
+  {{- if eq .mode "native" }}
+  restartPolicy: Always
+  {{- end }}
+  command: ["/usr/local/bin/credsync"]
+  args: ["run", "--config", "{{ include "credsync.configDir" $root }}/config.yaml"]
+  {{- include "credsync.containerEnv" $root | nindent 2 }}
+  ports:
+    - name: probes
+      containerPort: {{ int $v.config.control.httpPort }}
+      protocol: TCP
+    {{- if $v.config.control.tcp.enabled }}
+    - name: grpc
+      containerPort: {{ int $v.config.control.tcp.port }}
+      protocol: TCP
+    {{- end }}
+  # With a native sidecar the kubelet starts the app containers only after
+  # this probe succeeds, that is once every required profile is written.
+  startupProbe:
+    httpGet:
+      path: /readyz
+      port: probes
+    periodSeconds: {{ int $v.sidecar.startupProbe.periodSeconds }}
+    timeoutSeconds: {{ int $v.sidecar.startupProbe.timeoutSeconds }}
+    failureThreshold: {{ int $v.sidecar.startupProbe.failureThreshold }}
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: probes
+    periodSeconds: {{ int $v.sidecar.livenessProbe.periodSeconds }}
+    timeoutSeconds: {{ int $v.sidecar.livenessProbe.timeoutSeconds }}
+    failureThreshold: {{ int $v.sidecar.livenessProbe.failureThreshold }}
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: probes
+    periodSeconds: {{ int $v.sidecar.readinessProbe.periodSeconds }}
+    timeoutSeconds: {{ int $v.sidecar.readinessProbe.timeoutSeconds }}
+    failureThreshold: {{ int $v.sidecar.readinessProbe.failureThreshold }}
+  {{- with $v.sidecar.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- include "credsync.containerSecurityContext" $root | nindent 4 }}
+  {{- include "credsync.containerVolumeMounts" $root | nindent 2 }}
+{{- end }}
+
+{{/*
+PUBLIC: the credsync container as a list item, placed as sidecar.mode says:
+with native, under initContainers (it carries restartPolicy: Always); with
+classic, under containers (and credsync.syncOnceContainer under initContainers).
+Prefer credsync.initContainers and credsync.containers, which place it for you.
+*/}}
+{{- define "credsync.sidecarContainer" -}}
+{{- include "credsync.container" (dict "root" . "mode" .Values.sidecar.mode) }}
+{{- end }}
+
+{{/*
+PUBLIC: classic mode's init container `credsync-init`: `credsync sync --once`
+fetches every profile, writes credentials.ini and exits, so the file exists
+before the app containers start.
+*/}}
+{{- define "credsync.syncOnceContainer" -}}
+- name: credsync-init
+  image: {{ include "credsync.image" . | quote }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  command: ["/usr/local/bin/credsync"]
+  args: ["sync", "--once", "--config", "{{ include "credsync.configDir" . }}/config.yaml", "--timeout", {{ .Values.sidecar.syncOnceTimeout | quote }}]
+  {{- include "credsync.containerEnv" . | nindent 2 }}
+  {{- with .Values.sidecar.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- include "credsync.containerSecurityContext" . | nindent 4 }}
+  {{- include "credsync.containerVolumeMounts" . | nindent 2 }}
+{{- end }}
+
+{{/*
+PUBLIC: the init containers credsync needs in sidecar.mode: native, the
+sidecar itself; classic, credsync-init. Put them before your own init
+containers, so those can use the credentials too (native mode).
+*/}}
+{{- define "credsync.initContainers" -}}
+{{- if eq .Values.sidecar.mode "native" }}
+{{- include "credsync.sidecarContainer" . }}
+{{- else }}
+{{- include "credsync.syncOnceContainer" . }}
+{{- end }}
+{{- end }}
+
+{{/* PUBLIC: the regular containers credsync needs: none (native) or the sidecar (classic). */}}
+{{- define "credsync.containers" -}}
+{{- if eq .Values.sidecar.mode "classic" }}
+{{- include "credsync.sidecarContainer" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+PUBLIC: the pod volumes credsync needs, as list items: the shared in-memory
+volume `credsync`, the ConfigMap `credsync-config` and, with
+rrsa.projectToken, the projected RRSA token `credsync-rrsa-token`.
+*/}}
+{{- define "credsync.volumes" -}}
+- name: credsync
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ .Values.sharedVolume.sizeLimit | quote }}
+- name: credsync-config
+  configMap:
+    name: {{ include "credsync.configMapName" . }}
+{{- if .Values.rrsa.projectToken }}
+- name: credsync-rrsa-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          audience: sts.aliyuncs.com
+          expirationSeconds: {{ int .Values.rrsa.tokenExpirationSeconds }}
+          path: token
+{{- end }}
+{{- end }}
+
+{{/* PUBLIC: what an app container adds to its env to read the file through its SDK. */}}
+{{- define "credsync.appEnv" -}}
+- name: ALIBABA_CLOUD_CREDENTIALS_FILE
+  value: {{ printf "%s/credentials.ini" (include "credsync.outputDir" .) }}
+{{- end }}
+
+{{/*
+PUBLIC: what an app container adds to its volumeMounts: the shared volume,
+read-only (connecting to the socket still works).
+*/}}
+{{- define "credsync.appVolumeMounts" -}}
+- name: credsync
+  mountPath: {{ include "credsync.outputDir" . }}
+  readOnly: true
+{{- end }}
+
+{{/*
+PUBLIC: pod annotations that roll the pods when the credsync config changes.
+*/}}
+{{- define "credsync.podAnnotations" -}}
+checksum/credsync-config: {{ printf "%s\n%s" (include "credsync.configYaml" .) .Values.config.tls.caBundle | sha256sum }}
+{{- end }}

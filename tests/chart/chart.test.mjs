@@ -1,0 +1,802 @@
+// Tests of the Helm chart charts/credsync, in the manner of vault-helm's
+// test/unit/*.bats: `helm lint --strict`, `helm template` once per values
+// toggle with assertions on the fields that matter, the values schema
+// rejecting bad input, every rendered object checked against the Kubernetes
+// models, and every rendered config.yaml accepted by `credsync validate`.
+//
+// Run by run.sh (ctest label "chart"); needs CREDSYNC_BIN (the built sidecar)
+// and the npm packages `yaml` and `kubernetes-models` (npm ci at the top).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const chart = path.join(repo, 'charts', 'credsync');
+const helmSh = path.join(repo, 'scripts', 'helm.sh');
+const valuesDir = path.join(here, 'values');
+const minimal = path.join(valuesDir, 'minimal.yaml');
+const full = path.join(valuesDir, 'full.yaml');
+const credsyncBin = process.env.CREDSYNC_BIN;
+
+const OUTPUT_DIR = '/var/run/credsync';
+const TOKEN_DIR = '/var/run/secrets/credsync/rrsa';
+const RRSA_ENV = {
+  ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::123456789012:role/credsync-demo',
+  ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::123456789012:oidc-provider/ack-rrsa-c0123456789abcdef',
+  ALIBABA_CLOUD_OIDC_TOKEN_FILE: `${TOKEN_DIR}/token`,
+};
+
+// ---------------------------------------------------------------------------
+// helm
+
+function helm(args) {
+  const r = spawnSync(helmSh, args, { encoding: 'utf8', cwd: repo, maxBuffer: 64 << 20 });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+// `helm template` arguments for values files and --set pairs.
+function valueArgs({ files = [minimal], set = {}, setString = {}, setJson = {} } = {}) {
+  const args = [];
+  for (const f of files) args.push('-f', f);
+  for (const [k, v] of Object.entries(set)) args.push('--set', `${k}=${v}`);
+  for (const [k, v] of Object.entries(setString)) args.push('--set-string', `${k}=${v}`);
+  for (const [k, v] of Object.entries(setJson)) args.push('--set-json', `${k}=${JSON.stringify(v)}`);
+  return args;
+}
+
+// Renders the chart and returns the parsed objects; throws with helm's
+// message when rendering fails.
+function render(opts = {}) {
+  const r = helm(['template', 'rel', chart, '--namespace', 'apps', ...valueArgs(opts)]);
+  if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr.trim()}`);
+  return YAML.parseAllDocuments(r.stdout)
+    .map((d) => {
+      assert.deepEqual(d.errors, [], 'rendered YAML parses');
+      return d.toJS();
+    })
+    .filter((o) => o !== null);
+}
+
+// Renders expecting failure; returns helm's stderr.
+function renderFails(opts = {}) {
+  const r = helm(['template', 'rel', chart, ...valueArgs(opts)]);
+  assert.notEqual(r.status, 0, 'helm template should fail');
+  return r.stderr;
+}
+
+const find = (objs, kind, name) => {
+  const hits = objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  assert.equal(hits.length, 1, `exactly one ${kind}${name ? ` ${name}` : ''}`);
+  return hits[0];
+};
+const none = (objs, kind) => assert.equal(objs.filter((o) => o.kind === kind).length, 0, `no ${kind}`);
+const deploymentPod = (objs) => find(objs, 'Deployment').spec.template.spec;
+const testPod = (objs) => find(objs, 'Pod').spec;
+const byName = (list, name) => {
+  const hit = (list ?? []).find((c) => c.name === name);
+  assert.ok(hit, `${name} is present`);
+  return hit;
+};
+const names = (list) => (list ?? []).map((c) => c.name);
+const envMap = (container) =>
+  Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+const configOf = (objs) => YAML.parse(find(objs, 'ConfigMap').data['config.yaml']);
+const allContainers = (pod) => [...(pod.initContainers ?? []), ...pod.containers];
+
+// ---------------------------------------------------------------------------
+// Checks shared by many scenarios
+
+const EXPECTED_CONTAINER_SECURITY = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+function assertCredsyncContainer(c, { native, httpPort = 9808, tcpPort = null, projectToken = true, image } = {}) {
+  assert.equal(c.name, 'credsync');
+  if (image) assert.equal(c.image, image);
+  if (native) assert.equal(c.restartPolicy, 'Always', 'a native sidecar keeps running');
+  else assert.equal(c.restartPolicy, undefined, 'an ordinary container has no restartPolicy');
+  assert.deepEqual(c.command, ['/usr/local/bin/credsync']);
+  assert.deepEqual(c.args, ['run', '--config', '/etc/credsync/config.yaml']);
+
+  const ports = Object.fromEntries(c.ports.map((p) => [p.name, p.containerPort]));
+  const expectedPorts = { probes: httpPort };
+  if (tcpPort !== null) expectedPorts.grpc = tcpPort;
+  assert.deepEqual(ports, expectedPorts);
+
+  assert.deepEqual(c.startupProbe.httpGet, { path: '/readyz', port: 'probes' });
+  assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'probes' });
+  assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'probes' });
+  assert.deepEqual(c.securityContext, EXPECTED_CONTAINER_SECURITY);
+  assertCredsyncEnvAndMounts(c, { projectToken });
+}
+
+function assertCredsyncEnvAndMounts(c, { projectToken = true } = {}) {
+  const env = envMap(c);
+  assert.deepEqual(env.POD_NAME, { fieldRef: { fieldPath: 'metadata.name' } });
+  if (projectToken) {
+    assert.equal(env.ALIBABA_CLOUD_OIDC_TOKEN_FILE, `${TOKEN_DIR}/token`);
+    assert.match(env.ALIBABA_CLOUD_ROLE_ARN, /^acs:ram::\d+:role\//);
+    assert.match(env.ALIBABA_CLOUD_OIDC_PROVIDER_ARN, /^acs:ram::\d+:oidc-provider\//);
+  } else {
+    for (const k of Object.keys(RRSA_ENV)) assert.equal(env[k], undefined, `${k} is left to the webhook`);
+  }
+  const mounts = Object.fromEntries(c.volumeMounts.map((m) => [m.name, m]));
+  assert.deepEqual(mounts['credsync-config'], { name: 'credsync-config', mountPath: '/etc/credsync', readOnly: true });
+  assert.deepEqual(mounts.credsync, { name: 'credsync', mountPath: OUTPUT_DIR });
+  if (projectToken) {
+    assert.deepEqual(mounts['credsync-rrsa-token'], { name: 'credsync-rrsa-token', mountPath: TOKEN_DIR, readOnly: true });
+  } else {
+    assert.equal(mounts['credsync-rrsa-token'], undefined);
+  }
+}
+
+function assertVolumes(pod, { sizeLimit = '4Mi', projectToken = true, configMap = 'rel-credsync', expirationSeconds = 3600 } = {}) {
+  const vols = Object.fromEntries(pod.volumes.map((v) => [v.name, v]));
+  assert.deepEqual(vols.credsync.emptyDir, { medium: 'Memory', sizeLimit });
+  assert.deepEqual(vols['credsync-config'].configMap, { name: configMap });
+  if (projectToken) {
+    assert.deepEqual(vols['credsync-rrsa-token'].projected, {
+      sources: [{ serviceAccountToken: { audience: 'sts.aliyuncs.com', expirationSeconds, path: 'token' } }],
+    });
+    // Least privilege (design §5): only credsync containers see the token.
+    for (const c of allContainers(pod)) {
+      const mountsToken = (c.volumeMounts ?? []).some((m) => m.name === 'credsync-rrsa-token');
+      assert.equal(mountsToken, c.name.startsWith('credsync'), `token mounted in ${c.name}: ${mountsToken}`);
+      const env = envMap(c);
+      if (!c.name.startsWith('credsync')) {
+        for (const k of Object.keys(RRSA_ENV)) assert.equal(env[k], undefined, `${k} not in ${c.name}`);
+      }
+    }
+  } else {
+    assert.equal(vols['credsync-rrsa-token'], undefined);
+  }
+}
+
+function assertPodSecurity(pod, fsGroup = 65532) {
+  assert.deepEqual(pod.securityContext, { runAsNonRoot: true, fsGroup, seccompProfile: { type: 'RuntimeDefault' } });
+  for (const c of allContainers(pod)) {
+    assert.deepEqual(c.securityContext, EXPECTED_CONTAINER_SECURITY, `securityContext of ${c.name}`);
+  }
+}
+
+function assertApp(pod) {
+  const app = byName(pod.containers, 'app');
+  assert.deepEqual(envMap(app), { ALIBABA_CLOUD_CREDENTIALS_FILE: `${OUTPUT_DIR}/credentials.ini` });
+  assert.deepEqual(app.volumeMounts, [{ name: 'credsync', mountPath: OUTPUT_DIR, readOnly: true }]);
+}
+
+// The ConfigMap's config.yaml goes through the real binary: the chart must
+// never render a config the sidecar refuses.
+function assertValidates(objs, extraEnv = {}) {
+  assert.ok(credsyncBin, 'CREDSYNC_BIN is set (ctest sets it to the built credsync)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-chart-'));
+  try {
+    const file = path.join(dir, 'config.yaml');
+    fs.writeFileSync(file, find(objs, 'ConfigMap').data['config.yaml']);
+    const env = { PATH: process.env.PATH, ...RRSA_ENV, ...extraEnv };
+    const r = spawnSync(credsyncBin, ['validate', '--config', file], { encoding: 'utf8', env });
+    assert.equal(r.status, 0, `credsync validate refused the rendered config: ${r.stderr.trim()}`);
+    assert.match(r.stdout, /^config OK/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Every object goes through the typed Kubernetes model of its
+// apiVersion/kind (types, required fields, enums). The models do not reject
+// unknown fields; the assertions above cover the fields we set.
+const modelCache = new Map();
+async function assertModels(objs) {
+  for (const obj of objs) {
+    const mod = obj.apiVersion;
+    if (!modelCache.has(mod)) modelCache.set(mod, await import(`kubernetes-models/${mod}`));
+    const Model = modelCache.get(mod)[obj.kind];
+    assert.ok(Model, `kubernetes-models has ${obj.apiVersion} ${obj.kind}`);
+    assert.doesNotThrow(() => new Model(obj).validate(), `${obj.kind} ${obj.metadata?.name} is a valid ${obj.apiVersion} ${obj.kind}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+describe('helm lint --strict', () => {
+  test('passes with the default values', () => {
+    // Lint renders leniently (`required` and `fail` only log), so the
+    // defaults lint clean although an install needs the values in minimal.yaml.
+    const r = helm(['lint', '--strict', chart]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+  for (const file of [minimal, full]) {
+    test(`passes with ${path.basename(file)}`, () => {
+      const r = helm(['lint', '--strict', chart, '-f', file]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+    });
+  }
+  test('Chart.yaml keeps the contract', () => {
+    const meta = YAML.parse(fs.readFileSync(path.join(chart, 'Chart.yaml'), 'utf8'));
+    assert.equal(meta.apiVersion, 'v2');
+    assert.equal(meta.name, 'credsync');
+    assert.equal(meta.version, '0.1.0');
+    assert.equal(meta.appVersion, '0.1.0');
+    assert.equal(meta.kubeVersion, '>=1.25.0-0');
+    for (const k of ['description', 'home', 'sources', 'maintainers']) assert.ok(meta[k], `Chart.yaml has ${k}`);
+  });
+});
+
+describe('helm template: required values', () => {
+  test('the defaults alone fail with one line naming what is missing', () => {
+    const err = renderFails({ files: [] });
+    assert.match(err, /rrsa\.roleArn is required|config\.profiles: list at least one|config\.kms: set/);
+  });
+  test('rrsa.roleArn is required when the chart projects the token', () => {
+    assert.match(renderFails({ set: { 'rrsa.roleArn': '' } }), /rrsa\.roleArn is required when rrsa\.projectToken is true/);
+  });
+  test('rrsa.oidcProviderArn is required when the chart projects the token', () => {
+    assert.match(renderFails({ set: { 'rrsa.oidcProviderArn': '' } }), /rrsa\.oidcProviderArn is required/);
+  });
+  test('at least one profile', () => {
+    assert.match(renderFails({ setJson: { 'config.profiles': [] } }), /config\.profiles: list at least one profile/);
+  });
+  test('a KMS region or endpoint', () => {
+    assert.match(renderFails({ set: { 'config.kms.region': '' } }), /config\.kms: set config\.kms\.region or config\.kms\.endpoints/);
+  });
+  test('serviceAccount.name when the chart does not create one', () => {
+    assert.match(renderFails({ set: { 'serviceAccount.create': 'false' } }), /serviceAccount\.name is required/);
+  });
+  test('kubeVersion: refused below 1.25', () => {
+    const r = helm(['template', 'rel', chart, '-f', minimal, '--kube-version', '1.24.0']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /kubeVersion|incompatible/i);
+  });
+});
+
+describe('helm template: default (native sidecar)', () => {
+  const objs = render();
+
+  test('renders one ServiceAccount, ConfigMap, Deployment and the test Pod', () => {
+    assert.deepEqual(objs.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'Pod', 'ServiceAccount']);
+    for (const o of objs) {
+      assert.equal(o.metadata.namespace, 'apps');
+      assert.equal(o.metadata.labels['app.kubernetes.io/name'], 'credsync');
+      assert.equal(o.metadata.labels['app.kubernetes.io/instance'], 'rel');
+      assert.equal(o.metadata.labels['app.kubernetes.io/managed-by'], 'Helm');
+      assert.equal(o.metadata.labels['helm.sh/chart'], 'credsync-0.1.0');
+    }
+  });
+
+  test('credsync is a native sidecar: an init container with restartPolicy Always', () => {
+    const pod = deploymentPod(objs);
+    assert.deepEqual(names(pod.initContainers), ['credsync']);
+    assert.deepEqual(names(pod.containers), ['app']);
+    assertCredsyncContainer(pod.initContainers[0], { native: true, image: 'ghcr.io/credsync/credsync:0.1.0' });
+    assert.deepEqual(pod.initContainers[0].resources, { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } });
+    assert.equal(pod.containers[0].restartPolicy, undefined);
+  });
+
+  test('the token is projected into credsync alone; the volume is in memory', () => {
+    const pod = deploymentPod(objs);
+    assertVolumes(pod);
+    assert.deepEqual(Object.keys(envMap(pod.initContainers[0])).sort(),
+      ['ALIBABA_CLOUD_OIDC_PROVIDER_ARN', 'ALIBABA_CLOUD_OIDC_TOKEN_FILE', 'ALIBABA_CLOUD_ROLE_ARN', 'POD_NAME']);
+    assert.deepEqual(envMap(pod.initContainers[0]), {
+      POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
+      ...RRSA_ENV,
+    });
+  });
+
+  test('the app reads the file through ALIBABA_CLOUD_CREDENTIALS_FILE', () => {
+    assertApp(deploymentPod(objs));
+  });
+
+  test('restricted pod security, service account, grace period, config checksum', () => {
+    const dep = find(objs, 'Deployment');
+    const pod = dep.spec.template.spec;
+    assertPodSecurity(pod);
+    assert.equal(pod.serviceAccountName, 'rel-credsync');
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.equal(pod.terminationGracePeriodSeconds, 30);
+    assert.equal(dep.spec.replicas, 1);
+    assert.deepEqual(dep.spec.selector.matchLabels, { 'app.kubernetes.io/name': 'credsync', 'app.kubernetes.io/instance': 'rel' });
+    assert.match(dep.spec.template.metadata.annotations['checksum/credsync-config'], /^[0-9a-f]{64}$/);
+  });
+
+  test('the ServiceAccount has no webhook annotation unless rrsa.roleName is set', () => {
+    const sa = find(objs, 'ServiceAccount');
+    assert.equal(sa.metadata.name, 'rel-credsync');
+    assert.equal(sa.metadata.annotations, undefined);
+    assert.equal(sa.automountServiceAccountToken, false);
+  });
+
+  test('config.yaml, key by key', () => {
+    assert.deepEqual(configOf(objs), {
+      identity: { session_duration: '1h' },
+      kms: { region: 'cn-hangzhou', signature: 'acs3' },
+      http: { connect_timeout: '5s', request_timeout: '10s' },
+      profiles: [{ name: 'default', secret_name: 'acs/ram/user/demo-app' }],
+      output: { directory: OUTPUT_DIR, file_mode: '0440', group: 65532 },
+      refresh: {
+        interval: '1h',
+        jitter: 0.1,
+        rotation_delay: '5m',
+        rotation_jitter: '5m',
+        startup_jitter: '10s',
+        retry_initial_backoff: '2s',
+        retry_max_backoff: '10s',
+        on_demand_burst: 5,
+        on_demand_refill: '10m',
+      },
+      control: { socket: `${OUTPUT_DIR}/credsync.sock`, http_address: '0.0.0.0:9808', refresh_timeout: '30s' },
+      log: { level: 'info' },
+    });
+    assert.equal(find(objs, 'ConfigMap').data['ca.pem'], undefined);
+  });
+
+  test('credsync validate accepts the rendered config', () => assertValidates(objs));
+  test('every object is a valid Kubernetes object', () => assertModels(objs));
+
+  test('helm test pod: own native credsync, same ServiceAccount, checker over the socket', () => {
+    const podObj = find(objs, 'Pod');
+    assert.equal(podObj.metadata.annotations['helm.sh/hook'], 'test');
+    const pod = podObj.spec;
+    assert.equal(pod.restartPolicy, 'Never');
+    assert.equal(pod.serviceAccountName, 'rel-credsync');
+    assert.deepEqual(names(pod.initContainers), ['credsync']);
+    assertCredsyncContainer(pod.initContainers[0], { native: true });
+    assert.deepEqual(names(pod.containers), ['check']);
+    const check = pod.containers[0];
+    assert.deepEqual(check.command, ['/bin/sh', '-ec']);
+    const script = check.args.join('\n');
+    const lines = script.trim().split('\n');
+    assert.equal(lines[0], `/usr/local/bin/credsync probe ready --socket ${OUTPUT_DIR}/credsync.sock`);
+    assert.match(script, /test -s "\$file"/);
+    assert.match(script, /grep -q '\^access_key_id = \.' "\$file"/);
+    assert.match(script, new RegExp(`file=${OUTPUT_DIR}/credentials.ini`));
+    assert.deepEqual(check.volumeMounts, [{ name: 'credsync', mountPath: OUTPUT_DIR, readOnly: true }]);
+    assertVolumes(pod);
+    assertPodSecurity(pod);
+  });
+});
+
+describe('helm template: sidecar.mode=classic', () => {
+  const objs = render({ set: { 'sidecar.mode': 'classic' } });
+  const pod = deploymentPod(objs);
+
+  test('credsync-init runs sync --once, then credsync runs as an ordinary container', () => {
+    assert.deepEqual(names(pod.initContainers), ['credsync-init']);
+    const init = pod.initContainers[0];
+    assert.deepEqual(init.command, ['/usr/local/bin/credsync']);
+    assert.deepEqual(init.args, ['sync', '--once', '--config', '/etc/credsync/config.yaml', '--timeout', '60s']);
+    assert.equal(init.restartPolicy, undefined);
+    assert.equal(init.startupProbe, undefined, 'an init container that exits has no probes');
+    assertCredsyncEnvAndMounts(init);
+    assert.deepEqual(names(pod.containers), ['credsync', 'app']);
+    assertCredsyncContainer(byName(pod.containers, 'credsync'), { native: false });
+  });
+
+  test('restartPolicy Always appears only in native mode', () => {
+    for (const c of allContainers(pod)) assert.equal(c.restartPolicy, undefined, c.name);
+  });
+
+  test('the token stays in the credsync containers', () => {
+    assertVolumes(pod);
+    assertPodSecurity(pod);
+    assertApp(pod);
+  });
+
+  test('the helm test pod still runs credsync as a native sidecar', () => {
+    const tp = testPod(objs);
+    assert.deepEqual(names(tp.initContainers), ['credsync']);
+    assert.equal(tp.initContainers[0].restartPolicy, 'Always');
+  });
+
+  test('valid objects and config', async () => {
+    assertValidates(objs);
+    await assertModels(objs);
+  });
+});
+
+describe('helm template: TCP listener on', () => {
+  test('binds loopback by default and exposes the grpc port', async () => {
+    const objs = render({ set: { 'config.control.tcp.enabled': 'true' } });
+    const config = configOf(objs);
+    assert.equal(config.control.tcp_address, '127.0.0.1:9901');
+    assert.equal(config.control.http_address, '0.0.0.0:9808');
+    assertCredsyncContainer(deploymentPod(objs).initContainers[0], { native: true, tcpPort: 9901 });
+    assertValidates(objs);
+    await assertModels(objs);
+  });
+
+  test('bind address and ports are values; IPv6 gets brackets', async () => {
+    const objs = render({
+      set: {
+        'config.control.tcp.enabled': 'true',
+        'config.control.tcp.bindAddress': '::1',
+        'config.control.tcp.port': '9911',
+        'config.control.httpPort': '9818',
+      },
+    });
+    const config = configOf(objs);
+    assert.equal(config.control.tcp_address, '[::1]:9911');
+    assert.equal(config.control.http_address, '0.0.0.0:9818');
+    assertCredsyncContainer(deploymentPod(objs).initContainers[0], { native: true, httpPort: 9818, tcpPort: 9911 });
+    assertValidates(objs);
+    await assertModels(objs);
+  });
+
+  test('any address can be chosen', () => {
+    const objs = render({ set: { 'config.control.tcp.enabled': 'true', 'config.control.tcp.bindAddress': '0.0.0.0' } });
+    assert.equal(configOf(objs).control.tcp_address, '0.0.0.0:9901');
+    assertValidates(objs);
+  });
+});
+
+describe('helm template: several profiles', () => {
+  const profiles = [
+    { name: 'app', secretName: 'acs/ram/user/app', default: true },
+    { name: 'reports', secretName: 'acs/ram/user/reports', versionStage: 'ACSPrevious', required: false },
+    { name: 'audit_2', secretName: 'acs/ram/user/audit' },
+  ];
+  const objs = render({ setJson: { 'config.profiles': profiles } });
+
+  test('each profile keeps its order and keys', () => {
+    assert.deepEqual(configOf(objs).profiles, [
+      { name: 'app', secret_name: 'acs/ram/user/app', default: true },
+      { name: 'reports', secret_name: 'acs/ram/user/reports', version_stage: 'ACSPrevious', required: false },
+      { name: 'audit_2', secret_name: 'acs/ram/user/audit' },
+    ]);
+  });
+  test('credsync validate accepts them', () => assertValidates(objs));
+  test('a profile without secretName is refused by name', () => {
+    assert.match(renderFails({ setJson: { 'config.profiles': [{ name: 'a' }] } }), /secretName/);
+  });
+});
+
+describe('helm template: custom STS and KMS endpoints, CA bundle', () => {
+  const ca = '-----BEGIN CERTIFICATE-----\nMIIBTestOnlyNotARealCertificate\n-----END CERTIFICATE-----\n';
+  const objs = render({
+    set: {
+      'config.sts.endpoint': 'sts-vpc.cn-shanghai.aliyuncs.com',
+      'config.sts.region': 'cn-shanghai',
+      'config.sts.vpcEndpoint': 'false',
+      'config.kms.vpcEndpoint': 'true',
+      'config.kms.signature': 'hmac-sha1',
+    },
+    setJson: {
+      'config.kms.endpoints': ['kst-hzz65f176a0ogplgq.cryptoservice.kms.aliyuncs.com', 'https://kms-vpc.cn-hangzhou.aliyuncs.com:443'],
+    },
+    setString: { 'config.tls.caBundle': ca },
+  });
+
+  test('identity and kms keys', () => {
+    const config = configOf(objs);
+    assert.deepEqual(config.identity, {
+      session_duration: '1h',
+      sts_endpoint: 'sts-vpc.cn-shanghai.aliyuncs.com',
+      sts_region: 'cn-shanghai',
+      vpc_endpoint: false,
+    });
+    assert.deepEqual(config.kms, {
+      region: 'cn-hangzhou',
+      endpoints: ['kst-hzz65f176a0ogplgq.cryptoservice.kms.aliyuncs.com', 'https://kms-vpc.cn-hangzhou.aliyuncs.com:443'],
+      vpc_endpoint: true,
+      signature: 'hmac-sha1',
+    });
+  });
+
+  test('the CA bundle is ca.pem beside config.yaml, and tls.ca_file points at it', () => {
+    const cm = find(objs, 'ConfigMap');
+    assert.equal(cm.data['ca.pem'], ca);
+    assert.deepEqual(configOf(objs).tls, { ca_file: '/etc/credsync/ca.pem' });
+  });
+
+  test('changing the CA rolls the pods', () => {
+    const other = render({ setString: { 'config.tls.caBundle': ca.replace('Test', 'Other') } });
+    const sum = (o) => find(o, 'Deployment').spec.template.metadata.annotations['checksum/credsync-config'];
+    assert.notEqual(sum(objs), sum(other));
+  });
+
+  test('endpoints only, without a region', () => {
+    const o = render({ set: { 'config.kms.region': '' }, setJson: { 'config.kms.endpoints': ['127.0.0.1:8443'] } });
+    assert.deepEqual(configOf(o).kms, { endpoints: ['127.0.0.1:8443'], signature: 'acs3' });
+    assertValidates(o);
+  });
+
+  test('credsync validate accepts the config', () => assertValidates(objs));
+  test('valid objects', () => assertModels(objs));
+});
+
+describe('helm template: app.enabled=false', () => {
+  test('native: credsync runs alone as an ordinary container', async () => {
+    const objs = render({ set: { 'app.enabled': 'false' } });
+    const pod = deploymentPod(objs);
+    assert.equal(pod.initContainers, undefined);
+    assert.deepEqual(names(pod.containers), ['credsync']);
+    assertCredsyncContainer(pod.containers[0], { native: false });
+    assertVolumes(pod);
+    await assertModels(objs);
+  });
+  test('classic: credsync-init then credsync', async () => {
+    const objs = render({ set: { 'app.enabled': 'false', 'sidecar.mode': 'classic' } });
+    const pod = deploymentPod(objs);
+    assert.deepEqual(names(pod.initContainers), ['credsync-init']);
+    assert.deepEqual(names(pod.containers), ['credsync']);
+    await assertModels(objs);
+  });
+  test('deployment.enabled=false and tests.enabled=false leave the ServiceAccount and ConfigMap', () => {
+    const objs = render({ set: { 'deployment.enabled': 'false', 'tests.enabled': 'false' } });
+    assert.deepEqual(objs.map((o) => o.kind).sort(), ['ConfigMap', 'ServiceAccount']);
+  });
+});
+
+describe('helm template: serviceAccount.create=false', () => {
+  const objs = render({ set: { 'serviceAccount.create': 'false', 'serviceAccount.name': 'existing-sa' } });
+  test('no ServiceAccount; the pods use the named one', async () => {
+    none(objs, 'ServiceAccount');
+    assert.equal(deploymentPod(objs).serviceAccountName, 'existing-sa');
+    assert.equal(testPod(objs).serviceAccountName, 'existing-sa');
+    await assertModels(objs);
+  });
+});
+
+describe('helm template: rrsa.projectToken=false (ack-pod-identity-webhook)', () => {
+  const objs = render({
+    files: [],
+    set: {
+      'rrsa.projectToken': 'false',
+      'rrsa.roleName': 'credsync-demo',
+      'config.kms.region': 'cn-hangzhou',
+      'config.profiles[0].name': 'default',
+      'config.profiles[0].secretName': 'acs/ram/user/demo-app',
+    },
+  });
+
+  test('no RRSA variables or token volume from the chart', () => {
+    for (const pod of [deploymentPod(objs), testPod(objs)]) {
+      assertVolumes(pod, { projectToken: false });
+      for (const c of allContainers(pod)) {
+        if (c.name.startsWith('credsync')) assertCredsyncEnvAndMounts(c, { projectToken: false });
+      }
+    }
+  });
+
+  test('the ServiceAccount carries the webhook annotation', () => {
+    const sa = find(objs, 'ServiceAccount');
+    assert.deepEqual(sa.metadata.annotations, { 'pod-identity.alibabacloud.com/role-name': 'credsync-demo' });
+  });
+
+  test('credsync validate accepts the config with the variables the webhook injects', async () => {
+    assertValidates(objs, {
+      ALIBABA_CLOUD_OIDC_TOKEN_FILE: '/var/run/secrets/ack.alibabacloud.com/rrsa-tokens/token',
+      ALIBABA_CLOUD_STS_ENDPOINT: 'sts-vpc.cn-hangzhou.aliyuncs.com',
+      ALIBABA_CLOUD_STS_REGION: 'cn-hangzhou',
+      ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED: 'true',
+    });
+    await assertModels(objs);
+  });
+});
+
+describe('helm template: full.yaml (every value set)', () => {
+  const objs = render({ files: [full] });
+
+  test('names, image, replicas, scheduling, pull secrets', () => {
+    const dep = find(objs, 'Deployment', 'payments-credsync');
+    assert.equal(dep.spec.replicas, 3);
+    assert.equal(dep.metadata.annotations['example.com/owner'], 'payments');
+    const pod = dep.spec.template.spec;
+    assert.equal(pod.serviceAccountName, 'payments');
+    assert.equal(pod.terminationGracePeriodSeconds, 45);
+    assert.deepEqual(pod.imagePullSecrets, [{ name: 'regcred' }]);
+    assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/os': 'linux' });
+    assert.equal(pod.tolerations[0].key, 'dedicated');
+    assert.ok(pod.affinity.podAntiAffinity);
+    assert.equal(dep.spec.template.metadata.labels.tier, 'backend');
+    assert.equal(dep.spec.template.metadata.annotations['prometheus.io/port'], '9818');
+    const credsync = byName(pod.containers, 'credsync');
+    assertCredsyncContainer(credsync, {
+      native: false, httpPort: 9818, tcpPort: 9911, image: 'registry.example.com/platform/credsync:0.1.0-rc1',
+    });
+    assert.equal(credsync.imagePullPolicy, 'Always');
+    assert.deepEqual(credsync.startupProbe, {
+      httpGet: { path: '/readyz', port: 'probes' }, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 120,
+    });
+    assert.equal(credsync.livenessProbe.failureThreshold, 4);
+    assert.equal(credsync.readinessProbe.periodSeconds, 5);
+    assert.deepEqual(credsync.resources, { requests: { cpu: '20m', memory: '24Mi' }, limits: { cpu: '200m', memory: '96Mi' } });
+    const env = envMap(credsync);
+    assert.equal(env.ALIBABA_CLOUD_ROLE_SESSION_NAME, 'payments');
+    assert.deepEqual(env.NODE_NAME, { fieldRef: { fieldPath: 'spec.nodeName' } });
+    assert.equal(env.ALIBABA_CLOUD_ROLE_ARN, 'acs:ram::123456789012:role/payments-credsync');
+    assert.deepEqual(byName(pod.initContainers, 'credsync-init').args.slice(-2), ['--timeout', '2m']);
+    assert.equal(byName(pod.containers, 'app').image, 'registry.example.com/payments/api:2.4.1');
+    assert.match(byName(pod.containers, 'app').args[0], /sleep 30/);
+    assertVolumes(pod, { sizeLimit: '8Mi', configMap: 'payments-credsync', expirationSeconds: 7200 });
+    assertPodSecurity(pod, 2000);
+  });
+
+  test('the ServiceAccount keeps extra annotations', () => {
+    const sa = find(objs, 'ServiceAccount', 'payments');
+    assert.deepEqual(sa.metadata.annotations, { team: 'payments' });
+  });
+
+  test('config.yaml, key by key', () => {
+    const config = configOf(objs);
+    assert.deepEqual(config.identity, {
+      session_duration: '2h',
+      policy: '{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:GetSecretValue","Resource":"*"}]}',
+      sts_endpoint: 'sts-vpc.cn-shanghai.aliyuncs.com',
+      sts_region: 'cn-shanghai',
+      vpc_endpoint: true,
+    });
+    assert.deepEqual(config.output, { directory: OUTPUT_DIR, file_mode: '0440', group: 2000 });
+    assert.deepEqual(config.refresh, {
+      interval: '30m',
+      jitter: 0.2,
+      rotation_delay: '2m',
+      rotation_jitter: '1m',
+      startup_jitter: '5s',
+      retry_initial_backoff: '1s',
+      retry_max_backoff: '20s',
+      on_demand_burst: 3,
+      on_demand_refill: '5m',
+    });
+    assert.deepEqual(config.control, {
+      socket: `${OUTPUT_DIR}/credsync.sock`,
+      http_address: '0.0.0.0:9818',
+      tcp_address: '127.0.0.1:9911',
+      refresh_timeout: '20s',
+    });
+    assert.deepEqual(config.http, { connect_timeout: '3s', request_timeout: '15s' });
+    assert.deepEqual(config.log, { level: 'debug' });
+    assert.deepEqual(config.tls, { ca_file: '/etc/credsync/ca.pem' });
+    assert.equal(config.profiles.length, 2);
+  });
+
+  test('credsync validate accepts the config', () => assertValidates(objs));
+  test('valid objects', () => assertModels(objs));
+});
+
+describe('values.schema.json rejects bad values', () => {
+  const cases = [
+    ['an unknown top-level key', { set: { replicas: '2' } }, /additional properties 'replicas' not allowed/],
+    ['an unknown nested key', { set: { 'config.kms.regionId': 'cn-hangzhou' } }, /\/config\/kms.*additional properties 'regionId'/s],
+    ['an unknown key deep down', { set: { 'config.control.tcp.address': '127.0.0.1:9901' } }, /additional properties 'address'/],
+    ['a snake_case profile key', { setJson: { 'config.profiles': [{ name: 'a', secret_name: 'b' }] } }, /additional properties 'secret_name'/],
+    ['a wrong type (string for integer)', { set: { 'deployment.replicas': 'two' } }, /\/deployment\/replicas/],
+    ['a wrong type (string for boolean)', { setString: { 'rrsa.projectToken': 'yes' } }, /\/rrsa\/projectToken/],
+    ['a wrong type (object for string)', { setJson: { 'config.logLevel': { level: 'info' } } }, /\/config\/logLevel/],
+    ['a bad sidecar.mode', { set: { 'sidecar.mode': 'sidecar' } }, /\/sidecar\/mode.*'native', 'classic'/s],
+    ['a bad log level', { set: { 'config.logLevel': 'verbose' } }, /\/config\/logLevel/],
+    ['a bad signature', { set: { 'config.kms.signature': 'hmac-sha256' } }, /\/config\/kms\/signature/],
+    ['a bad version stage', { setJson: { 'config.profiles': [{ name: 'a', secretName: 'b', versionStage: 'current' }] } }, /versionStage/],
+    ['a profile name with a dot', { setJson: { 'config.profiles': [{ name: 'a.b', secretName: 'b' }] } }, /\/config\/profiles\/0\/name/],
+    ['an empty profile name', { setJson: { 'config.profiles': [{ name: '', secretName: 'b' }] } }, /\/config\/profiles\/0\/name/],
+    ['a 65-character profile name', { setJson: { 'config.profiles': [{ name: 'p'.repeat(65), secretName: 'b' }] } }, /\/config\/profiles\/0\/name/],
+    ['a secret name with a space', { setJson: { 'config.profiles': [{ name: 'a', secretName: 'b c' }] } }, /secretName/],
+    ['a duration without a unit', { set: { 'config.refresh.interval': '3600' } }, /\/config\/refresh\/interval/],
+    ['a malformed duration', { set: { 'config.refresh.startupJitter': '10 seconds' } }, /\/config\/refresh\/startupJitter/],
+    ['a port above 65535', { set: { 'config.control.tcp.port': '70000' } }, /\/config\/control\/tcp\/port/],
+    ['port 0', { set: { 'config.control.httpPort': '0' } }, /\/config\/control\/httpPort/],
+    ['jitter above 0.5', { set: { 'config.refresh.jitter': '0.9' } }, /\/config\/refresh\/jitter/],
+    ['a group-writable file mode', { set: { 'config.output.fileMode': '0660' } }, /\/config\/output\/fileMode/],
+    ['a malformed role ARN', { set: { 'rrsa.roleArn': 'arn:aws:iam::1:role/x' } }, /\/rrsa\/roleArn/],
+    ['an endpoint with a path', { setJson: { 'config.kms.endpoints': ['kms.cn-hangzhou.aliyuncs.com/path'] } }, /\/config\/kms\/endpoints\/0/],
+    ['a CA bundle that is not PEM', { setString: { 'config.tls.caBundle': 'not a certificate' } }, /\/config\/tls\/caBundle/],
+    ['fsGroup 0 (root)', { set: { 'podSecurityContext.fsGroup': '0' } }, /\/podSecurityContext\/fsGroup/],
+    ['a token lifetime under 10 minutes', { set: { 'rrsa.tokenExpirationSeconds': '300' } }, /\/rrsa\/tokenExpirationSeconds/],
+  ];
+  for (const [what, opts, pattern] of cases) {
+    test(what, () => {
+      const err = renderFails(opts);
+      assert.match(err, /values don't meet the specifications of the schema/);
+      assert.match(err, pattern);
+    });
+  }
+
+  test('every value in values.yaml is described by the schema, and the reverse', () => {
+    const schema = JSON.parse(fs.readFileSync(path.join(chart, 'values.schema.json'), 'utf8'));
+    const values = YAML.parse(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8'));
+    const resolve = (s) => (s.$ref ? schema.definitions[s.$ref.split('/').pop()] : s);
+    const walk = (v, s, where) => {
+      s = resolve(s);
+      if (s.type !== 'object' || !s.properties) return;
+      assert.equal(s.additionalProperties, false, `${where || '(top)'} forbids unknown keys`);
+      // An empty map ({} in values.yaml: affinity, annotations) is a free slot.
+      const empty = Object.keys(v ?? {}).length === 0;
+      for (const key of Object.keys(s.properties)) {
+        if (key === 'global' || empty) continue;
+        assert.ok(v && key in v, `schema key ${where}${key} is in values.yaml`);
+      }
+      for (const [key, child] of Object.entries(v ?? {})) {
+        assert.ok(s.properties[key], `values.yaml key ${where}${key} is in the schema`);
+        if (child && typeof child === 'object' && !Array.isArray(child)) walk(child, s.properties[key], `${where}${key}.`);
+      }
+    };
+    walk(values, schema, '');
+  });
+
+  test('every value in values.yaml has a comment', () => {
+    const doc = YAML.parseDocument(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8'));
+    const missing = [];
+    // A key with a "# --" comment documents everything under it (resources,
+    // probes); any other map (image, config) needs one on each key inside.
+    // The `yaml` parser hangs the comment of a map's first key on the map.
+    const visit = (map, where) => {
+      map.items.forEach((pair, index) => {
+        const key = `${where}${pair.key.value}`;
+        const comment = pair.key.commentBefore || (index === 0 ? map.commentBefore : '') || '';
+        const documented = /(^|\n) *-- \S/.test(comment); // helm-docs' "# -- text" marker
+        if (documented) return;
+        if (YAML.isMap(pair.value) && pair.value.items.length > 0) visit(pair.value, `${key}.`);
+        else missing.push(key);
+      });
+    };
+    visit(doc.contents, '');
+    assert.deepEqual(missing, [], 'values without a comment');
+  });
+});
+
+describe('other charts include the named templates', () => {
+  test('a parent chart adds the sidecar from .Subcharts.credsync (docs/install.md)', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-parent-'));
+    try {
+      const parent = path.join(tmp, 'myapp');
+      fs.cpSync(path.join(repo, 'deploy', 'examples', 'myapp'), parent, { recursive: true });
+      fs.cpSync(chart, path.join(parent, 'charts', 'credsync'), { recursive: true });
+      for (const mode of ['native', 'classic']) {
+        const r = helm(['template', 'rel', parent, '--set', `credsync.sidecar.mode=${mode}`]);
+        assert.equal(r.status, 0, r.stderr);
+        const objs = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
+        assert.deepEqual(objs.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'ServiceAccount']);
+        const dep = find(objs, 'Deployment', 'rel-myapp');
+        const pod = dep.spec.template.spec;
+        assert.equal(pod.serviceAccountName, 'rel-credsync');
+        if (mode === 'native') {
+          assert.deepEqual(names(pod.initContainers), ['credsync', 'migrate']);
+          assertCredsyncContainer(pod.initContainers[0], { native: true });
+          assert.deepEqual(names(pod.containers), ['web']);
+        } else {
+          assert.deepEqual(names(pod.initContainers), ['credsync-init', 'migrate']);
+          assert.deepEqual(names(pod.containers), ['credsync', 'web']);
+          assertCredsyncContainer(pod.containers[0], { native: false });
+        }
+        const web = byName(pod.containers, 'web');
+        assert.equal(envMap(web).ALIBABA_CLOUD_CREDENTIALS_FILE, `${OUTPUT_DIR}/credentials.ini`);
+        assert.equal(envMap(web).PORT, '8080');
+        assert.deepEqual(names(pod.volumes), ['credsync', 'credsync-config', 'credsync-rrsa-token', 'cache']);
+        assertVolumes(pod);
+        assertPodSecurity(pod);
+        assert.match(dep.spec.template.metadata.annotations['checksum/credsync-config'], /^[0-9a-f]{64}$/);
+        assertValidates(objs);
+        await assertModels(objs);
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('plain manifests for users without Helm', () => {
+  test('deploy/manifests/credsync.yaml is the chart rendered with its values', () => {
+    const r = spawnSync(path.join(repo, 'scripts', 'render-manifests.sh'), ['--check'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  });
+
+  test('the manifests are valid Kubernetes objects', async () => {
+    const text = fs.readFileSync(path.join(repo, 'deploy', 'manifests', 'credsync.yaml'), 'utf8');
+    const objs = YAML.parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean);
+    assert.deepEqual(objs.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'ServiceAccount']);
+    await assertModels(objs);
+  });
+});

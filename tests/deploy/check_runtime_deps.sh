@@ -1,0 +1,372 @@
+#!/usr/bin/env bash
+# Checks deploy/Dockerfile without Docker (ctest: deploy_runtime_deps):
+#
+# 1. Runtime packages: every library `ldd` resolves for the built credsync
+#    binary, mapped to its Debian package with `dpkg -S`, is installed by the
+#    runtime stage (the lines between "# BEGIN runtime-packages" and
+#    "# END runtime-packages"), and every package listed there provides one of
+#    those libraries (ca-certificates aside). Same Debian release on both
+#    sides, so same packages.
+# 2. Build packages: the build stage installs $CREDSYNC_BUILD_PACKAGES from
+#    scripts/packages.sh, as scripts/install-deps.sh does; that list holds the
+#    package behind every find_package()/pkg_check_modules() of the
+#    CMakeLists.txt files; and, given a configured build tree, every library,
+#    program and package config file CMake found on this machine belongs to
+#    that list or to what it depends on.
+# 3. Structure: two stages on pinned Debian tags, no `latest`, no remote ADD,
+#    the runtime stage runs as USER 65532:65532 with exec-form ENTRYPOINT and
+#    CMD, copies only the binary, installs with --no-install-recommends and
+#    drops the apt lists, carries OCI labels and no secrets; the build stage
+#    copies every directory CMake adds; a root .dockerignore.
+#
+#   check_runtime_deps.sh CREDSYNC_BINARY REPO_DIR [BUILD_DIR]
+set -euo pipefail
+
+[[ $# -ge 2 ]] || { echo "usage: check_runtime_deps.sh CREDSYNC_BINARY REPO_DIR [BUILD_DIR]" >&2; exit 2; }
+binary="$1"
+repo="$(cd "$2" && pwd)"
+build_dir="${3:-}"
+dockerfile="${repo}/deploy/Dockerfile"
+
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+ok() { echo "ok: $*"; }
+
+for tool in ldd dpkg dpkg-query; do
+  command -v "$tool" >/dev/null || { echo "FAIL: $tool is needed (a Debian machine)" >&2; exit 1; }
+done
+[[ -x "$binary" ]] || { echo "FAIL: $binary is not an executable (build the credsync target)" >&2; exit 1; }
+[[ -f "$dockerfile" ]] || { echo "FAIL: $dockerfile does not exist" >&2; exit 1; }
+
+# --- the Dockerfile as logical instructions ---------------------------------
+# One line per instruction, continuation lines joined; comment lines (also
+# those inside a continuation, which Docker drops) removed; each prefixed
+# with its stage number (1 = first FROM).
+instructions="$(awk '
+  function flush() { if (text != "") print stage "\t" text; text = "" }
+  /^[[:space:]]*#/ { next }
+  {
+    line = $0
+    continued = sub(/\\[[:space:]]*$/, "", line)
+    if (text == "") {
+      if (line ~ /^[[:space:]]*$/) next
+      sub(/^[[:space:]]+/, "", line)
+      if (toupper(line) ~ /^FROM[[:space:]]/) stage++
+      text = line
+    } else {
+      text = text " " line
+    }
+    if (!continued) flush()
+  }
+  END { flush() }
+' "$dockerfile")"
+stages="$(awk -F'\t' '{print $1}' <<<"$instructions" | sort -un | tail -n 1)"
+stage_text() { awk -F'\t' -v s="$1" '$1 == s {print $2}' <<<"$instructions"; }
+build_stage="$(stage_text 1)"
+final_stage="$(stage_text "$stages")"
+
+# --- 1. runtime packages against ldd ----------------------------------------
+# The package lines between the markers: "<package> \" each.
+listed="$(awk '
+  /^# BEGIN runtime-packages/ { inside = 1; next }
+  /^# END runtime-packages/ { inside = 0; next }
+  inside { print }
+' "$dockerfile")"
+if [[ -z "$listed" ]]; then
+  fail "no package lines between '# BEGIN runtime-packages' and '# END runtime-packages' in $dockerfile"
+fi
+listed_packages=()
+while IFS= read -r line; do
+  [[ -z "$line" ]] && continue
+  if [[ "$line" =~ ^[[:space:]]+([a-z0-9][a-z0-9+.-]+)[[:space:]]*\\$ ]]; then
+    listed_packages+=("${BASH_REMATCH[1]}")
+  else
+    fail "runtime package list: '$line' is not one '<package> \\' per line"
+  fi
+done <<<"$listed"
+begin_line="$(grep -n '^# BEGIN runtime-packages' "$dockerfile" | cut -d: -f1 | head -n 1)"
+last_from_line="$(grep -ni '^FROM[[:space:]]' "$dockerfile" | tail -n 1 | cut -d: -f1)"
+if [[ -n "$begin_line" && -n "$last_from_line" && "$begin_line" -lt "$last_from_line" ]]; then
+  fail "the runtime package markers must be in the final stage (after line $last_from_line)"
+fi
+
+# The package owning a file, from owners[] that lookup_owners fills with one
+# dpkg -S call for many files (dpkg -S is slow). Bookworm is /usr-merged: a
+# library ldd finds in /lib may be registered under /usr/lib (or the other
+# way), and ldd may name a symlink.
+declare -A owners=()
+candidates_of() {
+  local file="$1" real
+  real="$(readlink -f "$file" || true)"
+  printf '%s\n' "$file" "/usr${file}" "${file#/usr}" "$real" "/usr${real}" "${real#/usr}" | grep '^/' | awk '!seen[$0]++'
+}
+lookup_owners() {
+  local line packages path
+  mapfile -t paths < <(for file in "$@"; do candidates_of "$file"; done | awk '!seen[$0]++')
+  [[ ${#paths[@]} -gt 0 ]] || return 0
+  # "libfoo1:amd64: /usr/lib/x" or "a:amd64, b:amd64: /dir"; the first package.
+  while IFS= read -r line; do
+    packages="${line%%: /*}"
+    path="/${line#*: /}"
+    packages="${packages%%,*}"
+    owners[$path]="${packages%%:*}"
+  done < <(dpkg -S "${paths[@]}" 2>/dev/null | grep -v '^diversion ' | grep ': /' || true)
+}
+owner_of() {
+  local candidate
+  while IFS= read -r candidate; do
+    if [[ -n "${owners[$candidate]:-}" ]]; then
+      echo "${owners[$candidate]}"
+      return 0
+    fi
+  done < <(candidates_of "$1")
+  return 1
+}
+
+ldd_output="$(ldd "$binary" 2>&1)" || fail "ldd $binary failed: $ldd_output"
+if grep -q "not found" <<<"$ldd_output"; then
+  fail "ldd: unresolved libraries on this machine: $(grep "not found" <<<"$ldd_output" | tr -s ' \t' ' ')"
+fi
+declare -A needed=()   # package -> the libraries it provides
+sanitizer_runtime=""
+mapfile -t libraries < <(awk '/=>/ && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$ldd_output")
+lookup_owners "${libraries[@]}"
+for library in "${libraries[@]}"; do
+  [[ -n "$library" ]] || continue
+  case "$(basename "$library")" in
+    libasan.so*|libubsan.so*|liblsan.so*|libtsan.so*|libhwasan.so*)
+      # A sanitizer tree's binary; the image is built without sanitizers.
+      sanitizer_runtime+=" $(basename "$library")"
+      continue ;;
+  esac
+  if package="$(owner_of "$library")"; then
+    needed[$package]+=" $(basename "$library")"
+  else
+    fail "dpkg -S: no Debian package owns $library"
+  fi
+done
+[[ -z "$sanitizer_runtime" ]] || echo "note: ignoring sanitizer runtimes (not in the image):${sanitizer_runtime}"
+
+declare -A listed_set=()
+for package in "${listed_packages[@]}"; do listed_set[$package]=1; done
+missing=()
+for package in "${!needed[@]}"; do
+  [[ -n "${listed_set[$package]:-}" ]] || missing+=("$package (${needed[$package]# })")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  fail "the runtime stage of deploy/Dockerfile misses packages the binary loads; add between the runtime-packages markers:
+$(printf '  %s\n' "${missing[@]}" | sort)"
+fi
+extra=()
+for package in "${listed_packages[@]}"; do
+  [[ "$package" == ca-certificates ]] && continue
+  [[ -n "${needed[$package]:-}" ]] || extra+=("$package")
+done
+if [[ ${#extra[@]} -gt 0 ]]; then
+  fail "the runtime stage lists packages that provide none of the libraries ldd resolves; remove: ${extra[*]}"
+fi
+[[ -n "${listed_set[ca-certificates]:-}" ]] || fail "the runtime stage must install ca-certificates (TLS to STS and KMS)"
+for package in "${listed_packages[@]}"; do
+  case "$package" in
+    *-dev|build-essential|gcc*|g++*|cpp|cmake|ninja-build|make|pkg-config|pkgconf|git|curl|wget)
+      fail "the runtime stage installs a build tool: $package" ;;
+  esac
+done
+if [[ ${#missing[@]} -eq 0 && ${#extra[@]} -eq 0 ]]; then
+  ok "runtime stage installs exactly the ${#needed[@]} packages owning the binary's ${#libraries[@]} libraries, and ca-certificates"
+fi
+
+# --- 2. build packages --------------------------------------------------------
+packages_sh="${repo}/scripts/packages.sh"
+# shellcheck source=scripts/packages.sh
+. "$packages_sh"
+read -r -d '' -a build_packages <<<"$CREDSYNC_BUILD_PACKAGES" || true
+declare -A build_set=()
+for package in "${build_packages[@]}"; do build_set[$package]=1; done
+
+grep -q 'COPY scripts/packages.sh ' <<<"$build_stage" \
+  || fail "the build stage must COPY scripts/packages.sh (the one build package list)"
+grep -Eq 'apt-get install .*--no-install-recommends .*\$\{?CREDSYNC_BUILD_PACKAGES' <<<"$build_stage" \
+  || fail "the build stage must apt-get install --no-install-recommends \$CREDSYNC_BUILD_PACKAGES"
+grep -Eq '^\. scripts/packages\.sh' "${repo}/scripts/install-deps.sh" \
+  || fail "scripts/install-deps.sh must source scripts/packages.sh"
+grep -q 'CREDSYNC_BUILD_PACKAGES' "${repo}/scripts/install-deps.sh" \
+  || fail "scripts/install-deps.sh must install \$CREDSYNC_BUILD_PACKAGES"
+
+# What each find_package()/pkg_check_modules() name needs from Debian. A new
+# dependency fails here until it is added to this map and to scripts/packages.sh.
+declare -A needs=(
+  [Threads]="build-essential"
+  [OpenSSL]="libssl-dev"
+  [CURL]="libcurl4-openssl-dev"
+  [absl]="libabsl-dev"
+  [Protobuf]="libprotobuf-dev protobuf-compiler"
+  [gRPC]="libgrpc++-dev libgrpc-dev protobuf-compiler-grpc"
+  [nlohmann_json]="nlohmann-json3-dev"
+  [yaml-cpp]="libyaml-cpp-dev"
+  [GTest]="libgtest-dev libgmock-dev"
+  [PkgConfig]="pkg-config"
+  [cpp-httplib]="libcpp-httplib-dev"
+)
+# The compiler and the generator the Dockerfile uses.
+required_build=(build-essential cmake ninja-build)
+names=()
+while IFS= read -r file; do
+  while IFS= read -r name; do names+=("$name"); done < <(
+    sed -n -E 's/^[[:space:]]*find_package\(([A-Za-z0-9_+-]+).*/\1/p' "$file"
+    # pkg_check_modules(PREFIX [REQUIRED] [IMPORTED_TARGET] module...)
+    sed -n -E 's/^[[:space:]]*pkg_check_modules\(([^)]*)\).*/\1/p' "$file" |
+      awk '{for (i = 2; i <= NF; i++) if ($i !~ /^(REQUIRED|QUIET|IMPORTED_TARGET|GLOBAL|NO_CMAKE_PATH|NO_CMAKE_ENVIRONMENT_PATH)$/) print $i}' |
+      sed -E 's/[<>=].*//')
+done < <(find "$repo" \( -name 'build*' -o -name node_modules -o -name .git \) -prune -o \
+           \( -name CMakeLists.txt -o -name '*.cmake' \) -print)
+for name in $(printf '%s\n' "${names[@]}" | sort -u); do
+  if [[ -z "${needs[$name]:-}" ]]; then
+    fail "CMake looks for '$name': map it to its Debian package in tests/deploy/check_runtime_deps.sh and add that to scripts/packages.sh"
+    continue
+  fi
+  read -r -a packages_for_name <<<"${needs[$name]}"
+  required_build+=("${packages_for_name[@]}")
+done
+missing=()
+for package in $(printf '%s\n' "${required_build[@]}" | sort -u); do
+  [[ -n "${build_set[$package]:-}" ]] || missing+=("$package")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  fail "CREDSYNC_BUILD_PACKAGES (scripts/packages.sh) misses what CMakeLists.txt needs: ${missing[*]}"
+else
+  ok "the build stage's packages cover find_package/pkg_check_modules: $(printf '%s\n' "${names[@]}" | sort -u | tr '\n' ' ')"
+fi
+
+# The same, from what CMake actually found in a configured tree: every such
+# file belongs to a build package or to one of their (installed) dependencies.
+if [[ -n "$build_dir" && -f "${build_dir}/CMakeCache.txt" ]]; then
+  declare -A closure=()
+  queue=("${build_packages[@]}")
+  while [[ ${#queue[@]} -gt 0 ]]; do
+    package="${queue[0]}"
+    queue=("${queue[@]:1}")
+    [[ -n "${closure[$package]:-}" ]] && continue
+    closure[$package]=1
+    depends="$(dpkg-query -W -f='${Depends}, ${Pre-Depends}' "$package" 2>/dev/null)" || continue
+    while IFS= read -r group; do
+      # "a (>= 1) | b:any": the first installed alternative.
+      for alternative in ${group//|/ }; do
+        alternative="${alternative%%:*}"
+        [[ "$alternative" =~ ^[a-z0-9][a-z0-9+.-]+$ ]] || continue
+        if dpkg-query -W -f='${Status}' "$alternative" 2>/dev/null | grep -q "ok installed"; then
+          queue+=("$alternative")
+          break
+        fi
+      done
+    done < <(sed -E 's/\([^)]*\)//g' <<<"$depends" | tr ',' '\n')
+  done
+  outside=()
+  checked=0
+  cache_entries="$(grep -E '^[A-Za-z0-9_+-]+:(FILEPATH|PATH)=/usr/' "${build_dir}/CMakeCache.txt" |
+                   grep -v '^CMAKE_' | grep -v '_INCLUDE_DIR:PATH=' || true)"
+  mapfile -t cache_files < <(cut -d= -f2- <<<"$cache_entries")
+  lookup_owners "${cache_files[@]}"
+  while IFS='=' read -r key value; do
+    [[ -n "$key" ]] || continue
+    name="${key%%:*}"
+    [[ "$name" == CMAKE_* || "$value" != /usr/* ]] && continue
+    case "$key" in
+      *:FILEPATH) file="$value" ;;
+      *_DIR:PATH) [[ -d "$value" ]] || continue; file="$value" ;;
+      *) continue ;;
+    esac
+    [[ "$key" == *_INCLUDE_DIR:PATH ]] && continue
+    package="$(owner_of "$file")" || continue
+    checked=$((checked + 1))
+    [[ -n "${closure[$package]:-}" ]] || outside+=("$name=$value ($package)")
+  done <<<"$cache_entries"
+  if [[ ${#outside[@]} -gt 0 ]]; then
+    fail "CMake found files from packages outside CREDSYNC_BUILD_PACKAGES and its dependencies:
+$(printf '  %s\n' "${outside[@]}")"
+  else
+    ok "all $checked libraries, programs and config dirs in $(basename "$build_dir")/CMakeCache.txt come from the build packages (${#closure[@]} with dependencies)"
+  fi
+fi
+
+# --- 3. structure -------------------------------------------------------------
+[[ "$stages" == 2 ]] || fail "deploy/Dockerfile should have 2 stages (build, runtime), has ${stages}"
+while IFS= read -r from; do
+  image="$(awk '{print $2}' <<<"$from")"
+  if [[ "$image" != *:* && "$image" != *@sha256:* ]]; then
+    fail "'$from': pin the base image by tag (and digest)"
+  fi
+  [[ "$image" == *:latest* ]] && fail "'$from': no 'latest' tags"
+  [[ "$image" == debian:bookworm* ]] || fail "'$from': both stages must be Debian bookworm (the sonames must match)"
+done < <(grep -iE '^FROM[[:space:]]' <<<"$(awk -F'\t' '{print $2}' <<<"$instructions")")
+grep -Eqi '^ARG .*latest' <<<"$(awk -F'\t' '{print $2}' <<<"$instructions")" \
+  && fail "no 'latest' tags (in ARG defaults either)"
+grep -Eiq '^FROM debian:bookworm(@sha256:[0-9a-f]+)? AS build$' <<<"$build_stage" \
+  || fail "the first stage must be 'FROM debian:bookworm AS build'"
+grep -Eiq '^FROM debian:bookworm-slim(@sha256:[0-9a-f]+)?$' <<<"$final_stage" \
+  || fail "the final stage must be 'FROM debian:bookworm-slim'"
+grep -Eiq '^ADD[[:space:]].*(https?|ftp)://' <<<"$(awk -F'\t' '{print $2}' <<<"$instructions")" \
+  && fail "no ADD of a URL: fetch with a checked download in a RUN, or better, use Debian packages"
+
+# The build stage: every directory CMake adds, only the credsync target,
+# the self-check.
+while read -r dir; do
+  grep -Eq "^COPY ${dir} ${dir}\$" <<<"$build_stage" \
+    || fail "the build stage must 'COPY ${dir} ${dir}' (CMakeLists.txt has add_subdirectory(${dir}))"
+done < <(sed -n -E 's/^add_subdirectory\(([A-Za-z0-9_./-]+)\).*/\1/p' "${repo}/CMakeLists.txt")
+grep -Eq '^COPY CMakeLists.txt ' <<<"$build_stage" || fail "the build stage must COPY CMakeLists.txt"
+grep -Eq 'cmake -S /src -B /src/build .*-DCMAKE_BUILD_TYPE=Release' <<<"$build_stage" \
+  || fail "the build stage must configure a Release tree in /src/build"
+grep -Eq 'cmake --build /src/build --target credsync( |$)' <<<"$build_stage" \
+  || fail "the build stage must build only the credsync target"
+grep -Eq '/usr/local/bin/credsync version' <<<"$build_stage" \
+  || fail "the build stage must run '/usr/local/bin/credsync version' as a self-check"
+
+# The runtime stage.
+users="$(grep -E '^USER[[:space:]]' <<<"$final_stage" || true)"
+[[ "$(tail -n 1 <<<"$users")" == "USER 65532:65532" ]] \
+  || fail "the final stage must end as 'USER 65532:65532' (numeric, non-root), has: ${users:-no USER}"
+grep -Eq '^RUN .*(useradd|adduser|groupadd|addgroup)' <<<"$final_stage" && fail "the final stage must create no users"
+grep -Eq '^ENTRYPOINT \["/usr/local/bin/credsync"\]$' <<<"$final_stage" \
+  || fail "the final stage must have the exec-form ENTRYPOINT [\"/usr/local/bin/credsync\"]"
+grep -Eq '^CMD \["run", "--config", "/etc/credsync/config.yaml"\]$' <<<"$final_stage" \
+  || fail "the final stage must have CMD [\"run\", \"--config\", \"/etc/credsync/config.yaml\"] (exec form)"
+grep -Eq '^WORKDIR /$' <<<"$final_stage" || fail "the final stage must have WORKDIR /"
+copies="$(grep -E '^(COPY|ADD)[[:space:]]' <<<"$final_stage" || true)"
+[[ "$copies" == "COPY --from=build /usr/local/bin/credsync /usr/local/bin/credsync" ]] \
+  || fail "the final stage must copy only the binary from the build stage, copies: $copies"
+while IFS= read -r run; do
+  if grep -q 'apt-get install' <<<"$run"; then
+    grep -q -- '--no-install-recommends' <<<"$run" || fail "final stage: apt-get install without --no-install-recommends"
+    grep -q 'rm -rf /var/lib/apt/lists/\*' <<<"$run" || fail "final stage: apt-get without rm -rf /var/lib/apt/lists/* in the same RUN"
+  fi
+done < <(grep -E '^RUN ' <<<"$final_stage")
+for label in title description version revision; do
+  grep -Eq "^LABEL .*org\.opencontainers\.image\.${label}=" <<<"$final_stage" \
+    || fail "the final stage needs the label org.opencontainers.image.${label}"
+done
+project_version="$(sed -n -E 's/^project\(credsync VERSION ([0-9.]+).*/\1/p' "${repo}/CMakeLists.txt")"
+grep -Eq "^ARG VERSION=${project_version//./\\.}$" <<<"$final_stage" \
+  || fail "the image version (ARG VERSION) must default to the CMake project version ${project_version}"
+grep -Eiq '^(ENV|ARG)[[:space:]]+[A-Z_]*(SECRET|PASSWORD|TOKEN|ACCESS_KEY|PRIVATE)' <<<"$(awk -F'\t' '{print $2}' <<<"$instructions")" \
+  && fail "no secrets in ENV or ARG"
+grep -Eiq '^COPY .*(\.pem|\.key|credentials|\.ini)( |$)' <<<"$(awk -F'\t' '{print $2}' <<<"$instructions")" \
+  && fail "no keys, certificates or credentials copied into the image"
+
+ignore="${repo}/.dockerignore"
+if [[ -f "$ignore" ]]; then
+  for pattern in build build-\* node_modules .git; do
+    grep -qxF "$pattern" "$ignore" || fail ".dockerignore must list '$pattern'"
+  done
+else
+  fail "no .dockerignore at the repository top (the build context): build trees and node_modules would be sent to the daemon"
+fi
+
+if [[ $failures -gt 0 ]]; then
+  echo "deploy_runtime_deps: $failures failure(s)" >&2
+  exit 1
+fi
+ok "deploy/Dockerfile structure (stages, pins, USER 65532:65532, exec-form ENTRYPOINT/CMD, labels, no secrets, .dockerignore)"

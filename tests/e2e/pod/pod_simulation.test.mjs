@@ -1,0 +1,355 @@
+// Pod simulation end to end (issue 5): the rendered Helm chart's pods, run
+// on this machine with their exact commands, args, env, volumes, users and
+// probes (tests/e2e/pod/podsim.mjs), against credsync-emulator.
+//
+// run.sh starts this file inside new network, mount and PID namespaces, so
+// the pods can bind the rendered 0.0.0.0:9808 and mount onto the rendered
+// paths (/etc/credsync, /var/run/credsync, ...) without touching the host.
+//
+// Environment: CREDSYNC_BIN, CREDSYNC_EMULATOR (ctest sets them),
+// CREDSYNC_E2E_LOG_DIR (each process's output), CREDSYNC_POD_CHART (the
+// chart to render; default charts/credsync).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import YAML from 'yaml';
+
+import { startEmulator } from '../node/emulator.mjs';
+import { ACCOUNT, ISSUER } from '../node/sidecar.mjs';
+import {
+  REPO, allContainers, findContainer, findObject, isHelmTest, podFromWorkload, renderChart, startPod,
+} from './podsim.mjs';
+
+const CHART = path.resolve(process.env.CREDSYNC_POD_CHART || path.join(REPO, 'charts', 'credsync'));
+const NAMESPACE = 'podsim';
+const SECRET = 'acs/ram/user/podsim-app';
+const PROFILE = 'default';
+const ROLE_ARN = `acs:ram::${ACCOUNT}:role/credsync-podsim`;
+const PROVIDER_ARN = `acs:ram::${ACCOUNT}:oidc-provider/ack-rrsa-podsim`;
+const CREDSYNC_PATH = '/usr/local/bin/credsync';
+
+const binary = process.env.CREDSYNC_BIN;
+const logDir = process.env.CREDSYNC_E2E_LOG_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-pod-logs-'));
+fs.mkdirSync(logDir, { recursive: true });
+const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-podsim-'));
+fs.chmodSync(workDir, 0o711);
+
+const log = (line) => process.stdout.write(`# ${line}\n`);
+
+let emu;
+let world;        // {keyId, audiences, subjects}
+const pods = [];  // every pod started, stopped in after()
+
+function values(mode) {
+  return {
+    sidecar: { mode },
+    rrsa: { roleArn: ROLE_ARN, oidcProviderArn: PROVIDER_ARN },
+    config: {
+      kms: { endpoints: [emu.url] },
+      sts: { endpoint: emu.url },
+      tls: { caBundle: emu.ca.toString('utf8') },
+      profiles: [{ name: PROFILE, secretName: SECRET }],
+    },
+  };
+}
+
+function render(mode) {
+  const objects = renderChart({ chart: CHART, release: `podsim-${mode}`, namespace: NAMESPACE,
+                                values: values(mode), workDir: logDir });
+  const deployment = findObject(objects, 'Deployment');
+  const testPods = objects.filter((o) => o.kind === 'Pod' && isHelmTest(o));
+  return { objects, deployment, pod: podFromWorkload(deployment), testPods };
+}
+
+// The service-account token audiences the rendered pods project, and the
+// subjects (system:serviceaccount:NS:SA) they run as.
+function identitiesOf(podSpecs) {
+  const audiences = new Set();
+  const subjects = new Set();
+  for (const spec of podSpecs) {
+    subjects.add(`system:serviceaccount:${NAMESPACE}:${spec.serviceAccountName ?? 'default'}`);
+    for (const v of spec.volumes ?? []) {
+      for (const s of v.projected?.sources ?? []) {
+        if (s.serviceAccountToken) audiences.add(s.serviceAccountToken.audience ?? 'sts.aliyuncs.com');
+      }
+    }
+  }
+  return { audiences: [...audiences], subjects: [...subjects] };
+}
+
+async function mintToken({ audience, expirationSeconds, file, serviceAccount, namespace }) {
+  await emu.admin('POST', '/admin/oidc/tokens', {
+    namespace, service_account: serviceAccount, audience, ttl_seconds: expirationSeconds, file,
+  });
+}
+
+// The moment credsync's startupProbe (HTTP /readyz) passes, the kubelet may
+// start the next containers, and the helm test's check asks grpc.health.v1
+// over the socket (`credsync probe ready`) once, without retrying: the two
+// readiness views must agree from that moment on.
+async function assertReadinessViewsAgree(pod, proc) {
+  if (proc.container.command?.[0] !== CREDSYNC_PATH || !proc.container.args?.includes('run')) return;
+  const { outputDir, config } = renderedConfig(pod, proc.container.name);
+  const socket = config.control?.socket ?? `${outputDir}/credsync.sock`;
+  const r = await proc.exec([CREDSYNC_PATH, 'probe', 'ready', '--socket', socket]);
+  assert.equal(r.code, 0,
+               `${pod.name}/${proc.name}: its startupProbe (GET /readyz) passed, but grpc.health.v1 on ${socket} ` +
+               `(credsync probe ready, what the helm test's check runs) says: ${r.output.trim()}`);
+}
+
+// A Deployment's pod is named <deployment>-<pod-template-hash>-<suffix>.
+function replicaName(deployment) {
+  return `${deployment.metadata.name}-7d4b9c8f6d-x5k2p`;
+}
+
+function launchPod(objects, pod, name, extra = {}) {
+  return startPod({
+    objects, pod, name, namespace: NAMESPACE, workDir, logDir, mintToken, log,
+    images: { [CREDSYNC_PATH]: binary }, afterStartup: assertReadinessViewsAgree, ...extra,
+  }).then((p) => { pods.push(p); return p; });
+}
+
+// What the credsync container's rendered config says, read from the file
+// its --config flag names, through the pod's volumes.
+function renderedConfig(pod, containerName) {
+  const c = findContainer(pod.spec, containerName);
+  const args = [...(c.command ?? []), ...(c.args ?? [])];
+  const i = args.indexOf('--config');
+  assert.ok(i >= 0 && args[i + 1], `container ${containerName} runs without --config: ${args.join(' ')}`);
+  const file = pod.hostPath(containerName, args[i + 1]);
+  const config = YAML.parse(fs.readFileSync(file, 'utf8'));
+  const outputDir = config.output?.directory ?? '/var/run/credsync';
+  return { config, configPath: args[i + 1], outputDir, credentialsPath: `${outputDir}/credentials.ini` };
+}
+
+function keyIdsIn(ini) {
+  return [...ini.matchAll(/^access_key_id\s*=\s*(\S+)\s*$/gm)].map((m) => m[1]);
+}
+
+async function waitForKey(file, keyId, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  let content = '';
+  for (;;) {
+    try {
+      content = fs.readFileSync(file, 'utf8');
+      if (keyIdsIn(content).includes(keyId)) return content;
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${file} did not get key ${keyId} within ${timeoutMs} ms; it has ${keyIdsIn(content)}`);
+    }
+    await delay(50);
+  }
+}
+
+// Appends every log of the pod (and the emulator's) to a failure, and
+// stops the pod whatever happens (the next pod binds the same ports).
+async function withLogs(podRef, body) {
+  try {
+    return await body();
+  } catch (err) {
+    const pod = podRef();
+    throw new Error(`${err.message}\n\nlogs in ${logDir}\n${pod ? pod.describeLogs() : '(no pod started)'}\n` +
+                    `--- emulator\n${emu?.stderrTail(4096) ?? ''}`, { cause: err });
+  } finally {
+    await podRef()?.stop();
+  }
+}
+
+// The probes of a running container answer on their rendered ports and paths.
+async function assertProbes(pod, containerName, config) {
+  const c = findContainer(pod.spec, containerName);
+  const proc = pod.container(containerName);
+  const want = { startupProbe: '/readyz', livenessProbe: '/healthz', readinessProbe: '/readyz' };
+  const httpPort = Number(String(config.control?.http_address ?? '0.0.0.0:9808').split(':').pop());
+  for (const [kind, wantPath] of Object.entries(want)) {
+    const probe = c[kind];
+    assert.ok(probe?.httpGet, `${containerName}.${kind}: want an httpGet probe, have ${JSON.stringify(probe)}`);
+    assert.equal(probe.httpGet.path, wantPath, `${containerName}.${kind} path`);
+    const result = await pod.probeOnce(proc, probe);
+    assert.equal(result.status, 200, `${containerName}.${kind} GET ${wantPath} on port ${result.port}: ${result.detail}`);
+    assert.equal(result.port, httpPort,
+                 `${containerName}.${kind} port ${probe.httpGet.port} is not the config's http_address ${httpPort}`);
+    log(`${pod.name}/${containerName} ${kind}: GET :${result.port}${wantPath} -> ${result.status}`);
+  }
+}
+
+// The file is the kubelet-fsGroup-shared one: group fsGroup, no world access.
+function assertFileOwnership(pod, file) {
+  const st = fs.statSync(file);
+  const fsGroup = pod.spec.securityContext?.fsGroup;
+  if (fsGroup !== undefined) assert.equal(st.gid, fsGroup, `${file} group`);
+  assert.equal(st.mode & 0o007, 0, `${file} mode ${(st.mode & 0o777).toString(8)} grants others access`);
+  assert.equal(st.mode & 0o222, 0, `${file} mode ${(st.mode & 0o777).toString(8)} is writable`);
+}
+
+before(async () => {
+  assert.ok(binary && fs.existsSync(binary), `CREDSYNC_BIN=${binary} does not name the credsync binary`);
+  assert.ok(fs.existsSync(path.join(CHART, 'Chart.yaml')), `${CHART} is not a chart`);
+  emu = await startEmulator();
+  log(`emulator on ${emu.url}; chart ${CHART}; logs in ${logDir}; work dir ${workDir}`);
+
+  // The RRSA world: the provider trusts the audiences the chart projects,
+  // the role trusts the service accounts its pods run as.
+  const specs = [];
+  for (const mode of ['native', 'classic']) {
+    const r = render(mode);
+    specs.push(r.pod.spec, ...r.testPods.map((p) => p.spec));
+  }
+  const { audiences, subjects } = identitiesOf(specs);
+  assert.ok(audiences.length > 0, 'the chart projects no service-account token');
+  await emu.admin('POST', '/admin/oidc-providers', { arn: PROVIDER_ARN, issuer: ISSUER, audiences });
+  await emu.admin('POST', '/admin/roles', {
+    arn: ROLE_ARN, oidc_provider_arn: PROVIDER_ARN, subjects, secrets: [SECRET],
+  });
+  const secret = await emu.admin('POST', '/admin/secrets', { name: SECRET });
+  world = { keyId: secret.access_key_id, audiences, subjects };
+  log(`world: role ${ROLE_ARN} trusts ${subjects.join(', ')} (audiences ${audiences.join(', ')}); ` +
+      `${SECRET} is ${world.keyId}`);
+});
+
+after(async () => {
+  for (const pod of pods.reverse()) await pod.stop().catch(() => {});
+  if (emu) await emu.stop();
+  fs.rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('the rendered chart, run as pods', { concurrency: false }, () => {
+  test('native sidecar: file, probes, the helm test check, rotation', async () => {
+    const r = render('native');
+    const sidecar = (r.pod.spec.initContainers ?? []).find((c) => c.name === 'credsync');
+    assert.ok(sidecar, 'native mode: credsync is not an init container');
+    assert.equal(sidecar.restartPolicy, 'Always', 'native mode: credsync must have restartPolicy Always');
+    assert.deepEqual(sidecar.command, [CREDSYNC_PATH]);
+
+    let pod;
+    await withLogs(() => pod, async () => {
+      pod = await launchPod(r.objects, r.pod, replicaName(r.deployment));
+      const { config, credentialsPath } = renderedConfig(pod, 'credsync');
+
+      // The startup probe passed, so the file must be there with the key.
+      const file = pod.hostPath('credsync', credentialsPath);
+      const ini = fs.readFileSync(file, 'utf8');
+      assert.deepEqual([...new Set(keyIdsIn(ini))], [world.keyId], `credentials.ini:\n${ini.replace(/secret.*/g, '…')}`);
+      assertFileOwnership(pod, file);
+      log(`${credentialsPath} has ${world.keyId}`);
+
+      // The app container, when there is one, is pointed at that file.
+      for (const c of allContainers(pod.spec)) {
+        const v = (c.env ?? []).find((e) => e.name === 'ALIBABA_CLOUD_CREDENTIALS_FILE');
+        if (v) assert.equal(v.value, credentialsPath, `${c.name}: ALIBABA_CLOUD_CREDENTIALS_FILE`);
+      }
+
+      await pod.waitReady();
+      await assertProbes(pod, 'credsync', config);
+
+      // The example app (if it ran) reads the file as its own user.
+      const app = pod.containers.get('app');
+      if (app) {
+        await delay(500);
+        assert.ok(app.alive(), `the app container exited: ${JSON.stringify(app.exit)}\n${app.output()}`);
+        const r2 = await app.exec(['/bin/sh', '-c', `cat ${credentialsPath} >/dev/null`]);
+        assert.equal(r2.code, 0, `the app cannot read ${credentialsPath}: ${r2.output}`);
+      }
+
+      // The helm test pod's check container, grafted into this pod: same
+      // network, its own mount namespace seeing this pod's volumes where
+      // credsync sees them.
+      assert.ok(r.testPods.length > 0, 'the chart renders no helm test Pod');
+      const check = findContainer(r.testPods[0].spec, 'check');
+      const grafted = pod.graft(check, 'credsync');
+      const exit = await grafted.wait(60000);
+      assert.equal(exit.code, 0, `the helm test check exited ${JSON.stringify(exit)}:\n${grafted.output()}`);
+      log(`helm test check against ${pod.name}: exit 0`);
+
+      // Rotation: KMS rotates the secret, the app reports the old key.
+      const rotated = await emu.admin('POST', `/admin/secrets/${encodeURIComponent(SECRET)}/rotate`, {});
+      assert.notEqual(rotated.access_key_id, world.keyId);
+      const refresh = await pod.container('credsync').exec(
+        [CREDSYNC_PATH, 'refresh', '--profile', PROFILE, '--failed-key-id', world.keyId]);
+      assert.equal(refresh.code, 0, `credsync refresh: ${refresh.output}`);
+      assert.match(refresh.output, new RegExp(rotated.access_key_id));
+      await waitForKey(file, rotated.access_key_id, 10000);
+      assertFileOwnership(pod, file);
+      log(`rotation: ${world.keyId} -> ${rotated.access_key_id}; file updated`);
+      world.keyId = rotated.access_key_id;
+
+      await assertProbes(pod, 'credsync', config);
+      const exits = await pod.stop();
+      assert.equal(exits.credsync?.code, 0, `credsync on SIGTERM: ${JSON.stringify(exits.credsync)}`);
+    });
+  });
+
+  test('classic sidecar: credsync-init writes the file before credsync starts', async () => {
+    const r = render('classic');
+    const init = (r.pod.spec.initContainers ?? []).find((c) => c.name === 'credsync-init');
+    assert.ok(init, 'classic mode: no credsync-init init container');
+    assert.equal(init.restartPolicy, undefined, 'credsync-init must run to completion');
+    const args = [...(init.command ?? []), ...(init.args ?? [])];
+    assert.ok(args.includes('sync') && args.includes('--once'), `credsync-init runs ${args.join(' ')}`);
+    assert.ok((r.pod.spec.containers ?? []).some((c) => c.name === 'credsync'),
+              'classic mode: credsync is not a regular container');
+    assert.ok(!(r.pod.spec.initContainers ?? []).some((c) => c.name === 'credsync'),
+              'classic mode: credsync is also an init container');
+
+    let pod;
+    let seenBeforeMain = null;
+    await withLogs(() => pod, async () => {
+      pod = await launchPod(r.objects, r.pod, replicaName(r.deployment), {
+        afterInit: async (p) => {
+          assert.equal(p.containers.get('credsync'), undefined, 'credsync started before the init container ended');
+          assert.equal(p.containers.get('credsync-init').exit?.code, 0);
+          const { credentialsPath } = renderedConfig(p, 'credsync-init');
+          const file = p.hostPath('credsync-init', credentialsPath);
+          seenBeforeMain = keyIdsIn(fs.readFileSync(file, 'utf8'));
+        },
+      });
+      assert.deepEqual([...new Set(seenBeforeMain)], [world.keyId],
+                       'credsync-init did not write the key before the main container started');
+      log(`credsync-init wrote ${world.keyId} before credsync started`);
+      const { config, credentialsPath } = renderedConfig(pod, 'credsync');
+      const file = pod.hostPath('credsync', credentialsPath);
+      assertFileOwnership(pod, file);
+      await pod.waitReady();
+      await assertProbes(pod, 'credsync', config);
+
+      const check = findContainer(r.testPods[0].spec, 'check');
+      const grafted = pod.graft(check, 'credsync');
+      const exit = await grafted.wait(60000);
+      assert.equal(exit.code, 0, `the helm test check exited ${JSON.stringify(exit)}:\n${grafted.output()}`);
+
+      // A rotation reaches the running classic sidecar too.
+      const rotated = await emu.admin('POST', `/admin/secrets/${encodeURIComponent(SECRET)}/rotate`, {});
+      const refresh = await pod.container('credsync').exec(
+        [CREDSYNC_PATH, 'refresh', '--profile', PROFILE, '--failed-key-id', world.keyId]);
+      assert.equal(refresh.code, 0, `credsync refresh: ${refresh.output}`);
+      await waitForKey(file, rotated.access_key_id, 10000);
+      world.keyId = rotated.access_key_id;
+      const exits = await pod.stop();
+      assert.equal(exits.credsync?.code, 0, `credsync on SIGTERM: ${JSON.stringify(exits.credsync)}`);
+    });
+  });
+
+  test('the helm test pod, run as a pod of its own, passes', async () => {
+    const r = render('native');
+    assert.equal(r.testPods.length, 1, 'want one helm test Pod');
+    const testPod = podFromWorkload(r.testPods[0]);
+    let pod;
+    await withLogs(() => pod, async () => {
+      pod = await launchPod(r.objects, testPod, r.testPods[0].metadata.name);
+      const exits = await pod.waitRegularContainers(120000);
+      assert.ok(Object.keys(exits).includes('check'), `the test pod ran ${Object.keys(exits)}`);
+      for (const [name, exit] of Object.entries(exits)) {
+        assert.equal(exit.code, 0, `helm test container ${name} exited ${JSON.stringify(exit)}:\n` +
+                                   pod.container(name).output());
+      }
+      log(`helm test pod ${pod.name}: ${Object.keys(exits).join(', ')} exited 0`);
+      await pod.stop();
+    });
+  });
+});
