@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Configures and builds one tree. usage: scripts/build.sh release|asan|debug [targets...]
+# Configures and builds one tree. usage: scripts/build.sh release|asan|debug|fuzz [targets...]
 #   release  build/release, -O2, the tree the demo and benchmarks use
 #   asan     build/asan, AddressSanitizer + UndefinedBehaviorSanitizer at -O1
 #            with line tables (enough for symbolized reports, cheaper to compile)
 #   debug    build/debug
+#   fuzz     build/fuzz, clang with libFuzzer + ASan/UBSan: the NAME_fuzzer
+#            binaries (scripts/fuzz.sh runs them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-kind=${1:?usage: scripts/build.sh release|asan|debug [targets...]}
+kind=${1:?usage: scripts/build.sh release|asan|debug|fuzz [targets...]}
 shift
 case "$kind" in
   release) args=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG") ;;
   asan) args=(-DCMAKE_BUILD_TYPE=Sanitize "-DCMAKE_CXX_FLAGS_SANITIZE=-O1 -g1" -DCREDSYNC_SANITIZE=ON) ;;
   debug) args=(-DCMAKE_BUILD_TYPE=Debug) ;;
-  *) echo "build: unknown tree '$kind' (release, asan or debug)" >&2; exit 2 ;;
+  fuzz) args=(-DCMAKE_BUILD_TYPE=Sanitize "-DCMAKE_CXX_FLAGS_SANITIZE=-O1 -g1" -DCREDSYNC_SANITIZE=ON
+              -DCREDSYNC_FUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++) ;;
+  *) echo "build: unknown tree '$kind' (release, asan, debug or fuzz)" >&2; exit 2 ;;
 esac
 dir="build/$kind"
 if [[ ! -f "$dir/build.ninja" ]]; then

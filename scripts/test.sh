@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds the Release tree and
 # the ASan+UBSan tree, and runs every ctest case (unit, fuzz-corpus replay,
-# end-to-end with the official Alibaba Cloud SDKs) in both.
-# Set TREES="release" to run only one tree.
+# end-to-end with the official Alibaba Cloud SDKs) in both; then every
+# libFuzzer target for FUZZ_SECONDS (10) each in a clang tree.
+# Set TREES="release" to run only one tree, FUZZ_SECONDS=0 to skip fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -15,4 +16,8 @@ for tree in ${TREES:-release asan}; do
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   (cd "build/$tree" && ctest --output-on-failure -j"${JOBS:-$(nproc)}" --timeout 600) || status=1
 done
+if [[ "${FUZZ_SECONDS:-10}" != 0 ]]; then
+  echo "== fuzz: every target for ${FUZZ_SECONDS:-10}s (scripts/fuzz.sh)"
+  scripts/fuzz.sh "${FUZZ_SECONDS:-10}" || status=1
+fi
 exit $status

@@ -78,6 +78,13 @@ absl::Status validateIniProfileName(absl::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status validateIniCredential(absl::string_view profile, absl::string_view access_key_id,
+                                   const SecretString& access_key_secret) {
+  const std::string name(profile);
+  if (absl::Status id = checkValue(name, kAccessKeyIdKey, access_key_id); !id.ok()) return id;
+  return checkValue(name, kAccessKeySecretKey, access_key_secret.reveal());
+}
+
 absl::StatusOr<SecretString> renderCredentialsIni(const std::vector<IniProfile>& profiles) {
   if (profiles.empty()) return absl::InvalidArgumentError("no profiles to render");
   std::set<absl::string_view> seen;

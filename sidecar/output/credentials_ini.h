@@ -34,6 +34,13 @@ struct IniProfile {
 // literals true, false and null (Node's `ini` turns them into non-strings).
 absl::StatusOr<SecretString> renderCredentialsIni(const std::vector<IniProfile>& profiles);
 
+// Whether renderCredentialsIni() would accept this key for `profile`: the
+// same checks, so a fetch can refuse a key the file cannot hold before it
+// replaces the last good one (INVALID_ARGUMENT naming the field, never the
+// value).
+absl::Status validateIniCredential(absl::string_view profile, absl::string_view access_key_id,
+                                   const SecretString& access_key_secret);
+
 // A section name every parser reads back unchanged: [A-Za-z0-9_-]+. Narrower
 // than the characters a file name allows: Node's `ini` nests `[a.b]` under
 // `a` (so the SDK would not find profile "a.b"); "DEFAULT" is the defaults

@@ -88,7 +88,21 @@ absl::Time SyncEngine::runDue() {
   // Fetch outside the lock: status and probes stay answerable meanwhile.
   std::vector<std::pair<std::string, absl::StatusOr<fetch::ManagedCredential>>> results;
   for (const config::ProfileConfig& profile : due) {
-    results.emplace_back(profile.name, source_.fetch(profile));
+    absl::StatusOr<fetch::ManagedCredential> fetched = source_.fetch(profile);
+    // A key the file cannot hold (characters some SDK's parser would read
+    // differently) is a failed fetch of this profile: the last good key
+    // stays, status says why, and the slow schedule applies, rather than a
+    // success whose publish then fails for every profile.
+    if (fetched.ok()) {
+      if (absl::Status writable = output::validateIniCredential(
+              profile.name, fetched->access_key_id, fetched->access_key_secret);
+          !writable.ok()) {
+        fetched = absl::InvalidArgumentError(
+            absl::StrCat("KMS returned a key credentials.ini cannot hold (version ",
+                         fetched->version_id, "): ", writable.message()));
+      }
+    }
+    results.emplace_back(profile.name, std::move(fetched));
   }
 
   absl::MutexLock lock(&mutex_);
@@ -139,15 +153,21 @@ absl::Time SyncEngine::runDue() {
                   {"serving_last_good_key", state->credential.has_value()}});
     }
   }
-  if (!changed.empty() || publish_pending_) {
-    if (absl::Status published = publishLocked(done, changed); !published.ok()) {
-      publish_pending_ = true;
-      log::error("publish failed; the previous file stays in place", {{"error", published}});
-      // Try again soon: the keys are in memory, only the write failed.
-      for (ProfileState& state : profiles_) {
-        state.status.next_refresh =
-            std::min(state.status.next_refresh, done + config_.refresh.retry_initial_backoff);
-      }
+  unpublished_.insert(changed.begin(), changed.end());
+  if (!unpublished_.empty() && (!changed.empty() || done >= publish_retry_at_)) {
+    const std::vector<std::string> pending(unpublished_.begin(), unpublished_.end());
+    if (absl::Status published = publishLocked(done, pending); published.ok()) {
+      unpublished_.clear();
+      publish_failures_ = 0;
+    } else {
+      // The keys are in memory, only the write failed: retry the write with
+      // backoff, without asking KMS again.
+      ++publish_failures_;
+      publish_retry_at_ = schedule_.afterFailure(done, publish_failures_, /*retryable=*/true);
+      log::error("publish failed; the previous file stays in place",
+                 {{"error", published},
+                  {"failures", publish_failures_},
+                  {"next_attempt", formatTime(publish_retry_at_)}});
     }
   }
   // Completion is visible together with the file it produced: a waiting
@@ -163,7 +183,7 @@ absl::Time SyncEngine::runDue() {
     log::write(ready ? log::Level::kInfo : log::Level::kWarn, ready ? "ready" : "not ready");
     logged_ready_ = ready;
   }
-  absl::Time next = absl::InfiniteFuture();
+  absl::Time next = unpublished_.empty() ? absl::InfiniteFuture() : publish_retry_at_;
   for (const ProfileState& state : profiles_) next = std::min(next, state.status.next_refresh);
   return next;
 }
@@ -191,7 +211,6 @@ absl::Status SyncEngine::publishLocked(absl::Time now, const std::vector<std::st
   absl::StatusOr<output::PublishResult> result =
       writer_.publish({{kCredentialsFile, *std::move(ini)}});
   if (!result.ok()) return result.status();
-  publish_pending_ = false;
   for (ProfileState& state : profiles_) {
     if (!state.credential) continue;
     const bool was_written = state.status.written;
@@ -252,8 +271,7 @@ RefreshView SyncEngine::viewLocked(const ProfileState& state) const {
   view.fetch_in_flight = state.fetch_in_flight;
   view.fetch_requested = state.refresh_requests != state.requests_covered;
   view.last_fetch = state.last_fetch;
-  view.publish_pending = publish_pending_ && state.credential.has_value() &&
-                         state.credential->access_key_id != state.status.access_key_id;
+  view.publish_pending = unpublished_.count(state.config.name) > 0;
   return view;
 }
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -150,8 +151,11 @@ class SyncEngine {
 
   mutable absl::Mutex mutex_;
   std::vector<ProfileState> profiles_ ABSL_GUARDED_BY(mutex_);
-  // Profiles whose fetched key is not yet in the file (a publish failed).
-  bool publish_pending_ ABSL_GUARDED_BY(mutex_) = false;
+  // Profiles whose fetched key is not yet in the file (a publish failed),
+  // and when the write is tried again.
+  std::set<std::string> unpublished_ ABSL_GUARDED_BY(mutex_);
+  absl::Time publish_retry_at_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  int publish_failures_ ABSL_GUARDED_BY(mutex_) = 0;
   // Readiness as last logged, so each change is logged once.
   bool logged_ready_ ABSL_GUARDED_BY(mutex_) = false;
   std::vector<SyncListener*> listeners_;

@@ -27,12 +27,13 @@ absl::StatusOr<FaultKind> parseFaultKind(const std::string& name) {
       {"reset", FaultKind::kReset},
       {"malformed_json", FaultKind::kMalformedJson},
       {"truncated_body", FaultKind::kTruncatedBody},
+      {"body", FaultKind::kBody},
   };
   auto it = kKinds.find(name);
   if (it == kKinds.end()) {
     return absl::InvalidArgumentError(
         "kind must be one of latency, http_5xx, internal_failure, throttling, reset, "
-        "malformed_json, truncated_body");
+        "malformed_json, truncated_body, body");
   }
   return it->second;
 }

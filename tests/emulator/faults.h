@@ -21,6 +21,7 @@ enum class FaultKind {
   kReset,            // drop the connection without an answer
   kMalformedJson,    // 200 with a body that is not JSON
   kTruncatedBody,    // the real answer, cut off mid-body
+  kBody,             // a chosen body instead of the answer (hostile-input tests)
 };
 
 absl::StatusOr<FaultKind> parseFaultKind(const std::string& name);
@@ -32,7 +33,13 @@ struct Fault {
   int64_t remaining = -1;  // requests left to affect; -1 until cleared
   double fraction = 1.0;   // share of matching requests affected
   absl::Duration latency = absl::ZeroDuration();
-  int status = 503;
+  int status = 503;  // kHttp5xx; kBody's HTTP status (200 unless given)
+  // kBody: the bytes to answer with, or, when huge_bytes > 0, a generated
+  // JSON object of exactly that many bytes, streamed without being held in
+  // memory. chunked: chunked transfer encoding instead of Content-Length.
+  std::string body;
+  int64_t huge_bytes = 0;
+  bool chunked = false;
 };
 
 // What applies to one request: a total added latency, and at most one

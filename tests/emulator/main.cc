@@ -18,6 +18,7 @@
 #include "sidecar/common/time_source.h"
 #include "tests/emulator/oidc_issuer.h"
 #include "tests/emulator/pki.h"
+#include "tests/emulator/secret_recorder.h"
 #include "tests/emulator/server.h"
 #include "tests/emulator/world.h"
 
@@ -26,7 +27,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: credsync-emulator --state-dir DIR [--listen HOST:PORT] [--port-file FILE]\n"
     "                         [--seed FILE] [--plain-http] [--log-level LEVEL]\n"
-    "                         [--account-id ID] [--region REGION] [--issuer URL]\n";
+    "                         [--account-id ID] [--region REGION] [--issuer URL]\n"
+    "                         [--record-secrets FILE]  (tests: appends every secret issued)\n";
 
 struct Flags {
   std::string state_dir;
@@ -38,6 +40,7 @@ struct Flags {
   std::string account_id = "1234567890123456";
   std::string region = "cn-hangzhou";
   std::string issuer = "https://oidc-ack-cn-hangzhou.oss-cn-hangzhou.aliyuncs.com/c-emulator";
+  std::string record_secrets;
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -55,10 +58,15 @@ Flags parseCommandLine(int argc, char** argv) {
   }
   Flags flags;
   const std::map<std::string, std::string*> values = {
-      {"state-dir", &flags.state_dir}, {"listen", &flags.listen},
-      {"port-file", &flags.port_file}, {"seed", &flags.seed},
-      {"log-level", &flags.log_level}, {"account-id", &flags.account_id},
-      {"region", &flags.region},       {"issuer", &flags.issuer},
+      {"state-dir", &flags.state_dir},
+      {"listen", &flags.listen},
+      {"port-file", &flags.port_file},
+      {"seed", &flags.seed},
+      {"log-level", &flags.log_level},
+      {"account-id", &flags.account_id},
+      {"region", &flags.region},
+      {"issuer", &flags.issuer},
+      {"record-secrets", &flags.record_secrets},
   };
   std::vector<credsync::FlagSpec> specs = {{"plain-http", false}};
   for (const auto& [name, target] : values) specs.push_back({name, true});
@@ -120,6 +128,14 @@ int main(int argc, char** argv) {
 
   RealTimeSource time_source;
   emulator::World world(time_source, flags.account_id, flags.region);
+  std::unique_ptr<emulator::SecretRecorder> recorder;
+  if (!flags.record_secrets.empty()) {
+    auto opened = emulator::makeFileSecretRecorder(flags.record_secrets);
+    if (!opened.ok()) fail(absl::StrCat("--record-secrets: ", opened.status().message()));
+    recorder = *std::move(opened);
+    world.setSecretRecorder(recorder.get());
+    issuer = emulator::makeRecordingOidcIssuer(std::move(issuer), *recorder);
+  }
   if (!flags.seed.empty()) {
     std::ifstream in(flags.seed);
     if (!in) fail(absl::StrCat("--seed: cannot read ", flags.seed));
@@ -137,6 +153,8 @@ int main(int argc, char** argv) {
   options.plain_http = flags.plain_http;
   options.cert_path = pki->server_cert_path;
   options.key_path = pki->server_key_path;
+  options.wrong_host_cert_path = pki->wrong_host_cert_path;
+  options.wrong_host_key_path = pki->wrong_host_key_path;
   emulator::EmulatorServer server(world, *issuer, options);
   auto bound = server.start();
   if (!bound.ok()) fail(std::string(bound.status().message()));

@@ -566,11 +566,28 @@ absl::StatusOr<Pki> loadOrCreatePki(const std::string& state_dir,
                                                 {"addresses", absl::StrJoin(ip_addresses, ",")}});
   }
 
+  const std::string wrong_host_cert_path = state_dir + "/wrong-host.pem";
+  const std::string wrong_host_key_path = state_dir + "/wrong-host-key.pem";
+  auto wrong_host_names = wantedNames({kWrongHostName}, {});
+  if (!wrong_host_names.ok()) return wrong_host_names.status();
+  const std::optional<std::string> wrong_host_problem =
+      have_ca ? serverCertificateProblem(wrong_host_cert_path, wrong_host_key_path, *ca,
+                                         *wrong_host_names)
+              : std::optional<std::string>("new CA");
+  if (wrong_host_problem) {
+    if (absl::Status status = issueServerCertificate(wrong_host_cert_path, wrong_host_key_path, *ca,
+                                                     *wrong_host_names);
+        !status.ok()) {
+      return status;
+    }
+  }
+
   auto issuer_key = loadOrCreateIssuerKey(issuer_key_path);
   if (!issuer_key.ok()) return issuer_key.status();
   nlohmann::json issuer_jwk = issuer_key->jwk();
-  return Pki{ca_cert_path,    server_cert_path,       server_key_path,
-             issuer_key_path, *std::move(issuer_key), std::move(issuer_jwk)};
+  return Pki{ca_cert_path,         server_cert_path,       server_key_path,
+             issuer_key_path,      *std::move(issuer_key), std::move(issuer_jwk),
+             wrong_host_cert_path, wrong_host_key_path};
 }
 
 }  // namespace credsync::emulator

@@ -18,7 +18,15 @@ struct Pki {
   std::string issuer_key_path;   // issuer-key.pem (0600)
   SigningKey issuer_key;         // RSA 2048, signs the OIDC issuer's RS256 tokens
   nlohmann::json issuer_jwk;     // issuer_key's public JWK, kid = RFC 7638 thumbprint
+  // wrong-host.pem and its key: a leaf the CA issued for kWrongHostName only,
+  // which the wrong-host listener presents (POST /admin/listeners) so that
+  // clients' host-name verification can be tested against a trusted chain.
+  std::string wrong_host_cert_path;
+  std::string wrong_host_key_path;
 };
+
+// The only name in wrong-host.pem: a reserved name (RFC 2606) no client dials.
+inline constexpr char kWrongHostName[] = "wrong-host.invalid";
 
 // Loads the PKI from `state_dir`, creating whatever is missing, so that later
 // starts keep the CA (and the issuer key) that clients already trust:
@@ -31,6 +39,8 @@ struct Pki {
 //                        Issued again whenever the stored one is missing,
 //                        unreadable, not from this CA, within 30 days of
 //                        expiry, or for another set of names.
+//   wrong-host.pem,      like server.pem, but for kWrongHostName alone (no
+//   wrong-host-key.pem   IP address), issued under the same rules.
 //   issuer-key.pem       the OIDC issuer's RSA 2048 key.
 // The directory is created if needed (0700). Private keys are written 0600,
 // certificates 0644, each atomically (temporary file, fsync, rename), under

@@ -5,10 +5,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -19,6 +21,7 @@
 #include "sidecar/common/crypto.h"
 #include "sidecar/common/logging.h"
 #include "tests/emulator/authenticator.h"
+#include "tests/emulator/pki.h"
 #include "tests/emulator/services.h"
 
 namespace credsync::emulator {
@@ -89,6 +92,77 @@ void sendTruncated(httplib::Response& response, std::string body) {
                                   sink.write(shared->data(), shared->size() / 2);
                                   return false;  // abort: the rest never comes
                                 });
+}
+
+// The generated body of a `huge_bytes` fault: a JSON object of exactly
+// `size` bytes, {"RequestId":"HUGE-BODY","Padding":"xxx…"}, made chunk by
+// chunk so the emulator never holds it.
+class HugeBody {
+ public:
+  explicit HugeBody(size_t size) : size_(std::max(size, kPrefix.size() + kSuffix.size())) {}
+  size_t size() const { return size_; }
+  // Writes the bytes from `offset` on, at most kChunkBytes; false once the
+  // client has gone (it stopped reading at its own cap).
+  bool writeFrom(size_t offset, httplib::DataSink& sink) const {
+    std::string chunk;
+    const size_t end = std::min(size_, offset + kChunkBytes);
+    chunk.reserve(end - offset);
+    for (size_t i = offset; i < end; ++i) {
+      if (i < kPrefix.size()) {
+        chunk.push_back(kPrefix[i]);
+      } else if (i >= size_ - kSuffix.size()) {
+        chunk.push_back(kSuffix[i - (size_ - kSuffix.size())]);
+      } else {
+        chunk.push_back('x');
+      }
+    }
+    return sink.write(chunk.data(), chunk.size());
+  }
+
+ private:
+  static constexpr absl::string_view kPrefix = R"({"RequestId":"HUGE-BODY","Padding":")";
+  static constexpr absl::string_view kSuffix = R"("})";
+  static constexpr size_t kChunkBytes = 64 * 1024;
+  const size_t size_;
+};
+
+// Answers with a `body` fault's chosen bytes or generated huge document.
+void sendInjectedBody(httplib::Response& response, const Fault& fault) {
+  response.status = fault.status;
+  if (fault.huge_bytes > 0) {
+    auto huge = std::make_shared<HugeBody>(static_cast<size_t>(fault.huge_bytes));
+    if (fault.chunked) {
+      response.set_chunked_content_provider(kJsonContentType,
+                                            [huge](size_t offset, httplib::DataSink& sink) {
+                                              if (offset >= huge->size()) {
+                                                sink.done();
+                                                return true;
+                                              }
+                                              return huge->writeFrom(offset, sink);
+                                            });
+    } else {
+      response.set_content_provider(huge->size(), kJsonContentType,
+                                    [huge](size_t offset, size_t, httplib::DataSink& sink) {
+                                      return huge->writeFrom(offset, sink);
+                                    });
+    }
+    return;
+  }
+  if (fault.chunked) {
+    auto body = std::make_shared<std::string>(fault.body);
+    response.set_chunked_content_provider(
+        kJsonContentType, [body](size_t offset, httplib::DataSink& sink) {
+          if (offset < body->size()) {
+            if (!sink.write(body->data() + offset, body->size() - offset)) {
+              return false;
+            }
+          }
+          sink.done();
+          return true;
+        });
+    return;
+  }
+  response.set_content(fault.body, kJsonContentType);
 }
 
 void sendJson(httplib::Response& response, int status, const Json& body) {
@@ -336,6 +410,11 @@ absl::StatusOr<int> EmulatorServer::start() {
 void EmulatorServer::stop() {
   if (server_) server_->stop();
   {
+    absl::MutexLock lock(&wrong_host_mutex_);
+    if (wrong_host_server_) wrong_host_server_->stop();
+  }
+  if (wrong_host_thread_.joinable()) wrong_host_thread_.join();
+  {
     // A recorded descriptor may since have been closed or reused; shutdown()
     // on it is then harmless (ENOTSOCK, or another connection of ours that is
     // being stopped anyway).
@@ -344,6 +423,57 @@ void EmulatorServer::stop() {
     connection_fds_.clear();
   }
   if (thread_.joinable()) thread_.join();
+}
+
+namespace {
+
+// Counts each TLS handshake the wrong-host listener begins (once per
+// connection) as a failed request of the pseudo-action "TLSHandshake".
+void countWrongHostHandshake(const SSL* ssl, int where, int /*ret*/) {
+  if ((where & SSL_CB_HANDSHAKE_START) == 0) return;
+  SSL* mutable_ssl = const_cast<SSL*>(ssl);
+  static int counted_marker;
+  if (SSL_get_app_data(mutable_ssl) == &counted_marker) return;
+  SSL_set_app_data(mutable_ssl, &counted_marker);
+  auto* counters = static_cast<Counters*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  if (counters != nullptr) counters->recordFailure("TLSHandshake", "WrongHostCertificate");
+}
+
+}  // namespace
+
+absl::StatusOr<int> EmulatorServer::startWrongHostListener() {
+  absl::MutexLock lock(&wrong_host_mutex_);
+  if (wrong_host_server_) return wrong_host_port_;
+  if (options_.plain_http || options_.wrong_host_cert_path.empty()) {
+    return absl::FailedPreconditionError(
+        "the wrong-host listener needs HTTPS and the PKI's wrong-host certificate");
+  }
+  auto server = std::make_unique<httplib::SSLServer>(options_.wrong_host_cert_path.c_str(),
+                                                     options_.wrong_host_key_path.c_str());
+  if (!server->is_valid()) {
+    return absl::FailedPreconditionError("the wrong-host certificate or key could not be loaded");
+  }
+  SSL_CTX_set_app_data(server->ssl_context(), &counters_);
+  SSL_CTX_set_info_callback(server->ssl_context(), countWrongHostHandshake);
+  server->new_task_queue = [] { return new httplib::ThreadPool(4); };
+  server->set_keep_alive_timeout(1);
+  // The same APIs, for a client that skips verification: what it reaches is
+  // the emulator, only under a name it did not ask for.
+  auto api = [this](const httplib::Request& request, httplib::Response& response) {
+    handleApi(request, response);
+  };
+  server->Get("/", api);
+  server->Post("/", api);
+  const int port = server->bind_to_any_port(options_.host);
+  if (port <= 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.host, ":0"));
+  }
+  wrong_host_server_ = std::move(server);
+  wrong_host_port_ = port;
+  httplib::Server* serving = wrong_host_server_.get();
+  wrong_host_thread_ = std::thread([serving] { serving->listen_after_bind(); });
+  log::info("wrong-host listener", {{"port", port}, {"certificate_name", kWrongHostName}});
+  return port;
 }
 
 void EmulatorServer::handleApi(const httplib::Request& http_request, httplib::Response& response) {
@@ -402,6 +532,11 @@ void EmulatorServer::handleApi(const httplib::Request& http_request, httplib::Re
           response.set_content("<html><body>upstream proxy error: not JSON {\"RequestId\":",
                                kJsonContentType);
           log::info("api request", {{"action", action}, {"fault", "malformed_json"}});
+          return;
+        case FaultKind::kBody:
+          counters_.recordFailure(action, "InjectedBody");
+          sendInjectedBody(response, *failure);
+          log::info("api request", {{"action", action}, {"fault", "body"}});
           return;
         case FaultKind::kLatency:
         case FaultKind::kTruncatedBody:
@@ -609,26 +744,55 @@ void EmulatorServer::registerAdminRoutes() {
       "/admin/faults", admin([this](const httplib::Request&, const nlohmann::json& body,
                                     httplib::Response& response) {
         Fault fault;
-        std::string kind;
-        int64_t latency_ms = 0, status = 503;
+        std::string kind, body_base64;
+        int64_t latency_ms = 0, status = -1;
         for (absl::Status read :
              {readString(body, "action", &fault.action), readString(body, "kind", &kind),
               readInteger(body, "count", &fault.remaining),
               readInteger(body, "latency_ms", &latency_ms), readInteger(body, "status", &status),
+              readString(body, "body", &fault.body), readString(body, "body_base64", &body_base64),
+              readInteger(body, "huge_bytes", &fault.huge_bytes),
               requireNonEmpty(fault.action, "action")}) {
           if (!read.ok()) return sendAdminError(response, 400, read.message());
         }
         auto parsed_kind = parseFaultKind(kind);
         if (!parsed_kind.ok()) return sendAdminError(response, 400, parsed_kind.status().message());
         fault.kind = *parsed_kind;
+        if (auto it = body.find("chunked"); it != body.end()) {
+          if (!it->is_boolean()) return sendAdminError(response, 400, "chunked must be a boolean");
+          fault.chunked = it->get<bool>();
+        }
+        if (fault.kind == FaultKind::kBody) {
+          const int given = (body.contains("body") ? 1 : 0) +
+                            (body.contains("body_base64") ? 1 : 0) +
+                            (body.contains("huge_bytes") ? 1 : 0);
+          if (given != 1) {
+            return sendAdminError(response, 400,
+                                  "kind body needs exactly one of body, body_base64, huge_bytes");
+          }
+          if (body.contains("body_base64")) {
+            auto decoded = crypto::base64Decode(body_base64);
+            if (!decoded.ok()) return sendAdminError(response, 400, "body_base64 is not base64");
+            fault.body = *std::move(decoded);
+          }
+          if (body.contains("huge_bytes") && fault.huge_bytes <= 0) {
+            return sendAdminError(response, 400, "huge_bytes must be positive");
+          }
+          if (status == -1) status = 200;
+          if (status < 200 || status > 599) {
+            return sendAdminError(response, 400, "status must be an HTTP status from 200 to 599");
+          }
+        } else {
+          if (status == -1) status = 503;
+          if (status < 500 || status > 599) {
+            return sendAdminError(response, 400, "status must be a 5xx code");
+          }
+        }
         if (auto it = body.find("fraction"); it != body.end()) {
           if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 1) {
             return sendAdminError(response, 400, "fraction must be a number from 0 to 1");
           }
           fault.fraction = it->get<double>();
-        }
-        if (status < 500 || status > 599) {
-          return sendAdminError(response, 400, "status must be a 5xx code");
         }
         fault.status = static_cast<int>(status);
         fault.latency = absl::Milliseconds(latency_ms);
@@ -650,6 +814,23 @@ void EmulatorServer::registerAdminRoutes() {
     counters_.reset();
     sendJson(response, 200, Json::object());
   });
+
+  server.Post("/admin/listeners", admin([this](const httplib::Request&, const nlohmann::json& body,
+                                               httplib::Response& response) {
+                std::string certificate;
+                if (absl::Status read = readString(body, "certificate", &certificate); !read.ok()) {
+                  return sendAdminError(response, 400, read.message());
+                }
+                if (certificate != "wrong_host") {
+                  return sendAdminError(response, 400, "certificate must be wrong_host");
+                }
+                auto port = startWrongHostListener();
+                if (!port.ok()) return sendAdminError(response, 409, port.status().message());
+                sendJson(response, 200,
+                         Json{{"port", *port},
+                              {"certificate", certificate},
+                              {"certificate_name", kWrongHostName}});
+              }));
 
   server.Post("/admin/clock", admin([this](const httplib::Request&, const nlohmann::json& body,
                                            httplib::Response& response) {

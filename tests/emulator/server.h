@@ -28,6 +28,10 @@ struct ServerOptions {
   bool plain_http = false;
   std::string cert_path;
   std::string key_path;
+  // The wrong-host certificate (Pki::wrong_host_*), served by the listener
+  // POST /admin/listeners starts; empty leaves that listener unavailable.
+  std::string wrong_host_cert_path;
+  std::string wrong_host_key_path;
 };
 
 // Applies a seed document (the format in tests/emulator/README.md) to the
@@ -48,6 +52,9 @@ class EmulatorServer {
  private:
   void handleApi(const httplib::Request& request, httplib::Response& response);
   void registerAdminRoutes();
+  // Starts, once, a second HTTPS listener on options_.host, port 0, serving
+  // the same APIs under the wrong-host certificate; returns its port.
+  absl::StatusOr<int> startWrongHostListener();
 
   World& world_;
   const OidcIssuer& issuer_;
@@ -61,6 +68,10 @@ class EmulatorServer {
   // full timeout (clients such as Node's global agent keep them open).
   absl::Mutex connections_mutex_;
   std::set<int> connection_fds_ ABSL_GUARDED_BY(connections_mutex_);
+  absl::Mutex wrong_host_mutex_;
+  std::unique_ptr<httplib::Server> wrong_host_server_ ABSL_GUARDED_BY(wrong_host_mutex_);
+  int wrong_host_port_ ABSL_GUARDED_BY(wrong_host_mutex_) = 0;
+  std::thread wrong_host_thread_;
 };
 
 }  // namespace credsync::emulator

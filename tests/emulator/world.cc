@@ -46,6 +46,11 @@ void World::setClockOffset(absl::Duration offset) {
   clock_offset_ = offset;
 }
 
+void World::setSecretRecorder(SecretRecorder* recorder) {
+  absl::MutexLock lock(&mutex_);
+  secret_recorder_ = recorder;
+}
+
 void World::addOidcProvider(OidcProvider provider) {
   absl::MutexLock lock(&mutex_);
   const std::string arn = provider.arn;
@@ -84,6 +89,7 @@ AccessKey World::addAccessKey(std::string id, std::string secret,
   wipeString(secret);
   key.secrets = std::move(secrets);
   absl::MutexLock lock(&mutex_);
+  if (secret_recorder_) secret_recorder_->record("access_key_secret", key.secret.reveal());
   keys_[key.id] = key;
   return key;
 }
@@ -136,6 +142,10 @@ Session World::issueSession(const Role& role, absl::Duration duration) {
   session.role_arn = role.arn;
   absl::MutexLock lock(&mutex_);
   session.expiration = time_source_.systemTime() + clock_offset_ + duration;
+  if (secret_recorder_) {
+    secret_recorder_->record("sts_access_key_secret", session.secret.reveal());
+    secret_recorder_->record("sts_security_token", session.security_token.reveal());
+  }
   sessions_[session.access_key_id] = session;
   return session;
 }
@@ -147,6 +157,10 @@ SecretVersion World::newVersionLocked(std::string version_id) {
       version_id.empty() ? absl::StrFormat("%032d", version_counter_) : std::move(version_id);
   version.access_key_id = newKeyId("LTAI5t");
   version.access_key_secret = SecretString(randomAlphanumeric(30));
+  if (secret_recorder_) {
+    secret_recorder_->record("secret_version_access_key_secret",
+                             version.access_key_secret.reveal());
+  }
   version.created = time_source_.systemTime() + clock_offset_;
   AccessKey key;
   key.id = version.access_key_id;

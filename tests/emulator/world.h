@@ -14,6 +14,7 @@
 #include "sidecar/common/secret.h"
 #include "sidecar/common/time_source.h"
 #include "tests/emulator/api_error.h"
+#include "tests/emulator/secret_recorder.h"
 
 namespace credsync::emulator {
 
@@ -134,6 +135,11 @@ class World {
   // Records a nonce; false if it was seen within the replay window.
   bool recordNonce(const std::string& access_key_id, const std::string& nonce);
 
+  // Test-only: every secret created from now on (keys, rotated keys, STS
+  // secrets and tokens) is also given to `recorder`, which must outlive the
+  // World. nullptr turns recording off.
+  void setSecretRecorder(SecretRecorder* recorder);
+
  private:
   std::string newKeyId(absl::string_view prefix) const;
   SecretVersion newVersionLocked(std::string version_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -153,6 +159,7 @@ class World {
   std::set<std::string> nonces_ ABSL_GUARDED_BY(mutex_);
   std::deque<std::pair<absl::Time, std::string>> nonce_order_ ABSL_GUARDED_BY(mutex_);
   int64_t version_counter_ ABSL_GUARDED_BY(mutex_) = 0;
+  SecretRecorder* secret_recorder_ ABSL_GUARDED_BY(mutex_) = nullptr;
 };
 
 }  // namespace credsync::emulator

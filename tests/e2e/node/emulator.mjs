@@ -11,6 +11,10 @@
 // (tests/e2e/node/run.sh sets it to the ctest build dir), so a failing test
 // can show it: emu.stderrTail().
 //
+// With CREDSYNC_RECORD_SECRETS=1 every emulator also appends each secret it
+// issues to $CREDSYNC_E2E_LOG_DIR/emulator-secrets-<pid>.txt
+// (--record-secrets; used by tests/e2e/hygiene).
+//
 // Node reads NODE_EXTRA_CA_CERTS once at startup, so the CA the official SDKs
 // trust must exist before the test process starts. run.sh therefore runs
 // `node emulator.mjs bootstrap-pki DIR` first (one emulator start generates
@@ -135,6 +139,11 @@ export async function startEmulator(options = {}) {
 
   const args = ['--state-dir', stateDir, '--port-file', portFile,
                 '--log-level', options.logLevel || 'debug'];
+  // The secret-hygiene test (tests/e2e/hygiene) asks every emulator to list
+  // the secrets it issues, so that it can look for them in credsync's logs.
+  if (process.env.CREDSYNC_RECORD_SECRETS === '1') {
+    args.push('--record-secrets', path.join(logDir, `emulator-secrets-${process.pid}.txt`));
+  }
   if (options.seed) {
     const seedFile = path.join(stateDir, 'seed.json');
     fs.writeFileSync(seedFile, JSON.stringify(options.seed, null, 2));

@@ -1,7 +1,11 @@
 // Test harness for the credsync binary ($CREDSYNC_BIN): writes a config,
 // runs `credsync run` or any other command with a controlled environment,
-// keeps its stderr (JSON log lines) in $CREDSYNC_E2E_LOG_DIR, and waits for
-// what the sidecar writes.
+// keeps its stderr (JSON log lines) and, for commands run to completion, its
+// stdout in $CREDSYNC_E2E_LOG_DIR, and waits for what the sidecar writes.
+//
+// CREDSYNC_E2E_LOG_LEVEL=debug (the secret-hygiene test, tests/e2e/hygiene)
+// adds `--log-level debug` to every command that takes it (run, sync,
+// validate), overriding the configs' own log.level.
 //
 //   const world = await setUpRrsaWorld(emu, {secrets: ['acs/ram/user/app']});
 //   const sc = await startSidecar({config, env: world.env});
@@ -35,6 +39,15 @@ function logFile(name) {
   const dir = process.env.CREDSYNC_E2E_LOG_DIR || os.tmpdir();
   fs.mkdirSync(dir, { recursive: true });
   return path.join(dir, `credsync-${name}-${process.pid}-${Date.now()}.stderr.log`);
+}
+
+// `args` with `--log-level $CREDSYNC_E2E_LOG_LEVEL` after the command, when
+// that is set and the command takes the flag (and does not set it already).
+const COMMANDS_WITH_LOG_LEVEL = new Set(['run', 'sync', 'validate']);
+export function withLogLevel(args) {
+  const level = process.env.CREDSYNC_E2E_LOG_LEVEL;
+  if (!level || !COMMANDS_WITH_LOG_LEVEL.has(args[0]) || args.includes('--log-level')) return args;
+  return [args[0], '--log-level', level, ...args.slice(1)];
 }
 
 // A fresh RRSA world on the emulator: an OIDC provider, a role trusted by
@@ -89,7 +102,8 @@ export function writeConfig(dir, config) {
 export async function runCredsync(args, { env = {}, timeoutMs = 60000, name = 'cmd' } = {}) {
   const stderrFile = logFile(name);
   const stderrFd = fs.openSync(stderrFile, 'a');
-  const child = spawn(sidecarBinary(), args, { env: childEnv(env), stdio: ['ignore', 'pipe', stderrFd] });
+  const child = spawn(sidecarBinary(), withLogLevel(args),
+                      { env: childEnv(env), stdio: ['ignore', 'pipe', stderrFd] });
   fs.closeSync(stderrFd);
   running.add(child);
   let stdout = '';
@@ -100,7 +114,9 @@ export async function runCredsync(args, { env = {}, timeoutMs = 60000, name = 'c
   });
   clearTimeout(timer);
   running.delete(child);
-  return { code, signal, stdout, stderr: fs.readFileSync(stderrFile, 'utf8'), stderrFile };
+  const stdoutFile = stderrFile.replace(/\.stderr\.log$/, '.stdout.log');
+  fs.writeFileSync(stdoutFile, stdout);
+  return { code, signal, stdout, stderr: fs.readFileSync(stderrFile, 'utf8'), stderrFile, stdoutFile };
 }
 
 export function parseLogLines(text) {
@@ -111,9 +127,12 @@ export function parseLogLines(text) {
 export async function startSidecar({ configFile, env = {}, name = 'run', extraArgs = [] }) {
   const stderrFile = logFile(name);
   const stderrFd = fs.openSync(stderrFile, 'a');
-  const child = spawn(sidecarBinary(), ['run', '--config', configFile, ...extraArgs],
-                      { env: childEnv(env), stdio: ['ignore', 'ignore', stderrFd] });
+  // credsync run prints nothing on stdout; kept anyway for the hygiene scan.
+  const stdoutFd = fs.openSync(stderrFile.replace(/\.stderr\.log$/, '.stdout.log'), 'a');
+  const child = spawn(sidecarBinary(), withLogLevel(['run', '--config', configFile, ...extraArgs]),
+                      { env: childEnv(env), stdio: ['ignore', stdoutFd, stderrFd] });
   fs.closeSync(stderrFd);
+  fs.closeSync(stdoutFd);
   running.add(child);
   let exited = null;
   const exitPromise = new Promise((resolve) => {

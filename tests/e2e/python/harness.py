@@ -11,6 +11,9 @@ sidecar, and gRPC stubs generated from the repository's .proto files alone.
 The binaries come from $CREDSYNC_EMULATOR and $CREDSYNC_BIN (ctest sets
 them through tests/e2e/python/run.sh); stderr logs (JSON lines) go to
 $CREDSYNC_E2E_LOG_DIR when set, else into the temporary dirs.
+CREDSYNC_RECORD_SECRETS=1 and CREDSYNC_E2E_LOG_LEVEL=debug are the
+secret-hygiene test's switches (tests/e2e/hygiene): the emulators list every
+secret they issue, and credsync runs at that log level.
 
 It needs Debian's python3-grpcio and python3-protobuf (/usr/bin/python3),
 protoc (protobuf-compiler) and grpc_python_plugin (protobuf-compiler-grpc).
@@ -154,10 +157,14 @@ class Emulator:
         port_file = os.path.join(state_dir, 'port')
         stderr_file = os.path.join(_log_dir(state_dir),
                                    f'emulator-py-{os.getpid()}-{time.time_ns()}.stderr.log')
+        args = [binary, '--state-dir', state_dir, '--port-file', port_file, '--log-level', 'debug']
+        # The secret-hygiene test (tests/e2e/hygiene) asks every emulator to
+        # list the secrets it issues, to look for them in credsync's logs.
+        if os.environ.get('CREDSYNC_RECORD_SECRETS') == '1':
+            args += ['--record-secrets', os.path.join(_log_dir(state_dir),
+                                                      f'emulator-secrets-{os.getpid()}.txt')]
         with open(stderr_file, 'ab') as err:
-            proc = subprocess.Popen([binary, '--state-dir', state_dir, '--port-file', port_file,
-                                     '--log-level', 'debug'],
-                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
         _RUNNING.add(proc)
 
         def port():
@@ -278,10 +285,15 @@ class Sidecar:
             raise RuntimeError(f'CREDSYNC_BIN={binary} does not name the credsync binary')
         stderr_file = os.path.join(_log_dir(os.path.dirname(config_file)),
                                    f'credsync-py-{name}-{os.getpid()}-{time.time_ns()}.stderr.log')
-        with open(stderr_file, 'ab') as err:
-            proc = subprocess.Popen([binary, 'run', '--config', config_file],
+        args = [binary, 'run', '--config', config_file]
+        # CREDSYNC_E2E_LOG_LEVEL=debug: the secret-hygiene test's debug run.
+        if os.environ.get('CREDSYNC_E2E_LOG_LEVEL'):
+            args[2:2] = ['--log-level', os.environ['CREDSYNC_E2E_LOG_LEVEL']]
+        stdout_file = stderr_file[:-len('.stderr.log')] + '.stdout.log'
+        with open(stderr_file, 'ab') as err, open(stdout_file, 'ab') as out:
+            proc = subprocess.Popen(args,
                                     env={'PATH': os.environ.get('PATH', ''), **env},
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         _RUNNING.add(proc)
         return cls(proc, stderr_file)
 

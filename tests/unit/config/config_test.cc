@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/common/status_matchers.h"
 
 namespace credsync::config {
@@ -738,126 +739,35 @@ struct InvalidCase {
   bool also_as_flag = true;  // the flag path runs the same validation
 };
 
+// The table of invalid values lives in tests/config/invalid_cases.json, so
+// that the end-to-end test of the real binary (tests/e2e/node/
+// bad_input.test.mjs) runs exactly the same cases.
+nlohmann::json invalidCasesFile() {
+  std::ifstream in(CREDSYNC_INVALID_CASES_FILE);
+  EXPECT_TRUE(in.good()) << "cannot read " << CREDSYNC_INVALID_CASES_FILE;
+  return nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+}
+
 std::vector<InvalidCase> invalidCases() {
-  return {
-      {"identity", "oidc", "identity: must be a mapping", false},
-      {"identity.type", "kerberos", "identity.type: must be oidc or static"},
-      {"identity.role_arn", "arn:aws:iam::123:role/x", "identity.role_arn: must look like"},
-      {"identity.role_arn", "acs:ram::123:user/x", "identity.role_arn: must look like"},
-      {"identity.role_arn", "acs:ram::12a:role/x", "identity.role_arn: must look like"},
-      {"identity.role_arn", "acs:ram::123:role/", "identity.role_arn: must look like"},
-      {"identity.oidc_provider_arn", "acs:ram::123:role/x",
-       "identity.oidc_provider_arn: must look like"},
-      {"identity.oidc_token_file", "\"\"", "identity.oidc_token_file: must be set"},
-      {"identity.role_session_name", "a", "identity.role_session_name: must be 2 to 64"},
-      {"identity.role_session_name", "\"my pod\"", "identity.role_session_name: must be 2 to 64"},
-      {"identity.role_session_name", std::string(65, 'a'),
-       "identity.role_session_name: must be 2 to 64"},
-      {"identity.session_duration", "10m", "identity.session_duration: must be at least 15m"},
-      {"identity.session_duration", "13h", "identity.session_duration: must be at most 12h"},
-      {"identity.session_duration", "3600", "identity.session_duration: must be a duration"},
-      {"identity.session_duration", "1h0.5s",
-       "identity.session_duration: must be a whole number of seconds"},
-      {"identity.policy", "[a, b]", "identity.policy: must be a single value", false},
-      {"identity.sts_endpoint", "http://sts.aliyuncs.com",
-       "identity.sts_endpoint: http:// is accepted only for"},
-      {"identity.sts_endpoint", "https://user@sts.aliyuncs.com", "identity.sts_endpoint: "},
-      {"identity.sts_endpoint", "https://sts.aliyuncs.com/path", "identity.sts_endpoint: "},
-      {"identity.sts_endpoint", "ftp://sts.aliyuncs.com", "identity.sts_endpoint: "},
-      {"identity.sts_endpoint", "sts.aliyuncs.com:99999", "identity.sts_endpoint: "},
-      {"identity.sts_region", "CN_HANGZHOU", "identity.sts_region: must be a region ID"},
-      {"identity.vpc_endpoint", "yes", "identity.vpc_endpoint: must be true or false"},
-      {"kms", "[a]", "kms: must be a mapping", false},
-      {"kms.region", "\"cn hangzhou\"", "kms.region: must be a region ID"},
-      {"kms.endpoints", "kms.cn-hangzhou.aliyuncs.com", "kms.endpoints: must be a list", false},
-      {"kms.endpoints", "[{a: b}]", "kms.endpoints[0]: must be a string", false},
-      {"kms.endpoints", "[kms.example.com, 'http://10.0.0.1']",
-       "kms.endpoints[1]: http:// is accepted only for"},
-      {"kms.vpc_endpoint", "on", "kms.vpc_endpoint: must be true or false"},
-      {"kms.signature", "hmac-sha256", "kms.signature: must be acs3 or hmac-sha1"},
-      {"tls", "true", "tls: must be a mapping", false},
-      {"tls.ca_file", "\"a\\0b\"", "tls.ca_file: must not contain NUL", false},
-      {"tls.ca_file", "{path: /x}", "tls.ca_file: must be a single value", false},
-      {"tls.insecure_skip_verify", "maybe", "tls.insecure_skip_verify: must be true or false"},
-      {"http.connect_timeout", "0s", "http.connect_timeout: must be at least"},
-      {"http.request_timeout", "-1s", "http.request_timeout: must be at least"},
-      {"http.request_timeout", "forever", "http.request_timeout: must be a duration"},
-      {"output.directory", "relative/dir", "output.directory: must be an absolute path"},
-      {"output.file_mode", "\"0755\"", "output.file_mode: must not grant execute"},
-      {"output.file_mode", "\"0460\"", "output.file_mode: must not grant execute"},
-      {"output.file_mode", "\"0642\"", "output.file_mode: must not grant execute"},
-      {"output.file_mode", "\"4440\"", "output.file_mode: must not set setuid"},
-      {"output.file_mode", "\"0200\"", "output.file_mode: must grant read"},
-      {"output.file_mode", "\"0448\"", "output.file_mode: must be an octal mode"},
-      {"output.file_mode", "\"40\"", "output.file_mode: must be an octal mode"},
-      {"output.file_mode", "rw-r-----", "output.file_mode: must be an octal mode"},
-      {"output.group", "wheel", "output.group: must be a numeric group ID"},
-      {"output.group", "-1", "output.group: must be a numeric group ID"},
-      {"output.group", "4294967295", "output.group: must be a numeric group ID"},
-      {"output.group", "99999999999", "output.group: must be a numeric group ID"},
-      {"refresh.interval", "500ms", "refresh.interval: must be at least 1s"},
-      {"refresh.interval", "100000h", "refresh.interval: must be at most"},
-      {"refresh.jitter", "0.6", "refresh.jitter: must be a number from 0 to 0.5"},
-      {"refresh.jitter", "-0.1", "refresh.jitter: must be a number from 0 to 0.5"},
-      {"refresh.jitter", "nan", "refresh.jitter: must be a number from 0 to 0.5"},
-      {"refresh.jitter", "ten", "refresh.jitter: must be a number from 0 to 0.5"},
-      {"refresh.rotation_delay", "-1m", "refresh.rotation_delay: must be at least 0"},
-      {"refresh.rotation_jitter", "5 minutes", "refresh.rotation_jitter: must be a duration"},
-      {"refresh.startup_jitter", "inf", "refresh.startup_jitter: must be a duration"},
-      {"refresh.retry_initial_backoff", "0s", "refresh.retry_initial_backoff: must be at least"},
-      {"refresh.retry_max_backoff", "1s",
-       "refresh.retry_max_backoff: must not be less than refresh.retry_initial_backoff"},
-      {"refresh.on_demand_burst", "0", "refresh.on_demand_burst: must be a whole number"},
-      {"refresh.on_demand_burst", "2.5", "refresh.on_demand_burst: must be a whole number"},
-      {"refresh.on_demand_refill", "0s", "refresh.on_demand_refill: must be at least"},
-      {"control.socket", "run/credsync.sock", "control.socket: must be an absolute path"},
-      {"control.socket", std::string("/") + std::string(120, 'a'),
-       "control.socket: must be at most 107 bytes"},
-      {"control.socket_mode", "\"0666\"", "control.socket_mode: must be an octal mode"},
-      {"control.socket_mode", "\"0440\"", "control.socket_mode: must be an octal mode"},
-      {"control.socket_mode", "rw", "control.socket_mode: must be an octal mode"},
-      {"control.tcp_address", "9901", "control.tcp_address: must be host:port"},
-      {"control.tcp_address", "localhost:http", "control.tcp_address: must be host:port"},
-      {"control.tcp_address", "127.0.0.1:70000", "control.tcp_address: must be host:port"},
-      {"control.tcp_address", "::1:80", "control.tcp_address: must be host:port"},
-      {"control.token_file", "token", "control.token_file: must be an absolute path"},
-      {"control.http_address", ":9808", "control.http_address: must be host:port"},
-      {"control.refresh_timeout", "10ms", "control.refresh_timeout: must be at least"},
-      {"log.level", "verbose", "log.level: must be one of debug, info, warn, error"},
-      {"log", "[]", "log: must be a mapping", false},
-      {"profiles", "{name: app}", "profiles: must be a list", false},
-      {"profiles", "[]", "profiles: at least one profile", false},
-      {"profiles", "[app]", "profiles[0]: must be a mapping", false},
-      {"profiles", "[{secret_name: s}]", "profiles[0].name: must be set", false},
-      {"profiles", "[{name: 'a b', secret_name: s}]", "profiles[0].name: must be 1 to 64", false},
-      {"profiles", "[{name: a.b, secret_name: s}]", "profiles[0].name: must be 1 to 64", false},
-      {"profiles", "[{name: DEFAULT, secret_name: s}]", "profiles[0].name: must be 1 to 64", false},
-      {"profiles", "[{name: a, secret_name: s}, {name: a, secret_name: t}]",
-       "profiles[1].name: same name as profiles[0]", false},
-      {"profiles", "[{name: a}]", "profiles[0].secret_name: must not be empty", false},
-      {"profiles", "[{name: a, secret_name: ''}]", "profiles[0].secret_name: must not be empty",
-       false},
-      {"profiles", "[{name: a, secret_name: 'has space'}]", "profiles[0].secret_name: ", false},
-      {"profiles", "[{name: a, secret_name: s, version_stage: ACSPending}]",
-       "profiles[0].version_stage: must be ACSCurrent or ACSPrevious", false},
-      {"profiles", "[{name: a, secret_name: s, default: yes}]",
-       "profiles[0].default: must be true or false", false},
-      {"profiles", "[{name: a, secret_name: s, required: 1}]",
-       "profiles[0].required: must be true or false", false},
-      {"profiles",
-       "[{name: a, secret_name: s, default: true}, {name: b, secret_name: t, default: true}]",
-       "profiles[1].default: only one profile may be the default", false},
-      {"profiles", "[{name: a, secret_name: s, default: true}, {name: default, secret_name: t}]",
-       "profiles[1].name: \"default\" is reserved", false},
-      {"profiles", "[{name: a, secret_name: s, stage: ACSCurrent}]",
-       "profiles[0].stage: unknown key", false},
-  };
+  const nlohmann::json file = invalidCasesFile();
+  std::vector<InvalidCase> cases;
+  if (!file.is_object() || !file.contains("keys")) {
+    ADD_FAILURE() << CREDSYNC_INVALID_CASES_FILE << " has no \"keys\" table";
+    return cases;
+  }
+  for (const nlohmann::json& entry : file["keys"]) {
+    cases.push_back({entry.at("key").get<std::string>(), entry.at("value").get<std::string>(),
+                     entry.at("prefix").get<std::string>(), entry.value("also_as_flag", true)});
+  }
+  return cases;
 }
 
 // Verifies that an invalid value for every key is INVALID_ARGUMENT, one line,
 // starting with the key's path; and the same through a flag override.
 TEST(ConfigTest, InvalidValueForEveryKey) {
-  for (const InvalidCase& c : invalidCases()) {
+  const std::vector<InvalidCase> cases = invalidCases();
+  EXPECT_GE(cases.size(), 90u);
+  for (const InvalidCase& c : cases) {
     SCOPED_TRACE(c.key + " = " + c.value);
     std::map<std::string, std::string> file;
     std::string text;
@@ -881,6 +791,39 @@ TEST(ConfigTest, InvalidValueForEveryKey) {
         parseConfig(kProfiles, fakeEnvironment(minimalEnvironment()), {{c.key, flag_value}}),
         StatusIs(absl::StatusCode::kInvalidArgument, StartsWith(c.prefix)))
         << "as a flag";
+  }
+}
+
+// Verifies every bad environment of the shared table: one line naming the
+// key and the variable it came from, never echoing a static secret.
+TEST(ConfigTest, InvalidEnvironment) {
+  const nlohmann::json file = invalidCasesFile();
+  ASSERT_TRUE(file.contains("environment") && file.contains("base_environment"));
+  EXPECT_GE(file["environment"].size(), 10u);
+  for (const nlohmann::json& c : file["environment"]) {
+    SCOPED_TRACE(c.dump());
+    EnvMap env = file["base_environment"].get<EnvMap>();
+    const nlohmann::json set = c.value("set", nlohmann::json::object());
+    for (const auto& [name, value] : set.items()) env[name] = value.get<std::string>();
+    const nlohmann::json unset = c.value("unset", nlohmann::json::array());
+    for (const auto& name : unset) env.erase(name.get<std::string>());
+    const auto result =
+        parseConfig(c.value("file", std::string()) + kProfiles, fakeEnvironment(env));
+    ASSERT_FALSE(result.ok());
+    const std::string message(result.status().message());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+    if (c.contains("message")) {
+      EXPECT_EQ(message, c["message"].get<std::string>());
+    } else {
+      EXPECT_THAT(message, StartsWith(c.at("prefix").get<std::string>()));
+      EXPECT_THAT(message, HasSubstr(c.at("contains").get<std::string>()));
+    }
+    EXPECT_THAT(message, Not(HasSubstr("\n")));
+    for (const char* secret : {"ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"}) {
+      if (env.count(secret) > 0) {
+        EXPECT_THAT(message, Not(HasSubstr(env[secret])));
+      }
+    }
   }
 }
 

@@ -56,6 +56,7 @@ TEST(FaultTableTest, FractionZeroNeverFires) {
 // Verifies fault kinds parse by their documented names and others are refused.
 TEST(FaultTableTest, ParsesKinds) {
   EXPECT_EQ(*parseFaultKind("truncated_body"), FaultKind::kTruncatedBody);
+  EXPECT_EQ(*parseFaultKind("body"), FaultKind::kBody);
   EXPECT_THAT(parseFaultKind("explode"),
               credsync::testing::StatusIs(absl::StatusCode::kInvalidArgument));
 }

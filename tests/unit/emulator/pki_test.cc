@@ -230,6 +230,29 @@ TEST_F(PkiTest, IssuerKeyAndJwk) {
             0);
 }
 
+// Verifies the wrong-host leaf: from the same CA, for wrong-host.invalid
+// alone, so a client checking 127.0.0.1 or localhost refuses it; its key
+// is 0600 and a second start keeps it.
+TEST_F(PkiTest, WrongHostCertificate) {
+  auto pki = load();
+  ASSERT_THAT(pki, IsOk());
+  EXPECT_EQ(pki->wrong_host_cert_path, state_dir_ + "/wrong-host.pem");
+  EXPECT_EQ(pki->wrong_host_key_path, state_dir_ + "/wrong-host-key.pem");
+  EXPECT_EQ(fileMode(pki->wrong_host_key_path), 0600u);
+  EXPECT_TRUE(keyMatches(pki->wrong_host_cert_path, pki->wrong_host_key_path));
+  const auto verify = [&](const std::string& check) {
+    return run(absl::StrCat("openssl verify -x509_strict -purpose sslserver -CAfile ",
+                            pki->ca_cert_path, " ", check, " ", pki->wrong_host_cert_path));
+  };
+  EXPECT_EQ(verify(absl::StrCat("-verify_hostname ", kWrongHostName)), 0);
+  EXPECT_NE(verify("-verify_ip 127.0.0.1"), 0);
+  EXPECT_NE(verify("-verify_hostname localhost"), 0);
+  EXPECT_NE(verify("-verify_hostname kms.cn-hangzhou.aliyuncs.com"), 0);
+  const std::string before = readFile(pki->wrong_host_cert_path);
+  ASSERT_THAT(load(), IsOk());
+  EXPECT_EQ(readFile(pki->wrong_host_cert_path), before);
+}
+
 // Verifies that a second start reuses every file unchanged, so clients keep
 // trusting the CA and tokens minted before still verify.
 TEST_F(PkiTest, ReusesExistingFiles) {

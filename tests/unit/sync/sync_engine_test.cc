@@ -171,6 +171,33 @@ TEST_F(SyncEngineTest, PublishFailureRetries) {
   engine().runDue();
   EXPECT_THAT(writer_.current, HasSubstr("AK-APP-1"));
   EXPECT_TRUE(engine().ready());
+  // The retry rewrote the file from memory: KMS was asked once per profile.
+  EXPECT_EQ(source_.calls["app"], 1);
+  EXPECT_EQ(source_.calls["batch"], 1);
+  EXPECT_EQ(statusOf("app").generation, 1u);
+}
+
+// Verifies a key the file cannot hold is a failed fetch of its profile: the
+// last good key stays, status names the problem, the other profile is still
+// written, and KMS is not polled at the retry rate.
+TEST_F(SyncEngineTest, UnwritableKeyIsAFailedFetch) {
+  fetch::ManagedCredential hostile = key("AK-APP-2");
+  hostile.access_key_secret = SecretString("abc;def#ghi");
+  source_.script["app"] = {key("AK-APP-1"), hostile};
+  source_.script["batch"] = {key("AK-BATCH-1"), key("AK-BATCH-2")};
+  engine().runDue();
+  engine().requestRefresh("app");
+  engine().requestRefresh("batch");
+  const absl::Time next = engine().runDue();
+  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-1"));
+  EXPECT_THAT(writer_.current, HasSubstr("AK-BATCH-2"));
+  EXPECT_THAT(writer_.current, Not(HasSubstr("abc;def")));
+  const ProfileStatus& app = statusOf("app");
+  EXPECT_EQ(app.access_key_id, "AK-APP-1");
+  EXPECT_EQ(app.consecutive_failures, 1);
+  EXPECT_THAT(app.last_error.message(), HasSubstr("credentials.ini cannot hold"));
+  EXPECT_THAT(app.last_error.message(), Not(HasSubstr("abc;def")));
+  EXPECT_GE(next - time_.systemTime(), absl::Minutes(30));
 }
 
 // Verifies requestRefresh makes a profile due at once.
