@@ -78,7 +78,12 @@ done
 # owned by 65532 as with fsGroup) and the config (a read-only bind, like a
 # ConfigMap). /tmp: tmpfs.
 mount -t tmpfs -o mode=0755,size=1m tmpfs "$root/run"
-mkdir "$root/run/credsync" "$root/run/config"
+mkdir "$root/run/credsync" "$root/run/config" "$root/run/bin"
+# The binary at a fixed path inside the sandbox, as the image has it at
+# /usr/local/bin: the build tree may sit under /tmp, which the sandbox hides.
+touch "$root/run/bin/credsync"
+mount --bind "$binary" "$root/run/bin/credsync"
+mount -o remount,bind,ro "$root/run/bin/credsync"
 mount -t tmpfs -o uid=65532,gid=65532,mode=0750,size=16m tmpfs "$root/run/credsync"
 mount --bind "$work/config" "$root/run/config"
 mount -o remount,bind,ro "$root/run/config"
@@ -95,15 +100,15 @@ user_command=(timeout 60 chroot "$root" setpriv --reuid 65532 --regid 65532 --cl
   ALIBABA_CLOUD_OIDC_PROVIDER_ARN=acs:ram::1234567890123456:oidc-provider/rootfs-smoke
   ALIBABA_CLOUD_OIDC_TOKEN_FILE=/run/config/token
   ALIBABA_CLOUD_STS_ENDPOINT=127.0.0.1:1
-  "$binary")
+  /run/bin/credsync)
 as_user() { "${user_command[@]}" "$@"; }
 config=/run/config/config.yaml
 
 # The sandbox really is read-only outside the volume and /tmp.
 chroot "$root" setpriv --reuid 65532 --regid 65532 --clear-groups sh -c \
   "touch /run/credsync/.probe && rm /run/credsync/.probe" || die "uid 65532 cannot write its volume"
-if chroot "$root" touch "$(dirname "$binary")/.rootfs-smoke" 2>/dev/null; then
-  die "root could write next to the binary: the new root is not read-only"
+if chroot "$root" touch /usr/.rootfs-smoke 2>/dev/null; then
+  die "root could write to /usr: the new root is not read-only"
 fi
 
 out=$(as_user version) || die "credsync version failed as uid 65532 on a read-only root"

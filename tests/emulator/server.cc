@@ -372,6 +372,10 @@ EmulatorServer::EmulatorServer(World& world, const OidcIssuer& issuer, ServerOpt
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   server_->set_keep_alive_max_count(10000);
   server_->set_keep_alive_timeout(5);
+  // A real gateway does not hold answers back: without TCP_NODELAY each
+  // answer on a reused connection waits for the client's delayed ACK
+  // (~40 ms), which would make every keep-alive call look slow.
+  server_->set_tcp_nodelay(true);
   auto api = [this](const httplib::Request& request, httplib::Response& response) {
     handleApi(request, response);
   };
@@ -457,6 +461,7 @@ absl::StatusOr<int> EmulatorServer::startWrongHostListener() {
   SSL_CTX_set_info_callback(server->ssl_context(), countWrongHostHandshake);
   server->new_task_queue = [] { return new httplib::ThreadPool(4); };
   server->set_keep_alive_timeout(1);
+  server->set_tcp_nodelay(true);
   // The same APIs, for a client that skips verification: what it reaches is
   // the emulator, only under a name it did not ask for.
   auto api = [this](const httplib::Request& request, httplib::Response& response) {
