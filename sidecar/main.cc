@@ -9,12 +9,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "sidecar/app/sidecar.h"
 #include "sidecar/client/control_client.h"
 #include "sidecar/common/flags.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/common/signals.h"
 #include "sidecar/common/time_source.h"
 #include "sidecar/config/config.h"
@@ -302,7 +302,7 @@ int runCommand(const std::vector<std::string>& args) {
   (*sidecar)->runner().start();
   log::info("running");
   log::info("stopping", {{"signal", waitForStopSignal()}});
-  absl::Notification stopped;
+  credsync::Notification stopped;
   std::thread stopper([&] {
     // Calls in flight get a second; Watch streams end with CANCELLED.
     (*sidecar)->stop(absl::Seconds(1));

@@ -3,15 +3,15 @@
 #include <cstdio>
 
 #include "absl/strings/ascii.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
+#include "sidecar/common/mutex.h"
 
 namespace credsync::log {
 namespace {
 
 struct LoggerState {
-  absl::Mutex mutex;
+  Mutex mutex;
   Level level ABSL_GUARDED_BY(mutex) = Level::kInfo;
   Sink sink ABSL_GUARDED_BY(mutex);
   std::string component ABSL_GUARDED_BY(mutex) = "credsync";
@@ -48,28 +48,28 @@ absl::string_view levelName(Level level) {
 }
 
 void setLevel(Level level) {
-  absl::MutexLock lock(&state().mutex);
+  MutexLock lock(&state().mutex);
   state().level = level;
 }
 
 bool enabled(Level level) {
-  absl::MutexLock lock(&state().mutex);
+  MutexLock lock(&state().mutex);
   return level >= state().level;
 }
 
 void setSink(Sink sink) {
-  absl::MutexLock lock(&state().mutex);
+  MutexLock lock(&state().mutex);
   state().sink = std::move(sink);
 }
 
 void setComponent(absl::string_view component) {
-  absl::MutexLock lock(&state().mutex);
+  MutexLock lock(&state().mutex);
   state().component = std::string(component);
 }
 
 void write(Level level, absl::string_view message, Fields fields) {
   LoggerState& logger = state();
-  absl::MutexLock lock(&logger.mutex);
+  MutexLock lock(&logger.mutex);
   if (level < logger.level) return;
   nlohmann::ordered_json line;
   // Log stamps are the one wall-clock read outside an injected TimeSource:

@@ -3,8 +3,8 @@
 #include <cstring>
 #include <random>
 
-#include "absl/synchronization/mutex.h"
 #include "sidecar/common/crypto.h"
+#include "sidecar/common/mutex.h"
 
 namespace credsync {
 namespace {
@@ -13,12 +13,12 @@ class Mt19937Random : public Random {
  public:
   explicit Mt19937Random(uint64_t seed) : engine_(seed) {}
   double uniform() override {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return std::uniform_real_distribution<double>(0.0, 1.0)(engine_);
   }
 
  private:
-  absl::Mutex mutex_;
+  Mutex mutex_;
   std::mt19937_64 engine_ ABSL_GUARDED_BY(mutex_);
 };
 

@@ -20,7 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "sidecar/common/mutex.h"
 
 namespace credsync::http {
 namespace {
@@ -402,7 +402,7 @@ class CurlClient::Impl {
   // still be open, so sequential callers keep using one connection.
   EasyHandle acquire() {
     {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       if (!idle_.empty()) {
         EasyHandle handle = std::move(idle_.back());
         idle_.pop_back();
@@ -417,7 +417,7 @@ class CurlClient::Impl {
   void release(EasyHandle handle) {
     curl_easy_reset(handle.get());
     {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       if (idle_.size() < options_.max_idle_handles) {
         idle_.push_back(std::move(handle));
         return;
@@ -429,7 +429,7 @@ class CurlClient::Impl {
 
   const CurlClientOptions options_;
   std::atomic<uint64_t> connections_opened_{0};
-  absl::Mutex mutex_;
+  Mutex mutex_;
   std::vector<EasyHandle> idle_ ABSL_GUARDED_BY(mutex_);
 };
 

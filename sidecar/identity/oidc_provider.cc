@@ -14,8 +14,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/common/secret.h"
 
 namespace credsync::identity {
@@ -107,7 +107,7 @@ class OidcProvider : public CredentialProvider {
 
   absl::StatusOr<alibaba::AccessKeyCredentials> credentials() override {
     {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       const absl::Time now = time_source_.systemTime();
       if (session_ && now < session_->refresh_at) return session_->credentials;
       if (exchanging_) {
@@ -125,7 +125,7 @@ class OidcProvider : public CredentialProvider {
     // holding a fresh session are never blocked behind the network.
     absl::StatusOr<alibaba::StsSession> result = exchange();
 
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     exchanging_ = false;
     ++exchanges_completed_;
     exchange_done_.SignalAll();
@@ -139,7 +139,7 @@ class OidcProvider : public CredentialProvider {
   }
 
   void invalidate() override {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     // The session was rejected upstream: never serve it again, not even as a
     // fallback while STS is down.
     session_.reset();
@@ -147,7 +147,7 @@ class OidcProvider : public CredentialProvider {
   }
 
   IdentityStatus status() const override {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     IdentityStatus status;
     status.type = "oidc";
     if (session_) status.session_expiration = session_->expiration;
@@ -246,8 +246,8 @@ class OidcProvider : public CredentialProvider {
   const TimeSource& time_source_;
   Random& random_;
 
-  mutable absl::Mutex mutex_;
-  absl::CondVar exchange_done_;
+  mutable Mutex mutex_;
+  CondVar exchange_done_;
   std::optional<Session> session_ ABSL_GUARDED_BY(mutex_);
   bool exchanging_ ABSL_GUARDED_BY(mutex_) = false;
   uint64_t exchanges_completed_ ABSL_GUARDED_BY(mutex_) = 0;

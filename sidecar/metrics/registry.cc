@@ -115,25 +115,25 @@ Counter::Counter(std::string name, std::string help, std::vector<std::string> la
 
 void Counter::increment(LabelValues values, double amount) {
   if (!labelsMatch(values) || !(amount >= 0)) return;
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   series_[toKey(values)] += amount;
 }
 
 void Counter::initialize(LabelValues values) {
   if (!labelsMatch(values)) return;
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   series_.try_emplace(toKey(values), 0.0);
 }
 
 double Counter::value(LabelValues values) const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   const auto it = series_.find(toKey(values));
   return it == series_.end() ? 0 : it->second;
 }
 
 void Counter::render(std::string& out) const {
   renderHeader("counter", out);
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   for (const auto& [values, value] : series_) {
     renderSample(name_, values, "", "", formatValue(value), out);
   }
@@ -144,13 +144,13 @@ Gauge::Gauge(std::string name, std::string help, std::vector<std::string> label_
 
 void Gauge::set(LabelValues values, double value) {
   if (!labelsMatch(values)) return;
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   series_[toKey(values)] = value;
 }
 
 void Gauge::render(std::string& out) const {
   renderHeader("gauge", out);
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   for (const auto& [values, value] : series_) {
     renderSample(name_, values, "", "", formatValue(value), out);
   }
@@ -168,7 +168,7 @@ void Histogram::observe(LabelValues values, double value) {
   // Buckets are "less than or equal": the first bound not below the value.
   const size_t bucket = static_cast<size_t>(
       std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) - upper_bounds_.begin());
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   Series& series = series_[toKey(values)];
   if (series.bucket_counts.empty()) series.bucket_counts.resize(upper_bounds_.size() + 1);
   ++series.bucket_counts[bucket];
@@ -181,7 +181,7 @@ void Histogram::render(std::string& out) const {
   const std::string bucket_name = absl::StrCat(name_, "_bucket");
   const std::string sum_name = absl::StrCat(name_, "_sum");
   const std::string count_name = absl::StrCat(name_, "_count");
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   for (const auto& [values, series] : series_) {
     uint64_t cumulative = 0;
     for (size_t i = 0; i < series.bucket_counts.size(); ++i) {
@@ -197,7 +197,7 @@ void Histogram::render(std::string& out) const {
 template <typename T>
 T& Registry::add(std::unique_ptr<T> family) {
   T& result = *family;
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   assert(std::none_of(families_.begin(), families_.end(),
                       [&](const auto& existing) { return existing->name() == result.name(); }));
   families_.push_back(std::move(family));
@@ -228,7 +228,7 @@ std::string Registry::render() const {
 }
 
 void Registry::renderTo(std::string& out) const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   for (const auto& family : families_) family->render(out);
 }
 

@@ -8,8 +8,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "sidecar/common/mutex.h"
 
 // A minimal Prometheus client: counter, gauge and histogram families with
 // labels, rendered in the text exposition format 0.0.4
@@ -69,7 +69,7 @@ class Counter : public Family {
   void render(std::string& out) const override;
 
  private:
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   std::map<std::vector<std::string>, double> series_ ABSL_GUARDED_BY(mutex_);
 };
 
@@ -82,7 +82,7 @@ class Gauge : public Family {
   void render(std::string& out) const override;
 
  private:
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   std::map<std::vector<std::string>, double> series_ ABSL_GUARDED_BY(mutex_);
 };
 
@@ -109,7 +109,7 @@ class Histogram : public Family {
   };
 
   const std::vector<double> upper_bounds_;
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   std::map<std::vector<std::string>, Series> series_ ABSL_GUARDED_BY(mutex_);
 };
 
@@ -132,7 +132,7 @@ class Registry {
   template <typename T>
   T& add(std::unique_ptr<T> family);
 
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   std::vector<std::unique_ptr<Family>> families_ ABSL_GUARDED_BY(mutex_);
 };
 

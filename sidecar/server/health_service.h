@@ -4,9 +4,9 @@
 #include <optional>
 #include <string>
 
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "sidecar/common/mutex.h"
 
 namespace credsync::server {
 
@@ -46,7 +46,7 @@ class HealthService final : public grpc::health::v1::Health::Service {
 
   const HealthSources sources_;
   const absl::Duration poll_;
-  absl::Notification stopping_;
+  Notification stopping_;
 };
 
 }  // namespace credsync::server

@@ -26,9 +26,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/mutex.h"
 #include "httplib.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/mutex.h"
 
 namespace credsync::server {
 namespace {
@@ -283,10 +283,10 @@ class ProbeServer::Impl {
   }
 
   void stop() {
-    absl::MutexLock stop_lock(&stop_mutex_);
+    MutexLock stop_lock(&stop_mutex_);
     if (stopped_) return;
     {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       stopping_ = true;
       // Wakes workers blocked on a connection, idle keep-alive ones included:
       // their next read sees end of stream. Descriptors are closed only under
@@ -357,7 +357,7 @@ class ProbeServer::Impl {
   }
 
   void admit(int fd) {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     if (stopping_ || connections_.size() >= kMaxConnections) {
       close(fd);
       return;
@@ -371,7 +371,7 @@ class ProbeServer::Impl {
     for (;;) {
       int fd = -1;
       {
-        absl::MutexLock lock(&mutex_);
+        MutexLock lock(&mutex_);
         while (pending_.empty() && !stopping_) work_available_.Wait(&mutex_);
         // Connections queued at stop were shut down: serving them ends at once.
         if (pending_.empty()) return;
@@ -379,7 +379,7 @@ class ProbeServer::Impl {
         pending_.pop_front();
       }
       serve(fd);
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       connections_.erase(fd);
       close(fd);
     }
@@ -461,16 +461,16 @@ class ProbeServer::Impl {
   std::thread acceptor_;
   std::vector<std::thread> workers_;
 
-  absl::Mutex mutex_;
+  Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   // Accepted and not yet closed; closed only with mutex_ held.
   std::set<int> connections_ ABSL_GUARDED_BY(mutex_);
   // Accepted, waiting for a worker.
   std::deque<int> pending_ ABSL_GUARDED_BY(mutex_);
-  absl::CondVar work_available_;
+  CondVar work_available_;
 
   // Serializes stop() so the threads are joined once.
-  absl::Mutex stop_mutex_;
+  Mutex stop_mutex_;
   bool stopped_ ABSL_GUARDED_BY(stop_mutex_) = false;
 };
 

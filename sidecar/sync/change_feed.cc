@@ -9,7 +9,7 @@ namespace credsync::sync {
 struct ChangeFeed::Subscription::State {
   explicit State(std::string filter) : profile(std::move(filter)) {}
   const std::string profile;  // empty: every profile
-  absl::Mutex mutex;
+  Mutex mutex;
   std::deque<ProfileChange> backlog ABSL_GUARDED_BY(mutex);
   bool overflowed ABSL_GUARDED_BY(mutex) = false;
   bool closed ABSL_GUARDED_BY(mutex) = false;
@@ -20,11 +20,11 @@ ChangeFeed::Subscription::~Subscription() { feed_.unsubscribe(state_.get()); }
 absl::StatusOr<std::optional<ProfileChange>> ChangeFeed::Subscription::next(
     absl::Duration timeout) {
   State& state = *state_;
-  absl::MutexLock lock(&state.mutex);
+  MutexLock lock(&state.mutex);
   const auto has_news = [&state]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mutex) {
     return !state.backlog.empty() || state.overflowed || state.closed;
   };
-  state.mutex.AwaitWithTimeout(absl::Condition(&has_news), timeout);
+  state.mutex.AwaitWithTimeout(Condition(&has_news), timeout);
   if (state.overflowed) {
     return absl::AbortedError(
         "watch: this subscriber fell too far behind the changes; subscribe again");
@@ -40,9 +40,9 @@ absl::StatusOr<std::optional<ProfileChange>> ChangeFeed::Subscription::next(
 
 std::unique_ptr<ChangeFeed::Subscription> ChangeFeed::subscribe(const std::string& profile) {
   auto state = std::make_shared<Subscription::State>(profile);
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   if (closed_) {
-    absl::MutexLock state_lock(&state->mutex);
+    MutexLock state_lock(&state->mutex);
     state->closed = true;
   } else {
     subscribers_.push_back(state);
@@ -51,32 +51,32 @@ std::unique_ptr<ChangeFeed::Subscription> ChangeFeed::subscribe(const std::strin
 }
 
 void ChangeFeed::unsubscribe(const Subscription::State* state) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   subscribers_.erase(std::remove_if(subscribers_.begin(), subscribers_.end(),
                                     [state](const auto& s) { return s.get() == state; }),
                      subscribers_.end());
 }
 
 void ChangeFeed::close() {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   closed_ = true;
   for (const auto& state : subscribers_) {
-    absl::MutexLock state_lock(&state->mutex);
+    MutexLock state_lock(&state->mutex);
     state->closed = true;
   }
   subscribers_.clear();
 }
 
 int ChangeFeed::subscribers() const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   return static_cast<int>(subscribers_.size());
 }
 
 void ChangeFeed::onProfileChanged(const ProfileChange& change) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   for (const auto& state : subscribers_) {
     if (!state->profile.empty() && state->profile != change.profile) continue;
-    absl::MutexLock state_lock(&state->mutex);
+    MutexLock state_lock(&state->mutex);
     if (state->overflowed) continue;
     if (state->backlog.size() >= backlog_) {
       // Dropping a change silently would leave the app on a dead key.

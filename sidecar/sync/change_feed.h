@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/sync/sync_listener.h"
 
 namespace credsync::sync {
@@ -57,7 +57,7 @@ class ChangeFeed : public SyncListener {
   void unsubscribe(const Subscription::State* state);
 
   const size_t backlog_;
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
   std::vector<std::shared_ptr<Subscription::State>> subscribers_ ABSL_GUARDED_BY(mutex_);
 };

@@ -72,7 +72,7 @@ RefreshCoordinator::RefreshCoordinator(SyncEngine& engine, const config::Refresh
     : engine_(engine), config_(config), time_source_(time_source), wake_(std::move(wake)) {}
 
 TokenBucket& RefreshCoordinator::bucketFor(const std::string& profile) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   std::unique_ptr<TokenBucket>& bucket = buckets_[profile];
   if (bucket == nullptr) {
     bucket = std::make_unique<TokenBucket>(config_.on_demand_burst, config_.on_demand_refill,

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/common/time_source.h"
 #include "sidecar/config/config.h"
 #include "sidecar/sync/sync_engine.h"
@@ -76,7 +77,7 @@ class RefreshCoordinator {
   const TimeSource& time_source_;
   const std::function<void()> wake_;
   std::atomic<int> waiting_{0};
-  absl::Mutex mutex_;
+  Mutex mutex_;
   std::map<std::string, std::unique_ptr<TokenBucket>> buckets_ ABSL_GUARDED_BY(mutex_);
 };
 

@@ -59,7 +59,7 @@ SyncEngine::SyncEngine(const config::Config& config, fetch::SecretSource& source
       time_source_(time_source),
       schedule_(config_.refresh, random) {
   const absl::Time now = time_source_.systemTime();
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   for (const config::ProfileConfig& profile : config_.profiles) {
     ProfileState state;
     state.config = profile;
@@ -75,7 +75,7 @@ absl::Time SyncEngine::runDue() {
   const absl::Time now = time_source_.systemTime();
   std::vector<config::ProfileConfig> due;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     for (ProfileState& state : profiles_) {
       if (state.status.next_refresh <= now) {
         due.push_back(state.config);
@@ -105,7 +105,7 @@ absl::Time SyncEngine::runDue() {
     results.emplace_back(profile.name, std::move(fetched));
   }
 
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   const absl::Time done = time_source_.systemTime();
   std::vector<std::string> changed;
   for (auto& [name, result] : results) {
@@ -237,7 +237,7 @@ absl::Status SyncEngine::publishLocked(absl::Time now, const std::vector<std::st
 }
 
 bool SyncEngine::requestRefresh(const std::string& profile) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   ProfileState* state = findLocked(profile);
   if (state == nullptr) return false;
   ++state->refresh_requests;
@@ -277,7 +277,7 @@ RefreshView SyncEngine::viewLocked(const ProfileState& state) const {
 
 std::optional<RefreshView> SyncEngine::inspectAndRequest(
     const std::string& profile, absl::FunctionRef<bool(const RefreshView&)> should_request) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   ProfileState* state = findLocked(profile);
   if (state == nullptr) return std::nullopt;
   RefreshView view = viewLocked(*state);
@@ -292,24 +292,24 @@ std::optional<RefreshView> SyncEngine::inspectAndRequest(
 RefreshView SyncEngine::awaitProfile(const std::string& profile,
                                      absl::FunctionRef<bool(const RefreshView&)> done,
                                      absl::Duration timeout) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   const ProfileState* state = findLocked(profile);
   const auto satisfied = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return done(viewLocked(*state));
   };
-  mutex_.AwaitWithTimeout(absl::Condition(&satisfied), timeout);
+  mutex_.AwaitWithTimeout(Condition(&satisfied), timeout);
   return viewLocked(*state);
 }
 
 std::vector<ProfileStatus> SyncEngine::status() const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   std::vector<ProfileStatus> out;
   for (const ProfileState& state : profiles_) out.push_back(state.status);
   return out;
 }
 
 bool SyncEngine::ready() const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   return readyLocked();
 }
 
@@ -327,13 +327,13 @@ bool SyncEngine::readyLocked() const {
 }
 
 bool SyncEngine::allWritten() const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   return std::all_of(profiles_.begin(), profiles_.end(),
                      [](const ProfileState& state) { return state.status.written; });
 }
 
 bool SyncEngine::anyRetryablePending() const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   return std::any_of(profiles_.begin(), profiles_.end(), [](const ProfileState& state) {
     return !state.status.written &&
            (state.status.last_error.ok() || alibaba::isRetryable(state.status.last_error));

@@ -9,8 +9,8 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/common/random.h"
 #include "sidecar/common/time_source.h"
 #include "sidecar/config/config.h"
@@ -149,7 +149,7 @@ class SyncEngine {
   const TimeSource& time_source_;
   RefreshSchedule schedule_;
 
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   std::vector<ProfileState> profiles_ ABSL_GUARDED_BY(mutex_);
   // Profiles whose fetched key is not yet in the file (a publish failed),
   // and when the write is tried again.

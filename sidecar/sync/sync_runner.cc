@@ -11,7 +11,7 @@ constexpr absl::Duration kMaxIdleWait = absl::Seconds(10);
 
 void SyncRunner::start() {
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     stopping_ = false;
     heartbeat_ = time_source_.monotonicTime();
   }
@@ -20,28 +20,28 @@ void SyncRunner::start() {
 
 void SyncRunner::stop() {
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
 }
 
 void SyncRunner::wake() {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   woken_ = true;
 }
 
 MonotonicTime SyncRunner::heartbeat() const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   return heartbeat_;
 }
 
 void SyncRunner::waitUntil(absl::Time until) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   heartbeat_ = time_source_.monotonicTime();
   const absl::Duration wait =
       std::clamp(until - time_source_.systemTime(), absl::ZeroDuration(), kMaxIdleWait);
-  mutex_.AwaitWithTimeout(absl::Condition(&SyncRunner::interrupted, this), wait);
+  mutex_.AwaitWithTimeout(Condition(&SyncRunner::interrupted, this), wait);
   woken_ = false;
 }
 
@@ -51,7 +51,7 @@ bool SyncRunner::interrupted(SyncRunner* runner) {
 }
 
 bool SyncRunner::stopping() const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   return stopping_;
 }
 

@@ -4,8 +4,8 @@
 #include <functional>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/common/time_source.h"
 #include "sidecar/sync/sync_engine.h"
 
@@ -39,7 +39,7 @@ class SyncRunner {
 
   SyncEngine& engine_;
   const TimeSource& time_source_;
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   bool woken_ ABSL_GUARDED_BY(mutex_) = false;
   MonotonicTime heartbeat_ ABSL_GUARDED_BY(mutex_){};

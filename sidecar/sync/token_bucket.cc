@@ -29,7 +29,7 @@ void TokenBucket::refillLocked() const {
 }
 
 bool TokenBucket::tryTake() {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   refillLocked();
   if (tokens_ == 0) return false;
   if (tokens_ == capacity_) refill_start_ = time_source_.monotonicTime();
@@ -38,13 +38,13 @@ bool TokenBucket::tryTake() {
 }
 
 int TokenBucket::available() const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   refillLocked();
   return tokens_;
 }
 
 absl::Duration TokenBucket::timeUntilNext() const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   refillLocked();
   if (tokens_ > 0) return absl::ZeroDuration();
   const absl::Duration elapsed = absl::FromChrono(time_source_.monotonicTime() - refill_start_);

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/common/time_source.h"
 
 namespace credsync::sync {
@@ -28,7 +28,7 @@ class TokenBucket {
   const int capacity_;
   const absl::Duration refill_every_;
   const TimeSource& time_source_;
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   mutable int tokens_ ABSL_GUARDED_BY(mutex_);
   // When the partial refill in progress started.
   mutable MonotonicTime refill_start_ ABSL_GUARDED_BY(mutex_);

@@ -11,8 +11,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/http/client.h"
 
 namespace credsync::testing {
@@ -34,7 +34,7 @@ class FakeHttpClient : public http::Client {
   absl::StatusOr<http::Response> send(const http::Request& request) override {
     Handler handler;
     {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       requests_.push_back(request);
       if (!scripted_.empty()) {
         absl::StatusOr<http::Response> answer = std::move(scripted_.front());
@@ -52,7 +52,7 @@ class FakeHttpClient : public http::Client {
   }
 
   void enqueueResponse(http::Response response) {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     scripted_.emplace_back(std::move(response));
   }
   void enqueueResponse(int status, std::string body, http::Headers headers = {}) {
@@ -64,25 +64,25 @@ class FakeHttpClient : public http::Client {
   }
   // A transport failure, e.g. absl::UnavailableError("connection refused").
   void enqueueStatus(absl::Status status) {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     scripted_.emplace_back(std::move(status));
   }
   void setHandler(Handler handler) {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     handler_ = std::move(handler);
   }
 
   // Every request sent so far, in the order send() was entered.
   std::vector<http::Request> requests() const {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return requests_;
   }
   size_t requestCount() const {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return requests_.size();
   }
   std::optional<http::Request> lastRequest() const {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     if (requests_.empty()) {
       return std::nullopt;
     }
@@ -90,16 +90,16 @@ class FakeHttpClient : public http::Client {
   }
   // Scripted answers not yet consumed; tests assert it reaches zero.
   size_t pendingScripted() const {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return scripted_.size();
   }
   void clearRequests() {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     requests_.clear();
   }
 
  private:
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   std::deque<absl::StatusOr<http::Response>> scripted_ ABSL_GUARDED_BY(mutex_);
   Handler handler_ ABSL_GUARDED_BY(mutex_);
   std::vector<http::Request> requests_ ABSL_GUARDED_BY(mutex_);

@@ -1,36 +1,63 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/output/atomic_writer.h"
 
 namespace credsync::testing {
 
 // Keeps the published files in memory, like the atomic writer would on disk.
+// Thread-safe like the real writer: the engine publishes from its thread while
+// a test (or a gRPC handler's client) reads what was written.
 class FakeWriter : public output::OutputWriter {
  public:
   absl::StatusOr<output::PublishResult> publish(
       const std::map<std::string, SecretString>& files) override {
-    ++publishes;
-    if (!fail_next.ok()) {
-      absl::Status error = fail_next;
-      fail_next = absl::OkStatus();
+    MutexLock lock(&mutex_);
+    ++publishes_;
+    if (!fail_next_.ok()) {
+      absl::Status error = fail_next_;
+      fail_next_ = absl::OkStatus();
       return error;
     }
     const std::string content = files.at("credentials.ini").reveal();
-    if (content == current) return output::PublishResult{false, generation_};
-    current = content;
+    if (content == current_) return output::PublishResult{false, generation_};
+    current_ = content;
     return output::PublishResult{true, ++generation_};
   }
-  uint64_t generation() const override { return generation_; }
+  uint64_t generation() const override {
+    MutexLock lock(&mutex_);
+    return generation_;
+  }
 
-  int publishes = 0;
-  std::string current;
-  absl::Status fail_next;
+  // The content of credentials.ini as last published ("" before the first).
+  std::string current() const {
+    MutexLock lock(&mutex_);
+    return current_;
+  }
+  // How many times publish was called, failed ones included.
+  int publishes() const {
+    MutexLock lock(&mutex_);
+    return publishes_;
+  }
+  // Makes the next publish fail with `error` and write nothing.
+  void failNext(absl::Status error) {
+    MutexLock lock(&mutex_);
+    fail_next_ = std::move(error);
+  }
 
  private:
-  uint64_t generation_ = 0;
+  mutable Mutex mutex_;
+  int publishes_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::string current_ ABSL_GUARDED_BY(mutex_);
+  absl::Status fail_next_ ABSL_GUARDED_BY(mutex_);
+  uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace credsync::testing

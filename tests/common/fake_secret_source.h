@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "absl/synchronization/mutex.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/fetch/secret_source.h"
 
 namespace credsync::testing {
@@ -18,12 +18,12 @@ class FakeSecretSource : public fetch::SecretSource {
   absl::StatusOr<fetch::ManagedCredential> fetch(const config::ProfileConfig& profile) override {
     std::function<void()> hook;
     {
-      absl::MutexLock lock(&mutex);
+      MutexLock lock(&mutex);
       ++calls[profile.name];
       hook = std::exchange(during_fetch, nullptr);
     }
     if (hook) hook();
-    absl::MutexLock lock(&mutex);
+    MutexLock lock(&mutex);
     auto& queue = script[profile.name];
     if (queue.empty()) return absl::UnavailableError("nothing scripted");
     auto result = queue.front();
@@ -36,10 +36,10 @@ class FakeSecretSource : public fetch::SecretSource {
   std::function<void()> during_fetch;
   // Tests that fetch from a driver thread read `calls` under it; set up the
   // script before the engine runs.
-  absl::Mutex mutex;
+  Mutex mutex;
 
   int callsOf(const std::string& profile) {
-    absl::MutexLock lock(&mutex);
+    MutexLock lock(&mutex);
     return calls[profile];
   }
 };

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "absl/synchronization/mutex.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/common/time_source.h"
 
 namespace credsync::testing {
@@ -13,26 +13,26 @@ class SimulatedTimeSource : public TimeSource {
       : system_(start) {}
 
   absl::Time systemTime() const override {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return system_;
   }
   MonotonicTime monotonicTime() const override {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return monotonic_;
   }
   void advance(absl::Duration by) {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     system_ += by;
     monotonic_ += absl::ToChronoNanoseconds(by);
   }
   // Moves only the wall clock, as an NTP step or skew would.
   void setSystemTime(absl::Time time) {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     system_ = time;
   }
 
  private:
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   absl::Time system_ ABSL_GUARDED_BY(mutex_);
   MonotonicTime monotonic_ ABSL_GUARDED_BY(mutex_){};
 };

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/config/config.h"
 #include "sidecar/fetch/secret_source.h"
 #include "sidecar/sync/change_feed.h"
@@ -43,7 +43,7 @@ class SyncHarness {
     engine_->runDue();
     coordinator_ =
         std::make_unique<sync::RefreshCoordinator>(*engine_, config_.refresh, time_, [this] {
-          absl::MutexLock lock(&mutex_);
+          MutexLock lock(&mutex_);
           ++wakes_;
         });
     driver_ = std::thread([this] { drive(); });
@@ -52,7 +52,7 @@ class SyncHarness {
   // Scripts what KMS answers for `profile` from now on; the last answer
   // repeats.
   void kmsAnswers(const std::string& profile, KmsScript answers) {
-    absl::MutexLock lock(&source_.mutex);
+    MutexLock lock(&source_.mutex);
     source_.script[profile] = std::move(answers);
   }
 
@@ -60,14 +60,14 @@ class SyncHarness {
   // when its refresh time comes.
   void refreshNow(const std::string& profile) {
     engine_->requestRefresh(profile);
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     ++wakes_;
   }
 
   // Stops the driver thread: from then on nothing fetches. Idempotent.
   void stopDriver() {
     {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       stopping_ = true;
     }
     if (driver_.joinable()) driver_.join();
@@ -85,11 +85,11 @@ class SyncHarness {
   void drive() {
     while (true) {
       {
-        absl::MutexLock lock(&mutex_);
+        MutexLock lock(&mutex_);
         const auto woken_or_stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
           return stopping_ || wakes_ > 0;
         };
-        mutex_.Await(absl::Condition(&woken_or_stopping));
+        mutex_.Await(Condition(&woken_or_stopping));
         if (stopping_) return;
         wakes_ = 0;
       }
@@ -106,7 +106,7 @@ class SyncHarness {
   sync::ChangeFeed feed_;
   std::unique_ptr<sync::SyncEngine> engine_;
   std::unique_ptr<sync::RefreshCoordinator> coordinator_;
-  absl::Mutex mutex_;
+  Mutex mutex_;
   int wakes_ ABSL_GUARDED_BY(mutex_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread driver_;

@@ -4,7 +4,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/civil_time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -13,6 +12,7 @@
 #include "sidecar/alibaba/kms_client.h"
 #include "sidecar/alibaba/signature.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/fetch/secret_source.h"
 #include "tests/common/fake_http_client.h"
 #include "tests/common/simulated_time_source.h"
@@ -44,7 +44,7 @@ absl::Time utc(int year, int month, int day, int hour, int minute, int second) {
 class FakeIdentity : public identity::CredentialProvider {
  public:
   absl::StatusOr<alibaba::AccessKeyCredentials> credentials() override {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     if (!error_.ok()) return error_;
     alibaba::AccessKeyCredentials credentials;
     credentials.access_key_id = absl::StrCat(permanent_ ? "LTAI" : "STS.SESSION", generation_);
@@ -55,7 +55,7 @@ class FakeIdentity : public identity::CredentialProvider {
     return credentials;
   }
   void invalidate() override {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     ++invalidations_;
     ++generation_;
     if (!error_after_invalidate_.ok()) error_ = error_after_invalidate_;
@@ -63,24 +63,24 @@ class FakeIdentity : public identity::CredentialProvider {
   identity::IdentityStatus status() const override { return {}; }
 
   void setPermanent() {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     permanent_ = true;
   }
   void setError(absl::Status error) {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     error_ = std::move(error);
   }
   void setErrorAfterInvalidate(absl::Status error) {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     error_after_invalidate_ = std::move(error);
   }
   int invalidations() const {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return invalidations_;
   }
 
  private:
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   int generation_ ABSL_GUARDED_BY(mutex_) = 1;
   int invalidations_ ABSL_GUARDED_BY(mutex_) = 0;
   bool permanent_ ABSL_GUARDED_BY(mutex_) = false;
@@ -125,7 +125,7 @@ class KmsSecretSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     log::setSink([this](absl::string_view line) {
-      absl::MutexLock lock(&log_mutex_);
+      MutexLock lock(&log_mutex_);
       log_lines_.emplace_back(line);
     });
     profile_.name = "default";
@@ -133,7 +133,7 @@ class KmsSecretSourceTest : public ::testing::Test {
   }
   void TearDown() override {
     log::setSink(nullptr);
-    absl::MutexLock lock(&log_mutex_);
+    MutexLock lock(&log_mutex_);
     for (const std::string& line : log_lines_) {
       EXPECT_THAT(line, Not(HasSubstr("session-secret-")));
       EXPECT_THAT(line, Not(HasSubstr("session-token-")));
@@ -161,7 +161,7 @@ class KmsSecretSourceTest : public ::testing::Test {
   }
 
   size_t warningCount() {
-    absl::MutexLock lock(&log_mutex_);
+    MutexLock lock(&log_mutex_);
     size_t count = 0;
     for (const std::string& line : log_lines_) {
       if (absl::StrContains(line, R"("level":"warn")")) ++count;
@@ -175,7 +175,7 @@ class KmsSecretSourceTest : public ::testing::Test {
   SimulatedTimeSource time_;
   alibaba::KmsClientPtr kms_ =
       alibaba::makeKmsClient(http_, time_, alibaba::SignatureScheme::kAcs3HmacSha256);
-  absl::Mutex log_mutex_;
+  Mutex log_mutex_;
   std::vector<std::string> log_lines_ ABSL_GUARDED_BY(log_mutex_);
 };
 

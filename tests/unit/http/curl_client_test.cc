@@ -26,11 +26,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sidecar/common/mutex.h"
 #include "tests/common/status_matchers.h"
 
 namespace credsync::http {
@@ -604,7 +603,7 @@ TEST_F(CurlClientTest, ConnectTimeoutIsDeadlineExceeded) {
 // Verifies the total timeout: a handler that stalls 3 s against a 300 ms limit
 // gives DEADLINE_EXCEEDED, without the query in the message.
 TEST_F(CurlClientTest, TotalTimeoutIsDeadlineExceeded) {
-  absl::Notification release;
+  Notification release;
   LoopbackServer server(pki_.server_cert, pki_.server_key);
   server->Get("/slow", [&release](const httplib::Request&, httplib::Response& response) {
     release.WaitForNotificationWithTimeout(absl::Seconds(3));
@@ -661,11 +660,11 @@ TEST_F(CurlClientTest, ResponseOverCapIsResourceExhausted) {
 // Verifies keep-alive: three sequential HTTPS requests open exactly one
 // connection, as counted both by the client and by the server.
 TEST_F(CurlClientTest, SequentialRequestsReuseOneConnection) {
-  absl::Mutex mutex;
+  Mutex mutex;
   std::set<int> client_ports;
   LoopbackServer server(pki_.server_cert, pki_.server_key);
   server->Get("/hello", [&](const httplib::Request& request, httplib::Response& response) {
-    absl::MutexLock lock(&mutex);
+    MutexLock lock(&mutex);
     client_ports.insert(request.remote_port);
     response.set_content("hello", "text/plain");
   });
@@ -679,7 +678,7 @@ TEST_F(CurlClientTest, SequentialRequestsReuseOneConnection) {
   }
 
   EXPECT_EQ(client.connectionsOpened(), 1u);
-  absl::MutexLock lock(&mutex);
+  MutexLock lock(&mutex);
   EXPECT_EQ(client_ports.size(), 1u);
 }
 
@@ -725,7 +724,7 @@ class FakeProxy {
  public:
   FakeProxy() {
     server_->Get(".*", [this](const httplib::Request& request, httplib::Response& response) {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       targets_.push_back(request.target);
       hosts_.push_back(request.get_header_value("Host"));
       response.set_header("X-Via-Test-Proxy", "1");
@@ -735,16 +734,16 @@ class FakeProxy {
   bool start() { return server_.start(); }
   std::string url() const { return absl::StrCat("http://127.0.0.1:", server_.port()); }
   std::vector<std::string> targets() {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return targets_;
   }
   std::vector<std::string> hosts() {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return hosts_;
   }
 
  private:
-  absl::Mutex mutex_;
+  Mutex mutex_;
   std::vector<std::string> targets_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::string> hosts_ ABSL_GUARDED_BY(mutex_);
   LoopbackServer server_;

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sidecar/common/mutex.h"
 #include "tests/common/fake_http_client.h"
 #include "tests/common/simulated_time_source.h"
 #include "tests/common/status_matchers.h"
@@ -33,18 +33,18 @@ class ObservedClientTest : public ::testing::Test {
         fake_, time_,
         [this](const Request& request, const absl::StatusOr<Response>& result,
                absl::Duration latency) {
-          absl::MutexLock lock(&mutex_);
+          MutexLock lock(&mutex_);
           observations_.push_back({request.operation, classifyUpstreamOutcome(result), latency});
         });
   }
   std::vector<Observation> observations() {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return observations_;
   }
 
   SimulatedTimeSource time_;
   FakeHttpClient fake_;
-  absl::Mutex mutex_;
+  Mutex mutex_;
   std::vector<Observation> observations_ ABSL_GUARDED_BY(mutex_);
 };
 

@@ -14,14 +14,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sidecar/alibaba/api_error.h"
 #include "sidecar/alibaba/signature.h"
 #include "sidecar/alibaba/sts_client.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/mutex.h"
 #include "tests/common/fake_http_client.h"
 #include "tests/common/simulated_time_source.h"
 #include "tests/common/status_matchers.h"
@@ -72,7 +71,7 @@ class OidcProviderTest : public ::testing::Test {
     config_.session_duration = absl::Hours(1);
 
     log::setSink([this](absl::string_view line) {
-      absl::MutexLock lock(&log_mutex_);
+      MutexLock lock(&log_mutex_);
       log_lines_.emplace_back(line);
     });
     // Answers like STS: a new key per exchange, expiring `lifetime_` from now.
@@ -82,7 +81,7 @@ class OidcProviderTest : public ::testing::Test {
   void TearDown() override {
     log::setSink(nullptr);
     // No secret of any exchange, nor any OIDC token, reached a log line.
-    absl::MutexLock lock(&log_mutex_);
+    MutexLock lock(&log_mutex_);
     for (const std::string& line : log_lines_) {
       EXPECT_THAT(line, Not(HasSubstr("secret-"))) << line;
       EXPECT_THAT(line, Not(HasSubstr("token-"))) << line;
@@ -97,7 +96,7 @@ class OidcProviderTest : public ::testing::Test {
     const int n = ++exchanges_;
     absl::Duration lifetime;
     {
-      absl::MutexLock lock(&answer_mutex_);
+      MutexLock lock(&answer_mutex_);
       lifetime = lifetime_;
     }
     http::Response response;
@@ -130,12 +129,12 @@ class OidcProviderTest : public ::testing::Test {
   }
 
   void setLifetime(absl::Duration lifetime) {
-    absl::MutexLock lock(&answer_mutex_);
+    MutexLock lock(&answer_mutex_);
     lifetime_ = lifetime;
   }
 
   std::vector<std::string> warnings() {
-    absl::MutexLock lock(&log_mutex_);
+    MutexLock lock(&log_mutex_);
     std::vector<std::string> found;
     for (const std::string& line : log_lines_) {
       if (absl::StrContains(line, R"("level":"warn")")) found.push_back(line);
@@ -167,9 +166,9 @@ class OidcProviderTest : public ::testing::Test {
   alibaba::StsClientPtr sts_ = alibaba::makeStsClient(http_, time_, "https://sts.aliyuncs.com");
   std::unique_ptr<FixedRandom> random_;
   std::atomic<int> exchanges_{0};
-  absl::Mutex answer_mutex_;
+  Mutex answer_mutex_;
   absl::Duration lifetime_ ABSL_GUARDED_BY(answer_mutex_) = absl::Hours(1);
-  absl::Mutex log_mutex_;
+  Mutex log_mutex_;
   std::vector<std::string> log_lines_ ABSL_GUARDED_BY(log_mutex_);
 };
 
@@ -192,7 +191,7 @@ TEST_F(OidcProviderTest, ExchangesOnceAndCachesSession) {
   EXPECT_EQ(status.last_success, time_.systemTime());
   EXPECT_THAT(status.last_error, IsOk());
 
-  absl::MutexLock lock(&log_mutex_);
+  MutexLock lock(&log_mutex_);
   ASSERT_THAT(log_lines_, SizeIs(1));
   EXPECT_THAT(log_lines_[0], HasSubstr(R"("level":"info")"));
   EXPECT_THAT(log_lines_[0], HasSubstr(R"("access_key_id":"STS.KEY1")"));
@@ -403,7 +402,7 @@ TEST_F(OidcProviderTest, DefaultsSessionName) {
 
 // Verifies 16 concurrent callers share one exchange: one request, one key.
 TEST_F(OidcProviderTest, ConcurrentCallersShareOneExchange) {
-  absl::Notification release;
+  Notification release;
   http_.setHandler([&](const http::Request& request) {
     release.WaitForNotification();
     return answer(request);
@@ -411,22 +410,22 @@ TEST_F(OidcProviderTest, ConcurrentCallersShareOneExchange) {
   CredentialProviderPtr provider = makeProvider();
 
   constexpr int kThreads = 16;
-  absl::Mutex mutex;
+  Mutex mutex;
   int started = 0;
   std::vector<std::string> keys(kThreads);
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       {
-        absl::MutexLock lock(&mutex);
+        MutexLock lock(&mutex);
         ++started;
       }
       keys[i] = keyId(provider->credentials());
     });
   }
   {
-    absl::MutexLock lock(&mutex);
-    mutex.Await(absl::Condition(
+    MutexLock lock(&mutex);
+    mutex.Await(Condition(
         +[](int* count) { return *count == kThreads; }, &started));
   }
   // The leader is inside the (blocked) exchange; everyone else waits on it.
@@ -441,8 +440,8 @@ TEST_F(OidcProviderTest, ConcurrentCallersShareOneExchange) {
 // Verifies callers waiting on a failing exchange get its error instead of
 // each starting another exchange.
 TEST_F(OidcProviderTest, WaitersShareFailedExchange) {
-  absl::Notification entered;
-  absl::Notification release;
+  Notification entered;
+  Notification release;
   http_.setHandler([&](const http::Request&) -> absl::StatusOr<http::Response> {
     if (!entered.HasBeenNotified()) entered.Notify();
     release.WaitForNotification();

@@ -8,8 +8,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "credsync/v1/credsync.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
@@ -18,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "sidecar/alibaba/api_error.h"
 #include "sidecar/client/control_client.h"
+#include "sidecar/common/mutex.h"
 #include "sidecar/server/grpc_server.h"
 #include "tests/common/eventually.h"
 #include "tests/common/fake_secret_source.h"
@@ -88,17 +87,17 @@ class RecordingMetrics : public metrics::SidecarMetrics {
   void upstreamCall(absl::string_view, absl::string_view, absl::Duration) override {}
   void fetchCompleted(absl::string_view, bool) override {}
   void refreshCall(absl::string_view outcome, bool coalesced) override {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     outcomes_.push_back(std::string(outcome) + (coalesced ? "+coalesced" : ""));
   }
   std::string render(const metrics::StateSnapshot&, absl::Time) const override { return ""; }
   std::vector<std::string> outcomes() const {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return outcomes_;
   }
 
  private:
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   std::vector<std::string> outcomes_ ABSL_GUARDED_BY(mutex_);
 };
 
@@ -159,7 +158,7 @@ class ControlServiceTest : public ::testing::Test {
 
   // Makes the next fetch wait until the test ends (or release_fetch_).
   void holdNextFetch() {
-    absl::MutexLock lock(&harness_->source().mutex);
+    MutexLock lock(&harness_->source().mutex);
     harness_->source().during_fetch = [this] { release_fetch_.WaitForNotification(); };
   }
 
@@ -201,7 +200,7 @@ class ControlServiceTest : public ::testing::Test {
   RealTimeSource real_time_;
   FakeIdentity identity_;
   RecordingMetrics metrics_;
-  absl::Notification release_fetch_;
+  Notification release_fetch_;
   std::unique_ptr<SyncHarness> harness_;
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<GrpcServer> server_;
@@ -243,7 +242,7 @@ TEST_F(ControlServiceTest, RefreshOfFailedKeyFetchesWithoutSendingTheSecret) {
   EXPECT_EQ(harness_->source().callsOf("app"), 2);
 
   // The secret is in the file, and only there.
-  EXPECT_THAT(harness_->writer().current, HasSubstr("secret-of-AK-2"));
+  EXPECT_THAT(harness_->writer().current(), HasSubstr("secret-of-AK-2"));
   EXPECT_THAT(response.SerializeAsString(), Not(HasSubstr("secret-of-AK-2")));
   EXPECT_THAT(response.DebugString(), Not(HasSubstr("secret-of-AK-2")));
   for (const auto* metadata :
@@ -328,7 +327,7 @@ TEST_F(ControlServiceTest, FetchFailuresMapToCodes) {
   harness_->kmsAnswers("app", {absl::UnavailableError("connection reset")});
   status = refresh("app", "AK-1", &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_THAT(harness_->writer().current, HasSubstr("AK-1"));
+  EXPECT_THAT(harness_->writer().current(), HasSubstr("AK-1"));
 }
 
 // Verifies a caller whose deadline passes while the fetch is still running
@@ -373,7 +372,7 @@ TEST_F(ControlServiceTest, ConcurrentRefreshesShareOneFetch) {
   harness_->kmsAnswers("app", {key("AK-2")});
   constexpr int kCallers = 6;
   {
-    absl::MutexLock lock(&harness_->source().mutex);
+    MutexLock lock(&harness_->source().mutex);
     harness_->source().during_fetch = [this] {
       // Hold the fetch until every caller waits on it.
       eventually([this] { return harness_->coordinator().waiting() >= kCallers; });

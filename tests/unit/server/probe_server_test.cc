@@ -14,10 +14,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "sidecar/common/mutex.h"
 #include "tests/common/status_matchers.h"
 
 namespace credsync::server {
@@ -353,8 +353,8 @@ TEST_F(ProbeServerTest, MalformedRequests) {
 // Verifies a slow handler does not hold up other probes: /healthz answers
 // while a /metrics render is still running.
 TEST_F(ProbeServerTest, SlowHandlerDoesNotBlockOtherProbes) {
-  absl::Notification metrics_entered;
-  absl::Notification release_metrics;
+  Notification metrics_entered;
+  Notification release_metrics;
   handlers_.metrics = [&] {
     metrics_entered.Notify();
     release_metrics.WaitForNotification();

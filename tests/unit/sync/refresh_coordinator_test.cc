@@ -6,7 +6,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sidecar/alibaba/api_error.h"
@@ -77,7 +76,7 @@ TEST_F(RefreshCoordinatorTest, FailedKeyCausesOneFetch) {
   EXPECT_EQ(answer->access_key_id, "AK-2");
   EXPECT_EQ(answer->generation, 2u);
   EXPECT_FALSE(answer->coalesced);
-  EXPECT_THAT(harness_->writer().current, HasSubstr("AK-2"));
+  EXPECT_THAT(harness_->writer().current(), HasSubstr("AK-2"));
   EXPECT_EQ(harness_->source().callsOf("app"), 2);
 }
 
@@ -115,10 +114,10 @@ TEST_F(RefreshCoordinatorTest, ConcurrentCallersShareOneFetch) {
 // Verifies callers that arrive while the fetch is held in flight all join it.
 TEST_F(RefreshCoordinatorTest, CallersDuringAFetchJoinIt) {
   start("AK-1");
-  absl::Notification release;
+  Notification release;
   harness_->kmsAnswers("app", {key("AK-2")});
   {
-    absl::MutexLock lock(&harness_->source().mutex);
+    MutexLock lock(&harness_->source().mutex);
     harness_->source().during_fetch = [&] {
       // Hold the fetch until every caller waits on it.
       while (harness_->coordinator().waiting() < 8) std::this_thread::yield();
@@ -180,13 +179,13 @@ TEST_F(RefreshCoordinatorTest, FetchFailuresMapToCodes) {
   const absl::StatusOr<RefreshAnswer> answer = refresh("AK-1");
   EXPECT_THAT(answer, StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(alibaba::upstreamCode(answer.status()), "Forbidden.NoPermission");
-  EXPECT_THAT(harness_->writer().current, HasSubstr("AK-1"));
+  EXPECT_THAT(harness_->writer().current(), HasSubstr("AK-1"));
 }
 
 // Verifies a key fetched but not written is reported as such.
 TEST_F(RefreshCoordinatorTest, UnwrittenKeyIsUnavailable) {
   start("AK-1");
-  harness_->writer().fail_next = absl::InternalError("disk full");
+  harness_->writer().failNext(absl::InternalError("disk full"));
   harness_->kmsAnswers("app", {key("AK-2")});
   EXPECT_THAT(refresh("AK-1"),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("could not be written")));
@@ -199,10 +198,10 @@ TEST_F(RefreshCoordinatorTest, JoinedEarlierFetchIsFollowedByOwnFetch) {
   start("AK-1");
   absl::StatusOr<RefreshAnswer> answer = absl::UnknownError("not run");
   std::thread caller;
-  absl::Notification spawned;
+  Notification spawned;
   harness_->kmsAnswers("app", {key("AK-1"), key("AK-2")});
   {
-    absl::MutexLock lock(&harness_->source().mutex);
+    MutexLock lock(&harness_->source().mutex);
     harness_->source().during_fetch = [&] {
       caller = std::thread([&] { answer = refresh("AK-1"); });
       spawned.Notify();

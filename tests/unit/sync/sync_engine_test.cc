@@ -61,11 +61,11 @@ TEST_F(SyncEngineTest, FirstRunWritesEveryProfile) {
   EXPECT_FALSE(engine().ready());
   const absl::Time next = engine().runDue();
   EXPECT_EQ(next, time_.systemTime() + absl::Hours(1));
-  EXPECT_THAT(writer_.current, HasSubstr("[default]\n"));
-  EXPECT_THAT(writer_.current, HasSubstr("[app]\n"));
-  EXPECT_THAT(writer_.current, HasSubstr("[batch]\n"));
-  EXPECT_THAT(writer_.current, HasSubstr("access_key_id = AK-APP-1"));
-  EXPECT_EQ(writer_.current.find("[default]"), 0u);
+  EXPECT_THAT(writer_.current(), HasSubstr("[default]\n"));
+  EXPECT_THAT(writer_.current(), HasSubstr("[app]\n"));
+  EXPECT_THAT(writer_.current(), HasSubstr("[batch]\n"));
+  EXPECT_THAT(writer_.current(), HasSubstr("access_key_id = AK-APP-1"));
+  EXPECT_EQ(writer_.current().find("[default]"), 0u);
   EXPECT_TRUE(engine().ready());
   EXPECT_TRUE(engine().allWritten());
   EXPECT_EQ(statusOf("app").generation, 1u);
@@ -84,7 +84,7 @@ TEST_F(SyncEngineTest, UnchangedKeyDoesNotRewrite) {
   engine().runDue();
   EXPECT_EQ(source_.calls["app"], 2);
   EXPECT_EQ(engine().generation(), 1u);
-  EXPECT_EQ(writer_.publishes, 1);
+  EXPECT_EQ(writer_.publishes(), 1);
 }
 
 // Verifies a rotated key is picked up on the next scheduled fetch and bumps
@@ -95,8 +95,8 @@ TEST_F(SyncEngineTest, RotationRewritesFile) {
   engine().runDue();
   time_.advance(absl::Hours(1));
   engine().runDue();
-  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-2"));
-  EXPECT_THAT(writer_.current, Not(HasSubstr("AK-APP-1")));
+  EXPECT_THAT(writer_.current(), HasSubstr("AK-APP-2"));
+  EXPECT_THAT(writer_.current(), Not(HasSubstr("AK-APP-1")));
   EXPECT_EQ(statusOf("app").generation, 2u);
   EXPECT_EQ(statusOf("batch").generation, 1u);
 }
@@ -121,13 +121,13 @@ TEST_F(SyncEngineTest, FailureKeepsLastGoodKey) {
   time_.advance(absl::Hours(1));
   const absl::Time retry = engine().runDue();
   EXPECT_LE(retry - time_.systemTime(), absl::Seconds(2));
-  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-1"));
+  EXPECT_THAT(writer_.current(), HasSubstr("AK-APP-1"));
   EXPECT_EQ(statusOf("app").consecutive_failures, 1);
   EXPECT_TRUE(absl::IsUnavailable(statusOf("app").last_error));
   EXPECT_TRUE(engine().ready());  // degraded, but the key is still valid
   time_.advance(retry - time_.systemTime());
   engine().runDue();
-  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-2"));
+  EXPECT_THAT(writer_.current(), HasSubstr("AK-APP-2"));
   EXPECT_EQ(statusOf("app").consecutive_failures, 0);
 }
 
@@ -138,8 +138,8 @@ TEST_F(SyncEngineTest, PermissionDeniedProfileIsNotWritten) {
   source_.script["batch"] = {
       absl::PermissionDeniedError("KMS GetSecretValue: Forbidden.NoPermission")};
   const absl::Time next = engine().runDue();
-  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-1"));
-  EXPECT_THAT(writer_.current, Not(HasSubstr("[batch]")));
+  EXPECT_THAT(writer_.current(), HasSubstr("AK-APP-1"));
+  EXPECT_THAT(writer_.current(), Not(HasSubstr("[batch]")));
   EXPECT_FALSE(statusOf("batch").written);
   EXPECT_GE(statusOf("batch").next_refresh - time_.systemTime(), absl::Minutes(54));
   EXPECT_EQ(next, time_.systemTime() + absl::Hours(1));
@@ -162,14 +162,14 @@ TEST_F(SyncEngineTest, OptionalProfileDoesNotBlockReadiness) {
 TEST_F(SyncEngineTest, PublishFailureRetries) {
   source_.script["app"] = {key("AK-APP-1")};
   source_.script["batch"] = {key("AK-BATCH-1")};
-  writer_.fail_next = absl::InternalError("disk full");
+  writer_.failNext(absl::InternalError("disk full"));
   const absl::Time next = engine().runDue();
-  EXPECT_TRUE(writer_.current.empty());
+  EXPECT_TRUE(writer_.current().empty());
   EXPECT_FALSE(engine().ready());
   EXPECT_LE(next - time_.systemTime(), absl::Seconds(2));
   time_.advance(next - time_.systemTime());
   engine().runDue();
-  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-1"));
+  EXPECT_THAT(writer_.current(), HasSubstr("AK-APP-1"));
   EXPECT_TRUE(engine().ready());
   // The retry rewrote the file from memory: KMS was asked once per profile.
   EXPECT_EQ(source_.calls["app"], 1);
@@ -189,9 +189,9 @@ TEST_F(SyncEngineTest, UnwritableKeyIsAFailedFetch) {
   engine().requestRefresh("app");
   engine().requestRefresh("batch");
   const absl::Time next = engine().runDue();
-  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-1"));
-  EXPECT_THAT(writer_.current, HasSubstr("AK-BATCH-2"));
-  EXPECT_THAT(writer_.current, Not(HasSubstr("abc;def")));
+  EXPECT_THAT(writer_.current(), HasSubstr("AK-APP-1"));
+  EXPECT_THAT(writer_.current(), HasSubstr("AK-BATCH-2"));
+  EXPECT_THAT(writer_.current(), Not(HasSubstr("abc;def")));
   const ProfileStatus& app = statusOf("app");
   EXPECT_EQ(app.access_key_id, "AK-APP-1");
   EXPECT_EQ(app.consecutive_failures, 1);
@@ -208,7 +208,7 @@ TEST_F(SyncEngineTest, RequestRefreshMakesDue) {
   EXPECT_TRUE(engine().requestRefresh("app"));
   EXPECT_FALSE(engine().requestRefresh("nope"));
   engine().runDue();
-  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-2"));
+  EXPECT_THAT(writer_.current(), HasSubstr("AK-APP-2"));
   EXPECT_EQ(source_.calls["batch"], 1);
 }
 
@@ -221,7 +221,7 @@ TEST_F(SyncEngineTest, RequestDuringFetchIsKept) {
   const absl::Time next = engine().runDue();
   EXPECT_EQ(next, time_.systemTime());
   engine().runDue();
-  EXPECT_THAT(writer_.current, HasSubstr("AK-APP-2"));
+  EXPECT_THAT(writer_.current(), HasSubstr("AK-APP-2"));
 }
 
 }  // namespace
