@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { startEmulator } from './emulator.mjs';
 import { connectControl, status } from './grpc_client.mjs';
-import { runCredsync, setUpRrsaWorld, startSidecar, waitForFile, writeConfig } from './sidecar.mjs';
+import { httpGet, runCredsync, setUpRrsaWorld, startSidecar, waitForFile, writeConfig } from './sidecar.mjs';
 
 let emu;
 
@@ -75,21 +75,6 @@ async function rejectsWith(promise, code) {
     if (err.code !== code) throw err;
     return err;
   }
-}
-
-function httpGet(address, requestPath) {
-  const [host, port] = address.split(':');
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host, port: Number(port), path: requestPath, agent: false, timeout: 10000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${requestPath}: timed out`)));
-    req.on('error', reject);
-  });
 }
 
 // Prometheus text: the value of the sample `name{labels}` (labels in any

@@ -22,7 +22,6 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -30,7 +29,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import { startEmulator } from './emulator.mjs';
 import { connectControl } from './grpc_client.mjs';
-import { setUpRrsaWorld, startSidecar, waitForFile, writeConfig } from './sidecar.mjs';
+import { httpGet, setUpRrsaWorld, startSidecar, until, waitForFile, writeConfig } from './sidecar.mjs';
 
 // The backoff under test: ceilings 200, 400, 800, 800 … ms, each delay drawn
 // uniformly below its ceiling and never under the sidecar's 100 ms floor
@@ -48,35 +47,9 @@ const WINDOW_MS = 4000;
 const ATTEMPT_SLACK_MS = 600;
 const RECOVERY_MARGIN_MS = 700;
 
-function httpGet(address, requestPath) {
-  const [host, port] = address.split(':');
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host, port: Number(port), path: requestPath, agent: false, timeout: 5000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode, text }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${requestPath}: timed out`)));
-    req.on('error', reject);
-  });
-}
-
 function toMs(timestamp) {
   if (!timestamp) return undefined;
   return Number(timestamp.seconds) * 1000 + Math.floor((timestamp.nanos || 0) / 1e6);
-}
-
-// Polls `probe` until it returns a truthy value; fails after `timeoutMs`.
-async function until(probe, what, timeoutMs = 15000, everyMs = 20) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(everyMs);
-  }
 }
 
 // A TCP proxy the sidecar's KMS endpoint points at, so that one address can

@@ -16,14 +16,12 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 
 import { startEmulator } from './emulator.mjs';
 import { connectControl } from './grpc_client.mjs';
-import { setUpRrsaWorld, startSidecar, waitForFile, writeConfig } from './sidecar.mjs';
+import { httpGet, setUpRrsaWorld, startSidecar, until, waitForFile, writeConfig } from './sidecar.mjs';
 
 // Peak RSS bound for the release binary: far below the 64 MiB bodies, so a
 // body was never buffered whole. An ASan build's shadow memory and its
@@ -37,29 +35,6 @@ const DEPTH = 100000;
 const HOSTILE_KEY_ID = 'LTAI5tHOSTILEBODY0000001';
 const HOSTILE_STS_ID = 'STS.HOSTILEBODY000000000000001';
 const KMS_BED = 'hostilekms';
-function httpGet(address, requestPath) {
-  const [host, port] = address.split(':');
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host, port: Number(port), path: requestPath, agent: false, timeout: 5000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${requestPath}: timed out`)));
-    req.on('error', reject);
-  });
-}
-
-async function until(probe, what, timeoutMs = 15000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(20);
-  }
-}
-
 function vmHwmKib(pid) {
   const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(text.match(/^VmHWM:\s+(\d+) kB$/m)[1]);

@@ -13,6 +13,7 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -200,3 +201,34 @@ export async function waitForFile(file, predicate = () => true, timeoutMs = 3000
     await delay(25);
   }
 }
+
+// GET http://ADDRESS/PATH (credsync's probe and metrics port): {status,
+// headers, text}. A fresh connection each time, so a probe never rides on
+// a connection an earlier one left open.
+export function httpGet(address, requestPath, { timeoutMs = 10000 } = {}) {
+  const [host, port] = address.split(':');
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port: Number(port), path: requestPath, agent: false, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${requestPath}: timed out`)));
+    req.on('error', reject);
+  });
+}
+
+// Polls `probe` until it returns a truthy value, which it returns; fails
+// after `timeoutMs` naming `what`.
+export async function until(probe, what, timeoutMs = 15000, everyMs = 20) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(everyMs);
+  }
+}
+
