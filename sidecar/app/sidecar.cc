@@ -160,6 +160,9 @@ absl::Status Sidecar::startServing() {
 void Sidecar::stop(absl::Duration grace) {
   feed_.close();
   if (grpc_ != nullptr) grpc_->shutdown(grace);
+  // Callers still waiting after the grace period were cancelled by gRPC;
+  // nothing new can arrive now.
+  if (refresher_ != nullptr) refresher_->stop();
   if (probes_ != nullptr) probes_->stop();
   runner_->stop();
 }

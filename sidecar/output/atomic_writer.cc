@@ -383,10 +383,18 @@ class AtomicWriter : public OutputWriter {
 
     // Committed: `..data` names the new set. What follows tidies up around it.
     const std::string old_dir_name = std::exchange(current_dir_, new_dir_name);
+    // The names this publish dropped; unknown when the previous set was.
+    std::optional<std::vector<std::string>> dropped;
+    if (current_known_) {
+      dropped.emplace();
+      for (const auto& [name, content] : current_) {
+        if (files.count(name) == 0) dropped->push_back(name);
+      }
+    }
     current_ = files;
     current_known_ = true;
     generation_.store(next_generation);
-    if (absl::Status finished = finishPublish(old_dir_name); !finished.ok()) {
+    if (absl::Status finished = finishPublish(old_dir_name, dropped); !finished.ok()) {
       if (crashed_) return finished;
       needs_tidy_ = true;
       return finished;
@@ -479,7 +487,7 @@ class AtomicWriter : public OutputWriter {
       }
     }
     if (current_known_ && !current_dir_.empty()) note(ensureVisibleLinks());
-    note(removeObsoleteLinks());
+    note(removeObsoleteLinks(std::nullopt));
     note(fsyncFd(dir_.get(), options_.directory));
     return first_error;
   }
@@ -595,11 +603,12 @@ class AtomicWriter : public OutputWriter {
   // whose grace is over, and a final fsync. Only a missing visible link is an
   // error (a reader could not find the file); the rest is logged and retried
   // on the next publish.
-  absl::Status finishPublish(const std::string& old_dir_name) {
+  absl::Status finishPublish(const std::string& old_dir_name,
+                             const std::optional<std::vector<std::string>>& dropped) {
     if (absl::Status linked = ensureVisibleLinks(); !linked.ok()) return linked;
     if (absl::Status step = stepDone(PublishStep::kVisibleLinksCreated); !step.ok()) return step;
 
-    absl::Status cleanup = removeObsoleteLinks();
+    absl::Status cleanup = removeObsoleteLinks(dropped);
     if (crashed_) return cleanup;
     if (cleanup.ok()) cleanup = stepDone(PublishStep::kObsoleteLinksRemoved);
     if (crashed_) return cleanup;
@@ -680,13 +689,23 @@ class AtomicWriter : public OutputWriter {
     return absl::OkStatus();
   }
 
-  // Visible links into `..data` for names no longer published. Other entries
-  // (the control socket, say) are not ours and stay.
-  absl::Status removeObsoleteLinks() {
+  // Visible links into `..data` for names no longer published: among
+  // `candidates` (the names a publish dropped), or among every entry of the
+  // directory when that is unknown (at start). Listing on every publish cost
+  // a readdir of the whole directory, superseded copies in their grace
+  // included: hundreds of entries during a burst of rotations (bench/run,
+  // P1). Other entries (the control socket, say) are not ours and stay.
+  absl::Status removeObsoleteLinks(const std::optional<std::vector<std::string>>& candidates) {
     if (!current_known_) return absl::OkStatus();
-    absl::StatusOr<std::vector<std::string>> names = listDir(dir_.get(), options_.directory);
-    if (!names.ok()) return names.status();
-    for (const std::string& name : *names) {
+    std::vector<std::string> names;
+    if (candidates) {
+      names = *candidates;
+    } else {
+      absl::StatusOr<std::vector<std::string>> listed = listDir(dir_.get(), options_.directory);
+      if (!listed.ok()) return listed.status();
+      names = *std::move(listed);
+    }
+    for (const std::string& name : names) {
       if (!isPlainName(name) || current_.count(name) > 0) continue;
       int error = 0;
       if (readLinkAt(dir_.get(), name, &error) != visibleLinkTarget(name)) continue;

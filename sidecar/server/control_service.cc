@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "sidecar/alibaba/api_error.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/mutex.h"
 
 namespace credsync::server {
 namespace {
@@ -63,7 +64,8 @@ const char* refreshOutcome(const absl::Status& status) {
 }
 
 // How long the caller is prepared to wait, within the server's own bound.
-absl::Duration waitBudget(const grpc::ServerContext& context, absl::Time now, absl::Duration cap) {
+absl::Duration waitBudget(const grpc::ServerContextBase& context, absl::Time now,
+                          absl::Duration cap) {
   const absl::Duration remaining = absl::FromChrono(context.deadline()) - now;
   if (remaining > absl::Hours(24 * 365)) return cap;  // no deadline set
   return std::clamp(remaining, absl::ZeroDuration(), cap);
@@ -83,7 +85,7 @@ ControlService::ControlService(sync::SyncEngine& engine, sync::RefreshCoordinato
       time_source_(time_source),
       options_(std::move(options)) {}
 
-grpc::Status ControlService::authorize(const grpc::ServerContext& context) const {
+grpc::Status ControlService::authorize(const grpc::ServerContextBase& context) const {
   // Only containers that mount the output volume reach the socket.
   if (absl::StartsWith(context.peer(), "unix:")) return grpc::Status::OK;
   const absl::string_view expected = options_.tcp_token.reveal();
@@ -97,18 +99,73 @@ grpc::Status ControlService::authorize(const grpc::ServerContext& context) const
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::Refresh(grpc::ServerContext* context,
-                                     const credsync::v1::RefreshRequest* request,
-                                     credsync::v1::RefreshResponse* response) {
+namespace {
+
+// One Refresh call: started on a gRPC thread, answered by the coordinator
+// (at once, from its dispatcher, or on cancellation), deleted by gRPC.
+class RefreshReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit RefreshReactor(sync::RefreshCoordinator& refresher) : refresher_(refresher) {}
+
+  // The coordinator's id for this call, once start() returned it.
+  void started(uint64_t id) {
+    bool cancel = false;
+    {
+      MutexLock lock(&mutex_);
+      id_ = id;
+      cancel = cancelled_;
+    }
+    if (cancel && id != 0) refresher_.cancel(id);
+  }
+
+  void OnCancel() override {
+    uint64_t id = 0;
+    {
+      MutexLock lock(&mutex_);
+      cancelled_ = true;
+      id = id_;
+    }
+    // Before started(): started() cancels instead.
+    if (id != 0) refresher_.cancel(id);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  sync::RefreshCoordinator& refresher_;
+  Mutex mutex_;
+  uint64_t id_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ControlService::Refresh(grpc::CallbackServerContext* context,
+                                                  const credsync::v1::RefreshRequest* request,
+                                                  credsync::v1::RefreshResponse* response) {
+  auto* reactor = new RefreshReactor(refresher_);
   if (grpc::Status denied = authorize(*context); !denied.ok()) {
     if (metrics_ != nullptr) metrics_->refreshCall("unauthenticated", false);
-    return denied;
+    reactor->Finish(denied);
+    return reactor;
   }
   sync::RefreshRequest refresh{request->profile(), request->failed_access_key_id(),
                                request->reason()};
-  absl::StatusOr<sync::RefreshAnswer> answer = refresher_.refresh(
-      refresh, waitBudget(*context, time_source_.systemTime(), options_.refresh_timeout),
-      [context] { return context->IsCancelled(); });
+  const absl::Duration budget =
+      waitBudget(*context, time_source_.systemTime(), options_.refresh_timeout);
+  const uint64_t id = refresher_.start(
+      refresh, budget,
+      [this, context, reactor, response, refresh](absl::StatusOr<sync::RefreshAnswer> answer) {
+        reactor->Finish(finishRefresh(*context, refresh, std::move(answer), response));
+      });
+  reactor->started(id);
+  return reactor;
+}
+
+grpc::Status ControlService::finishRefresh(grpc::CallbackServerContext& context,
+                                           const sync::RefreshRequest& refresh,
+                                           absl::StatusOr<sync::RefreshAnswer> answer,
+                                           credsync::v1::RefreshResponse* response) {
   if (!answer.ok()) {
     const char* outcome = refreshOutcome(answer.status());
     if (metrics_ != nullptr) metrics_->refreshCall(outcome, false);
@@ -122,7 +179,7 @@ grpc::Status ControlService::Refresh(grpc::ServerContext* context,
                 {"outcome", outcome},
                 {"error", answer.status()}});
     if (const auto wait = sync::RefreshCoordinator::retryAfter(answer.status())) {
-      context->AddTrailingMetadata(
+      context.AddTrailingMetadata(
           kRetryAfterMetadata,
           absl::StrCat(absl::ToInt64Seconds(absl::Ceil(*wait, absl::Seconds(1)))));
     }
@@ -138,12 +195,16 @@ grpc::Status ControlService::Refresh(grpc::ServerContext* context,
   if (metrics_ != nullptr) {
     metrics_->refreshCall(refreshed ? "refreshed" : "already_current", answer->coalesced);
   }
-  log::info("refresh served", {{"profile", answer->profile},
-                               {"failed_access_key_id", refresh.failed_access_key_id},
-                               {"access_key_id", answer->access_key_id},
-                               {"outcome", refreshed ? "refreshed" : "already_current"},
-                               {"coalesced", answer->coalesced},
-                               {"generation", static_cast<long long>(answer->generation)}});
+  // The caller whose request caused the fetch is worth an info line; the
+  // others (a storm can bring a thousand) are at debug level.
+  log::write(refreshed && !answer->coalesced ? log::Level::kInfo : log::Level::kDebug,
+             "refresh served",
+             {{"profile", answer->profile},
+              {"failed_access_key_id", refresh.failed_access_key_id},
+              {"access_key_id", answer->access_key_id},
+              {"outcome", refreshed ? "refreshed" : "already_current"},
+              {"coalesced", answer->coalesced},
+              {"generation", static_cast<long long>(answer->generation)}});
   return grpc::Status::OK;
 }
 

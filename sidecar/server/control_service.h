@@ -26,17 +26,20 @@ struct ControlServiceOptions {
 };
 
 // credsync.v1.CredsyncService over the sync engine (proto/credsync/v1).
-// Synchronous handlers: each call holds a server thread while it waits,
-// which is what a Refresh does anyway; Watch streams poll for cancellation.
-class ControlService final : public credsync::v1::CredsyncService::Service {
+// Refresh uses gRPC's callback API: a caller waiting for a fetch is a record
+// in the RefreshCoordinator, not a server thread, so a storm of callers costs
+// little memory (bench/run, P2). GetStatus and Watch are synchronous.
+class ControlService final : public credsync::v1::CredsyncService::WithCallbackMethod_Refresh<
+                                 credsync::v1::CredsyncService::Service> {
  public:
   ControlService(sync::SyncEngine& engine, sync::RefreshCoordinator& refresher,
                  sync::ChangeFeed& feed, identity::CredentialProvider& identity,
                  metrics::SidecarMetrics* metrics, const TimeSource& time_source,
                  ControlServiceOptions options);
 
-  grpc::Status Refresh(grpc::ServerContext* context, const credsync::v1::RefreshRequest* request,
-                       credsync::v1::RefreshResponse* response) override;
+  grpc::ServerUnaryReactor* Refresh(grpc::CallbackServerContext* context,
+                                    const credsync::v1::RefreshRequest* request,
+                                    credsync::v1::RefreshResponse* response) override;
   grpc::Status Watch(grpc::ServerContext* context, const credsync::v1::WatchRequest* request,
                      grpc::ServerWriter<credsync::v1::WatchResponse>* writer) override;
   grpc::Status GetStatus(grpc::ServerContext* context,
@@ -46,7 +49,12 @@ class ControlService final : public credsync::v1::CredsyncService::Service {
  private:
   // UNAUTHENTICATED unless the call came over the Unix socket or carries the
   // pod token.
-  grpc::Status authorize(const grpc::ServerContext& context) const;
+  grpc::Status authorize(const grpc::ServerContextBase& context) const;
+  // Fills in the response (or the error) of a Refresh and logs it.
+  grpc::Status finishRefresh(grpc::CallbackServerContext& context,
+                             const sync::RefreshRequest& request,
+                             absl::StatusOr<sync::RefreshAnswer> answer,
+                             credsync::v1::RefreshResponse* response);
 
   sync::SyncEngine& engine_;
   sync::RefreshCoordinator& refresher_;

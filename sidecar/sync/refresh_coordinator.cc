@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -13,19 +15,10 @@ namespace {
 
 // The status payload carrying how long a rate-limited caller should wait.
 constexpr char kRetryAfterPayload[] = "type.credsync.dev/retry-after-seconds";
-// Waits are sliced so a cancelled caller is noticed within this.
+// Blocking callers look at their cancellation, and the dispatcher at the
+// deadlines, at least this often.
 constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(200);
 constexpr size_t kMaxReasonBytes = 256;
-
-// Counts a caller as waiting for as long as it lives.
-class WaitingCaller {
- public:
-  explicit WaitingCaller(std::atomic<int>& count) : count_(count) { ++count_; }
-  ~WaitingCaller() { --count_; }
-
- private:
-  std::atomic<int>& count_;
-};
 
 bool holdsOtherKey(const RefreshView& view, const std::string& failed_key) {
   return !view.access_key_id.empty() && view.access_key_id != failed_key;
@@ -67,9 +60,23 @@ absl::Status unchangedError(const RefreshView& view, const std::string& failed_k
 
 }  // namespace
 
+// Admitting a request: either answered now, or a fetch to wait for.
+struct RefreshCoordinator::Admission {
+  std::optional<absl::StatusOr<RefreshAnswer>> answer;
+  std::string profile;
+  uint64_t awaited = 0;
+  bool requested = false;
+  bool joined_earlier_fetch = false;
+};
+
 RefreshCoordinator::RefreshCoordinator(SyncEngine& engine, const config::RefreshConfig& config,
                                        const TimeSource& time_source, std::function<void()> wake)
-    : engine_(engine), config_(config), time_source_(time_source), wake_(std::move(wake)) {}
+    : engine_(engine), config_(config), time_source_(time_source), wake_(std::move(wake)) {
+  engine_.addListener(this);
+  dispatcher_ = std::thread([this] { dispatch(); });
+}
+
+RefreshCoordinator::~RefreshCoordinator() { stop(); }
 
 TokenBucket& RefreshCoordinator::bucketFor(const std::string& profile) {
   MutexLock lock(&mutex_);
@@ -88,91 +95,300 @@ std::optional<absl::Duration> RefreshCoordinator::retryAfter(const absl::Status&
   return absl::Seconds(seconds);
 }
 
+RefreshCoordinator::Admission RefreshCoordinator::admit(const RefreshRequest& request, int round) {
+  Admission admission;
+  const std::string& failed_key = request.failed_access_key_id;
+  bool rate_limited = false;
+  bool requested = false;
+  std::optional<RefreshView> seen =
+      engine_.inspectAndRequest(request.profile, [&](const RefreshView& view) {
+        if (holdsOtherKey(view, failed_key)) return false;
+        // Join: in the second round any fetch in flight started after this
+        // caller's first one completed, so it is fresh enough.
+        if (view.fetch_requested || view.fetch_in_flight) return false;
+        if (!bucketFor(view.profile).tryTake()) {
+          rate_limited = true;
+          return false;
+        }
+        requested = true;
+        return true;
+      });
+  if (!seen) {
+    admission.answer = absl::NotFoundError(
+        absl::StrCat("profile ", request.profile, ": no such profile is configured"));
+    return admission;
+  }
+  const RefreshView& view = *seen;
+  if (holdsOtherKey(view, failed_key)) {
+    admission.answer = answer(view, RefreshOutcome::kAlreadyCurrent, /*coalesced=*/false);
+    return admission;
+  }
+  if (rate_limited) {
+    const absl::Duration wait = bucketFor(view.profile).timeUntilNext();
+    absl::Status error = absl::ResourceExhaustedError(absl::StrCat(
+        "profile ", view.profile, ": too many refreshes (at most ", config_.on_demand_burst,
+        " at once, then one every ", absl::FormatDuration(config_.on_demand_refill), "); retry in ",
+        absl::FormatDuration(absl::Ceil(wait, absl::Seconds(1)))));
+    error.SetPayload(kRetryAfterPayload,
+                     absl::Cord(absl::StrCat(std::ceil(absl::ToDoubleSeconds(wait)))));
+    admission.answer = std::move(error);
+    return admission;
+  }
+  admission.profile = view.profile;
+  // The fetch this caller waits for: its own or a pending one starts next;
+  // otherwise it joins the one in flight.
+  admission.awaited =
+      view.fetch_requested || requested ? view.fetches_started + 1 : view.fetches_started;
+  admission.requested = requested;
+  admission.joined_earlier_fetch = round == 0 && !requested && !view.fetch_requested;
+  if (requested) {
+    log::info("refresh requested", {{"profile", view.profile},
+                                    {"failed_access_key_id", failed_key},
+                                    {"reason", request.reason}});
+    wake_();
+  }
+  return admission;
+}
+
+std::optional<absl::StatusOr<RefreshAnswer>> RefreshCoordinator::settle(const Waiter& waiter,
+                                                                        const RefreshView& view,
+                                                                        bool* retry) {
+  *retry = false;
+  const std::string& failed_key = waiter.request.failed_access_key_id;
+  if (!holdsOtherKey(view, failed_key) && view.fetches_completed < waiter.awaited) {
+    return std::nullopt;
+  }
+  if (holdsOtherKey(view, failed_key)) {
+    return answer(view, RefreshOutcome::kRefreshed, /*coalesced=*/!waiter.requested);
+  }
+  // A caller that joined a fetch already in flight when it arrived may see
+  // that fetch return the failed key (it may have been sent before the key
+  // was revoked): it then asks for one fetch of its own.
+  const bool fetched_fine = view.last_fetch.ok() && !view.publish_pending;
+  if (waiter.round == 0 && waiter.joined_earlier_fetch && fetched_fine &&
+      !view.access_key_id.empty()) {
+    *retry = true;
+    return std::nullopt;
+  }
+  return unchangedError(view, failed_key);
+}
+
+uint64_t RefreshCoordinator::start(const RefreshRequest& request, absl::Duration timeout,
+                                   RefreshCallback done) {
+  if (request.profile.empty()) {
+    done(absl::InvalidArgumentError("profile: must not be empty"));
+    return 0;
+  }
+  {
+    MutexLock lock(&mutex_);
+    if (stopping_) {
+      done(absl::CancelledError("refresh: credsync is shutting down"));
+      return 0;
+    }
+  }
+  RefreshRequest bounded = request;
+  bounded.reason = request.reason.substr(0, kMaxReasonBytes);
+  Admission admission = admit(bounded, /*round=*/0);
+  if (admission.answer) {
+    done(*std::move(admission.answer));
+    return 0;
+  }
+  Waiter waiter;
+  waiter.request = std::move(bounded);
+  waiter.profile = admission.profile;
+  waiter.awaited = admission.awaited;
+  waiter.requested = admission.requested;
+  waiter.joined_earlier_fetch = admission.joined_earlier_fetch;
+  waiter.deadline = time_source_.monotonicTime() + absl::ToChronoNanoseconds(timeout);
+  waiter.timeout = timeout;
+  waiter.done = std::move(done);
+  const std::string profile = waiter.profile;
+  {
+    MutexLock lock(&mutex_);
+    if (!stopping_) {
+      const uint64_t id = next_id_++;
+      // The fetch may have completed between admit() and now: look again.
+      dirty_.insert(profile);
+      waiters_.emplace(id, std::move(waiter));
+      ++waiting_;
+      return id;
+    }
+  }
+  // stop() ran since the check above and no longer answers new waiters.
+  waiter.done(absl::CancelledError("refresh: credsync is shutting down"));
+  return 0;
+}
+
+void RefreshCoordinator::cancel(uint64_t id) {
+  RefreshCallback done;
+  {
+    MutexLock lock(&mutex_);
+    auto it = waiters_.find(id);
+    if (it == waiters_.end()) return;
+    if (it->second.readmitting) {
+      it->second.cancelled = true;
+      return;
+    }
+    done = std::move(it->second.done);
+    waiters_.erase(it);
+    --waiting_;
+  }
+  done(absl::CancelledError("refresh: the caller went away"));
+}
+
+void RefreshCoordinator::onFetchCompleted(const std::string& profile,
+                                          const absl::Status& /*result*/) {
+  MutexLock lock(&mutex_);
+  dirty_.insert(profile);
+}
+
 absl::StatusOr<RefreshAnswer> RefreshCoordinator::refresh(const RefreshRequest& request,
                                                           absl::Duration timeout,
                                                           const std::function<bool()>& cancelled) {
-  if (request.profile.empty()) return absl::InvalidArgumentError("profile: must not be empty");
-  const std::string& failed_key = request.failed_access_key_id;
-  // Counted down by the waits that ran out: the waiting itself is real time
-  // (a mutex wait), and a wait that ends early ends because it is settled.
-  absl::Duration remaining = timeout;
-  const std::string reason = request.reason.substr(0, kMaxReasonBytes);
-
-  // At most two rounds: a caller that joined a fetch already in flight when
-  // it arrived may see that fetch return the failed key (it may have been
-  // sent before the key was revoked); it then asks for one fetch of its own.
-  bool joined_earlier_fetch = false;
-  for (int round = 0; round < 2; ++round) {
-    bool rate_limited = false;
-    bool requested = false;
-    std::optional<RefreshView> seen =
-        engine_.inspectAndRequest(request.profile, [&](const RefreshView& view) {
-          if (holdsOtherKey(view, failed_key)) return false;
-          // Join: in the second round any fetch in flight started after
-          // this caller's first one completed, so it is fresh enough.
-          if (view.fetch_requested || view.fetch_in_flight) return false;
-          if (!bucketFor(view.profile).tryTake()) {
-            rate_limited = true;
-            return false;
-          }
-          requested = true;
-          return true;
-        });
-    if (!seen) {
-      return absl::NotFoundError(
-          absl::StrCat("profile ", request.profile, ": no such profile is configured"));
-    }
-    const RefreshView& view = *seen;
-    if (holdsOtherKey(view, failed_key)) {
-      return answer(view, RefreshOutcome::kAlreadyCurrent, /*coalesced=*/false);
-    }
-    if (rate_limited) {
-      const absl::Duration wait = bucketFor(view.profile).timeUntilNext();
-      absl::Status error = absl::ResourceExhaustedError(absl::StrCat(
-          "profile ", view.profile, ": too many refreshes (at most ", config_.on_demand_burst,
-          " at once, then one every ", absl::FormatDuration(config_.on_demand_refill),
-          "); retry in ", absl::FormatDuration(absl::Ceil(wait, absl::Seconds(1)))));
-      error.SetPayload(kRetryAfterPayload,
-                       absl::Cord(absl::StrCat(std::ceil(absl::ToDoubleSeconds(wait)))));
-      return error;
-    }
-    // The fetch this caller waits for: its own or a pending one starts next;
-    // otherwise it joins the one in flight.
-    const uint64_t awaited =
-        view.fetch_requested || requested ? view.fetches_started + 1 : view.fetches_started;
-    joined_earlier_fetch = !requested && !view.fetch_requested;
-    if (requested) {
-      log::info(
-          "refresh requested",
-          {{"profile", view.profile}, {"failed_access_key_id", failed_key}, {"reason", reason}});
-      wake_();
-    }
-    const auto settled = [&](const RefreshView& v) {
-      return holdsOtherKey(v, failed_key) || v.fetches_completed >= awaited;
-    };
-    RefreshView latest = view;
-    const WaitingCaller waiting(waiting_);
-    while (!settled(latest)) {
-      if (remaining <= absl::ZeroDuration()) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "profile ", view.profile, ": no answer from KMS within ", absl::FormatDuration(timeout),
-            "; the fetch goes on and Watch reports its result"));
-      }
-      if (cancelled && cancelled()) return absl::CancelledError("refresh: the caller went away");
-      const absl::Duration slice = std::min(kCancelPollInterval, remaining);
-      latest = engine_.awaitProfile(view.profile, settled, slice);
-      remaining -= slice;
-    }
-    if (holdsOtherKey(latest, failed_key)) {
-      return answer(latest, RefreshOutcome::kRefreshed, /*coalesced=*/!requested);
-    }
-    const bool fetched_fine = latest.last_fetch.ok() && !latest.publish_pending;
-    if (round == 0 && joined_earlier_fetch && fetched_fine && !latest.access_key_id.empty()) {
-      continue;
-    }
-    return unchangedError(latest, failed_key);
+  Notification answered;
+  std::optional<absl::StatusOr<RefreshAnswer>> result;
+  const uint64_t id = start(request, timeout, [&](absl::StatusOr<RefreshAnswer> answer) {
+    result = std::move(answer);
+    answered.Notify();
+  });
+  while (!answered.WaitForNotificationWithTimeout(kCancelPollInterval)) {
+    if (cancelled && cancelled()) cancel(id);
   }
-  return absl::InternalError("refresh: unreachable");
+  return *std::move(result);
+}
+
+void RefreshCoordinator::stop() {
+  {
+    MutexLock lock(&mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (dispatcher_.joinable()) dispatcher_.join();
+}
+
+void RefreshCoordinator::dispatch() {
+  using Answer = std::pair<RefreshCallback, absl::StatusOr<RefreshAnswer>>;
+  MutexLock lock(&mutex_);
+  while (true) {
+    const auto has_news = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+      return stopping_ || !dirty_.empty();
+    };
+    // Deadlines are checked at least this often: the wait is real time,
+    // the deadlines are on the injected clock.
+    absl::Duration wait = kCancelPollInterval;
+    const MonotonicTime now = time_source_.monotonicTime();
+    for (const auto& [id, waiter] : waiters_) {
+      if (!waiter.readmitting) wait = std::min(wait, absl::FromChrono(waiter.deadline - now));
+    }
+    mutex_.AwaitWithTimeout(Condition(&has_news), std::max(wait, absl::ZeroDuration()));
+
+    std::vector<Answer> answers;
+    if (stopping_) {
+      for (auto& [id, waiter] : waiters_) {
+        answers.emplace_back(std::move(waiter.done),
+                             absl::CancelledError("refresh: credsync is shutting down"));
+      }
+      waiters_.clear();
+      waiting_ = 0;
+      mutex_.Unlock();
+      for (auto& [done, result] : answers) done(std::move(result));
+      mutex_.Lock();
+      return;
+    }
+
+    // Deadlines first.
+    const MonotonicTime checked = time_source_.monotonicTime();
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      Waiter& waiter = it->second;
+      if (waiter.readmitting || waiter.deadline > checked) {
+        ++it;
+        continue;
+      }
+      answers.emplace_back(std::move(waiter.done),
+                           absl::DeadlineExceededError(absl::StrCat(
+                               "profile ", waiter.profile, ": no answer from KMS within ",
+                               absl::FormatDuration(waiter.timeout),
+                               "; the fetch goes on and Watch reports its result")));
+      it = waiters_.erase(it);
+      --waiting_;
+    }
+
+    // Then the profiles whose fetches completed: one look at each, outside
+    // the lock (the engine calls in here with its own lock held).
+    const std::set<std::string> dirty = std::move(dirty_);
+    dirty_.clear();
+    std::vector<std::pair<uint64_t, Waiter*>> retries;
+    if (!dirty.empty()) {
+      mutex_.Unlock();
+      std::map<std::string, RefreshView> views;
+      for (const std::string& profile : dirty) {
+        std::optional<RefreshView> view =
+            engine_.inspectAndRequest(profile, [](const RefreshView&) { return false; });
+        if (view) views.emplace(profile, *std::move(view));
+      }
+      mutex_.Lock();
+      for (auto it = waiters_.begin(); it != waiters_.end();) {
+        Waiter& waiter = it->second;
+        const auto view = views.find(waiter.profile);
+        if (waiter.readmitting || view == views.end()) {
+          ++it;
+          continue;
+        }
+        bool retry = false;
+        std::optional<absl::StatusOr<RefreshAnswer>> result = settle(waiter, view->second, &retry);
+        if (retry) {
+          waiter.readmitting = true;
+          retries.emplace_back(it->first, &waiter);
+        }
+        if (!result) {
+          ++it;
+          continue;
+        }
+        answers.emplace_back(std::move(waiter.done), *std::move(result));
+        it = waiters_.erase(it);
+        --waiting_;
+      }
+    }
+    if (answers.empty() && retries.empty()) continue;
+
+    // Answers and second rounds run without the lock: a callback finishes a
+    // gRPC call, and admitting calls the engine.
+    std::vector<std::pair<uint64_t, Admission>> admissions;
+    {
+      std::vector<std::pair<uint64_t, RefreshRequest>> requests;
+      for (const auto& [id, waiter] : retries) requests.emplace_back(id, waiter->request);
+      mutex_.Unlock();
+      for (auto& [done, result] : answers) done(std::move(result));
+      for (auto& [id, request] : requests) admissions.emplace_back(id, admit(request, 1));
+      mutex_.Lock();
+    }
+    answers.clear();
+    for (auto& [id, admission] : admissions) {
+      auto it = waiters_.find(id);
+      if (it == waiters_.end()) continue;  // answered by stop()
+      Waiter& waiter = it->second;
+      waiter.readmitting = false;
+      if (waiter.cancelled || admission.answer) {
+        answers.emplace_back(std::move(waiter.done),
+                             waiter.cancelled
+                                 ? absl::CancelledError("refresh: the caller went away")
+                                 : *std::move(admission.answer));
+        waiters_.erase(it);
+        --waiting_;
+        continue;
+      }
+      waiter.round = 1;
+      waiter.awaited = admission.awaited;
+      waiter.requested = admission.requested;
+      waiter.joined_earlier_fetch = false;
+      dirty_.insert(waiter.profile);
+    }
+    if (!answers.empty()) {
+      mutex_.Unlock();
+      for (auto& [done, result] : answers) done(std::move(result));
+      mutex_.Lock();
+    }
+  }
 }
 
 }  // namespace credsync::sync

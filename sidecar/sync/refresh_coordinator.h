@@ -6,7 +6,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -14,6 +16,7 @@
 #include "sidecar/common/time_source.h"
 #include "sidecar/config/config.h"
 #include "sidecar/sync/sync_engine.h"
+#include "sidecar/sync/sync_listener.h"
 #include "sidecar/sync/token_bucket.h"
 
 namespace credsync::sync {
@@ -38,6 +41,9 @@ struct RefreshAnswer {
   bool coalesced = false;  // joined a fetch it did not cause
 };
 
+// What a Refresh is finally answered with.
+using RefreshCallback = std::function<void(absl::StatusOr<RefreshAnswer>)>;
+
 // The app-facing Refresh of design §3.4, on top of the engine. A caller
 // naming a key that is no longer in the file is answered from memory. Else
 // it joins the profile's pending or in-flight fetch if there is one, and
@@ -51,17 +57,41 @@ struct RefreshAnswer {
 //                       reason no retry fixes (upstream code kept);
 //   UNAVAILABLE         the fetch failed in a retryable way, or the new key
 //                       could not be written;
-//   DEADLINE_EXCEEDED / CANCELLED  the caller stopped waiting.
-// Thread-safe.
-class RefreshCoordinator {
+//   DEADLINE_EXCEEDED / CANCELLED  the caller stopped waiting (or credsync
+//                       is shutting down).
+// A waiting caller is a record, not a thread: one dispatcher thread settles
+// every waiter when its profile's fetch completes or its deadline passes, so
+// a thousand callers cost a thousand small records (bench/run, P2). It
+// listens to the engine (registered by the constructor, so it must be built
+// before the engine runs, and destroyed after it stops). Thread-safe.
+class RefreshCoordinator : public SyncListener {
  public:
   // `wake` nudges the scheduler thread to run what is due now.
   RefreshCoordinator(SyncEngine& engine, const config::RefreshConfig& config,
                      const TimeSource& time_source, std::function<void()> wake);
+  // Answers every caller still waiting with CANCELLED.
+  ~RefreshCoordinator() override;
+  RefreshCoordinator(const RefreshCoordinator&) = delete;
+  RefreshCoordinator& operator=(const RefreshCoordinator&) = delete;
 
-  // Waits at most `timeout`, checking `cancelled` (when given) as it goes.
+  // Starts a refresh that waits at most `timeout` (on the time source's
+  // monotonic clock). `done` is called exactly once: before start() returns
+  // when the answer needs no fetch, else later from the dispatcher thread or
+  // from cancel(). Returns the id cancel() takes (0 when already answered).
+  // `done` must not call back into this coordinator.
+  uint64_t start(const RefreshRequest& request, absl::Duration timeout, RefreshCallback done);
+  // The caller went away: its `done` gets CANCELLED now, unless it has been
+  // answered already. Unknown ids are ignored.
+  void cancel(uint64_t id);
+
+  // start() and wait: for callers with a thread to spare (tests, the CLI).
+  // `cancelled`, when given, is polled while waiting.
   absl::StatusOr<RefreshAnswer> refresh(const RefreshRequest& request, absl::Duration timeout,
                                         const std::function<bool()>& cancelled = nullptr);
+
+  // Answers every waiting caller with CANCELLED and stops the dispatcher;
+  // later calls are answered at once with CANCELLED. Idempotent.
+  void stop();
 
   // Callers waiting for a fetch right now.
   int waiting() const { return waiting_.load(); }
@@ -69,7 +99,33 @@ class RefreshCoordinator {
   // Set on RESOURCE_EXHAUSTED: how long until the profile's next token.
   static std::optional<absl::Duration> retryAfter(const absl::Status& status);
 
+  // SyncListener: a fetch of `profile` completed (engine lock held).
+  void onFetchCompleted(const std::string& profile, const absl::Status& result) override;
+
  private:
+  // What admitting a request decided: an answer now, or a fetch to wait for.
+  struct Admission;
+  struct Waiter {
+    RefreshRequest request;
+    std::string profile;     // the configured name the request resolved to
+    uint64_t awaited = 0;    // the fetch number whose completion settles it
+    bool requested = false;  // this caller's request started that fetch
+    bool joined_earlier_fetch = false;
+    int round = 0;
+    MonotonicTime deadline;
+    absl::Duration timeout;
+    RefreshCallback done;
+    // Being re-admitted outside the lock; cancel() only marks it.
+    bool readmitting = false;
+    bool cancelled = false;
+  };
+
+  Admission admit(const RefreshRequest& request, int round);
+  // The answer for a waiter whose profile now looks like `view`: nullopt
+  // while unsettled; a retry (round 2) is reported through `retry`.
+  std::optional<absl::StatusOr<RefreshAnswer>> settle(const Waiter& waiter, const RefreshView& view,
+                                                      bool* retry);
+  void dispatch();
   TokenBucket& bucketFor(const std::string& profile);
 
   SyncEngine& engine_;
@@ -79,6 +135,12 @@ class RefreshCoordinator {
   std::atomic<int> waiting_{0};
   Mutex mutex_;
   std::map<std::string, std::unique_ptr<TokenBucket>> buckets_ ABSL_GUARDED_BY(mutex_);
+  std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mutex_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mutex_) = 1;
+  // Profiles whose waiters must be looked at again.
+  std::set<std::string> dirty_ ABSL_GUARDED_BY(mutex_);
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  std::thread dispatcher_;
 };
 
 }  // namespace credsync::sync

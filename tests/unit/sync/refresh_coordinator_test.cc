@@ -217,19 +217,91 @@ TEST_F(RefreshCoordinatorTest, JoinedEarlierFetchIsFollowedByOwnFetch) {
   EXPECT_EQ(harness_->source().callsOf("app"), 3);
 }
 
-// Verifies the caller's patience and cancellation bound the wait, and bad
-// requests are refused without a fetch.
+// Collects what start() answers.
+struct Answered {
+  Notification done;
+  absl::StatusOr<RefreshAnswer> answer = absl::UnknownError("not answered");
+  RefreshCallback callback() {
+    return [this](absl::StatusOr<RefreshAnswer> result) {
+      answer = std::move(result);
+      done.Notify();
+    };
+  }
+};
+
+// Verifies the caller's patience (on the injected clock) and cancellation
+// bound the wait, and bad requests are refused without a fetch.
 TEST_F(RefreshCoordinatorTest, WaitsAreBoundedAndRequestsChecked) {
   start("AK-1");
   // Stop the driver: nothing will fetch.
   harness_->stopDriver();
-  EXPECT_THAT(harness_->coordinator().refresh({"app", "AK-1", ""}, absl::Milliseconds(300)),
-              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  Answered timed_out;
+  EXPECT_NE(
+      harness_->coordinator().start({"app", "AK-1", ""}, absl::Seconds(30), timed_out.callback()),
+      0u);
+  EXPECT_FALSE(timed_out.done.HasBeenNotified());
+  harness_->time().advance(absl::Seconds(31));
+  ASSERT_TRUE(timed_out.done.WaitForNotificationWithTimeout(kPatience));
+  EXPECT_THAT(timed_out.answer, StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_THAT(harness_->coordinator().refresh({"app", "AK-1", ""}, kPatience, [] { return true; }),
               StatusIs(absl::StatusCode::kCancelled));
   EXPECT_THAT(refresh("AK-1", "nope"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
   EXPECT_THAT(refresh("AK-1", ""), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(harness_->coordinator().waiting(), 0);
   EXPECT_EQ(harness_->source().callsOf("app"), 1);
+}
+
+// Verifies cancel() answers a waiting caller at once with CANCELLED, once,
+// and stop() answers every caller still waiting.
+TEST_F(RefreshCoordinatorTest, CancelAndStopAnswerWaiters) {
+  start("AK-1");
+  harness_->stopDriver();
+  Answered cancelled;
+  Answered stopped;
+  const uint64_t id =
+      harness_->coordinator().start({"app", "AK-1", ""}, kPatience, cancelled.callback());
+  harness_->coordinator().start({"app", "AK-1", ""}, kPatience, stopped.callback());
+  EXPECT_EQ(harness_->coordinator().waiting(), 2);
+  harness_->coordinator().cancel(id);
+  ASSERT_TRUE(cancelled.done.HasBeenNotified());
+  EXPECT_THAT(cancelled.answer, StatusIs(absl::StatusCode::kCancelled));
+  harness_->coordinator().cancel(id);  // already answered: ignored
+  harness_->coordinator().stop();
+  ASSERT_TRUE(stopped.done.HasBeenNotified());
+  EXPECT_THAT(stopped.answer, StatusIs(absl::StatusCode::kCancelled, HasSubstr("shutting down")));
+  Answered late;
+  EXPECT_EQ(harness_->coordinator().start({"app", "AK-1", ""}, kPatience, late.callback()), 0u);
+  EXPECT_THAT(late.answer, StatusIs(absl::StatusCode::kCancelled));
+}
+
+// Verifies waiting callers hold no thread: a thousand started from this one
+// thread all wait on one fetch and are all answered by it.
+TEST_F(RefreshCoordinatorTest, ThousandWaitersWithoutThreads) {
+  start("AK-1");
+  Notification release;
+  harness_->kmsAnswers("app", {key("AK-2")});
+  constexpr int kCallers = 1000;
+  {
+    MutexLock lock(&harness_->source().mutex);
+    harness_->source().during_fetch = [&] { release.WaitForNotification(); };
+  }
+  std::vector<std::unique_ptr<Answered>> answers;
+  for (int i = 0; i < kCallers; ++i) {
+    answers.push_back(std::make_unique<Answered>());
+    harness_->coordinator().start({"app", "AK-1", "storm"}, kPatience, answers.back()->callback());
+  }
+  EXPECT_EQ(harness_->coordinator().waiting(), kCallers);
+  release.Notify();
+  int causers = 0;
+  for (const auto& answered : answers) {
+    ASSERT_TRUE(answered->done.WaitForNotificationWithTimeout(kPatience));
+    ASSERT_THAT(answered->answer, IsOk());
+    EXPECT_EQ(answered->answer->access_key_id, "AK-2");
+    causers += answered->answer->coalesced ? 0 : 1;
+  }
+  EXPECT_EQ(causers, 1);
+  EXPECT_EQ(harness_->coordinator().waiting(), 0);
+  EXPECT_EQ(harness_->source().callsOf("app"), 2);
 }
 
 }  // namespace
