@@ -23,8 +23,9 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { startEmulator } from '../tests/e2e/node/emulator.mjs';
+import { sample } from './lib/proc.mjs';
 import { deadlineIn, grpc, loadProtos } from '../tests/e2e/node/grpc_client.mjs';
-import { setUpRrsaWorld, startSidecar, waitForFile, writeConfig } from '../tests/e2e/node/sidecar.mjs';
+import { IMAGE_ENV, setUpRrsaWorld, startSidecar, waitForFile, writeConfig } from '../tests/e2e/node/sidecar.mjs';
 
 const smoke = process.argv.includes('--smoke');
 const count = (name, normal, small) => Number(process.env[name] || (smoke ? small : normal));
@@ -33,32 +34,8 @@ const WATCHES = count('FOOTPRINT_WATCHES', 50, 5);
 const ROTATIONS = count('FOOTPRINT_ROTATIONS', 100, 5);
 const IDLE_SECONDS = count('FOOTPRINT_IDLE_SECONDS', 10, 1);
 const SECRET = 'acs/ram/user/footprint-app';
-const CLOCK_TICKS = 100; // USER_HZ: /proc/PID/stat times are in 1/100 s on Linux
 
-// --- /proc ------------------------------------------------------------------
-
-function statusField(status, name) {
-  const match = status.match(new RegExp(`^${name}:\\s+(\\d+)`, 'm'));
-  return match ? Number(match[1]) : NaN;
-}
-
-// One sample of the process: memory in KiB, CPU in seconds.
-function sample(pid) {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state), so utime (14) and stime (15) are [11], [12].
-  const cpu = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  return {
-    rssKiB: statusField(status, 'VmRSS'),
-    hwmKiB: statusField(status, 'VmHWM'),
-    threads: statusField(status, 'Threads'),
-    fds: fs.readdirSync(`/proc/${pid}/fd`).length,
-    cpu,
-    at: process.hrtime.bigint(),
-  };
-}
+// --- figures ----------------------------------------------------------------
 
 const mib = (kib) => kib / 1024;
 
@@ -150,7 +127,7 @@ async function main() {
       log: { level: 'info' },
     });
     const started = process.hrtime.bigint();
-    sidecar = await startSidecar({ configFile, env: world.env, name: 'footprint' });
+    sidecar = await startSidecar({ configFile, env: { ...world.env, ...IMAGE_ENV }, name: 'footprint' });
     const socket = await sidecar.listening('unix');
     await waitForFile(path.join(outDir, 'credentials.ini'));
     const readyMs = Number(process.hrtime.bigint() - started) / 1e6;

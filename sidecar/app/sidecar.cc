@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/memory.h"
 #include "sidecar/http/curl_client.h"
 #include "sidecar/http/observed_client.h"
 #include "sidecar/identity/oidc_provider.h"
@@ -93,7 +94,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
   sidecar->engine_->addListener(sidecar->metrics_listener_.get());
   sync::SyncRunner* runner = sidecar->runner_.get();
   sidecar->refresher_ = std::make_unique<sync::RefreshCoordinator>(
-      *sidecar->engine_, config.refresh, time_source, [runner] { runner->wake(); });
+      *sidecar->engine_, config.refresh, time_source, [runner] { runner->wake(); },
+      [] { releaseFreedMemory(); });
 
   std::vector<std::string> profiles;
   for (const auto& profile : config.profiles) profiles.push_back(profile.name);

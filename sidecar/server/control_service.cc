@@ -10,30 +10,15 @@
 #include "sidecar/alibaba/api_error.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/mutex.h"
+#include "sidecar/server/proto_time.h"
+#include "sidecar/server/reactor_support.h"
+#include "sidecar/server/watch_reactor.h"
 
 namespace credsync::server {
 namespace {
 
 constexpr char kTokenMetadata[] = "credsync-token";
 constexpr char kRetryAfterMetadata[] = "retry-after-seconds";
-
-void setTime(absl::Time time, google::protobuf::Timestamp* out) {
-  const timespec spec = absl::ToTimespec(time);
-  out->set_seconds(spec.tv_sec);
-  out->set_nanos(static_cast<int32_t>(spec.tv_nsec));
-}
-
-// Sets an optional timestamp field only when there is a time, so that an
-// unknown time reads as an unset field rather than the epoch.
-template <typename Message, typename Mutable>
-void setTime(const std::optional<absl::Time>& time, Message* message, Mutable mutable_field) {
-  if (time) setTime(*time, (message->*mutable_field)());
-}
-
-grpc::Status toGrpc(const absl::Status& status) {
-  // absl's canonical codes are gRPC's, number for number.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
 
 void setError(const absl::Status& status, credsync::v1::Error* out) {
   out->set_code(absl::StatusCodeToString(status.code()));
@@ -119,6 +104,7 @@ class RefreshReactor final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
+    takeOver(this);
     uint64_t id = 0;
     {
       MutexLock lock(&mutex_);
@@ -129,7 +115,10 @@ class RefreshReactor final : public grpc::ServerUnaryReactor {
     if (id != 0) refresher_.cancel(id);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    takeOver(this);
+    delete this;
+  }
 
  private:
   sync::RefreshCoordinator& refresher_;
@@ -146,6 +135,7 @@ grpc::ServerUnaryReactor* ControlService::Refresh(grpc::CallbackServerContext* c
   auto* reactor = new RefreshReactor(refresher_);
   if (grpc::Status denied = authorize(*context); !denied.ok()) {
     if (metrics_ != nullptr) metrics_->refreshCall("unauthenticated", false);
+    handOver(reactor);
     reactor->Finish(denied);
     return reactor;
   }
@@ -156,9 +146,12 @@ grpc::ServerUnaryReactor* ControlService::Refresh(grpc::CallbackServerContext* c
   const uint64_t id = refresher_.start(
       refresh, budget,
       [this, context, reactor, response, refresh](absl::StatusOr<sync::RefreshAnswer> answer) {
-        reactor->Finish(finishRefresh(*context, refresh, std::move(answer), response));
+        const grpc::Status status = finishRefresh(*context, refresh, std::move(answer), response);
+        handOver(reactor);
+        reactor->Finish(status);
       });
   reactor->started(id);
+  handOver(reactor);
   return reactor;
 }
 
@@ -208,63 +201,20 @@ grpc::Status ControlService::finishRefresh(grpc::CallbackServerContext& context,
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::Watch(grpc::ServerContext* context,
-                                   const credsync::v1::WatchRequest* request,
-                                   grpc::ServerWriter<credsync::v1::WatchResponse>* writer) {
-  if (grpc::Status denied = authorize(*context); !denied.ok()) return denied;
-  std::string profile;
-  if (!request->profile().empty()) {
-    const std::optional<sync::RefreshView> view = engine_.inspectAndRequest(
-        request->profile(), [](const sync::RefreshView&) { return false; });
-    if (!view) {
-      return grpc::Status(
-          grpc::StatusCode::NOT_FOUND,
-          absl::StrCat("profile ", request->profile(), ": no such profile is configured"));
-    }
-    profile = view->profile;
-  }
-  // Subscribe before reading the state, so no change falls between the two;
-  // a change already reported in the initial state is skipped below.
-  const std::unique_ptr<sync::ChangeFeed::Subscription> subscription = feed_.subscribe(profile);
-  std::map<std::string, uint64_t> reported;
-  for (const sync::ProfileStatus& status : engine_.status()) {
-    if (!status.written || (!profile.empty() && status.name != profile)) continue;
-    credsync::v1::WatchResponse message;
-    message.set_profile(status.name);
-    message.set_access_key_id(status.access_key_id);
-    message.set_generation(status.generation);
-    setTime(status.last_change, &message, &credsync::v1::WatchResponse::mutable_change_time);
-    message.set_initial(true);
-    if (!writer->Write(message)) return grpc::Status::OK;
-    reported[status.name] = status.generation;
-  }
-  while (!context->IsCancelled()) {
-    absl::StatusOr<std::optional<sync::ProfileChange>> next =
-        subscription->next(options_.watch_poll);
-    if (!next.ok()) return toGrpc(next.status());
-    if (!next->has_value()) continue;
-    const sync::ProfileChange& change = **next;
-    if (auto it = reported.find(change.profile);
-        it != reported.end() && change.generation <= it->second) {
-      continue;
-    }
-    credsync::v1::WatchResponse message;
-    message.set_profile(change.profile);
-    message.set_access_key_id(change.access_key_id);
-    message.set_previous_access_key_id(change.previous_access_key_id);
-    message.set_generation(change.generation);
-    setTime(change.change_time, message.mutable_change_time());
-    // Write blocks only this stream's thread when its reader is slow.
-    if (!writer->Write(message)) return grpc::Status::OK;
-    reported[change.profile] = change.generation;
-  }
-  return grpc::Status(grpc::StatusCode::CANCELLED, "watch: the caller went away");
+grpc::ServerWriteReactor<credsync::v1::WatchResponse>* ControlService::Watch(
+    grpc::CallbackServerContext* context, const credsync::v1::WatchRequest* request) {
+  if (grpc::Status denied = authorize(*context); !denied.ok()) return finishedWatch(denied);
+  return startWatch(context, *request, engine_, feed_);
 }
 
-grpc::Status ControlService::GetStatus(grpc::ServerContext* context,
-                                       const credsync::v1::GetStatusRequest* /*request*/,
-                                       credsync::v1::GetStatusResponse* response) {
-  if (grpc::Status denied = authorize(*context); !denied.ok()) return denied;
+grpc::ServerUnaryReactor* ControlService::GetStatus(
+    grpc::CallbackServerContext* context, const credsync::v1::GetStatusRequest* /*request*/,
+    credsync::v1::GetStatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status denied = authorize(*context); !denied.ok()) {
+    reactor->Finish(denied);
+    return reactor;
+  }
   for (const sync::ProfileStatus& status : engine_.status()) {
     credsync::v1::ProfileStatus* out = response->add_profiles();
     out->set_name(status.name);
@@ -292,7 +242,8 @@ grpc::Status ControlService::GetStatus(grpc::ServerContext* context,
   response->set_ready(engine_.ready());
   response->set_generation(engine_.generation());
   response->set_version(options_.version);
-  return grpc::Status::OK;
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 }  // namespace credsync::server

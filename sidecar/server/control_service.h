@@ -21,16 +21,14 @@ struct ControlServiceOptions {
   // Calls that do not arrive over the Unix socket must carry this in the
   // `credsync-token` metadata entry. Empty: such calls are refused.
   SecretString tcp_token;
-  // Idle Watch streams check for cancellation and shutdown this often.
-  absl::Duration watch_poll = absl::Seconds(1);
 };
 
-// credsync.v1.CredsyncService over the sync engine (proto/credsync/v1).
-// Refresh uses gRPC's callback API: a caller waiting for a fetch is a record
-// in the RefreshCoordinator, not a server thread, so a storm of callers costs
-// little memory (bench/run, P2). GetStatus and Watch are synchronous.
-class ControlService final : public credsync::v1::CredsyncService::WithCallbackMethod_Refresh<
-                                 credsync::v1::CredsyncService::Service> {
+// credsync.v1.CredsyncService over the sync engine (proto/credsync/v1), on
+// gRPC's callback API: a caller waiting for a fetch is a record in the
+// RefreshCoordinator and an open Watch a subscription to the ChangeFeed, not
+// a server thread each, so a storm of callers or many watchers cost little
+// memory (bench/run, P2 and footprint).
+class ControlService final : public credsync::v1::CredsyncService::CallbackService {
  public:
   ControlService(sync::SyncEngine& engine, sync::RefreshCoordinator& refresher,
                  sync::ChangeFeed& feed, identity::CredentialProvider& identity,
@@ -40,11 +38,11 @@ class ControlService final : public credsync::v1::CredsyncService::WithCallbackM
   grpc::ServerUnaryReactor* Refresh(grpc::CallbackServerContext* context,
                                     const credsync::v1::RefreshRequest* request,
                                     credsync::v1::RefreshResponse* response) override;
-  grpc::Status Watch(grpc::ServerContext* context, const credsync::v1::WatchRequest* request,
-                     grpc::ServerWriter<credsync::v1::WatchResponse>* writer) override;
-  grpc::Status GetStatus(grpc::ServerContext* context,
-                         const credsync::v1::GetStatusRequest* request,
-                         credsync::v1::GetStatusResponse* response) override;
+  grpc::ServerWriteReactor<credsync::v1::WatchResponse>* Watch(
+      grpc::CallbackServerContext* context, const credsync::v1::WatchRequest* request) override;
+  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
+                                      const credsync::v1::GetStatusRequest* request,
+                                      credsync::v1::GetStatusResponse* response) override;
 
  private:
   // UNAUTHENTICATED unless the call came over the Unix socket or carries the

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +19,8 @@ namespace credsync::sync {
 // subscriber: each has its own bounded backlog, and one that falls that far
 // behind is ended (ABORTED) rather than slowing the fetch path or silently
 // missing a change; it re-subscribes and starts from the current state.
+// A subscriber either waits in next() (a thread per subscriber) or is told by
+// a notifier that there is news and takes it with tryNext() (no thread).
 // Thread-safe.
 class ChangeFeed : public SyncListener {
  public:
@@ -25,6 +28,7 @@ class ChangeFeed : public SyncListener {
 
   class Subscription {
    public:
+    // Clears the notifier (see clearNotifier()) and unsubscribes.
     ~Subscription();
     Subscription(const Subscription&) = delete;
     Subscription& operator=(const Subscription&) = delete;
@@ -33,6 +37,23 @@ class ChangeFeed : public SyncListener {
     // time; CANCELLED once the feed is closed (shutdown) and the backlog is
     // drained; ABORTED when the backlog overflowed.
     absl::StatusOr<std::optional<ProfileChange>> next(absl::Duration timeout);
+    // As next(), without waiting: nullopt when there is nothing to read now.
+    absl::StatusOr<std::optional<ProfileChange>> tryNext();
+
+    // `notifier` is called each time this subscription gains something to
+    // read (a change, the overflow, the close) from then on; news that came
+    // before it was set is for the caller to take with tryNext() after. It
+    // runs on the publishing thread (the sync engine's, under the engine's
+    // lock, or the one closing the feed), with no lock of the feed or of the
+    // subscription held, so it may call tryNext(); it must return quickly and
+    // must not call setNotifier(), clearNotifier() or destroy the
+    // subscription. Calls are never concurrent with each other. Replaces any
+    // earlier notifier.
+    void setNotifier(std::function<void()> notifier);
+    // Removes the notifier. When this returns, a call in progress on another
+    // thread has returned and no further call will start, so whatever the
+    // notifier refers to may be destroyed. Idempotent.
+    void clearNotifier();
 
    private:
     friend class ChangeFeed;

@@ -70,8 +70,13 @@ struct RefreshCoordinator::Admission {
 };
 
 RefreshCoordinator::RefreshCoordinator(SyncEngine& engine, const config::RefreshConfig& config,
-                                       const TimeSource& time_source, std::function<void()> wake)
-    : engine_(engine), config_(config), time_source_(time_source), wake_(std::move(wake)) {
+                                       const TimeSource& time_source, std::function<void()> wake,
+                                       std::function<void()> release_memory)
+    : engine_(engine),
+      config_(config),
+      time_source_(time_source),
+      wake_(std::move(wake)),
+      release_memory_(std::move(release_memory)) {
   engine_.addListener(this);
   dispatcher_ = std::thread([this] { dispatch(); });
 }
@@ -188,6 +193,11 @@ uint64_t RefreshCoordinator::start(const RefreshRequest& request, absl::Duration
   }
   RefreshRequest bounded = request;
   bounded.reason = request.reason.substr(0, kMaxReasonBytes);
+  uint64_t completions_before = 0;
+  {
+    MutexLock lock(&mutex_);
+    completions_before = completions_;
+  }
   Admission admission = admit(bounded, /*round=*/0);
   if (admission.answer) {
     done(*std::move(admission.answer));
@@ -207,8 +217,12 @@ uint64_t RefreshCoordinator::start(const RefreshRequest& request, absl::Duration
     MutexLock lock(&mutex_);
     if (!stopping_) {
       const uint64_t id = next_id_++;
-      // The fetch may have completed between admit() and now: look again.
-      dirty_.insert(profile);
+      // A fetch that completed since admit() looked may be the awaited one,
+      // and its onRoundFinished() may have missed this waiter: look again.
+      if (completions_ != completions_before) dirty_.insert(profile);
+      // The dispatcher sleeps without a timeout only while there are no
+      // waiters; otherwise it looks at the deadlines within 200 ms anyway.
+      if (waiters_.empty()) rescan_ = true;
       waiters_.emplace(id, std::move(waiter));
       ++waiting_;
       return id;
@@ -240,6 +254,7 @@ void RefreshCoordinator::onFetchCompleted(const std::string& profile,
                                           const absl::Status& /*result*/) {
   MutexLock lock(&mutex_);
   dirty_.insert(profile);
+  ++completions_;
 }
 
 absl::StatusOr<RefreshAnswer> RefreshCoordinator::refresh(const RefreshRequest& request,
@@ -266,103 +281,67 @@ void RefreshCoordinator::stop() {
   if (dispatcher_.joinable()) dispatcher_.join();
 }
 
-void RefreshCoordinator::dispatch() {
-  using Answer = std::pair<RefreshCallback, absl::StatusOr<RefreshAnswer>>;
-  MutexLock lock(&mutex_);
-  while (true) {
-    const auto has_news = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-      return stopping_ || !dirty_.empty();
-    };
-    // Deadlines are checked at least this often: the wait is real time,
-    // the deadlines are on the injected clock.
-    absl::Duration wait = kCancelPollInterval;
-    const MonotonicTime now = time_source_.monotonicTime();
-    for (const auto& [id, waiter] : waiters_) {
-      if (!waiter.readmitting) wait = std::min(wait, absl::FromChrono(waiter.deadline - now));
-    }
-    mutex_.AwaitWithTimeout(Condition(&has_news), std::max(wait, absl::ZeroDuration()));
+void RefreshCoordinator::onRoundFinished() { settleDirty(); }
 
-    std::vector<Answer> answers;
-    if (stopping_) {
-      for (auto& [id, waiter] : waiters_) {
-        answers.emplace_back(std::move(waiter.done),
-                             absl::CancelledError("refresh: credsync is shutting down"));
-      }
-      waiters_.clear();
-      waiting_ = 0;
-      mutex_.Unlock();
-      for (auto& [done, result] : answers) done(std::move(result));
-      mutex_.Lock();
-      return;
-    }
+void RefreshCoordinator::answerAll(std::vector<Answer>& answers) {
+  for (auto& [done, result] : answers) done(std::move(result));
+  if (answers.size() >= kBurstAnswers && release_memory_ != nullptr) {
+    MutexLock lock(&mutex_);
+    release_at_ = time_source_.monotonicTime() + absl::ToChronoNanoseconds(kReleaseDelay);
+    rescan_ = true;
+  }
+  answers.clear();
+}
 
-    // Deadlines first.
-    const MonotonicTime checked = time_source_.monotonicTime();
+void RefreshCoordinator::settleDirty() {
+  std::set<std::string> dirty;
+  {
+    MutexLock lock(&mutex_);
+    dirty.swap(dirty_);
+  }
+  if (dirty.empty()) return;
+  // One look at each profile, without the lock (the engine calls in here
+  // with its own lock held).
+  std::map<std::string, RefreshView> views;
+  for (const std::string& profile : dirty) {
+    std::optional<RefreshView> view =
+        engine_.inspectAndRequest(profile, [](const RefreshView&) { return false; });
+    if (view) views.emplace(profile, *std::move(view));
+  }
+  std::vector<Answer> answers;
+  std::vector<std::pair<uint64_t, RefreshRequest>> retries;
+  {
+    MutexLock lock(&mutex_);
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       Waiter& waiter = it->second;
-      if (waiter.readmitting || waiter.deadline > checked) {
+      const auto view = views.find(waiter.profile);
+      if (waiter.readmitting || view == views.end()) {
         ++it;
         continue;
       }
-      answers.emplace_back(std::move(waiter.done),
-                           absl::DeadlineExceededError(absl::StrCat(
-                               "profile ", waiter.profile, ": no answer from KMS within ",
-                               absl::FormatDuration(waiter.timeout),
-                               "; the fetch goes on and Watch reports its result")));
+      bool retry = false;
+      std::optional<absl::StatusOr<RefreshAnswer>> result = settle(waiter, view->second, &retry);
+      if (retry) {
+        waiter.readmitting = true;
+        retries.emplace_back(it->first, waiter.request);
+      }
+      if (!result) {
+        ++it;
+        continue;
+      }
+      answers.emplace_back(std::move(waiter.done), *std::move(result));
       it = waiters_.erase(it);
       --waiting_;
     }
-
-    // Then the profiles whose fetches completed: one look at each, outside
-    // the lock (the engine calls in here with its own lock held).
-    const std::set<std::string> dirty = std::move(dirty_);
-    dirty_.clear();
-    std::vector<std::pair<uint64_t, Waiter*>> retries;
-    if (!dirty.empty()) {
-      mutex_.Unlock();
-      std::map<std::string, RefreshView> views;
-      for (const std::string& profile : dirty) {
-        std::optional<RefreshView> view =
-            engine_.inspectAndRequest(profile, [](const RefreshView&) { return false; });
-        if (view) views.emplace(profile, *std::move(view));
-      }
-      mutex_.Lock();
-      for (auto it = waiters_.begin(); it != waiters_.end();) {
-        Waiter& waiter = it->second;
-        const auto view = views.find(waiter.profile);
-        if (waiter.readmitting || view == views.end()) {
-          ++it;
-          continue;
-        }
-        bool retry = false;
-        std::optional<absl::StatusOr<RefreshAnswer>> result = settle(waiter, view->second, &retry);
-        if (retry) {
-          waiter.readmitting = true;
-          retries.emplace_back(it->first, &waiter);
-        }
-        if (!result) {
-          ++it;
-          continue;
-        }
-        answers.emplace_back(std::move(waiter.done), *std::move(result));
-        it = waiters_.erase(it);
-        --waiting_;
-      }
-    }
-    if (answers.empty() && retries.empty()) continue;
-
-    // Answers and second rounds run without the lock: a callback finishes a
-    // gRPC call, and admitting calls the engine.
-    std::vector<std::pair<uint64_t, Admission>> admissions;
-    {
-      std::vector<std::pair<uint64_t, RefreshRequest>> requests;
-      for (const auto& [id, waiter] : retries) requests.emplace_back(id, waiter->request);
-      mutex_.Unlock();
-      for (auto& [done, result] : answers) done(std::move(result));
-      for (auto& [id, request] : requests) admissions.emplace_back(id, admit(request, 1));
-      mutex_.Lock();
-    }
-    answers.clear();
+  }
+  // Answers and second rounds run without the lock: a callback finishes a
+  // gRPC call, and admitting calls the engine.
+  answerAll(answers);
+  if (retries.empty()) return;
+  std::vector<std::pair<uint64_t, Admission>> admissions;
+  for (auto& [id, request] : retries) admissions.emplace_back(id, admit(request, /*round=*/1));
+  {
+    MutexLock lock(&mutex_);
     for (auto& [id, admission] : admissions) {
       auto it = waiters_.find(id);
       if (it == waiters_.end()) continue;  // answered by stop()
@@ -381,13 +360,76 @@ void RefreshCoordinator::dispatch() {
       waiter.awaited = admission.awaited;
       waiter.requested = admission.requested;
       waiter.joined_earlier_fetch = false;
+      // Its fetch may have completed during admit(): look again.
       dirty_.insert(waiter.profile);
     }
-    if (!answers.empty()) {
-      mutex_.Unlock();
-      for (auto& [done, result] : answers) done(std::move(result));
-      mutex_.Lock();
+  }
+  answerAll(answers);
+}
+
+void RefreshCoordinator::dispatch() {
+  while (true) {
+    std::vector<Answer> answers;
+    bool release = false;
+    {
+      MutexLock lock(&mutex_);
+      const auto has_news = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+        return stopping_ || !dirty_.empty() || rescan_;
+      };
+      if (waiters_.empty() && !release_at_) {
+        // Nothing has a deadline: sleep until something changes, so an idle
+        // sidecar does not wake for nothing (bench/run, P4 idle CPU).
+        mutex_.Await(Condition(&has_news));
+      } else {
+        // Deadlines are checked at least this often: the wait is real
+        // time, the deadlines are on the injected clock.
+        absl::Duration wait = kCancelPollInterval;
+        const MonotonicTime now = time_source_.monotonicTime();
+        for (const auto& [id, waiter] : waiters_) {
+          if (!waiter.readmitting) wait = std::min(wait, absl::FromChrono(waiter.deadline - now));
+        }
+        if (release_at_) wait = std::min(wait, absl::FromChrono(*release_at_ - now));
+        mutex_.AwaitWithTimeout(Condition(&has_news), std::max(wait, absl::ZeroDuration()));
+      }
+      rescan_ = false;
+      if (release_at_ && *release_at_ <= time_source_.monotonicTime() && !stopping_) {
+        release_at_.reset();
+        release = true;
+      }
+      if (stopping_) {
+        for (auto& [id, waiter] : waiters_) {
+          answers.emplace_back(std::move(waiter.done),
+                               absl::CancelledError("refresh: credsync is shutting down"));
+        }
+        waiters_.clear();
+        waiting_ = 0;
+      } else {
+        const MonotonicTime checked = time_source_.monotonicTime();
+        for (auto it = waiters_.begin(); it != waiters_.end();) {
+          Waiter& waiter = it->second;
+          if (waiter.readmitting || waiter.deadline > checked) {
+            ++it;
+            continue;
+          }
+          answers.emplace_back(std::move(waiter.done),
+                               absl::DeadlineExceededError(absl::StrCat(
+                                   "profile ", waiter.profile, ": no answer from KMS within ",
+                                   absl::FormatDuration(waiter.timeout),
+                                   "; the fetch goes on and Watch reports its result")));
+          it = waiters_.erase(it);
+          --waiting_;
+        }
+      }
     }
+    answerAll(answers);
+    if (release) release_memory_();
+    {
+      MutexLock lock(&mutex_);
+      if (stopping_) return;
+    }
+    // Usually done already by onRoundFinished() on the scheduler's thread;
+    // here for waiters whose fetch completed while they were being admitted.
+    settleDirty();
   }
 }
 

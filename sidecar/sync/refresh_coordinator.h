@@ -9,6 +9,8 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -66,9 +68,17 @@ using RefreshCallback = std::function<void(absl::StatusOr<RefreshAnswer>)>;
 // before the engine runs, and destroyed after it stops). Thread-safe.
 class RefreshCoordinator : public SyncListener {
  public:
+  // After this many callers are answered at once, `release_memory` runs a
+  // little later, once gRPC has freed their calls.
+  static constexpr size_t kBurstAnswers = 64;
+  static constexpr absl::Duration kReleaseDelay = absl::Seconds(1);
+
   // `wake` nudges the scheduler thread to run what is due now.
+  // `release_memory` (optional) returns freed memory to the system after a
+  // burst of answers (releaseFreedMemory() in production).
   RefreshCoordinator(SyncEngine& engine, const config::RefreshConfig& config,
-                     const TimeSource& time_source, std::function<void()> wake);
+                     const TimeSource& time_source, std::function<void()> wake,
+                     std::function<void()> release_memory = nullptr);
   // Answers every caller still waiting with CANCELLED.
   ~RefreshCoordinator() override;
   RefreshCoordinator(const RefreshCoordinator&) = delete;
@@ -99,8 +109,11 @@ class RefreshCoordinator : public SyncListener {
   // Set on RESOURCE_EXHAUSTED: how long until the profile's next token.
   static std::optional<absl::Duration> retryAfter(const absl::Status& status);
 
-  // SyncListener: a fetch of `profile` completed (engine lock held).
+  // SyncListener: a fetch of `profile` completed (engine lock held): its
+  // waiters are looked at when the round finishes, on the same thread, so
+  // the answer goes out without a hop to the dispatcher.
   void onFetchCompleted(const std::string& profile, const absl::Status& result) override;
+  void onRoundFinished() override;
 
  private:
   // What admitting a request decided: an answer now, or a fetch to wait for.
@@ -120,7 +133,15 @@ class RefreshCoordinator : public SyncListener {
     bool cancelled = false;
   };
 
+  using Answer = std::pair<RefreshCallback, absl::StatusOr<RefreshAnswer>>;
+
   Admission admit(const RefreshRequest& request, int round);
+  // Answers or re-admits the waiters of the profiles marked dirty. Called
+  // without mutex_ (it calls the engine and the callbacks).
+  void settleDirty();
+  // Runs the callbacks (without mutex_); schedules a release of memory
+  // after a burst.
+  void answerAll(std::vector<Answer>& answers);
   // The answer for a waiter whose profile now looks like `view`: nullopt
   // while unsettled; a retry (round 2) is reported through `retry`.
   std::optional<absl::StatusOr<RefreshAnswer>> settle(const Waiter& waiter, const RefreshView& view,
@@ -132,6 +153,7 @@ class RefreshCoordinator : public SyncListener {
   const config::RefreshConfig config_;
   const TimeSource& time_source_;
   const std::function<void()> wake_;
+  const std::function<void()> release_memory_;
   std::atomic<int> waiting_{0};
   Mutex mutex_;
   std::map<std::string, std::unique_ptr<TokenBucket>> buckets_ ABSL_GUARDED_BY(mutex_);
@@ -139,6 +161,12 @@ class RefreshCoordinator : public SyncListener {
   uint64_t next_id_ ABSL_GUARDED_BY(mutex_) = 1;
   // Profiles whose waiters must be looked at again.
   std::set<std::string> dirty_ ABSL_GUARDED_BY(mutex_);
+  // Fetch completions seen, to tell whether one fell inside an admission.
+  uint64_t completions_ ABSL_GUARDED_BY(mutex_) = 0;
+  // The dispatcher must look again before sleeping: a first waiter was
+  // added, or a release of memory was scheduled.
+  bool rescan_ ABSL_GUARDED_BY(mutex_) = false;
+  std::optional<MonotonicTime> release_at_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread dispatcher_;
 };

@@ -105,7 +105,20 @@ absl::Time SyncEngine::runDue() {
     results.emplace_back(profile.name, std::move(fetched));
   }
 
-  MutexLock lock(&mutex_);
+  absl::Time next;
+  {
+    MutexLock lock(&mutex_);
+    next = recordRoundLocked(results);
+  }
+  // Outside the lock, so listeners may call into the engine.
+  if (!due.empty()) {
+    for (SyncListener* listener : listeners_) listener->onRoundFinished();
+  }
+  return next;
+}
+
+absl::Time SyncEngine::recordRoundLocked(
+    std::vector<std::pair<std::string, absl::StatusOr<fetch::ManagedCredential>>>& results) {
   const absl::Time done = time_source_.systemTime();
   std::vector<std::string> changed;
   for (auto& [name, result] : results) {

@@ -136,6 +136,11 @@ class SyncEngine {
   };
 
   ProfileState* findLocked(const std::string& profile) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The second half of runDue(): records the fetch results, publishes, and
+  // returns when the next profile falls due.
+  absl::Time recordRoundLocked(
+      std::vector<std::pair<std::string, absl::StatusOr<fetch::ManagedCredential>>>& results)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool readyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   RefreshView viewLocked(const ProfileState& state) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 

@@ -17,14 +17,17 @@ struct ProfileChange {
   absl::Time change_time;
 };
 
-// Told what the sync engine does, for Watch streams and metrics. Called with
-// the engine's lock held, so implementations must return quickly and must
-// not call back into the engine.
+// Told what the sync engine does, for Watch streams, Refresh callers and
+// metrics. onFetchCompleted and onProfileChanged are called with the engine's
+// lock held, so implementations must return quickly and must not call back
+// into the engine; onRoundFinished is called after a round that fetched
+// anything, on the same thread, without the lock.
 class SyncListener {
  public:
   virtual ~SyncListener() = default;
   virtual void onFetchCompleted(const std::string& profile, const absl::Status& result) {}
   virtual void onProfileChanged(const ProfileChange& change) {}
+  virtual void onRoundFinished() {}
 };
 
 }  // namespace credsync::sync

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -41,11 +42,13 @@ class SyncHarness {
     engine_ = std::make_unique<sync::SyncEngine>(config_, source_, writer_, time_, random_);
     engine_->addListener(&feed_);
     engine_->runDue();
-    coordinator_ =
-        std::make_unique<sync::RefreshCoordinator>(*engine_, config_.refresh, time_, [this] {
+    coordinator_ = std::make_unique<sync::RefreshCoordinator>(
+        *engine_, config_.refresh, time_,
+        [this] {
           MutexLock lock(&mutex_);
           ++wakes_;
-        });
+        },
+        [this] { ++memory_releases_; });
     driver_ = std::thread([this] { drive(); });
   }
 
@@ -80,6 +83,8 @@ class SyncHarness {
   sync::ChangeFeed& feed() { return feed_; }
   sync::SyncEngine& engine() { return *engine_; }
   sync::RefreshCoordinator& coordinator() { return *coordinator_; }
+  // How often the coordinator asked to release freed memory.
+  int memoryReleases() const { return memory_releases_.load(); }
 
  private:
   void drive() {
@@ -106,6 +111,7 @@ class SyncHarness {
   sync::ChangeFeed feed_;
   std::unique_ptr<sync::SyncEngine> engine_;
   std::unique_ptr<sync::RefreshCoordinator> coordinator_;
+  std::atomic<int> memory_releases_{0};
   Mutex mutex_;
   int wakes_ ABSL_GUARDED_BY(mutex_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;

@@ -28,6 +28,12 @@ process.on('exit', () => {
   }
 });
 
+// The environment the image gives every credsync process (the `ENV` lines
+// of deploy/Dockerfile), for runs that should measure what ships (bench/).
+export const IMAGE_ENV = Object.fromEntries(
+  [...fs.readFileSync(new URL('../../../deploy/Dockerfile', import.meta.url), 'utf8')
+    .matchAll(/^ENV ([A-Za-z_][A-Za-z0-9_]*)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+
 export function sidecarBinary() {
   const binary = process.env.CREDSYNC_BIN;
   if (!binary || !fs.existsSync(binary)) {

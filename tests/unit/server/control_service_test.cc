@@ -24,9 +24,13 @@
 #include "tests/common/sync_harness.h"
 #include "tests/common/temp_dir.h"
 #include "tests/common/test_config.h"
+#include "tests/common/watch_client.h"
 
 namespace credsync::server {
 namespace {
+
+using ::credsync::testing::readOne;
+using ::credsync::testing::WatchStream;
 
 using ::credsync::testing::configWithProfiles;
 using ::credsync::testing::eventually;
@@ -101,19 +105,6 @@ class RecordingMetrics : public metrics::SidecarMetrics {
   std::vector<std::string> outcomes_ ABSL_GUARDED_BY(mutex_);
 };
 
-// Reads one message of a Watch stream; nullopt when the stream ended.
-std::optional<WatchResponse> readOne(grpc::ClientReader<WatchResponse>& reader) {
-  WatchResponse message;
-  if (!reader.Read(&message)) return std::nullopt;
-  return message;
-}
-
-// One open Watch stream and its context.
-struct WatchStream {
-  grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReader<WatchResponse>> reader;
-};
-
 // The real service and server over the sync harness, reached over the Unix
 // socket and over 127.0.0.1 TCP. The service, server and clients get the real
 // clock: they compare it with gRPC's deadlines, which are wall-clock times.
@@ -138,7 +129,6 @@ class ControlServiceTest : public ::testing::Test {
     ControlServiceOptions options;
     options.version = "1.2.3";
     options.tcp_token = SecretString(kPodToken);
-    options.watch_poll = absl::Milliseconds(20);
     service_ = std::make_unique<ControlService>(harness_->engine(), harness_->coordinator(),
                                                 harness_->feed(), identity_, &metrics_, real_time_,
                                                 options);

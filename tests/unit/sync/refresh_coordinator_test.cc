@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sidecar/alibaba/api_error.h"
+#include "tests/common/eventually.h"
 #include "tests/common/fake_secret_source.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/sync_harness.h"
@@ -18,6 +19,7 @@ namespace credsync::sync {
 namespace {
 
 using ::credsync::testing::configWithProfiles;
+using ::credsync::testing::eventually;
 using ::credsync::testing::IsOk;
 using ::credsync::testing::key;
 using ::credsync::testing::profile;
@@ -302,6 +304,21 @@ TEST_F(RefreshCoordinatorTest, ThousandWaitersWithoutThreads) {
   EXPECT_EQ(causers, 1);
   EXPECT_EQ(harness_->coordinator().waiting(), 0);
   EXPECT_EQ(harness_->source().callsOf("app"), 2);
+  // The burst's memory is handed back once its calls have been freed: a
+  // little later on the injected clock, and once.
+  EXPECT_EQ(harness_->memoryReleases(), 0);
+  harness_->time().advance(RefreshCoordinator::kReleaseDelay);
+  EXPECT_TRUE(eventually([&] { return harness_->memoryReleases() == 1; }));
+}
+
+// Verifies a few answers at once do not release memory.
+TEST_F(RefreshCoordinatorTest, SmallBatchesDoNotReleaseMemory) {
+  start("AK-1");
+  harness_->kmsAnswers("app", {key("AK-2")});
+  ASSERT_THAT(refresh("AK-1"), IsOk());
+  harness_->time().advance(RefreshCoordinator::kReleaseDelay * 2);
+  absl::SleepFor(absl::Milliseconds(300));  // longer than a dispatcher pass
+  EXPECT_EQ(harness_->memoryReleases(), 0);
 }
 
 }  // namespace
