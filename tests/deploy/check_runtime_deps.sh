@@ -22,10 +22,13 @@
 #   check_runtime_deps.sh CREDSYNC_BINARY REPO_DIR [BUILD_DIR]
 set -euo pipefail
 
-[[ $# -ge 2 ]] || { echo "usage: check_runtime_deps.sh CREDSYNC_BINARY REPO_DIR [BUILD_DIR]" >&2; exit 2; }
+[[ $# -ge 2 ]] || { echo "usage: check_runtime_deps.sh CREDSYNC_BINARY REPO_DIR [BUILD_DIR [static|shared]]" >&2; exit 2; }
 binary="$1"
 repo="$(cd "$2" && pwd)"
 build_dir="${3:-}"
+# static: the binary links gRPC, protobuf, abseil and yaml-cpp as the image
+# does (CREDSYNC_STATIC_DEPS=ON); shared: a tree that links them shared.
+link_mode="${4:-static}"
 dockerfile="${repo}/deploy/Dockerfile"
 
 failures=0
@@ -149,6 +152,21 @@ for library in "${libraries[@]}"; do
   fi
 done
 [[ -z "$sanitizer_runtime" ]] || echo "note: ignoring sanitizer runtimes (not in the image):${sanitizer_runtime}"
+if [[ "$link_mode" == shared ]]; then
+  # A tree configured with CREDSYNC_STATIC_DEPS=OFF (the sanitizer trees)
+  # loads as shared objects what the image's binary has linked in
+  # (cmake/StaticDeps.cmake); the release tree checks the image's list.
+  linked_in_image=()
+  for package in "${!needed[@]}"; do
+    case "$package" in
+      libabsl*|libgrpc*|libprotobuf[0-9]*|libc-ares*|libre2-*|libyaml-cpp*)
+        linked_in_image+=("$package")
+        unset "needed[$package]" ;;
+    esac
+  done
+  [[ ${#linked_in_image[@]} -eq 0 ]] ||
+    echo "note: this tree links shared what the image links statically: ${linked_in_image[*]}"
+fi
 
 declare -A listed_set=()
 for package in "${listed_packages[@]}"; do listed_set[$package]=1; done
