@@ -207,9 +207,22 @@ test('credentials.ini stays whole through rotations and SIGKILLs', { timeout: 89
 
   // Waits until `sc` serves and has fetched the newest key: then its start
   // (cleanup and first publish) is over.
+  // Every control client is closed at the end even when the test fails
+  // midway: an open gRPC channel would keep node (and ctest) waiting.
+  const apis = [];
+  cleanups.push(() => {
+    for (const client of apis) {
+      try {
+        client.close();
+      } catch {
+        // Closed already.
+      }
+    }
+  });
   const untilCurrent = async (sc) => {
     await sc.listening('unix', 30000);
     const api = connectControl(`unix:${path.join(out, SOCKET)}`);
+    apis.push(api);
     const deadline = Date.now() + 30000;
     for (;;) {
       try {

@@ -126,8 +126,13 @@ export async function runCredsync(args, { env = {}, timeoutMs = 60000, name = 'c
   return { code, signal, stdout, stderr: fs.readFileSync(stderrFile, 'utf8'), stderrFile, stdoutFile };
 }
 
+// The JSON lines of a log. A line is complete once its newline is written:
+// a log read while credsync writes may end in part of a line, which is left
+// for the next read (a start that removes thousands of crash leftovers logs
+// fast enough to be caught mid-line).
 export function parseLogLines(text) {
-  return text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+  return complete.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
 }
 
 // Starts `credsync run --config FILE`.
