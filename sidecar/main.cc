@@ -104,8 +104,8 @@ int validateCommand(const std::vector<std::string>& args) {
   std::vector<std::string> profiles;
   for (const auto& profile : config.profiles) profiles.push_back(profile.name);
   std::printf("config OK: identity %s, %zu profile(s) [%s], KMS %s, output %s\n",
-              config.identity.type == config::IdentityType::kOidc ? "oidc" : "static",
-              config.profiles.size(), absl::StrJoin(profiles, ", ").c_str(),
+              config::identityTypeName(config.identity.type), config.profiles.size(),
+              absl::StrJoin(profiles, ", ").c_str(),
               absl::StrJoin(config.kms.endpoints, ", ").c_str(), config.output.directory.c_str());
   return kExitOk;
 }

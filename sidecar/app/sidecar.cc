@@ -6,6 +6,7 @@
 #include "sidecar/common/memory.h"
 #include "sidecar/http/curl_client.h"
 #include "sidecar/http/observed_client.h"
+#include "sidecar/identity/ecs_ram_role_provider.h"
 #include "sidecar/identity/oidc_provider.h"
 #include "sidecar/server/pod_token.h"
 
@@ -71,6 +72,9 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
         alibaba::makeStsClient(*sidecar->http_, time_source, config.identity.sts_endpoint);
     sidecar->identity_ =
         identity::makeOidcProvider(config.identity, *sidecar->sts_, time_source, *sidecar->random_);
+  } else if (config.identity.type == config::IdentityType::kEcsRamRole) {
+    sidecar->identity_ = identity::makeEcsRamRoleProvider(config.identity, *sidecar->http_,
+                                                          time_source, *sidecar->random_);
   } else {
     sidecar->identity_ = identity::makeStaticProvider(config.identity);
   }
@@ -99,13 +103,12 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
 
   std::vector<std::string> profiles;
   for (const auto& profile : config.profiles) profiles.push_back(profile.name);
-  log::info("configured",
-            {{"identity", config.identity.type == config::IdentityType::kOidc ? "oidc" : "static"},
-             {"sts_endpoint", config.identity.sts_endpoint},
-             {"kms_endpoints", absl::StrJoin(config.kms.endpoints, ",")},
-             {"profiles", absl::StrJoin(profiles, ",")},
-             {"output", config.output.directory},
-             {"generation", static_cast<long long>(sidecar->writer_->generation())}});
+  log::info("configured", {{"identity", config::identityTypeName(config.identity.type)},
+                           {"sts_endpoint", config.identity.sts_endpoint},
+                           {"kms_endpoints", absl::StrJoin(config.kms.endpoints, ",")},
+                           {"profiles", absl::StrJoin(profiles, ",")},
+                           {"output", config.output.directory},
+                           {"generation", static_cast<long long>(sidecar->writer_->generation())}});
   return sidecar;
 }
 

@@ -28,6 +28,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "sidecar/alibaba/ecs_metadata_client.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
@@ -71,6 +72,10 @@ constexpr KeySpec kKeys[] = {
     {"identity.sts_endpoint", "ALIBABA_CLOUD_STS_ENDPOINT", false},
     {"identity.sts_region", "ALIBABA_CLOUD_STS_REGION", false},
     {"identity.vpc_endpoint", kVpcEnv, false},
+    {"identity.role_name", "ALIBABA_CLOUD_ECS_METADATA", false},
+    {"identity.metadata_endpoint", nullptr, false},
+    {"identity.imdsv1_fallback", nullptr, false},
+    {"identity.metadata_token_ttl", nullptr, false},
     {"kms.region", "ALIBABA_CLOUD_REGION_ID", false},
     {"kms.endpoints", nullptr, true},
     {"kms.vpc_endpoint", kVpcEnv, false},
@@ -279,6 +284,7 @@ class Loader {
   absl::Status readDuration(absl::string_view key, absl::Duration min, absl::Duration& out) const;
   absl::Status readIdentity(IdentityConfig& identity) const;
   absl::Status readStsEndpoint(IdentityConfig& identity) const;
+  absl::Status readEcsRamRole(IdentityConfig& identity) const;
   absl::Status readStatic(IdentityConfig& identity) const;
   absl::Status readKms(KmsConfig& kms) const;
   absl::Status readOutput(OutputConfig& output) const;
@@ -574,10 +580,12 @@ absl::Status Loader::readIdentity(IdentityConfig& identity) const {
     const std::string type = absl::AsciiStrToLower(raw->text);
     if (type == "oidc") {
       identity.type = IdentityType::kOidc;
+    } else if (type == "ecs_ram_role") {
+      identity.type = IdentityType::kEcsRamRole;
     } else if (type == "static") {
       identity.type = IdentityType::kStatic;
     } else {
-      return invalid("identity.type", "must be oidc or static", *raw);
+      return invalid("identity.type", "must be oidc, ecs_ram_role or static", *raw);
     }
   }
 
@@ -645,7 +653,18 @@ absl::Status Loader::readIdentity(IdentityConfig& identity) const {
   }
   if (absl::Status status = readStsEndpoint(identity); !status.ok()) return status;
 
+  if (absl::Status status = readEcsRamRole(identity); !status.ok()) return status;
+
   if (identity.type == IdentityType::kStatic) return readStatic(identity);
+  if (identity.type == IdentityType::kEcsRamRole) {
+    // As the SDKs' builders: the variable switches the metadata identity off.
+    std::optional<std::string> disabled = envValue("ALIBABA_CLOUD_ECS_METADATA_DISABLED");
+    if (disabled.has_value() && absl::AsciiStrToLower(*disabled) == "true") {
+      return invalid("identity.type",
+                     "ecs_ram_role is disabled by ALIBABA_CLOUD_ECS_METADATA_DISABLED=true");
+    }
+    return absl::OkStatus();
+  }
   struct Required {
     const char* key;
     const char* env;
@@ -702,6 +721,54 @@ absl::Status Loader::readStsEndpoint(IdentityConfig& identity) const {
         absl::StrCat("https://", vpc ? "sts-vpc." : "sts.", region_id, ".aliyuncs.com");
   } else {
     identity.sts_endpoint = "https://sts.aliyuncs.com";
+  }
+  return absl::OkStatus();
+}
+
+// The keys of identity.type ecs_ram_role, validated whatever the type so a
+// typo surfaces before the type is switched.
+absl::Status Loader::readEcsRamRole(IdentityConfig& identity) const {
+  if (const RawValue* raw = find("identity.role_name"); raw != nullptr) {
+    const std::string name(absl::StripAsciiWhitespace(raw->text));
+    if (!name.empty() && !alibaba::isValidEcsRoleName(name)) {
+      return invalid("identity.role_name", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -", *raw);
+    }
+    identity.ecs_role_name = name;
+  }
+  if (const RawValue* raw = find("identity.metadata_endpoint"); raw != nullptr) {
+    const absl::string_view text = absl::StripAsciiWhitespace(raw->text);
+    // The metadata service speaks plain HTTP on a link-local address.
+    const std::string url =
+        absl::StrContains(text, "://") ? std::string(text) : absl::StrCat("http://", text);
+    absl::StatusOr<alibaba::Endpoint> endpoint = alibaba::parseEndpoint(url);
+    if (text.empty() || !endpoint.ok() || endpoint->scheme != "http") {
+      return invalid("identity.metadata_endpoint",
+                     "must be http://host[:port], such as http://100.100.100.200", *raw);
+    }
+    identity.ecs_metadata_endpoint = absl::StrCat("http://", absl::AsciiStrToLower(endpoint->host));
+  }
+  if (absl::Status status = readBool("identity.imdsv1_fallback", identity.ecs_imdsv1_fallback);
+      !status.ok()) {
+    return status;
+  }
+  // As the SDKs read it: "true" in any case forces the hardened mode, over
+  // whatever the file says.
+  std::optional<std::string> v1_disabled = envValue("ALIBABA_CLOUD_IMDSV1_DISABLED");
+  if (v1_disabled.has_value() && absl::AsciiStrToLower(*v1_disabled) == "true") {
+    identity.ecs_imdsv1_fallback = false;
+  }
+  if (absl::Status status = readDuration("identity.metadata_token_ttl", absl::Seconds(1),
+                                         identity.ecs_metadata_token_ttl);
+      !status.ok()) {
+    return status;
+  }
+  if (identity.ecs_metadata_token_ttl > absl::Hours(6)) {
+    return invalid("identity.metadata_token_ttl", "must be at most 6h",
+                   *find("identity.metadata_token_ttl"));
+  }
+  if (identity.ecs_metadata_token_ttl % absl::Seconds(1) != absl::ZeroDuration()) {
+    return invalid("identity.metadata_token_ttl", "must be a whole number of seconds",
+                   *find("identity.metadata_token_ttl"));
   }
   return absl::OkStatus();
 }
@@ -1174,8 +1241,7 @@ absl::StatusOr<Config> loadConfigFile(const std::string& path, const Environment
   return parseConfig(*text, env, overrides);
 }
 
-absl::StatusOr<ClientSettings> loadClientSettings(const std::string& path,
-                                                  const Environment& env) {
+absl::StatusOr<ClientSettings> loadClientSettings(const std::string& path, const Environment& env) {
   absl::StatusOr<std::string> text = readConfigText(path);
   if (!text.ok()) return text.status();
   Loader loader(env);
@@ -1186,5 +1252,16 @@ absl::StatusOr<ClientSettings> loadClientSettings(const std::string& path,
   return settings;
 }
 
+const char* identityTypeName(IdentityType type) {
+  switch (type) {
+    case IdentityType::kOidc:
+      return "oidc";
+    case IdentityType::kEcsRamRole:
+      return "ecs_ram_role";
+    case IdentityType::kStatic:
+      return "static";
+  }
+  return "unknown";
+}
 
 }  // namespace credsync::config

@@ -22,7 +22,10 @@
 // receives a Config that is complete and consistent.
 namespace credsync::config {
 
-enum class IdentityType { kOidc, kStatic };
+enum class IdentityType { kOidc, kEcsRamRole, kStatic };
+
+// "oidc", "ecs_ram_role", "static": the identity.type value.
+const char* identityTypeName(IdentityType type);
 
 struct IdentityConfig {
   IdentityType type = IdentityType::kOidc;
@@ -43,6 +46,17 @@ struct IdentityConfig {
   // explicit endpoint from a weaker source (the environment) yields to a
   // region set in the file or a flag; docs/configuration.md has the table.
   std::string sts_endpoint;
+  // ecs_ram_role (instance metadata, for nodes without RRSA):
+  // identity.role_name / ALIBABA_CLOUD_ECS_METADATA; empty: discovered.
+  std::string ecs_role_name;
+  // identity.metadata_endpoint: "http://100.100.100.200" by default.
+  std::string ecs_metadata_endpoint = "http://100.100.100.200";
+  // identity.imdsv1_fallback: whether the normal mode (no token) may be used
+  // when the hardened mode's token request fails. True by default, as in the
+  // official SDKs; ALIBABA_CLOUD_IMDSV1_DISABLED=true forces it off.
+  bool ecs_imdsv1_fallback = true;
+  // identity.metadata_token_ttl: 1s to 6h, whole seconds; 6h by default.
+  absl::Duration ecs_metadata_token_ttl = absl::Hours(6);
   // static (local development only): ALIBABA_CLOUD_ACCESS_KEY_ID /
   // ALIBABA_CLOUD_ACCESS_KEY_SECRET (and optional ALIBABA_CLOUD_SECURITY_TOKEN).
   std::string static_access_key_id;

@@ -12,7 +12,7 @@
 namespace credsync::identity {
 
 struct IdentityStatus {
-  std::string type;  // "oidc", "static"
+  std::string type;  // "oidc", "ecs_ram_role", "static"
   std::optional<absl::Time> session_expiration;
   std::optional<absl::Time> last_success;
   absl::Status last_error;  // OK when the last exchange succeeded

@@ -419,6 +419,11 @@ void EmulatorServer::stop() {
   }
   if (wrong_host_thread_.joinable()) wrong_host_thread_.join();
   {
+    absl::MutexLock lock(&metadata_mutex_);
+    if (metadata_server_) metadata_server_->stop();
+  }
+  if (metadata_thread_.joinable()) metadata_thread_.join();
+  {
     // A recorded descriptor may since have been closed or reused; shutdown()
     // on it is then harmless (ENOTSOCK, or another connection of ours that is
     // being stopped anyway).
@@ -478,6 +483,67 @@ absl::StatusOr<int> EmulatorServer::startWrongHostListener() {
   httplib::Server* serving = wrong_host_server_.get();
   wrong_host_thread_ = std::thread([serving] { serving->listen_after_bind(); });
   log::info("wrong-host listener", {{"port", port}, {"certificate_name", kWrongHostName}});
+  return port;
+}
+
+namespace {
+
+std::optional<std::string> headerValue(const httplib::Request& request, const char* name) {
+  if (!request.has_header(name)) return std::nullopt;
+  return request.get_header_value(name);
+}
+
+void sendMetadata(httplib::Response& response, const MetadataAnswer& answer, Counters& counters) {
+  if (answer.failure.empty()) {
+    counters.recordSuccess(answer.action);
+  } else {
+    counters.recordFailure(answer.action, answer.failure);
+  }
+  response.status = answer.status;
+  response.set_content(answer.body, answer.content_type.c_str());
+  log::info("metadata request",
+            {{"action", answer.action}, {"status", answer.status}, {"code", answer.failure}});
+}
+
+constexpr char kMetadataTokenHeader[] = "X-aliyun-ecs-metadata-token";
+constexpr char kMetadataTtlHeader[] = "X-aliyun-ecs-metadata-token-ttl-seconds";
+constexpr char kCredentialsPath[] = "/latest/meta-data/ram/security-credentials/";
+
+}  // namespace
+
+absl::StatusOr<int> EmulatorServer::startMetadataListener() {
+  absl::MutexLock lock(&metadata_mutex_);
+  if (metadata_server_) return metadata_port_;
+  // The real service is plain HTTP on 100.100.100.200:80.
+  auto server = std::make_unique<httplib::Server>();
+  server->new_task_queue = [] { return new httplib::ThreadPool(4); };
+  server->set_keep_alive_timeout(1);
+  server->set_tcp_nodelay(true);
+  server->Put("/latest/api/token", [this](const httplib::Request& request,
+                                          httplib::Response& response) {
+    sendMetadata(response, metadata_.putToken(headerValue(request, kMetadataTtlHeader)), counters_);
+  });
+  server->Get(
+      kCredentialsPath, [this](const httplib::Request& request, httplib::Response& response) {
+        sendMetadata(response, metadata_.getRoleName(headerValue(request, kMetadataTokenHeader)),
+                     counters_);
+      });
+  server->Get(R"(/latest/meta-data/ram/security-credentials/([^/]+))",
+              [this](const httplib::Request& request, httplib::Response& response) {
+                sendMetadata(response,
+                             metadata_.getCredentials(request.matches[1].str(),
+                                                      headerValue(request, kMetadataTokenHeader)),
+                             counters_);
+              });
+  const int port = server->bind_to_any_port(options_.host);
+  if (port <= 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.host, ":0"));
+  }
+  metadata_server_ = std::move(server);
+  metadata_port_ = port;
+  httplib::Server* serving = metadata_server_.get();
+  metadata_thread_ = std::thread([serving] { serving->listen_after_bind(); });
+  log::info("metadata listener", {{"port", port}});
   return port;
 }
 
@@ -836,6 +902,65 @@ void EmulatorServer::registerAdminRoutes() {
                               {"certificate", certificate},
                               {"certificate_name", kWrongHostName}});
               }));
+
+  // Attaches a role to the emulated instance and sets its metadata mode;
+  // starts the metadata listener on first use.
+  server.Post(
+      "/admin/metadata", admin([this](const httplib::Request&, const nlohmann::json& body,
+                                      httplib::Response& response) {
+        MetadataConfig config = metadata_.config();
+        if (body.contains("role_name")) {
+          if (absl::Status read = readString(body, "role_name", &config.role_name); !read.ok()) {
+            return sendAdminError(response, 400, read.message());
+          }
+        }
+        if (body.contains("role_arn")) {
+          if (absl::Status read = readString(body, "role_arn", &config.role_arn); !read.ok()) {
+            return sendAdminError(response, 400, read.message());
+          }
+        }
+        if (body.contains("mode")) {
+          std::string mode;
+          if (absl::Status read = readString(body, "mode", &mode); !read.ok()) {
+            return sendAdminError(response, 400, read.message());
+          }
+          if (mode == "both") {
+            config.mode = MetadataMode::kBoth;
+          } else if (mode == "hardened_only") {
+            config.mode = MetadataMode::kHardenedOnly;
+          } else if (mode == "normal_only") {
+            config.mode = MetadataMode::kNormalOnly;
+          } else {
+            return sendAdminError(response, 400, "mode must be both, hardened_only or normal_only");
+          }
+        }
+        if (body.contains("session_duration_seconds")) {
+          int64_t seconds = 0;
+          if (absl::Status read = readInteger(body, "session_duration_seconds", &seconds);
+              !read.ok()) {
+            return sendAdminError(response, 400, read.message());
+          }
+          if (seconds < 1) {
+            return sendAdminError(response, 400, "session_duration_seconds must be >= 1");
+          }
+          config.session_duration_seconds = seconds;
+        }
+        if (!config.role_arn.empty() && !world_.findRole(config.role_arn)) {
+          return sendAdminError(response, 400, "role_arn: no such role");
+        }
+        metadata_.configure(config);
+        auto port = startMetadataListener();
+        if (!port.ok()) return sendAdminError(response, 409, port.status().message());
+        const char* mode = config.mode == MetadataMode::kBoth           ? "both"
+                           : config.mode == MetadataMode::kHardenedOnly ? "hardened_only"
+                                                                        : "normal_only";
+        sendJson(response, 200,
+                 Json{{"port", *port},
+                      {"role_name", config.role_name},
+                      {"role_arn", config.role_arn},
+                      {"mode", mode},
+                      {"session_duration_seconds", config.session_duration_seconds}});
+      }));
 
   server.Post("/admin/clock", admin([this](const httplib::Request&, const nlohmann::json& body,
                                            httplib::Response& response) {

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "tests/emulator/faults.h"
+#include "tests/emulator/metadata_service.h"
 #include "tests/emulator/oidc_issuer.h"
 #include "tests/emulator/world.h"
 
@@ -38,8 +39,9 @@ struct ServerOptions {
 // world. INVALID_ARGUMENT names the first offending entry.
 absl::Status applySeed(const nlohmann::json& seed, World& world);
 
-// The emulator's one listener: the APIs on "/" and the admin API under
-// "/admin/". Owns its serving thread.
+// The emulator's listener: the APIs on "/" and the admin API under
+// "/admin/". Owns its serving thread, and those of the listeners the admin
+// API starts (wrong-host HTTPS, ECS metadata).
 class EmulatorServer {
  public:
   EmulatorServer(World& world, const OidcIssuer& issuer, ServerOptions options);
@@ -56,7 +58,12 @@ class EmulatorServer {
   // the same APIs under the wrong-host certificate; returns its port.
   absl::StatusOr<int> startWrongHostListener();
 
+  // Starts, once, the plain-HTTP ECS metadata listener on options_.host,
+  // port 0 (the instance metadata service, metadata_service.h); returns its port.
+  absl::StatusOr<int> startMetadataListener();
+
   World& world_;
+  MetadataService metadata_{world_};
   const OidcIssuer& issuer_;
   const ServerOptions options_;
   FaultTable faults_;
@@ -72,6 +79,10 @@ class EmulatorServer {
   std::unique_ptr<httplib::Server> wrong_host_server_ ABSL_GUARDED_BY(wrong_host_mutex_);
   int wrong_host_port_ ABSL_GUARDED_BY(wrong_host_mutex_) = 0;
   std::thread wrong_host_thread_;
+  absl::Mutex metadata_mutex_;
+  std::unique_ptr<httplib::Server> metadata_server_ ABSL_GUARDED_BY(metadata_mutex_);
+  int metadata_port_ ABSL_GUARDED_BY(metadata_mutex_) = 0;
+  std::thread metadata_thread_;
 };
 
 }  // namespace credsync::emulator

@@ -51,6 +51,11 @@ void World::setSecretRecorder(SecretRecorder* recorder) {
   secret_recorder_ = recorder;
 }
 
+void World::recordIssuedSecret(absl::string_view kind, absl::string_view secret) {
+  absl::MutexLock lock(&mutex_);
+  if (secret_recorder_) secret_recorder_->record(kind, secret);
+}
+
 void World::addOidcProvider(OidcProvider provider) {
   absl::MutexLock lock(&mutex_);
   const std::string arn = provider.arn;

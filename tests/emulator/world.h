@@ -139,6 +139,9 @@ class World {
   // secrets and tokens) is also given to `recorder`, which must outlive the
   // World. nullptr turns recording off.
   void setSecretRecorder(SecretRecorder* recorder);
+  // Gives a secret issued outside the world (an ECS metadata token) to the
+  // recorder, if one is set.
+  void recordIssuedSecret(absl::string_view kind, absl::string_view secret);
 
  private:
   std::string newKeyId(absl::string_view prefix) const;

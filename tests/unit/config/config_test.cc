@@ -375,6 +375,18 @@ std::vector<PrecedenceCase> precedenceCases() {
          return std::string(c.identity.type == IdentityType::kOidc ? "oidc" : "static");
        },
        std::string("oidc"), "", "oidc", "static"},
+      {"identity.role_name", "ALIBABA_CLOUD_ECS_METADATA", "env-role", "file-role", "flag-role",
+       [](const Config& c) { return c.identity.ecs_role_name; }, std::string(""), "env-role",
+       "file-role", "flag-role"},
+      {"identity.metadata_endpoint", "", "", "http://127.0.0.1:8080", "169.254.0.1",
+       [](const Config& c) { return c.identity.ecs_metadata_endpoint; },
+       std::string("http://100.100.100.200"), "", "http://127.0.0.1:8080", "http://169.254.0.1"},
+      {"identity.imdsv1_fallback", "", "", "false", "true",
+       [](const Config& c) { return std::string(c.identity.ecs_imdsv1_fallback ? "on" : "off"); },
+       std::string("on"), "", "off", "on"},
+      {"identity.metadata_token_ttl", "", "", "1h", "5m",
+       [](const Config& c) { return absl::FormatDuration(c.identity.ecs_metadata_token_ttl); },
+       std::string("6h"), "", "1h", "5m"},
       {"kms.endpoints", "", "", "[a.example.com, b.example.com]", "c.example.com,d.example.com",
        [](const Config& c) { return absl::StrJoin(c.kms.endpoints, " "); },
        std::string("https://kms.cn-hangzhou.aliyuncs.com"), "",
@@ -984,6 +996,38 @@ TEST(ConfigTest, DefaultProfileChoice) {
   // Without a marked default, the profile named "default" is the one.
   EXPECT_THAT(names("[{name: a, secret_name: s}, {name: default, secret_name: t}]"),
               ElementsAre("default", "a"));
+}
+
+// Verifies an ecs_ram_role identity needs no RRSA variables, defaults to the
+// SDKs' settings (100.100.100.200, fallback allowed, 6 h token, discovered
+// role), and honours ALIBABA_CLOUD_ECS_METADATA and ALIBABA_CLOUD_IMDSV1_DISABLED.
+TEST(ConfigTest, EcsRamRoleIdentity) {
+  const EnvMap env = {{"ALIBABA_CLOUD_REGION_ID", "cn-hangzhou"}};
+  const std::string text = std::string("identity:\n  type: ecs_ram_role\n") + kProfiles;
+  const auto config = parseConfig(text, fakeEnvironment(env));
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->identity.type, IdentityType::kEcsRamRole);
+  EXPECT_STREQ(identityTypeName(config->identity.type), "ecs_ram_role");
+  EXPECT_EQ(config->identity.ecs_metadata_endpoint, "http://100.100.100.200");
+  EXPECT_EQ(config->identity.ecs_role_name, "");
+  EXPECT_TRUE(config->identity.ecs_imdsv1_fallback);
+  EXPECT_EQ(config->identity.ecs_metadata_token_ttl, absl::Hours(6));
+
+  EnvMap sdk_env = env;
+  sdk_env["ALIBABA_CLOUD_ECS_METADATA"] = "node-role";
+  sdk_env["ALIBABA_CLOUD_IMDSV1_DISABLED"] = "True";
+  const auto hardened = parseConfig(
+      std::string("identity:\n  type: ecs_ram_role\n  imdsv1_fallback: true\n") + kProfiles,
+      fakeEnvironment(sdk_env));
+  ASSERT_THAT(hardened, IsOk());
+  EXPECT_EQ(hardened->identity.ecs_role_name, "node-role");
+  // The variable forces the hardened mode over the file, as in the SDKs.
+  EXPECT_FALSE(hardened->identity.ecs_imdsv1_fallback);
+
+  sdk_env["ALIBABA_CLOUD_IMDSV1_DISABLED"] = "false";
+  const auto allowed = parseConfig(text, fakeEnvironment(sdk_env));
+  ASSERT_THAT(allowed, IsOk());
+  EXPECT_TRUE(allowed->identity.ecs_imdsv1_fallback);
 }
 
 // Verifies a static identity reads its AccessKey from the environment only.

@@ -29,17 +29,16 @@
 namespace credsync::server {
 namespace {
 
-using ::credsync::testing::readOne;
-using ::credsync::testing::WatchStream;
-
 using ::credsync::testing::configWithProfiles;
 using ::credsync::testing::eventually;
 using ::credsync::testing::IsOk;
 using ::credsync::testing::key;
 using ::credsync::testing::profile;
+using ::credsync::testing::readOne;
 using ::credsync::testing::StatusIs;
 using ::credsync::testing::SyncHarness;
 using ::credsync::testing::TempDir;
+using ::credsync::testing::WatchStream;
 using ::credsync::v1::CredsyncService;
 using ::credsync::v1::RefreshResponse;
 using ::credsync::v1::WatchResponse;
