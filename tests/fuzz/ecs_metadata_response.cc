@@ -18,11 +18,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           absl::StrContains(session.status().message(), "Code is"));
     return 0;
   }
-  check(!session->credentials.access_key_id.empty());
-  check(credsync::fuzz::isVisibleAscii(session->credentials.access_key_id));
-  check(credsync::fuzz::isVisibleAscii(session->credentials.access_key_secret.reveal()));
-  check(credsync::fuzz::isVisibleAscii(session->credentials.security_token.reveal()));
-  check(!session->credentials.access_key_secret.empty());
-  check(!session->credentials.security_token.empty());
+  credsync::fuzz::checkSessionCredentials(session->credentials);
   return 0;
 }

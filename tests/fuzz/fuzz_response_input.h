@@ -36,6 +36,18 @@ inline bool isVisibleAscii(const std::string& text) {
   return true;
 }
 
+// A parsed STS session's credentials (STS or ECS metadata answers): all three
+// present and printable, as credentials.ini and the signer need them.
+template <typename Credentials>
+void checkSessionCredentials(const Credentials& credentials) {
+  check(!credentials.access_key_id.empty());
+  check(isVisibleAscii(credentials.access_key_id));
+  check(isVisibleAscii(credentials.access_key_secret.reveal()));
+  check(isVisibleAscii(credentials.security_token.reveal()));
+  check(!credentials.access_key_secret.empty());
+  check(!credentials.security_token.empty());
+}
+
 // Every error of a response parser: a known code, no secret in it.
 inline void checkError(const absl::Status& status) {
   check(!status.ok());

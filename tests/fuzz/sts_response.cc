@@ -19,11 +19,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   check(response.status >= 200 && response.status <= 299);
-  check(!session->credentials.access_key_id.empty());
-  check(credsync::fuzz::isVisibleAscii(session->credentials.access_key_id));
-  check(credsync::fuzz::isVisibleAscii(session->credentials.access_key_secret.reveal()));
-  check(credsync::fuzz::isVisibleAscii(session->credentials.security_token.reveal()));
-  check(!session->credentials.access_key_secret.empty());
-  check(!session->credentials.security_token.empty());
+  credsync::fuzz::checkSessionCredentials(session->credentials);
   return 0;
 }
