@@ -79,8 +79,16 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
     sidecar->identity_ = identity::makeStaticProvider(config.identity);
   }
   sidecar->kms_ = alibaba::makeKmsClient(*sidecar->http_, time_source, config.kms.signature);
-  sidecar->source_ =
-      fetch::makeKmsSecretSource(*sidecar->identity_, *sidecar->kms_, config.kms.endpoints);
+  std::vector<fetch::KmsBackendPtr> backends;
+  for (const std::string& endpoint : config.kms.endpoints) {
+    backends.push_back(fetch::makeOpenApiBackend(*sidecar->kms_, endpoint));
+  }
+  fetch::CircuitBreakerOptions breaker;
+  breaker.failure_threshold = config.kms.circuit_failure_threshold;
+  breaker.open_for = config.kms.circuit_open_for;
+  breaker.max_open_for = config.kms.circuit_max_open_for;
+  sidecar->source_ = fetch::makeKmsSecretSource(sidecar->identity_.get(), std::move(backends),
+                                                breaker, time_source);
 
   output::AtomicWriterOptions writer_options;
   writer_options.directory = config.output.directory;
@@ -213,6 +221,10 @@ std::string Sidecar::renderMetrics() const {
   state.ready = engine_->ready();
   state.generation = engine_->generation();
   state.watch_subscribers = feed_.subscribers();
+  for (const fetch::EndpointHealth& health : source_->endpointHealth()) {
+    state.endpoints.push_back(
+        {health.endpoint, std::string(fetch::circuitStateName(health.state)), health.times_opened});
+  }
   return metrics_->render(state, time_source_->systemTime());
 }
 

@@ -80,6 +80,9 @@ constexpr KeySpec kKeys[] = {
     {"kms.endpoints", nullptr, true},
     {"kms.vpc_endpoint", kVpcEnv, false},
     {"kms.signature", nullptr, false},
+    {"kms.circuit_failure_threshold", nullptr, false},
+    {"kms.circuit_open_for", nullptr, false},
+    {"kms.circuit_max_open_for", nullptr, false},
     {"tls.ca_file", nullptr, false},
     {"tls.insecure_skip_verify", nullptr, false},
     {"http.connect_timeout", nullptr, false},
@@ -287,6 +290,7 @@ class Loader {
   absl::Status readEcsRamRole(IdentityConfig& identity) const;
   absl::Status readStatic(IdentityConfig& identity) const;
   absl::Status readKms(KmsConfig& kms) const;
+  absl::Status readCircuitBreaker(KmsConfig& kms) const;
   absl::Status readOutput(OutputConfig& output) const;
   absl::Status readRefresh(RefreshConfig& refresh) const;
   absl::Status readControl(const OutputConfig& output, ControlConfig& control) const;
@@ -840,6 +844,36 @@ absl::Status Loader::readKms(KmsConfig& kms) const {
     } else {
       return invalid("kms.signature", "must be acs3 or hmac-sha1", *raw);
     }
+  }
+  return readCircuitBreaker(kms);
+}
+
+absl::Status Loader::readCircuitBreaker(KmsConfig& kms) const {
+  if (const RawValue* raw = find("kms.circuit_failure_threshold")) {
+    int threshold = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(raw->text), &threshold) || threshold < 0 ||
+        threshold > 100) {
+      return invalid("kms.circuit_failure_threshold", "must be a whole number from 0 (off) to 100",
+                     *raw);
+    }
+    kms.circuit_failure_threshold = threshold;
+  }
+  if (absl::Status status =
+          readDuration("kms.circuit_open_for", absl::Milliseconds(100), kms.circuit_open_for);
+      !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = readDuration("kms.circuit_max_open_for", absl::Milliseconds(100),
+                                         kms.circuit_max_open_for);
+      !status.ok()) {
+    return status;
+  }
+  if (kms.circuit_max_open_for < kms.circuit_open_for) {
+    // Blame the key that was set (defaults are consistent).
+    const char* key = find("kms.circuit_max_open_for") != nullptr ? "kms.circuit_max_open_for"
+                                                                  : "kms.circuit_open_for";
+    return invalid(key, "kms.circuit_max_open_for must not be shorter than kms.circuit_open_for",
+                   *find(key));
   }
   return absl::OkStatus();
 }

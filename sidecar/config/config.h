@@ -81,6 +81,13 @@ struct KmsConfig {
   // kms.vpc_endpoint / ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED).
   std::vector<std::string> endpoints;
   alibaba::SignatureScheme signature = alibaba::SignatureScheme::kAcs3HmacSha256;
+  // Each endpoint's circuit breaker (fetch::CircuitBreaker): after
+  // kms.circuit_failure_threshold consecutive retryable failures (0: never)
+  // an endpoint is skipped for kms.circuit_open_for, doubling after each
+  // failed probe up to kms.circuit_max_open_for.
+  int circuit_failure_threshold = 3;
+  absl::Duration circuit_open_for = absl::Seconds(30);
+  absl::Duration circuit_max_open_for = absl::Minutes(5);
 };
 
 struct TlsConfig {

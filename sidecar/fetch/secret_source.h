@@ -9,7 +9,9 @@
 #include "absl/time/time.h"
 #include "sidecar/alibaba/kms_client.h"
 #include "sidecar/common/secret.h"
+#include "sidecar/common/time_source.h"
 #include "sidecar/config/config.h"
+#include "sidecar/fetch/circuit_breaker.h"
 #include "sidecar/identity/credential_provider.h"
 
 namespace credsync::fetch {
@@ -25,6 +27,13 @@ struct ManagedCredential {
   std::string endpoint;  // the KMS endpoint that answered
 };
 
+// One KMS endpoint's circuit, for metrics and status.
+struct EndpointHealth {
+  std::string endpoint;
+  CircuitState state = CircuitState::kClosed;
+  uint64_t times_opened = 0;
+};
+
 // Where managed credentials come from. Thread-safe.
 class SecretSource {
  public:
@@ -33,16 +42,48 @@ class SecretSource {
   // Errors keep their upstream code (alibaba::upstreamCode) and retryability
   // (alibaba::isRetryable).
   virtual absl::StatusOr<ManagedCredential> fetch(const config::ProfileConfig& profile) = 0;
+  // Each endpoint's circuit, in the order they are tried (none for a
+  // source without endpoints).
+  virtual std::vector<EndpointHealth> endpointHealth() const { return {}; }
 };
 using SecretSourcePtr = std::unique_ptr<SecretSource>;
 
-// KMS GetSecretValue with the identity's credentials. Endpoints are tried in
-// order; the next one only after a retryable failure of the previous (a
-// permission or not-found answer is the same everywhere). If KMS rejects an
-// STS session as unauthenticated (expired or mismatched token), the provider
-// is invalidated and the call made once more with a fresh session.
-// SecretData is parsed strictly as RAMCredentials.
-SecretSourcePtr makeKmsSecretSource(identity::CredentialProvider& identity,
-                                    alibaba::KmsClient& kms, std::vector<std::string> endpoints);
+// One place GetSecretValue can be asked: a KMS OpenAPI endpoint (signed with
+// the identity's credentials) or a KMS instance (signed with its client key).
+class KmsBackend {
+ public:
+  virtual ~KmsBackend() = default;
+  // The URL, for logs, errors and metrics.
+  virtual const std::string& endpoint() const = 0;
+  // Whether calls need the identity's credentials.
+  virtual bool usesIdentity() const = 0;
+  // `credentials` is the identity's session when usesIdentity(), else null.
+  virtual absl::StatusOr<alibaba::SecretValue> getSecretValue(
+      const config::ProfileConfig& profile, const alibaba::AccessKeyCredentials* credentials) = 0;
+};
+using KmsBackendPtr = std::unique_ptr<KmsBackend>;
+
+// KMS 2016-01-20 GetSecretValue at `endpoint` through `kms`.
+KmsBackendPtr makeOpenApiBackend(alibaba::KmsClient& kms, std::string endpoint);
+
+// GetSecretValue over `backends`, tried in order. The next one is tried only
+// after a retryable failure of the previous (a permission or not-found answer
+// would be the same everywhere), and each backend has a circuit breaker: one
+// that failed `failure_threshold` times in a row goes to the back of the
+// order while its circuit is open, so it is skipped as long as another
+// backend answers but is still tried, soonest to reopen first, when every
+// other one failed: the breaker never refuses a fetch locally (the
+// scheduler's backoff already paces retries).
+// The identity is asked for credentials only when an OpenAPI backend is
+// reached; if it fails, the OpenAPI backends are skipped (not charged to
+// their circuits) and the instances still tried. If KMS rejects an STS
+// session as unauthenticated (expired or mismatched token), the provider is
+// invalidated and the call made once more with a fresh session. SecretData
+// is parsed strictly as RAMCredentials. `identity` may be null when no
+// backend uses it.
+SecretSourcePtr makeKmsSecretSource(identity::CredentialProvider* identity,
+                                    std::vector<KmsBackendPtr> backends,
+                                    const CircuitBreakerOptions& breaker_options,
+                                    const TimeSource& time_source);
 
 }  // namespace credsync::fetch

@@ -106,6 +106,23 @@ class SidecarMetricsImpl : public SidecarMetrics {
         .set({}, static_cast<double>(state.generation));
     scrape.addGauge("credsync_watch_subscribers", "Open Watch streams.")
         .set({}, state.watch_subscribers);
+    Gauge& circuit = scrape.addGauge(
+        "credsync_kms_endpoint_circuit_state",
+        "1 for the state a KMS endpoint's circuit breaker is in (closed, open, half_open), "
+        "0 for the others.",
+        {"endpoint", "state"});
+    Counter& opened = scrape.addCounter(
+        "credsync_kms_endpoint_circuit_opened_total",
+        "Times a KMS endpoint's circuit opened (including after a failed probe).", {"endpoint"});
+    for (const EndpointGauges& endpoint : state.endpoints) {
+      for (const char* name : {"closed", "open", "half_open"}) {
+        circuit.set({endpoint.endpoint, name}, endpoint.circuit_state == name ? 1 : 0);
+      }
+      opened.initialize({endpoint.endpoint});
+      if (endpoint.times_opened > 0) {
+        opened.increment({endpoint.endpoint}, static_cast<double>(endpoint.times_opened));
+      }
+    }
     scrape
         .addGauge("credsync_build_info", "Always 1; the version label names the running build.",
                   {"version"})

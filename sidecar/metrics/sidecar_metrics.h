@@ -20,6 +20,13 @@ struct ProfileGauges {
   bool written = false;
 };
 
+// One KMS endpoint's circuit breaker at scrape time.
+struct EndpointGauges {
+  std::string endpoint;
+  std::string circuit_state;  // "closed", "open", "half_open"
+  uint64_t times_opened = 0;
+};
+
 // Everything that is read at scrape time rather than counted as it happens.
 struct StateSnapshot {
   std::vector<ProfileGauges> profiles;
@@ -27,6 +34,7 @@ struct StateSnapshot {
   bool ready = false;
   uint64_t generation = 0;
   int watch_subscribers = 0;
+  std::vector<EndpointGauges> endpoints;
 };
 
 // The sidecar's Prometheus metrics (text exposition format 0.0.4), every

@@ -22,12 +22,12 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { startEmulator } from './emulator.mjs';
+import { startTcpProxy } from './tcp_proxy.mjs';
 import { connectControl } from './grpc_client.mjs';
 import { httpGet, setUpRrsaWorld, startSidecar, until, waitForFile, writeConfig } from './sidecar.mjs';
 
@@ -52,49 +52,6 @@ function toMs(timestamp) {
   return Number(timestamp.seconds) * 1000 + Math.floor((timestamp.nanos || 0) / 1e6);
 }
 
-// A TCP proxy the sidecar's KMS endpoint points at, so that one address can
-// be switched to a listener with another certificate (the TLS class). Every
-// switch drops the open connections, so the client must handshake again.
-async function startSwitchProxy(targetPort) {
-  let target = targetPort;
-  const pairs = new Set();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target, '127.0.0.1');
-    const pair = { client, upstream };
-    pairs.add(pair);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      pairs.delete(pair);
-    };
-    client.on('error', close);
-    upstream.on('error', close);
-    client.on('close', close);
-    upstream.on('close', close);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `127.0.0.1:${server.address().port}`,
-    switchTo(port) {
-      target = port;
-      for (const { client, upstream } of pairs) {
-        client.destroy();
-        upstream.destroy();
-      }
-      pairs.clear();
-    },
-    close: () => new Promise((resolve) => {
-      for (const { client, upstream } of pairs) {
-        client.destroy();
-        upstream.destroy();
-      }
-      server.close(resolve);
-    }),
-  };
-}
-
 // One fault class's world: its own emulator (faults and counters are
 // global to an emulator), RRSA identity, secret and sidecar.
 async function startCase(name, options) {
@@ -110,7 +67,7 @@ async function startCase(name, options) {
 async function startCaseOn(emu, name, { retryable, proxy = false }) {
   const secret = `acs/ram/user/${name}`;
   const world = await setUpRrsaWorld(emu, { name, secrets: [secret] });
-  const kmsProxy = proxy ? await startSwitchProxy(emu.port) : undefined;
+  const kmsProxy = proxy ? await startTcpProxy(emu.port) : undefined;
   const out = path.join(world.dir, 'out');
   const configFile = writeConfig(world.dir, {
     identity: { session_duration: '15m' },

@@ -107,6 +107,9 @@ kms:
     - https://KMS.cn-shanghai.aliyuncs.com:8443/
   vpc_endpoint: true
   signature: hmac-sha1
+  circuit_failure_threshold: 5
+  circuit_open_for: 10s
+  circuit_max_open_for: 2m
 tls:
   ca_file: /etc/credsync/ca.pem
   insecure_skip_verify: true
@@ -156,7 +159,8 @@ constexpr char kFullJson[] = R"({
     "region": "cn-shanghai",
     "endpoints": ["kms-vpc.cn-shanghai.aliyuncs.com", "https://KMS.cn-shanghai.aliyuncs.com:8443/"],
     "vpc_endpoint": true,
-    "signature": "hmac-sha1"
+    "signature": "hmac-sha1",
+    "circuit_failure_threshold": 5, "circuit_open_for": "10s", "circuit_max_open_for": "2m"
   },
   "tls": {"ca_file": "/etc/credsync/ca.pem", "insecure_skip_verify": true},
   "http": {"connect_timeout": "3s", "request_timeout": "15s"},
@@ -191,6 +195,9 @@ void expectFullConfig(const Config& config) {
   EXPECT_THAT(config.kms.endpoints, ElementsAre("https://kms-vpc.cn-shanghai.aliyuncs.com",
                                                 "https://kms.cn-shanghai.aliyuncs.com:8443"));
   EXPECT_EQ(config.kms.signature, alibaba::SignatureScheme::kRpcHmacSha1);
+  EXPECT_EQ(config.kms.circuit_failure_threshold, 5);
+  EXPECT_EQ(config.kms.circuit_open_for, absl::Seconds(10));
+  EXPECT_EQ(config.kms.circuit_max_open_for, absl::Minutes(2));
   EXPECT_EQ(config.tls.ca_file, "/etc/credsync/ca.pem");
   EXPECT_FALSE(config.tls.verify);
   EXPECT_EQ(config.http.connect_timeout, absl::Seconds(3));
@@ -259,6 +266,9 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(config->kms.region, "cn-hangzhou");
   EXPECT_THAT(config->kms.endpoints, ElementsAre("https://kms.cn-hangzhou.aliyuncs.com"));
   EXPECT_EQ(config->kms.signature, alibaba::SignatureScheme::kAcs3HmacSha256);
+  EXPECT_EQ(config->kms.circuit_failure_threshold, 3);
+  EXPECT_EQ(config->kms.circuit_open_for, absl::Seconds(30));
+  EXPECT_EQ(config->kms.circuit_max_open_for, absl::Minutes(5));
   EXPECT_EQ(config->tls.ca_file, "");
   EXPECT_TRUE(config->tls.verify);
   EXPECT_EQ(config->http.connect_timeout, absl::Seconds(5));

@@ -142,7 +142,11 @@ class KmsSecretSourceTest : public ::testing::Test {
   }
 
   SecretSourcePtr source(std::vector<std::string> endpoints) {
-    return makeKmsSecretSource(identity_, *kms_, std::move(endpoints));
+    std::vector<KmsBackendPtr> backends;
+    for (std::string& endpoint : endpoints) {
+      backends.push_back(makeOpenApiBackend(*kms_, std::move(endpoint)));
+    }
+    return makeKmsSecretSource(&identity_, std::move(backends), breaker_, time_);
   }
 
   static void expectNoSecrets(const absl::Status& status) {
@@ -170,6 +174,7 @@ class KmsSecretSourceTest : public ::testing::Test {
   }
 
   config::ProfileConfig profile_;
+  CircuitBreakerOptions breaker_;
   FakeIdentity identity_;
   FakeHttpClient http_;
   SimulatedTimeSource time_;
@@ -352,6 +357,185 @@ TEST_F(KmsSecretSourceTest, NoEndpointsIsFailedPrecondition) {
   EXPECT_THAT(source({})->fetch(profile_),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no KMS endpoint")));
   EXPECT_EQ(http_.requestCount(), 0u);
+}
+
+// A backend that needs no identity (as a KMS instance with its client key),
+// answering from a script.
+class ScriptedBackend : public KmsBackend {
+ public:
+  explicit ScriptedBackend(std::string endpoint) : endpoint_(std::move(endpoint)) {}
+  const std::string& endpoint() const override { return endpoint_; }
+  bool usesIdentity() const override { return false; }
+  absl::StatusOr<alibaba::SecretValue> getSecretValue(
+      const config::ProfileConfig& profile,
+      const alibaba::AccessKeyCredentials* credentials) override {
+    EXPECT_EQ(credentials, nullptr);
+    ++calls;
+    if (!next.ok()) return next;
+    http::Response response;
+    response.status = 200;
+    response.body = emulatorAnswer().dump();
+    return alibaba::parseGetSecretValueResponse(response);
+  }
+  absl::Status next;
+  int calls = 0;
+
+ private:
+  const std::string endpoint_;
+};
+
+// Verifies an endpoint that failed `failure_threshold` times in a row is
+// skipped while its circuit is open, probed once when the period ends, and
+// used again after the probe succeeds.
+TEST_F(KmsSecretSourceTest, OpenCircuitSkipsEndpointUntilProbeSucceeds) {
+  breaker_.failure_threshold = 2;
+  breaker_.open_for = absl::Seconds(30);
+  SecretSourcePtr kms = source({"https://kms-a.example", "https://kms-b.example"});
+  for (int i = 0; i < 2; ++i) {
+    http_.enqueueStatus(absl::UnavailableError("connect: refused"));
+    http_.enqueueResponse(200, emulatorAnswer().dump());
+    ASSERT_THAT(kms->fetch(profile_), IsOk());
+  }
+  EXPECT_EQ(kms->endpointHealth()[0].state, CircuitState::kOpen);
+  EXPECT_EQ(kms->endpointHealth()[0].times_opened, 1u);
+  EXPECT_EQ(kms->endpointHealth()[1].state, CircuitState::kClosed);
+
+  // Open: only kms-b is asked.
+  http_.clearRequests();
+  http_.enqueueResponse(200, emulatorAnswer().dump());
+  ASSERT_THAT(kms->fetch(profile_), IsOk());
+  EXPECT_EQ(hosts(), std::vector<std::string>{"kms-b.example"});
+
+  // After the open period the next fetch probes kms-a; it succeeds and closes.
+  time_.advance(absl::Seconds(30));
+  http_.clearRequests();
+  http_.enqueueResponse(200, emulatorAnswer().dump());
+  absl::StatusOr<ManagedCredential> credential = kms->fetch(profile_);
+  ASSERT_THAT(credential, IsOk());
+  EXPECT_EQ(credential->endpoint, "https://kms-a.example");
+  EXPECT_EQ(kms->endpointHealth()[0].state, CircuitState::kClosed);
+}
+
+// Verifies a failed probe reopens the circuit for twice as long.
+TEST_F(KmsSecretSourceTest, FailedProbeDoublesOpenPeriod) {
+  breaker_.failure_threshold = 1;
+  breaker_.open_for = absl::Seconds(10);
+  SecretSourcePtr kms = source({"https://kms-a.example", "https://kms-b.example"});
+  http_.enqueueStatus(absl::UnavailableError("reset"));
+  http_.enqueueResponse(200, emulatorAnswer().dump());
+  ASSERT_THAT(kms->fetch(profile_), IsOk());  // kms-a opens for 10s
+
+  time_.advance(absl::Seconds(10));
+  http_.enqueueStatus(absl::UnavailableError("reset"));  // the probe fails
+  http_.enqueueResponse(200, emulatorAnswer().dump());
+  ASSERT_THAT(kms->fetch(profile_), IsOk());
+  EXPECT_EQ(kms->endpointHealth()[0].times_opened, 2u);
+
+  // 10s later it is still open (20s this time): kms-b alone.
+  time_.advance(absl::Seconds(10));
+  http_.clearRequests();
+  http_.enqueueResponse(200, emulatorAnswer().dump());
+  ASSERT_THAT(kms->fetch(profile_), IsOk());
+  EXPECT_EQ(hosts(), std::vector<std::string>{"kms-b.example"});
+}
+
+// Verifies open circuits are not refused locally: when every available
+// endpoint failed, the ones with an open circuit are tried, soonest to
+// reopen first.
+TEST_F(KmsSecretSourceTest, OpenCircuitsAreTriedLastSoonestFirst) {
+  breaker_.failure_threshold = 1;
+  breaker_.open_for = absl::Seconds(30);
+  SecretSourcePtr kms =
+      source({"https://kms-a.example", "https://kms-b.example", "https://kms-c.example"});
+  http_.enqueueStatus(absl::UnavailableError("down"));
+  http_.enqueueResponse(200, emulatorAnswer().dump());
+  ASSERT_THAT(kms->fetch(profile_), IsOk());  // kms-a open until +30s
+  time_.advance(absl::Seconds(10));
+  http_.enqueueStatus(absl::UnavailableError("down"));
+  http_.enqueueResponse(200, emulatorAnswer().dump());
+  ASSERT_THAT(kms->fetch(profile_), IsOk());  // kms-b open until +40s, kms-c answered
+  EXPECT_EQ(kms->endpointHealth()[0].state, CircuitState::kOpen);
+  EXPECT_EQ(kms->endpointHealth()[1].state, CircuitState::kOpen);
+
+  // kms-c fails now: then kms-a (reopens at +30s) is tried before kms-b.
+  time_.advance(absl::Seconds(5));
+  http_.clearRequests();
+  http_.enqueueStatus(absl::UnavailableError("down"));
+  http_.enqueueStatus(absl::UnavailableError("down"));
+  http_.enqueueResponse(200, emulatorAnswer().dump());
+  absl::StatusOr<ManagedCredential> credential = kms->fetch(profile_);
+  ASSERT_THAT(credential, IsOk());
+  EXPECT_EQ(credential->endpoint, "https://kms-b.example");
+  EXPECT_EQ(hosts(), (std::vector<std::string>{"kms-c.example", "kms-a.example", "kms-b.example"}));
+  EXPECT_EQ(kms->endpointHealth()[1].state, CircuitState::kClosed);
+
+  // All failing: the error counts every endpoint and says which were open.
+  http_.enqueueStatus(absl::UnavailableError("down"));
+  http_.enqueueStatus(absl::UnavailableError("down"));
+  http_.enqueueStatus(absl::UnavailableError("down"));
+  EXPECT_THAT(kms->fetch(profile_),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("all 3 KMS endpoints failed (2 with an open circuit)")));
+}
+
+// Verifies definitive answers (the endpoint answered) never open a circuit.
+TEST_F(KmsSecretSourceTest, DefinitiveErrorsDoNotOpenCircuits) {
+  breaker_.failure_threshold = 1;
+  SecretSourcePtr kms = source({"https://kms-a.example", "https://kms-b.example"});
+  for (int i = 0; i < 3; ++i) {
+    http_.enqueueResponse(403, errorBody("Forbidden.NoPermission"));
+    ASSERT_THAT(kms->fetch(profile_), StatusIs(absl::StatusCode::kPermissionDenied));
+  }
+  EXPECT_EQ(kms->endpointHealth()[0].state, CircuitState::kClosed);
+  EXPECT_EQ(kms->endpointHealth()[0].times_opened, 0u);
+}
+
+// Verifies a threshold of 0 keeps every circuit closed.
+TEST_F(KmsSecretSourceTest, ThresholdZeroDisablesBreaker) {
+  breaker_.failure_threshold = 0;
+  SecretSourcePtr kms = source({"https://kms-a.example", "https://kms-b.example"});
+  for (int i = 0; i < 5; ++i) {
+    http_.enqueueStatus(absl::UnavailableError("down"));
+    http_.enqueueResponse(200, emulatorAnswer().dump());
+    ASSERT_THAT(kms->fetch(profile_), IsOk());
+  }
+  EXPECT_EQ(http_.requestCount(), 10u);
+  EXPECT_EQ(kms->endpointHealth()[0].state, CircuitState::kClosed);
+}
+
+// Verifies that when the identity fails, OpenAPI endpoints are skipped
+// without charging their circuits and a backend that needs no identity (a
+// KMS instance) still answers.
+TEST_F(KmsSecretSourceTest, IdentityFailureSkipsToBackendsWithoutIdentity) {
+  breaker_.failure_threshold = 1;
+  identity_.setError(absl::UnavailableError("STS AssumeRoleWithOIDC: connect: refused"));
+  std::vector<KmsBackendPtr> backends;
+  backends.push_back(makeOpenApiBackend(*kms_, "https://kms-a.example"));
+  auto instance = std::make_unique<ScriptedBackend>("https://kst-1.cryptoservice.example");
+  ScriptedBackend* instance_ptr = instance.get();
+  backends.push_back(std::move(instance));
+  SecretSourcePtr kms = makeKmsSecretSource(&identity_, std::move(backends), breaker_, time_);
+  absl::StatusOr<ManagedCredential> credential = kms->fetch(profile_);
+  ASSERT_THAT(credential, IsOk());
+  EXPECT_EQ(credential->endpoint, "https://kst-1.cryptoservice.example");
+  EXPECT_EQ(instance_ptr->calls, 1);
+  EXPECT_EQ(http_.requestCount(), 0u);
+  EXPECT_EQ(kms->endpointHealth()[0].state, CircuitState::kClosed);
+
+  // When the instance fails too, the error says both.
+  instance_ptr->next = absl::UnavailableError("KMS instance GetSecretValue: HTTP 503");
+  EXPECT_THAT(kms->fetch(profile_),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("HTTP 503"), HasSubstr("OpenAPI endpoints skipped"),
+                             HasSubstr("connect: refused"))));
+}
+
+// Verifies a source of backends without identity needs no provider.
+TEST_F(KmsSecretSourceTest, InstancesOnlyNeedNoIdentity) {
+  std::vector<KmsBackendPtr> backends;
+  backends.push_back(std::make_unique<ScriptedBackend>("https://kst-1.cryptoservice.example"));
+  SecretSourcePtr kms = makeKmsSecretSource(nullptr, std::move(backends), breaker_, time_);
+  EXPECT_THAT(kms->fetch(profile_), IsOk());
 }
 
 }  // namespace

@@ -75,6 +75,12 @@ TEST(SidecarMetricsTest, FreshExposition) {
       "# HELP credsync_watch_subscribers Open Watch streams.\n"
       "# TYPE credsync_watch_subscribers gauge\n"
       "credsync_watch_subscribers 0\n"
+      "# HELP credsync_kms_endpoint_circuit_state 1 for the state a KMS endpoint's circuit "
+      "breaker is in (closed, open, half_open), 0 for the others.\n"
+      "# TYPE credsync_kms_endpoint_circuit_state gauge\n"
+      "# HELP credsync_kms_endpoint_circuit_opened_total Times a KMS endpoint's circuit opened "
+      "(including after a failed probe).\n"
+      "# TYPE credsync_kms_endpoint_circuit_opened_total counter\n"
       "# HELP credsync_build_info Always 1; the version label names the running build.\n"
       "# TYPE credsync_build_info gauge\n"
       "credsync_build_info{version=\"1.2.3\"} 1\n");
@@ -205,6 +211,27 @@ TEST(SidecarMetricsTest, ScrapeTimeStateFollowsTheSnapshot) {
   EXPECT_THAT(text, Not(HasSubstr("\ncredsync_identity_session_expiry_timestamp_seconds ")));
   EXPECT_THAT(text, Not(HasSubstr("{profile=\"app\"} 5")));
   EXPECT_THAT(text, Not(HasSubstr("credsync_profile_generation{")));
+  EXPECT_EQ(validateExposition(text), "");
+}
+
+// Verifies each endpoint's circuit shows as one state set to 1 and its
+// openings as a counter present from the first scrape.
+TEST(SidecarMetricsTest, EndpointCircuits) {
+  const std::unique_ptr<SidecarMetrics> metrics = makeSidecarMetrics("1.2.3");
+  StateSnapshot state;
+  state.endpoints.push_back({"https://kms-a.example", "open", 2});
+  state.endpoints.push_back({"https://kms-b.example", "closed", 0});
+  const std::string text = metrics->render(state, kNow);
+  EXPECT_THAT(text, HasSubstr("credsync_kms_endpoint_circuit_state{endpoint=\"https://"
+                              "kms-a.example\",state=\"open\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("credsync_kms_endpoint_circuit_state{endpoint=\"https://"
+                              "kms-a.example\",state=\"closed\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("credsync_kms_endpoint_circuit_state{endpoint=\"https://"
+                              "kms-b.example\",state=\"closed\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("credsync_kms_endpoint_circuit_opened_total{endpoint=\"https://"
+                              "kms-a.example\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("credsync_kms_endpoint_circuit_opened_total{endpoint=\"https://"
+                              "kms-b.example\"} 0\n"));
   EXPECT_EQ(validateExposition(text), "");
 }
 
