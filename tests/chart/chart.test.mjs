@@ -587,6 +587,63 @@ describe('helm template: rrsa.projectToken=false (ack-pod-identity-webhook)', ()
   });
 });
 
+describe('helm template: config.identity.type=ecs_ram_role (the node\'s RAM role)', () => {
+  const base = {
+    'rrsa.projectToken': 'false',
+    'config.identity.type': 'ecs_ram_role',
+    'config.kms.region': 'cn-hangzhou',
+    'config.profiles[0].name': 'default',
+    'config.profiles[0].secretName': 'acs/ram/user/demo-app',
+  };
+  const objs = render({
+    files: [],
+    set: {
+      ...base,
+      'config.identity.roleName': 'ack-node-role',
+      'config.identity.metadataEndpoint': 'http://100.100.100.200',
+      'config.identity.imdsv1Fallback': 'false',
+      'config.identity.metadataTokenTtl': '1h',
+    },
+  });
+
+  test('identity keys, and no RRSA token or variables', () => {
+    assert.deepEqual(configOf(objs).identity, {
+      type: 'ecs_ram_role',
+      role_name: 'ack-node-role',
+      metadata_endpoint: 'http://100.100.100.200',
+      imdsv1_fallback: false,
+      metadata_token_ttl: '1h',
+      session_duration: '1h',
+    });
+    for (const pod of [deploymentPod(objs), testPod(objs)]) assertVolumes(pod, { projectToken: false });
+  });
+
+  test('the role can be left to discovery', () => {
+    assert.deepEqual(configOf(render({ files: [], set: base })).identity, { type: 'ecs_ram_role', session_duration: '1h' });
+  });
+
+  test('refused while the chart projects an RRSA token', () => {
+    const rrsa = {
+      'rrsa.projectToken': 'true',
+      'rrsa.roleArn': RRSA_ENV.ALIBABA_CLOUD_ROLE_ARN,
+      'rrsa.oidcProviderArn': RRSA_ENV.ALIBABA_CLOUD_OIDC_PROVIDER_ARN,
+    };
+    assert.throws(() => render({ files: [], set: { ...base, ...rrsa } }),
+      /config.identity.type ecs_ram_role uses the node's RAM role: set rrsa.projectToken=false/);
+  });
+
+  test('the schema refuses an unknown identity type and an https metadata endpoint', () => {
+    assert.throws(() => render({ files: [], set: { ...base, 'config.identity.type': 'static' } }), /type/);
+    assert.throws(() => render({ files: [], set: { ...base, 'config.identity.metadataEndpoint': 'https://100.100.100.200' } }),
+      /metadataEndpoint/);
+  });
+
+  test('credsync validate accepts the config', async () => {
+    assertValidates(objs);
+    await assertModels(objs);
+  });
+});
+
 describe('helm template: full.yaml (every value set)', () => {
   const objs = render({ files: [full] });
 
@@ -638,6 +695,15 @@ describe('helm template: full.yaml (every value set)', () => {
       sts_endpoint: 'sts-vpc.cn-shanghai.aliyuncs.com',
       sts_region: 'cn-shanghai',
       vpc_endpoint: true,
+    });
+    assert.deepEqual(config.kms, {
+      region: 'cn-shanghai',
+      endpoints: ['kst-shh65f176a0ogplgq.cryptoservice.kms.aliyuncs.com', 'https://kms-vpc.cn-shanghai.aliyuncs.com'],
+      vpc_endpoint: true,
+      signature: 'hmac-sha1',
+      circuit_failure_threshold: 5,
+      circuit_open_for: '10s',
+      circuit_max_open_for: '2m',
     });
     assert.deepEqual(config.output, { directory: OUTPUT_DIR, file_mode: '0440', group: 2000 });
     assert.deepEqual(config.refresh, {

@@ -103,6 +103,16 @@ environment (e.g. what ACK's webhook injects) still apply.
 {{- fail "config.kms: set config.kms.region or config.kms.endpoints" }}
 {{- end }}
 {{- $identity := dict }}
+{{- if eq (default "oidc" $c.identity.type) "ecs_ram_role" }}
+{{- if .Values.rrsa.projectToken }}
+{{- fail "config.identity.type ecs_ram_role uses the node's RAM role: set rrsa.projectToken=false" }}
+{{- end }}
+{{- $_ := set $identity "type" "ecs_ram_role" }}
+{{- $_ := include "credsync.put" (list $identity "role_name" $c.identity.roleName) }}
+{{- $_ := include "credsync.put" (list $identity "metadata_endpoint" $c.identity.metadataEndpoint) }}
+{{- $_ := include "credsync.put" (list $identity "imdsv1_fallback" $c.identity.imdsv1Fallback) }}
+{{- $_ := include "credsync.put" (list $identity "metadata_token_ttl" $c.identity.metadataTokenTtl) }}
+{{- end }}
 {{- $_ := include "credsync.put" (list $identity "session_duration" $c.identity.sessionDuration) }}
 {{- $_ := include "credsync.put" (list $identity "policy" $c.identity.policy) }}
 {{- $_ := include "credsync.put" (list $identity "sts_endpoint" $c.sts.endpoint) }}
@@ -115,6 +125,11 @@ environment (e.g. what ACK's webhook injects) still apply.
 {{- end }}
 {{- $_ := include "credsync.put" (list $kms "vpc_endpoint" $c.kms.vpcEndpoint) }}
 {{- $_ := include "credsync.put" (list $kms "signature" $c.kms.signature) }}
+{{- if not (kindIs "invalid" $c.kms.circuitFailureThreshold) }}
+{{- $_ := set $kms "circuit_failure_threshold" (int $c.kms.circuitFailureThreshold) }}
+{{- end }}
+{{- $_ := include "credsync.put" (list $kms "circuit_open_for" $c.kms.circuitOpenFor) }}
+{{- $_ := include "credsync.put" (list $kms "circuit_max_open_for" $c.kms.circuitMaxOpenFor) }}
 {{- $http := dict }}
 {{- $_ := include "credsync.put" (list $http "connect_timeout" $c.http.connectTimeout) }}
 {{- $_ := include "credsync.put" (list $http "request_timeout" $c.http.requestTimeout) }}
