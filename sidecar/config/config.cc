@@ -321,7 +321,7 @@ class Loader {
   std::map<std::string, RawValue, std::less<>> values_;
   std::vector<RawProfile> profiles_;
   std::vector<RawProfile> instances_;
-  // Set when kms.instances came from the file (even as an empty list).
+  // Set when the file gives kms.instances, even as an empty list (not null).
   bool instances_in_file_ = false;
   bool instances_from_env_ = false;
 };
@@ -518,8 +518,9 @@ bool isInstanceKey(absl::string_view name) {
 }
 
 absl::Status Loader::readInstances(const YAML::Node& node) {
-  instances_in_file_ = true;
+  // A YAML null leaves the key unset, so the environment still applies.
   if (node.IsNull()) return absl::OkStatus();
+  instances_in_file_ = true;
   if (!node.IsSequence()) {
     return invalid("kms.instances",
                    absl::StrCat("must be a list (line ", node.Mark().line + 1, ")"));

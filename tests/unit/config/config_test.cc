@@ -1269,7 +1269,12 @@ TEST(ConfigInstancesTest, FileBeatsEnvironmentVariable) {
                                                   {"ALIBABA_CLOUD_OIDC_PROVIDER_ARN", kProviderArn},
                                                   {"ALIBABA_CLOUD_OIDC_TOKEN_FILE", kTokenFile}}));
   ASSERT_THAT(empty, IsOk());
-  EXPECT_TRUE(empty->kms.instances.empty());
+  EXPECT_TRUE(
+      empty->kms.instances.empty());  // A YAML null leaves the key unset: the variable applies.
+  const auto null = parseConfig(std::string("kms:\n  instances:\n") + kProfiles,
+                                fakeEnvironment({{"cache_client_dkms_config_info", kOfficialEnv}}));
+  ASSERT_THAT(null, IsOk());
+  EXPECT_EQ(null->kms.instances.size(), 1u);
 }
 
 // Verifies kms.instances cannot come from a flag.
