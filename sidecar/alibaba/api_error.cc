@@ -184,7 +184,7 @@ absl::StatusCode classify(absl::string_view code, int http_status) {
   if (!code.empty()) {
     if (isOneOfFamily(code, "InvalidAccessKeyId") || isOneOfFamily(code, "InvalidSecurityToken") ||
         isOneOfFamily(code, "AuthenticationFail.OIDCToken") || code == "SignatureDoesNotMatch" ||
-        code == "MissingSecurityToken" || code == "Unauthorized") {
+        code == "MissingSecurityToken" || code == "Unauthorized" || code == "SignatureNotMatch") {
       return absl::StatusCode::kUnauthenticated;
     }
     if (isOneOfFamily(code, "EntityNotExist") ||
@@ -227,11 +227,15 @@ std::optional<ApiErrorInfo> parseApiErrorBody(absl::string_view body, int http_s
     info = fromXml(trimmed, http_status);
   }
   if (!info) return std::nullopt;
-  info->code = cleanIdentifier(redactSecrets(info->code, redact), kMaxCodeBytes);
-  info->request_id = cleanIdentifier(redactSecrets(info->request_id, redact), kMaxRequestIdBytes);
-  info->message = boundAndClean(dropStringToSign(redactSecrets(std::move(info->message), redact)),
+  return sanitizeApiError(*std::move(info), redact);
+}
+
+ApiErrorInfo sanitizeApiError(ApiErrorInfo error, absl::Span<const absl::string_view> redact) {
+  error.code = cleanIdentifier(redactSecrets(error.code, redact), kMaxCodeBytes);
+  error.request_id = cleanIdentifier(redactSecrets(error.request_id, redact), kMaxRequestIdBytes);
+  error.message = boundAndClean(dropStringToSign(redactSecrets(std::move(error.message), redact)),
                                 kMaxMessageBytes);
-  return info;
+  return error;
 }
 
 absl::Status statusFromApiError(absl::string_view action, const ApiErrorInfo& error) {

@@ -31,12 +31,18 @@ inline constexpr absl::string_view kUpstreamCodePayloadUrl = "type.credsync.dev/
 std::optional<ApiErrorInfo> parseApiErrorBody(absl::string_view body, int http_status,
                                               absl::Span<const absl::string_view> redact = {});
 
+// Applies parseApiErrorBody's cleaning (redaction, bounded printable message,
+// identifier-only code and request id, no echoed string to sign) to an error
+// read from another encoding: the KMS instance API's protobuf Error.
+ApiErrorInfo sanitizeApiError(ApiErrorInfo error, absl::Span<const absl::string_view> redact = {});
+
 // The status for an upstream error, by abseil's guidance:
 //   UNAVAILABLE          throttling, ServiceUnavailableTemporary, InternalFailure, 5xx
 //   PERMISSION_DENIED    Forbidden.*, NoPermission, AuthenticationFail.NoPermission
 //   NOT_FOUND            Forbidden.ResourceNotFound, EntityNotExist.*
 //   UNAUTHENTICATED      InvalidAccessKeyId.*, SignatureDoesNotMatch, InvalidSecurityToken.*,
-//                        AuthenticationFail.OIDCToken.*
+//                        AuthenticationFail.OIDCToken.*; the KMS instance API's
+//                        Unauthorized (unknown client key) and SignatureNotMatch
 //   INVALID_ARGUMENT     MissingParameter, InvalidParameter.*, other 4xx
 // Message: "<action>: <Code>: <Message> (RequestId <id>)". `action` names
 // the call, e.g. "KMS GetSecretValue".

@@ -113,6 +113,23 @@ constexpr const char* kSections[] = {"identity", "kms",     "tls",     "http",
 constexpr const char* kProfileKeys[] = {"name", "secret_name", "version_stage", "default",
                                         "required"};
 
+// kms.instances[] keys, with the names the official secrets-manager clients
+// use for the same field in cache_client_dkms_config_info.
+struct InstanceKey {
+  const char* key;
+  const char* official;
+};
+constexpr InstanceKey kInstanceKeys[] = {
+    {"endpoint", "endpoint"},
+    {"region_id", "regionId"},
+    {"client_key_file", "clientKeyFile"},
+    {"password_file", "passwordFromFilePath"},
+    {"password_env", "passwordFromEnvVariable"},
+    {"ca_file", "caFilePath"},
+    {"insecure_skip_verify", "ignoreSslCerts"},
+};
+constexpr char kDkmsConfigEnv[] = "cache_client_dkms_config_info";
+
 // A generous ceiling on every duration, so later time arithmetic (deadlines,
 // jitter, nanosecond conversions) cannot overflow on a typo such as "9999999h".
 const absl::Duration kMaxDuration = absl::Hours(24 * 30);
@@ -256,6 +273,7 @@ std::optional<bool> parseBool(absl::string_view text) {
   return std::nullopt;
 }
 
+// One entry of a list of mappings: a profile, or a KMS instance.
 struct RawProfile {
   int line = 0;
   std::map<std::string, RawValue> fields;
@@ -269,6 +287,8 @@ class Loader {
   absl::Status readText(absl::string_view text);
   absl::Status applyOverrides(const Overrides& overrides);
   void applyEnvironment();
+  // cache_client_dkms_config_info, when the file has no kms.instances.
+  absl::Status applyInstanceEnvironment();
   absl::StatusOr<Config> build();
   // Only what a client of a running sidecar needs: output and control.
   absl::StatusOr<ClientSettings> buildClientSettings();
@@ -277,6 +297,7 @@ class Loader {
   absl::Status readDocument(const YAML::Node& root);
   absl::Status readSection(const std::string& section, const YAML::Node& node);
   absl::Status readProfiles(const YAML::Node& node);
+  absl::Status readInstances(const YAML::Node& node);
   absl::Status readScalar(const std::string& key, const YAML::Node& node, RawValue& out);
 
   const RawValue* find(absl::string_view key) const;
@@ -285,12 +306,15 @@ class Loader {
   absl::Status readString(absl::string_view key, std::string& out) const;
   absl::Status readBool(absl::string_view key, bool& out) const;
   absl::Status readDuration(absl::string_view key, absl::Duration min, absl::Duration& out) const;
-  absl::Status readIdentity(IdentityConfig& identity) const;
+  // `identity_needed`: whether an OpenAPI endpoint will use the identity; when not,
+  // given values are still checked but none is required.
+  absl::Status readIdentity(IdentityConfig& identity, bool identity_needed) const;
   absl::Status readStsEndpoint(IdentityConfig& identity) const;
   absl::Status readEcsRamRole(IdentityConfig& identity) const;
   absl::Status readStatic(IdentityConfig& identity) const;
   absl::Status readKms(KmsConfig& kms) const;
   absl::Status readCircuitBreaker(KmsConfig& kms) const;
+  absl::Status readKmsInstances(std::vector<KmsInstanceConfig>& instances) const;
   absl::Status readOutput(OutputConfig& output) const;
   absl::Status readRefresh(RefreshConfig& refresh) const;
   absl::Status readControl(const OutputConfig& output, ControlConfig& control) const;
@@ -300,6 +324,10 @@ class Loader {
   const Environment& env_;
   std::map<std::string, RawValue, std::less<>> values_;
   std::vector<RawProfile> profiles_;
+  std::vector<RawProfile> instances_;
+  // Set when the file gives kms.instances, even as an empty list (not null).
+  bool instances_in_file_ = false;
+  bool instances_from_env_ = false;
 };
 
 // Counts documents without building them. yaml-cpp 0.7 can return a
@@ -408,6 +436,7 @@ absl::Status Loader::readSection(const std::string& section, const YAML::Node& n
   return forEachEntry(section, node,
                       [&](const std::string& name, const std::string& full, int line,
                           const YAML::Node& value) -> absl::Status {
+                        if (full == "kms.instances") return readInstances(value);
                         const KeySpec* spec = findKey(full);
                         if (spec == nullptr)
                           return invalid(full, absl::StrCat("unknown key (line ", line, ")"));
@@ -485,12 +514,121 @@ absl::Status Loader::readProfiles(const YAML::Node& node) {
   return absl::OkStatus();
 }
 
+bool isInstanceKey(absl::string_view name) {
+  for (const InstanceKey& key : kInstanceKeys) {
+    if (name == key.key) return true;
+  }
+  return false;
+}
+
+absl::Status Loader::readInstances(const YAML::Node& node) {
+  // A YAML null leaves the key unset, so the environment still applies.
+  if (node.IsNull()) return absl::OkStatus();
+  instances_in_file_ = true;
+  if (!node.IsSequence()) {
+    return invalid("kms.instances",
+                   absl::StrCat("must be a list (line ", node.Mark().line + 1, ")"));
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node item = node[i];
+    const std::string path = absl::StrCat("kms.instances[", i, "]");
+    RawProfile instance;
+    instance.line = item.Mark().line + 1;
+    if (!item.IsMap()) {
+      return invalid(path, absl::StrCat("must be a mapping (line ", instance.line, ")"));
+    }
+    absl::Status status =
+        forEachEntry(path, item,
+                     [&](const std::string& name, const std::string& full, int line,
+                         const YAML::Node& value) -> absl::Status {
+                       if (!isInstanceKey(name)) {
+                         return invalid(full, absl::StrCat("unknown key (line ", line, ")"));
+                       }
+                       if (value.IsNull()) return absl::OkStatus();
+                       RawValue raw;
+                       raw.source = Source::kFile;
+                       raw.line = value.Mark().line + 1;
+                       if (absl::Status scalar = readScalar(full, value, raw); !scalar.ok()) {
+                         return scalar;
+                       }
+                       instance.fields[name] = std::move(raw);
+                       return absl::OkStatus();
+                     });
+    if (!status.ok()) return status;
+    instances_.push_back(std::move(instance));
+  }
+  return absl::OkStatus();
+}
+
+// The official clients' JSON array, e.g.
+// [{"regionId":"cn-hangzhou","endpoint":"kst-….cryptoservice.kms.aliyuncs.com",
+//   "clientKeyFile":"/keys/clientKey.json","passwordFromFilePath":"/keys/password",
+//   "caFilePath":"/keys/ca.pem","ignoreSslCerts":false}]
+// read with the YAML parser (JSON is YAML). Keys are matched exactly; a key
+// credsync does not implement is an error rather than silently ignored.
+absl::Status Loader::applyInstanceEnvironment() {
+  if (instances_in_file_) return absl::OkStatus();
+  std::optional<std::string> text = envValue(kDkmsConfigEnv);
+  if (!text.has_value()) return absl::OkStatus();
+  const std::string origin = absl::StrCat(" (from ", kDkmsConfigEnv, ")");
+  YAML::Node root;
+  try {
+    root = YAML::Load(*text);
+  } catch (const std::exception&) {
+    return invalid(kDkmsConfigEnv, absl::StrCat("must be a JSON array of objects", origin));
+  }
+  try {
+    if (!root.IsSequence()) {
+      return invalid(kDkmsConfigEnv, absl::StrCat("must be a JSON array of objects", origin));
+    }
+    for (size_t i = 0; i < root.size(); ++i) {
+      const YAML::Node item = root[i];
+      const std::string path = absl::StrCat(kDkmsConfigEnv, "[", i, "]");
+      if (!item.IsMap()) return invalid(path, absl::StrCat("must be an object", origin));
+      RawProfile instance;
+      std::set<std::string> seen;
+      for (auto it = item.begin(); it != item.end(); ++it) {
+        const std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
+        const InstanceKey* known = nullptr;
+        for (const InstanceKey& key : kInstanceKeys) {
+          if (name == key.official) known = &key;
+        }
+        if (known == nullptr) {
+          return invalid(absl::StrCat(path, ".", printable(name)),
+                         absl::StrCat("not supported by credsync", origin));
+        }
+        if (!seen.insert(name).second) {
+          return invalid(absl::StrCat(path, ".", name), absl::StrCat("duplicate key", origin));
+        }
+        if (it->second.IsNull()) continue;
+        if (!it->second.IsScalar()) {
+          return invalid(absl::StrCat(path, ".", name), absl::StrCat("must be a string", origin));
+        }
+        RawValue raw;
+        raw.source = Source::kEnvironment;
+        raw.env_name = kDkmsConfigEnv;
+        raw.text = it->second.Scalar();
+        instance.fields[known->key] = std::move(raw);
+      }
+      instances_.push_back(std::move(instance));
+    }
+  } catch (const std::exception&) {
+    return invalid(kDkmsConfigEnv, absl::StrCat("could not be read", origin));
+  }
+  instances_from_env_ = true;
+  return absl::OkStatus();
+}
+
 absl::Status Loader::applyOverrides(const Overrides& overrides) {
   for (const auto& [key, value] : overrides) {
     absl::string_view rest = key;
     if (absl::ConsumePrefix(&rest, "profiles") &&
         (rest.empty() || rest.front() == '.' || rest.front() == '[')) {
       return invalid("profiles", "cannot be overridden by a flag; set profiles in the config file");
+    }
+    if (absl::StartsWith(key, "kms.instances")) {
+      return invalid("kms.instances",
+                     "cannot be overridden by a flag; set kms.instances in the config file");
     }
     const KeySpec* spec = findKey(key);
     if (spec == nullptr) return invalid(printable(key), "unknown key (from a flag)");
@@ -579,7 +717,7 @@ absl::Status Loader::readDuration(absl::string_view key, absl::Duration min,
 
 int rank(const RawValue* raw) { return raw == nullptr ? 0 : static_cast<int>(raw->source); }
 
-absl::Status Loader::readIdentity(IdentityConfig& identity) const {
+absl::Status Loader::readIdentity(IdentityConfig& identity, bool identity_needed) const {
   if (const RawValue* raw = find("identity.type")) {
     const std::string type = absl::AsciiStrToLower(raw->text);
     if (type == "oidc") {
@@ -659,6 +797,8 @@ absl::Status Loader::readIdentity(IdentityConfig& identity) const {
 
   if (absl::Status status = readEcsRamRole(identity); !status.ok()) return status;
 
+  // Only KMS instances with client keys: nothing signs with the identity.
+  if (!identity_needed) return absl::OkStatus();
   if (identity.type == IdentityType::kStatic) return readStatic(identity);
   if (identity.type == IdentityType::kEcsRamRole) {
     // As the SDKs' builders: the variable switches the metadata identity off.
@@ -824,15 +964,24 @@ absl::Status Loader::readKms(KmsConfig& kms) const {
     }
   }
 
+  if (absl::Status status = readKmsInstances(kms.instances); !status.ok()) return status;
+
   const bool region_wins =
       !kms.region.empty() && std::max(rank(region), rank(vpc_raw)) > rank(endpoints);
+  // With KMS instances configured, the shared gateway is added only when
+  // asked for in the file or a flag: ALIBABA_CLOUD_REGION_ID is often in a
+  // pod's environment for other reasons.
+  const bool region_asked =
+      kms.instances.empty() || rank(region) >= static_cast<int>(Source::kFile);
   if (!listed.empty() && !region_wins) {
     kms.endpoints = std::move(listed);
-  } else if (!kms.region.empty()) {
+  } else if (!kms.region.empty() && region_asked) {
     kms.endpoints = {
         absl::StrCat("https://", vpc ? "kms-vpc." : "kms.", kms.region, ".aliyuncs.com")};
-  } else {
-    return invalid("kms.endpoints", "set kms.endpoints or kms.region (or ALIBABA_CLOUD_REGION_ID)");
+  } else if (kms.instances.empty()) {
+    return invalid(
+        "kms.endpoints",
+        "set kms.endpoints or kms.region (or ALIBABA_CLOUD_REGION_ID), or kms.instances");
   }
 
   if (const RawValue* raw = find("kms.signature")) {
@@ -874,6 +1023,112 @@ absl::Status Loader::readCircuitBreaker(KmsConfig& kms) const {
                                                                   : "kms.circuit_open_for";
     return invalid(key, "kms.circuit_max_open_for must not be shorter than kms.circuit_open_for",
                    *find(key));
+  }
+  return absl::OkStatus();
+}
+
+bool isEnvironmentVariableName(absl::string_view name) {
+  if (name.empty() || name.size() > 128 || absl::ascii_isdigit(name.front())) return false;
+  return absl::c_all_of(name, [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
+}
+
+absl::Status Loader::readKmsInstances(std::vector<KmsInstanceConfig>& instances) const {
+  std::map<std::string, size_t> endpoints;
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    const RawProfile& raw = instances_[i];
+    const std::string path = instances_from_env_ ? absl::StrCat(kDkmsConfigEnv, "[", i, "]")
+                                                 : absl::StrCat("kms.instances[", i, "]");
+    // Errors name the key as the user wrote it: ours, or the official one.
+    const auto name = [&](const char* key) {
+      for (const InstanceKey& known : kInstanceKeys) {
+        if (absl::string_view(key) == known.key) {
+          return absl::StrCat(path, ".", instances_from_env_ ? known.official : known.key);
+        }
+      }
+      return absl::StrCat(path, ".", key);
+    };
+    const auto field = [&](const char* key) -> const RawValue* {
+      const auto it = raw.fields.find(key);
+      if (it == raw.fields.end()) return nullptr;
+      // An empty value means "not set", as the SDKs treat it.
+      if (absl::StripAsciiWhitespace(it->second.text).empty()) return nullptr;
+      return &it->second;
+    };
+    const auto missing = [&](const char* key) {
+      const std::string where = instances_from_env_ ? absl::StrCat(" (from ", kDkmsConfigEnv, ")")
+                                                    : absl::StrCat(" (line ", raw.line, ")");
+      return invalid(name(key), absl::StrCat("must be set", where));
+    };
+    KmsInstanceConfig instance;
+
+    const RawValue* endpoint = field("endpoint");
+    if (endpoint == nullptr) return missing("endpoint");
+    absl::StatusOr<std::string> normalised = normaliseEndpoint(endpoint->text);
+    if (!normalised.ok())
+      return invalid(name("endpoint"), normalised.status().message(), *endpoint);
+    if (!absl::StartsWith(*normalised, "https://")) {
+      return invalid(name("endpoint"), "must be https (the KMS instance API is HTTPS only)",
+                     *endpoint);
+    }
+    if (const auto [it, inserted] = endpoints.emplace(*normalised, i); !inserted) {
+      return invalid(
+          name("endpoint"),
+          absl::StrCat("same endpoint as ", path.substr(0, path.find('[')), "[", it->second, "]"),
+          *endpoint);
+    }
+    instance.endpoint = *normalised;
+
+    const RawValue* region = field("region_id");
+    if (region == nullptr) return missing("region_id");
+    instance.region_id = std::string(absl::StripAsciiWhitespace(region->text));
+    if (!isRegion(instance.region_id)) {
+      return invalid(name("region_id"), "must be a region ID such as cn-hangzhou", *region);
+    }
+
+    struct PathKey {
+      const char* key;
+      std::string* out;
+    };
+    for (const PathKey& path_key : {PathKey{"client_key_file", &instance.client_key_file},
+                                    PathKey{"password_file", &instance.password_file},
+                                    PathKey{"ca_file", &instance.ca_file}}) {
+      const RawValue* value = field(path_key.key);
+      if (value == nullptr) continue;
+      if (absl::StrContains(value->text, '\0') || hasControlOrSpace(value->text)) {
+        return invalid(name(path_key.key),
+                       "must be a file path without spaces or control characters", *value);
+      }
+      *path_key.out = value->text;
+    }
+    if (instance.client_key_file.empty()) return missing("client_key_file");
+
+    if (const RawValue* value = field("password_env")) {
+      const std::string variable(absl::StripAsciiWhitespace(value->text));
+      if (!isEnvironmentVariableName(variable)) {
+        return invalid(name("password_env"),
+                       "must be the name of an environment variable (A-Z a-z 0-9 _)", *value);
+      }
+      instance.password_env = variable;
+    }
+    if (instance.password_file.empty() == instance.password_env.empty()) {
+      const RawValue* both = field("password_file");
+      const std::string problem =
+          absl::StrCat("set exactly one of ", name("password_file"), " and ", name("password_env"));
+      if (both != nullptr) return invalid(name("password_file"), problem, *both);
+      return invalid(
+          name("password_file"),
+          absl::StrCat(problem, instances_from_env_ ? absl::StrCat(" (from ", kDkmsConfigEnv, ")")
+                                                    : absl::StrCat(" (line ", raw.line, ")")));
+    }
+
+    if (const RawValue* value = field("insecure_skip_verify")) {
+      const std::optional<bool> insecure = parseBool(absl::StripAsciiWhitespace(value->text));
+      if (!insecure.has_value()) {
+        return invalid(name("insecure_skip_verify"), "must be true or false", *value);
+      }
+      instance.verify = !*insecure;
+    }
+    instances.push_back(std::move(instance));
   }
   return absl::OkStatus();
 }
@@ -1142,8 +1397,15 @@ absl::Status Loader::readProfileList(std::vector<ProfileConfig>& profiles) const
 
 absl::StatusOr<Config> Loader::build() {
   Config config;
-  if (absl::Status status = readIdentity(config.identity); !status.ok()) return status;
-  if (absl::Status status = readKms(config.kms); !status.ok()) return status;
+  // Whether any OpenAPI endpoint exists decides whether the identity is
+  // required; identity errors are still reported before KMS errors.
+  const absl::Status kms_status = readKms(config.kms);
+  if (absl::Status status =
+          readIdentity(config.identity, !kms_status.ok() || !config.kms.endpoints.empty());
+      !status.ok()) {
+    return status;
+  }
+  if (!kms_status.ok()) return kms_status;
   if (absl::Status status = readString("tls.ca_file", config.tls.ca_file); !status.ok()) {
     return status;
   }
@@ -1211,6 +1473,9 @@ absl::StatusOr<Config> parseConfig(absl::string_view text, const Environment& en
   if (absl::Status status = loader.readText(text); !status.ok()) return oneLine(status);
   if (absl::Status status = loader.applyOverrides(overrides); !status.ok()) return oneLine(status);
   loader.applyEnvironment();
+  if (absl::Status status = loader.applyInstanceEnvironment(); !status.ok()) {
+    return oneLine(status);
+  }
   absl::StatusOr<Config> config = loader.build();
   if (!config.ok()) return oneLine(config.status());
   return config;
@@ -1284,6 +1549,21 @@ absl::StatusOr<ClientSettings> loadClientSettings(const std::string& path, const
   absl::StatusOr<ClientSettings> settings = loader.buildClientSettings();
   if (!settings.ok()) return oneLine(settings.status());
   return settings;
+}
+
+absl::StatusOr<alibaba::ClientKey> loadInstanceClientKey(const KmsInstanceConfig& instance,
+                                                         const Environment& env) {
+  alibaba::ClientKeyPasswordSource password;
+  password.file = instance.password_file;
+  password.env_variable = instance.password_env;
+  absl::StatusOr<alibaba::ClientKey> key =
+      alibaba::loadClientKey(instance.client_key_file, password, env);
+  if (!key.ok()) {
+    return oneLine(absl::Status(
+        key.status().code(),
+        absl::StrCat("KMS instance ", instance.endpoint, ": ", key.status().message())));
+  }
+  return key;
 }
 
 const char* identityTypeName(IdentityType type) {

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "sidecar/alibaba/client_key.h"
 #include "sidecar/alibaba/request_signer.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/secret.h"
@@ -74,12 +75,39 @@ struct ProfileConfig {
   bool required = true;
 };
 
+// A KMS instance reached with an application access point's client key (the
+// "dkms-gcs-0.2" protobuf API of the official KMS instance SDKs), from
+// kms.instances[] or, when the file has none, the official environment
+// variable cache_client_dkms_config_info.
+struct KmsInstanceConfig {
+  // "https://<instance-id>.cryptoservice.kms.aliyuncs.com[:port]", normalised
+  // from a host or an https URL.
+  std::string endpoint;
+  std::string region_id;        // region_id / regionId, e.g. cn-hangzhou
+  std::string client_key_file;  // client_key_file / clientKeyFile: the console's JSON
+  // Exactly one of these two is set: a file holding the PKCS#12 password
+  // (surrounding whitespace stripped), or the name of an environment variable
+  // holding it (password_file / passwordFromFilePath, password_env /
+  // passwordFromEnvVariable).
+  std::string password_file;
+  std::string password_env;
+  // ca_file / caFilePath: the instance's CA (PEM); empty means tls.ca_file,
+  // else the system store.
+  std::string ca_file;
+  // insecure_skip_verify / ignoreSslCerts: true turns verification off (the
+  // sidecar warns).
+  bool verify = true;
+};
+
 struct KmsConfig {
   std::string region;  // kms.region / ALIBABA_CLOUD_REGION_ID
-  // Resolved URLs tried in order: kms.endpoints, else from the region
-  // (kms.<region>.aliyuncs.com, or kms-vpc.<region>.aliyuncs.com with
-  // kms.vpc_endpoint / ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED).
+  // Resolved OpenAPI (RAM-signed) URLs tried in order: kms.endpoints, else
+  // from the region (kms.<region>.aliyuncs.com, or kms-vpc.<region>.aliyuncs.com
+  // with kms.vpc_endpoint / ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED). Empty only
+  // when `instances` is not: then a region from the environment alone does
+  // not add the shared gateway, and no identity is needed.
   std::vector<std::string> endpoints;
+  std::vector<KmsInstanceConfig> instances;
   alibaba::SignatureScheme signature = alibaba::SignatureScheme::kAcs3HmacSha256;
   // Each endpoint's circuit breaker (fetch::CircuitBreaker): after
   // kms.circuit_failure_threshold consecutive retryable failures (0: never)
@@ -187,5 +215,13 @@ absl::StatusOr<ClientSettings> loadClientSettings(const std::string& path, const
 // Reads and parses a file; a missing or unreadable file names the path.
 absl::StatusOr<Config> loadConfigFile(const std::string& path, const Environment& env,
                                       const Overrides& overrides = {});
+
+// Reads `instance`'s password (file or environment variable) and loads its
+// client key, for the sidecar's startup: an error is one line naming the
+// instance endpoint and what is wrong ("KMS instance https://kst-…: client
+// key /keys/ck.json: wrong password (…)"), never key material; treat it as
+// fatal.
+absl::StatusOr<alibaba::ClientKey> loadInstanceClientKey(const KmsInstanceConfig& instance,
+                                                         const Environment& env);
 
 }  // namespace credsync::config

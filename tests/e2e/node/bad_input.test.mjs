@@ -171,7 +171,7 @@ describe('bad input, end to end', () => {
       const heading = line.match(/^### `([a-z_]+)`/);
       if (heading) section = heading[1];
       else if (line.startsWith('## ') || line.startsWith('### ')) section = '';
-      const row = line.match(/^\| `([a-z_.]+)` \|/);
+      const row = line.match(/^\| `([a-z_.\[\]]+)` \|/);
       if (!row || !section) continue;
       documented.add(section === 'profiles' ? `profiles[].${row[1]}` : row[1]);
     }

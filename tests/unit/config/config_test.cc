@@ -25,6 +25,7 @@ namespace {
 
 using ::credsync::testing::IsOk;
 using ::credsync::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -751,7 +752,7 @@ TEST(ConfigTest, KmsEndpointsRequired) {
   EXPECT_THAT(parseConfig(kProfiles, fakeEnvironment(env)),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "kms.endpoints: set kms.endpoints or kms.region (or "
-                       "ALIBABA_CLOUD_REGION_ID)"));
+                       "ALIBABA_CLOUD_REGION_ID), or kms.instances"));
 }
 
 struct InvalidCase {
@@ -1188,6 +1189,138 @@ TEST(ConfigTest, ProcessEnvironment) {
   EXPECT_EQ(env("CREDSYNC_CONFIG_TEST_VAR"), std::optional<std::string>("value"));
   EXPECT_EQ(env("CREDSYNC_CONFIG_TEST_UNSET_VAR"), std::nullopt);
   unsetenv("CREDSYNC_CONFIG_TEST_VAR");
+}
+
+constexpr char kInstancesYaml[] = R"(kms:
+  instances:
+    - endpoint: KST-HZZ65F176A0OGPLGQ.cryptoservice.kms.aliyuncs.com
+      region_id: cn-hangzhou
+      client_key_file: /keys/clientKey_KAAP.json
+      password_file: /keys/clientKey_Password.txt
+      ca_file: /keys/PrivateKmsCA_kst-hzz.pem
+    - endpoint: https://kst-second.cryptoservice.kms.aliyuncs.com:8443/
+      region_id: cn-shanghai
+      client_key_file: /keys/second.json
+      password_env: SECOND_CLIENT_KEY_PASSWORD
+      insecure_skip_verify: true
+)";
+
+// Verifies kms.instances is read and normalised, and that with only
+// instances neither a KMS region/endpoint nor an identity is required: an
+// ALIBABA_CLOUD_REGION_ID in the environment does not add the shared gateway.
+TEST(ConfigInstancesTest, InstancesOnlyNeedNoIdentity) {
+  for (const EnvMap& env : {EnvMap{}, EnvMap{{"ALIBABA_CLOUD_REGION_ID", "cn-hangzhou"}}}) {
+    const auto config = parseConfig(std::string(kInstancesYaml) + kProfiles, fakeEnvironment(env));
+    ASSERT_THAT(config, IsOk());
+    EXPECT_TRUE(config->kms.endpoints.empty());
+    ASSERT_EQ(config->kms.instances.size(), 2u);
+    const KmsInstanceConfig& first = config->kms.instances[0];
+    EXPECT_EQ(first.endpoint, "https://kst-hzz65f176a0ogplgq.cryptoservice.kms.aliyuncs.com");
+    EXPECT_EQ(first.region_id, "cn-hangzhou");
+    EXPECT_EQ(first.client_key_file, "/keys/clientKey_KAAP.json");
+    EXPECT_EQ(first.password_file, "/keys/clientKey_Password.txt");
+    EXPECT_EQ(first.password_env, "");
+    EXPECT_EQ(first.ca_file, "/keys/PrivateKmsCA_kst-hzz.pem");
+    EXPECT_TRUE(first.verify);
+    const KmsInstanceConfig& second = config->kms.instances[1];
+    EXPECT_EQ(second.endpoint, "https://kst-second.cryptoservice.kms.aliyuncs.com:8443");
+    EXPECT_EQ(second.password_env, "SECOND_CLIENT_KEY_PASSWORD");
+    EXPECT_FALSE(second.verify);
+  }
+}
+
+// Verifies that a region set in the file adds the shared gateway next to
+// the instances, and then the identity is required again.
+TEST(ConfigInstancesTest, FileRegionAddsSharedGatewayAndNeedsIdentity) {
+  const std::string text =
+      std::string(kInstancesYaml) + "  region: cn-hangzhou\n" + std::string(kProfiles);
+  const auto config = parseConfig(text, fakeEnvironment(minimalEnvironment()));
+  ASSERT_THAT(config, IsOk());
+  EXPECT_THAT(config->kms.endpoints, ElementsAre("https://kms.cn-hangzhou.aliyuncs.com"));
+  EXPECT_EQ(config->kms.instances.size(), 2u);
+  EXPECT_THAT(parseConfig(text, fakeEnvironment({})),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("identity.role_arn")));
+}
+
+constexpr char kOfficialEnv[] =
+    R"([{"regionId":"cn-hangzhou","endpoint":"kst-hzz.cryptoservice.kms.aliyuncs.com",)"
+    R"("clientKeyFile":"/keys/ck.json","passwordFromEnvVariable":"CK_PASSWORD",)"
+    R"("caFilePath":"/keys/ca.pem","ignoreSslCerts":false}])";
+
+// Verifies the official cache_client_dkms_config_info variable is used when
+// the file has no kms.instances, with its documented field names.
+TEST(ConfigInstancesTest, OfficialEnvironmentVariable) {
+  const auto config =
+      parseConfig(kProfiles, fakeEnvironment({{"cache_client_dkms_config_info", kOfficialEnv}}));
+  ASSERT_THAT(config, IsOk());
+  EXPECT_TRUE(config->kms.endpoints.empty());
+  ASSERT_EQ(config->kms.instances.size(), 1u);
+  const KmsInstanceConfig& instance = config->kms.instances[0];
+  EXPECT_EQ(instance.endpoint, "https://kst-hzz.cryptoservice.kms.aliyuncs.com");
+  EXPECT_EQ(instance.region_id, "cn-hangzhou");
+  EXPECT_EQ(instance.client_key_file, "/keys/ck.json");
+  EXPECT_EQ(instance.password_env, "CK_PASSWORD");
+  EXPECT_EQ(instance.ca_file, "/keys/ca.pem");
+  EXPECT_TRUE(instance.verify);
+}
+
+// Verifies the file's kms.instances (even an empty list) wins over the
+// variable, which is then not even parsed.
+TEST(ConfigInstancesTest, FileBeatsEnvironmentVariable) {
+  const auto config =
+      parseConfig(std::string(kInstancesYaml) + kProfiles,
+                  fakeEnvironment({{"cache_client_dkms_config_info", "not json ["}}));
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->kms.instances.size(), 2u);
+  const auto empty = parseConfig(std::string("kms:\n  instances: []\n") + kProfiles,
+                                 fakeEnvironment({{"cache_client_dkms_config_info", kOfficialEnv},
+                                                  {"ALIBABA_CLOUD_REGION_ID", "cn-hangzhou"},
+                                                  {"ALIBABA_CLOUD_ROLE_ARN", kRoleArn},
+                                                  {"ALIBABA_CLOUD_OIDC_PROVIDER_ARN", kProviderArn},
+                                                  {"ALIBABA_CLOUD_OIDC_TOKEN_FILE", kTokenFile}}));
+  ASSERT_THAT(empty, IsOk());
+  EXPECT_TRUE(
+      empty->kms.instances.empty());  // A YAML null leaves the key unset: the variable applies.
+  const auto null = parseConfig(std::string("kms:\n  instances:\n") + kProfiles,
+                                fakeEnvironment({{"cache_client_dkms_config_info", kOfficialEnv}}));
+  ASSERT_THAT(null, IsOk());
+  EXPECT_EQ(null->kms.instances.size(), 1u);
+}
+
+// Verifies kms.instances cannot come from a flag.
+TEST(ConfigInstancesTest, NotAFlag) {
+  EXPECT_THAT(parseConfig(kProfiles, fakeEnvironment(minimalEnvironment()),
+                          {{"kms.instances", "kst-1.example.com"}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       StartsWith("kms.instances: cannot be overridden by a flag")));
+}
+
+std::string alibabaTestdata(const std::string& name) {
+  return std::string(CREDSYNC_ALIBABA_TESTDATA) + "/" + name;
+}
+
+// Verifies the startup loader: the official Java SDK fixture loads with its
+// password file, and a wrong password is one line naming the instance and
+// the file.
+TEST(ConfigInstancesTest, LoadInstanceClientKey) {
+  KmsInstanceConfig instance;
+  instance.endpoint = "https://kst-1.cryptoservice.kms.aliyuncs.com";
+  instance.client_key_file = alibabaTestdata("java_sdk_client_key.json");
+  instance.password_file = alibabaTestdata("java_sdk_client_key_password.txt");
+  const auto key = loadInstanceClientKey(instance, fakeEnvironment({}));
+  ASSERT_THAT(key, IsOk());
+  EXPECT_EQ(key->keyId(), "key_for_unit_test");
+
+  instance.password_file.clear();
+  instance.password_env = "CK_PASSWORD";
+  EXPECT_THAT(
+      loadInstanceClientKey(instance, fakeEnvironment({{"CK_PASSWORD", "4321"}})),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(StartsWith("KMS instance https://kst-1.cryptoservice.kms.aliyuncs.com: "
+                                "client key "),
+                     HasSubstr("java_sdk_client_key.json: wrong password"), Not(HasSubstr("\n")))));
+  EXPECT_THAT(loadInstanceClientKey(instance, fakeEnvironment({})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CK_PASSWORD is not set")));
 }
 
 }  // namespace
