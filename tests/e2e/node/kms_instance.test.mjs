@@ -316,6 +316,31 @@ describe('KMS instance gateway with a client key', () => {
                       'Forbidden.ResourceNotFound');
   });
 
+  test('other methods, other paths and bodies over 3 MB get a protobuf Error too', async () => {
+    const raw = (method, requestPath, body) => new Promise((resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1', port: instance.port, servername: instance.endpoint, method,
+        path: requestPath, ca: instance.ca, agent: false,
+        headers: body ? { 'content-type': 'application/x-protobuf', 'content-length': body.length } : {},
+      }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    for (const [method, requestPath, body, status] of [
+      ['GET', '/', undefined, 405],
+      ['POST', '/v1/getSecretValue', Buffer.alloc(1), 404],
+      ['POST', '/', Buffer.alloc(3 * 1024 * 1024 + 1), 413],
+    ]) {
+      const res = await raw(method, requestPath, body);
+      assert.equal(res.status, status, `${method} ${requestPath}`);
+      assert.equal(decodeError(res.body).StatusCode, status);
+    }
+  });
+
   test('the wrong CA fails the TLS handshake', async () => {
     await assert.rejects(call({ ca: emu.ca }), (err) => {
       // The chain ends in the instance root, which the test CA file lacks.

@@ -74,7 +74,10 @@ TEST_F(ClientKeyRegistryTest, CreateWritesConsoleFilesAndRecords) {
   for (const auto& [kind, secret] : recorder_.records) {
     if (kind == "client_key_private_key") ++private_keys;
   }
-  EXPECT_EQ(private_keys, 2);  // the PEM, and its body on one line
+  EXPECT_EQ(private_keys, 1);  // the PEM's body on one line
+  for (const auto& [kind, secret] : recorder_.records) {
+    EXPECT_EQ(secret.find("-----"), std::string::npos) << kind;
+  }
 }
 
 // Verifies ids are unique and well-formed, and imported data must open.
