@@ -518,7 +518,8 @@ absl::StatusOr<int> EmulatorServer::start() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options_.host, ":", options_.port));
   }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // The gateways are bound before any listener serves, so the admin API
+  // never reads a port that is still being set.
   for (auto& listener : instances_) {
     if (!listener->server->is_valid()) {
       return absl::FailedPreconditionError(absl::StrCat("the certificate of KMS instance ",
@@ -529,11 +530,14 @@ absl::StatusOr<int> EmulatorServer::start() {
     if (listener->port <= 0) {
       return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.host, ":0"));
     }
+  }
+  for (auto& listener : instances_) {
     httplib::Server* serving = listener->server.get();
     listener->thread = std::thread([serving] { serving->listen_after_bind(); });
     log::info("kms instance gateway",
               {{"instance", listener->gateway->instanceId()}, {"port", listener->port}});
   }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
   return port;
 }
 
