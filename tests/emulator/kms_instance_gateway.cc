@@ -33,12 +33,54 @@ std::optional<absl::Time> parseHttpDate(const std::string& text) {
   return time;
 }
 
+// A received value made fit to echo in an ErrorMessage: proto3 strings must
+// be UTF-8, and a message that is not would make the client's decoder
+// reject the whole Error (Go's proto.Unmarshal does). Each byte that does
+// not start a well-formed sequence becomes U+FFFD.
+std::string echoable(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    size_t length = 0;
+    uint32_t min = 0;
+    if (byte < 0x80) {
+      length = 1;
+    } else if ((byte & 0xe0) == 0xc0) {
+      length = 2, min = 0x80;
+    } else if ((byte & 0xf0) == 0xe0) {
+      length = 3, min = 0x800;
+    } else if ((byte & 0xf8) == 0xf0) {
+      length = 4, min = 0x10000;
+    }
+    bool valid = length > 0 && i + length <= text.size();
+    uint32_t code_point = length == 1 ? byte : byte & (0x7f >> length);
+    for (size_t k = 1; valid && k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      valid = (next & 0xc0) == 0x80;
+      code_point = (code_point << 6) | (next & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    valid = valid && code_point >= min && code_point <= 0x10ffff &&
+            !(code_point >= 0xd800 && code_point <= 0xdfff);
+    if (valid) {
+      out.append(text.data() + i, length);
+      i += length;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return out;
+}
+
 // readSecretValue speaks the OpenAPI's codes; the instance API words some of
 // them differently (research §6).
 GatewayAnswer fromOpenApiError(const ApiError& error, const std::string& secret_name) {
   if (error.code == "Forbidden.NoPermission") {
     return KmsInstanceGateway::error(403, error.code,
-                                     absl::StrCat("This operation for \"", secret_name,
+                                     absl::StrCat("This operation for \"", echoable(secret_name),
                                                   "\" is forbidden by permission system."));
   }
   if (error.code == "MissingParameter") {
@@ -84,22 +126,24 @@ GatewayAnswer KmsInstanceGateway::handle(const GatewayRequest& request) const {
 
   const std::string* version = firstHeader(request, "x-kms-apiversion");
   if (version == nullptr || *version != kDkmsApiVersion) {
-    return error(400, "InvalidApiVersion",
-                 absl::StrCat("The ApiVersion \"", version ? *version : "", "\" is invalid."));
+    return error(
+        400, "InvalidApiVersion",
+        absl::StrCat("The ApiVersion \"", echoable(version ? *version : ""), "\" is invalid."));
   }
   const std::string* api_name = firstHeader(request, "x-kms-apiname");
   if (api_name == nullptr || *api_name != "GetSecretValue") {
-    return error(400, "InvalidApiName",
-                 absl::StrCat("The ApiName \"", api_name ? *api_name : "", "\" is invalid."));
+    return error(
+        400, "InvalidApiName",
+        absl::StrCat("The ApiName \"", echoable(api_name ? *api_name : ""), "\" is invalid."));
   }
   const std::string* method = firstHeader(request, "x-kms-signaturemethod");
   if (method == nullptr || method->empty()) {
     return error(400, "InvalidParam", "The Param x-kms-signaturemethod is invalid.");
   }
   if (*method != "RSA_PKCS1_SHA_256") {
-    return error(
-        400, "InvalidParam",
-        absl::StrCat("The Param x-kms-signaturemethod is invalid. message:\"", *method, "\"."));
+    return error(400, "InvalidParam",
+                 absl::StrCat("The Param x-kms-signaturemethod is invalid. message:\"",
+                              echoable(*method), "\"."));
   }
   const std::string* key_id = firstHeader(request, "x-kms-acccesskeyid");
   if (key_id == nullptr || key_id->empty()) {
@@ -116,9 +160,9 @@ GatewayAnswer KmsInstanceGateway::handle(const GatewayRequest& request) const {
   }
   const std::string* content_type = firstHeader(request, "content-type");
   if (content_type == nullptr || *content_type != "application/x-protobuf") {
-    return error(
-        415, "InvalidContentType",
-        absl::StrCat("Content-Type \"", content_type ? *content_type : "", "\" is unsupported."));
+    return error(415, "InvalidContentType",
+                 absl::StrCat("Content-Type \"", echoable(content_type ? *content_type : ""),
+                              "\" is unsupported."));
   }
   // The SDKs send the hash in upper case; the comparison is exact. The
   // message is the one the Java SDK retries on; the code is a guess.
@@ -152,7 +196,8 @@ GatewayAnswer KmsInstanceGateway::handle(const GatewayRequest& request) const {
                                            instance_id_) != key->instances.end());
   if (!usable) {
     return error(404, "Unauthorized",
-                 absl::StrCat("The AccessKey ID \"", *key_id, "\" does not exist in our records."));
+                 absl::StrCat("The AccessKey ID \"", echoable(*key_id),
+                              "\" does not exist in our records."));
   }
   const std::string string_to_sign = dkmsStringToSign(request.method, request.headers);
   if (!dkmsVerify(key->public_key_pem, string_to_sign, *signature)) {

@@ -287,6 +287,21 @@ TEST_F(KmsInstanceGatewayTest, ChecksHeaders) {
   EXPECT_EQ(gateway_.handle(request).code, "InvalidApiVersion");
 }
 
+// Verifies received values echoed in a message are made valid UTF-8 (a
+// proto3 string), so the Error still decodes: found by the fuzzer.
+TEST_F(KmsInstanceGatewayTest, EchoedValuesStayUtf8) {
+  GatewayRequest request = signedRequest(body("my-secret"));
+  setHeader(request, "x-kms-apiname", std::string("Get\xff\xc3(\xe2\x82\xac", 9));
+  const GatewayAnswer answer = gateway_.handle(request);
+  EXPECT_EQ(answer.code, "InvalidApiName");
+  EXPECT_EQ(errorOf(answer).errormessage(),
+            "The ApiName \"Get\xEF\xBF\xBD\xEF\xBF\xBD(\xE2\x82\xAC\" is invalid.");
+  setHeader(request, "x-kms-apiname", "GetSecretValue");
+  setHeader(request, "x-kms-acccesskeyid", std::string("KAAP.\xed\xa0\x80", 8));  // a surrogate
+  EXPECT_THAT(errorOf(gateway_.handle(request)).errormessage(),
+              HasSubstr("KAAP.\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""));
+}
+
 // Verifies the client key's secrets limit what it reads (403), and a
 // readable but absent secret is 404 Forbidden.ResourceNotFound.
 TEST_F(KmsInstanceGatewayTest, ChecksPermissionThenExistence) {
