@@ -50,12 +50,16 @@ void FaultTable::clear() {
   faults_.clear();
 }
 
-FaultDecision FaultTable::decide(const std::string& action) {
+FaultDecision FaultTable::decide(const std::string& action, const std::string& instance) {
   absl::MutexLock lock(&mutex_);
   FaultDecision decision;
   for (Fault& fault : faults_) {
     if (fault.remaining == 0) continue;
     if (fault.action != "*" && fault.action != action) continue;
+    const bool listener_matches = fault.instance.empty()  ? instance.empty()
+                                  : fault.instance == "*" ? !instance.empty()
+                                                          : fault.instance == instance;
+    if (!listener_matches) continue;
     if (fault.kind != FaultKind::kLatency && decision.failure) continue;
     if (fault.fraction < 1.0 && uniformUnit() >= fault.fraction) continue;
     if (fault.remaining > 0) --fault.remaining;

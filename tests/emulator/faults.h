@@ -29,6 +29,9 @@ absl::StatusOr<FaultKind> parseFaultKind(const std::string& name);
 struct Fault {
   int id = 0;
   std::string action;  // an API action, or "*"
+  // Which listener: "" the OpenAPI listeners (main and wrong-host), a KMS
+  // instance id that instance's gateway, "*" every instance gateway.
+  std::string instance;
   FaultKind kind = FaultKind::kHttp5xx;
   int64_t remaining = -1;  // requests left to affect; -1 until cleared
   double fraction = 1.0;   // share of matching requests affected
@@ -54,7 +57,9 @@ class FaultTable {
  public:
   int add(Fault fault);
   void clear();
-  FaultDecision decide(const std::string& action);
+  // `instance` is the KMS instance id whose gateway received the request, or
+  // "" for the OpenAPI listeners.
+  FaultDecision decide(const std::string& action, const std::string& instance = "");
 
  private:
   absl::Mutex mutex_;

@@ -36,19 +36,32 @@ std::variant<Secret, ApiError> readableSecret(const ApiRequest& request, World& 
 
 }  // namespace
 
-ApiResult getSecretValue(const ApiRequest& request, World& world, const Principal& caller) {
-  auto found = readableSecret(request, world, caller);
-  if (auto* error = std::get_if<ApiError>(&found)) return *error;
-  const Secret& secret = std::get<Secret>(found);
-  const std::string stage = request.param("VersionStage").value_or("ACSCurrent");
-  if (stage != "ACSCurrent" && stage != "ACSPrevious") {
+std::variant<SecretValue, ApiError> readSecretValue(World& world,
+                                                    const std::vector<std::string>& readable,
+                                                    const SecretValueQuery& query) {
+  if (query.secret_name.empty()) return missingParameter("SecretName");
+  const bool may_read = std::any_of(readable.begin(), readable.end(), [&](const std::string& name) {
+    return name == "*" || name == query.secret_name;
+  });
+  if (!may_read) return noPermission();
+  std::optional<Secret> secret = world.findSecret(query.secret_name);
+  if (!secret) return notFound();
+  const std::string& stage = query.version_stage;
+  if (!stage.empty() && stage != "ACSCurrent" && stage != "ACSPrevious") {
     return ApiError{400, "InvalidParameter",
                     "The parameter VersionStage is invalid: RAMCredentials secrets accept "
                     "ACSCurrent and ACSPrevious."};
   }
+  auto carries = [](const SecretVersion& version, const std::string& wanted) {
+    return std::find(version.stages.begin(), version.stages.end(), wanted) != version.stages.end();
+  };
   const SecretVersion* chosen = nullptr;
-  for (const SecretVersion& version : secret.versions) {
-    if (std::find(version.stages.begin(), version.stages.end(), stage) != version.stages.end()) {
+  for (const SecretVersion& version : secret->versions) {
+    if (!query.version_id.empty()) {
+      if (version.version_id == query.version_id && (stage.empty() || carries(version, stage))) {
+        chosen = &version;
+      }
+    } else if (carries(version, stage.empty() ? "ACSCurrent" : stage)) {
       chosen = &version;
     }
   }
@@ -58,24 +71,52 @@ ApiResult getSecretValue(const ApiRequest& request, World& world, const Principa
   secret_data["AccessKeyId"] = chosen->access_key_id;
   secret_data["AccessKeySecret"] = chosen->access_key_secret.reveal();
   secret_data["GenerateTimestamp"] = formatIso8601(chosen->created);
-  Json extended;
-  extended["SecretSubType"] = "RamUserAccessKey";
-  extended["UserName"] = secret.user_name;
+  SecretValue value;
+  value.secret_name = secret->name;
+  value.secret_type = "RAMCredentials";
+  value.secret_data = secret_data.dump();
+  value.secret_data_type = "text";
+  value.version_id = chosen->version_id;
+  value.version_stages = chosen->stages;
+  value.create_time = formatIso8601(secret->create_time);
+  value.last_rotation_date = formatIso8601(secret->last_rotation);
+  value.next_rotation_date = formatIso8601(secret->next_rotation);
+  value.rotation_interval = absl::StrCat(secret->rotation_interval_seconds, "s");
+  value.automatic_rotation = "Enabled";
+  if (query.fetch_extended_config) {
+    Json extended;
+    extended["SecretSubType"] = "RamUserAccessKey";
+    extended["UserName"] = secret->user_name;
+    value.extended_config = extended.dump();
+  }
+  return value;
+}
+
+ApiResult getSecretValue(const ApiRequest& request, World& world, const Principal& caller) {
+  SecretValueQuery query;
+  query.secret_name = request.param("SecretName").value_or("");
+  query.version_stage = request.param("VersionStage").value_or("");
+  query.version_id = request.param("VersionId").value_or("");
+  // The JSON answer has always carried ExtendedConfig; kept so.
+  query.fetch_extended_config = true;
+  auto read = readSecretValue(world, caller.secrets, query);
+  if (auto* error = std::get_if<ApiError>(&read)) return *error;
+  const SecretValue& value = std::get<SecretValue>(read);
 
   Json body;
   body["RequestId"] = requestId();
-  body["SecretName"] = secret.name;
-  body["SecretType"] = "RAMCredentials";
-  body["SecretData"] = secret_data.dump();
-  body["SecretDataType"] = "text";
-  body["VersionId"] = chosen->version_id;
-  body["VersionStages"] = {{"VersionStage", chosen->stages}};
-  body["CreateTime"] = formatIso8601(secret.create_time);
-  body["LastRotationDate"] = formatIso8601(secret.last_rotation);
-  body["NextRotationDate"] = formatIso8601(secret.next_rotation);
-  body["RotationInterval"] = absl::StrCat(secret.rotation_interval_seconds, "s");
-  body["AutomaticRotation"] = "Enabled";
-  body["ExtendedConfig"] = extended.dump();
+  body["SecretName"] = value.secret_name;
+  body["SecretType"] = value.secret_type;
+  body["SecretData"] = value.secret_data;
+  body["SecretDataType"] = value.secret_data_type;
+  body["VersionId"] = value.version_id;
+  body["VersionStages"] = {{"VersionStage", value.version_stages}};
+  body["CreateTime"] = value.create_time;
+  if (!value.last_rotation_date.empty()) body["LastRotationDate"] = value.last_rotation_date;
+  if (!value.next_rotation_date.empty()) body["NextRotationDate"] = value.next_rotation_date;
+  if (!value.rotation_interval.empty()) body["RotationInterval"] = value.rotation_interval;
+  if (!value.automatic_rotation.empty()) body["AutomaticRotation"] = value.automatic_rotation;
+  if (!value.extended_config.empty()) body["ExtendedConfig"] = value.extended_config;
   return body;
 }
 

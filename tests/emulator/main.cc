@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -16,6 +18,7 @@
 #include "sidecar/common/logging.h"
 #include "sidecar/common/signals.h"
 #include "sidecar/common/time_source.h"
+#include "tests/emulator/client_keys.h"
 #include "tests/emulator/oidc_issuer.h"
 #include "tests/emulator/pki.h"
 #include "tests/emulator/secret_recorder.h"
@@ -28,7 +31,8 @@ constexpr char kUsage[] =
     "usage: credsync-emulator --state-dir DIR [--listen HOST:PORT] [--port-file FILE]\n"
     "                         [--seed FILE] [--plain-http] [--log-level LEVEL]\n"
     "                         [--account-id ID] [--region REGION] [--issuer URL]\n"
-    "                         [--record-secrets FILE]  (tests: appends every secret issued)\n";
+    "                         [--record-secrets FILE]  (tests: appends every secret issued)\n"
+    "                         [--kms-instance ID]...  (a KMS instance gateway; repeatable)\n";
 
 struct Flags {
   std::string state_dir;
@@ -41,6 +45,7 @@ struct Flags {
   std::string region = "cn-hangzhou";
   std::string issuer = "https://oidc-ack-cn-hangzhou.oss-cn-hangzhou.aliyuncs.com/c-emulator";
   std::string record_secrets;
+  std::vector<std::string> kms_instances;
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -49,14 +54,26 @@ struct Flags {
 }
 
 Flags parseCommandLine(int argc, char** argv) {
-  const std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> args;
+  Flags flags;
+  // --kms-instance may repeat, which parseFlags refuses: taken out first.
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--kms-instance") {
+      if (i + 1 >= argc) fail(absl::StrCat("--kms-instance needs a value\n", kUsage));
+      flags.kms_instances.push_back(argv[++i]);
+    } else if (absl::StartsWith(arg, "--kms-instance=")) {
+      flags.kms_instances.push_back(arg.substr(std::strlen("--kms-instance=")));
+    } else {
+      args.push_back(arg);
+    }
+  }
   for (const std::string& arg : args) {
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
     }
   }
-  Flags flags;
   const std::map<std::string, std::string*> values = {
       {"state-dir", &flags.state_dir},
       {"listen", &flags.listen},
@@ -125,6 +142,14 @@ int main(int argc, char** argv) {
       {"127.0.0.1", "::1"});
   if (!pki.ok()) fail(absl::StrCat("--state-dir: ", pki.status().message()));
   std::unique_ptr<emulator::OidcIssuer> issuer = emulator::makeOidcIssuer(*pki, flags.issuer);
+  std::optional<emulator::KmsInstancePki> instance_pki;
+  if (!flags.kms_instances.empty()) {
+    if (flags.plain_http) fail("--kms-instance needs HTTPS (no --plain-http)");
+    auto loaded =
+        emulator::loadOrCreateKmsInstancePki(flags.state_dir, flags.region, flags.kms_instances);
+    if (!loaded.ok()) fail(absl::StrCat("--kms-instance: ", loaded.status().message()));
+    instance_pki = *std::move(loaded);
+  }
 
   RealTimeSource time_source;
   emulator::World world(time_source, flags.account_id, flags.region);
@@ -136,13 +161,16 @@ int main(int argc, char** argv) {
     world.setSecretRecorder(recorder.get());
     issuer = emulator::makeRecordingOidcIssuer(std::move(issuer), *recorder);
   }
+  // Client keys created by the seed or the admin API are also written to the
+  // state directory, as the console's downloads.
+  emulator::ClientKeyRegistry client_keys(world, flags.state_dir);
   if (!flags.seed.empty()) {
     std::ifstream in(flags.seed);
     if (!in) fail(absl::StrCat("--seed: cannot read ", flags.seed));
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const nlohmann::json seed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (seed.is_discarded()) fail(absl::StrCat("--seed: ", flags.seed, " is not valid JSON"));
-    if (absl::Status status = emulator::applySeed(seed, world); !status.ok()) {
+    if (absl::Status status = emulator::applySeed(seed, world, &client_keys); !status.ok()) {
       fail(absl::StrCat("--seed: ", status.message()));
     }
   }
@@ -155,9 +183,19 @@ int main(int argc, char** argv) {
   options.key_path = pki->server_key_path;
   options.wrong_host_cert_path = pki->wrong_host_cert_path;
   options.wrong_host_key_path = pki->wrong_host_key_path;
-  emulator::EmulatorServer server(world, *issuer, options);
+  if (instance_pki) {
+    options.kms_instance_ca_file = instance_pki->ca_file;
+    for (const auto& [id, files] : instance_pki->servers) {
+      options.kms_instances.push_back({id, files.cert_chain_path, files.key_path});
+    }
+  }
+  emulator::EmulatorServer server(world, *issuer, options, &client_keys);
   auto bound = server.start();
   if (!bound.ok()) fail(std::string(bound.status().message()));
+  // Instance ports first: a test that waits for --port-file then finds them.
+  for (const auto& [id, instance_port] : server.kmsInstancePorts()) {
+    writePortFile(absl::StrCat(flags.state_dir, "/kms-instance-", id, ".port"), instance_port);
+  }
   if (!flags.port_file.empty()) writePortFile(flags.port_file, *bound);
   log::info("listening", {{"address", options.host},
                           {"port", *bound},

@@ -518,7 +518,108 @@ absl::StatusOr<SigningKey> loadOrCreateIssuerKey(const std::string& path) {
   return key;
 }
 
+// Creates a CA certificate and key: self-signed when `parent` is null, else
+// issued by it.
+absl::StatusOr<CertificateAuthority> createNamedCa(const std::string& common_name,
+                                                   const char* basic_constraints,
+                                                   const CertificateAuthority* parent,
+                                                   const std::string& cert_path,
+                                                   const std::string& key_path) {
+  auto key = generateEcKey();
+  if (!key.ok()) return key.status();
+  const CertificateSpec spec{
+      .common_name = common_name,
+      .validity_days = kCaValidityDays,
+      .extensions = {{NID_basic_constraints, basic_constraints},
+                     {NID_key_usage, "critical,keyCertSign,cRLSign"},
+                     {NID_subject_key_identifier, "hash"},
+                     {NID_authority_key_identifier, "keyid:always"}},
+  };
+  auto cert = issueCertificate(spec, key->get(), parent != nullptr ? parent->cert.get() : nullptr,
+                               parent != nullptr ? parent->key.get() : key->get());
+  if (!cert.ok()) return cert.status();
+  if (absl::Status status = writeKeyAndCertificate(key->get(), key_path, cert->get(), cert_path);
+      !status.ok()) {
+    return status;
+  }
+  log::info("created a KMS instance CA", {{"path", cert_path}, {"name", common_name}});
+  return CertificateAuthority{*std::move(cert), *std::move(key)};
+}
+
 }  // namespace
+
+absl::StatusOr<KmsInstancePki> loadOrCreateKmsInstancePki(
+    const std::string& state_dir, const std::string& region,
+    const std::vector<std::string>& instance_ids) {
+  auto lock = DirectoryLock::acquire(state_dir + "/.lock");
+  if (!lock.ok()) return lock.status();
+  const std::string root_path = state_dir + "/kms-instance-root.pem";
+  const std::string root_key_path = state_dir + "/kms-instance-root-key.pem";
+  const std::string second_path = state_dir + "/kms-instance-second.pem";
+  const std::string second_key_path = state_dir + "/kms-instance-second-key.pem";
+  KmsInstancePki pki;
+  pki.ca_file = state_dir + "/kms-instance-ca.pem";
+
+  const bool have_root = std::filesystem::exists(root_path);
+  auto root = have_root ? loadCa(root_path, root_key_path)
+                        : createNamedCa("Private KMS Root CA", "critical,CA:TRUE,pathlen:1",
+                                        nullptr, root_path, root_key_path);
+  if (!root.ok()) return root.status();
+  auto second =
+      have_root ? loadCa(second_path, second_key_path)
+                : createNamedCa(absl::StrCat("Private KMS ", region, " Second CA"),
+                                "critical,CA:TRUE,pathlen:0", &*root, second_path, second_key_path);
+  if (!second.ok()) return second.status();
+  auto root_pem = certificatePem(root->cert.get());
+  auto second_pem = certificatePem(second->cert.get());
+  if (!root_pem.ok()) return root_pem.status();
+  if (!second_pem.ok()) return second_pem.status();
+  if (absl::Status status =
+          writeFileAtomically(pki.ca_file, absl::StrCat(*root_pem, *second_pem), kPublicMode);
+      !status.ok()) {
+    return status;
+  }
+
+  for (const std::string& id : instance_ids) {
+    auto label = normalizeDnsName(id);
+    if (!label || *label != id || id.find('.') != std::string::npos ||
+        id.find('*') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("not a KMS instance id (lowercase letters, digits, '-'): ", id));
+    }
+    auto wanted = wantedNames({absl::StrCat(id, ".cryptoservice.kms.aliyuncs.com"), "localhost"},
+                              {"127.0.0.1"});
+    if (!wanted.ok()) return wanted.status();
+    KmsInstancePki::ServerFiles files{state_dir + "/kms-instance-" + id + ".pem",
+                                      state_dir + "/kms-instance-" + id + "-key.pem"};
+    const std::optional<std::string> problem =
+        have_root
+            ? serverCertificateProblem(files.cert_chain_path, files.key_path, *second, *wanted)
+            : std::optional<std::string>("new CA");
+    if (problem) {
+      if (absl::Status status =
+              issueServerCertificate(files.cert_chain_path, files.key_path, *second, *wanted);
+          !status.ok()) {
+        return status;
+      }
+      // The chain the gateway sends: the leaf, then the intermediate, so a
+      // client that trusts only the root can build the path.
+      auto leaf = loadCertificate(files.cert_chain_path);
+      if (!leaf.ok()) return leaf.status();
+      auto leaf_pem = certificatePem(leaf->get());
+      if (!leaf_pem.ok()) return leaf_pem.status();
+      if (absl::Status status = writeFileAtomically(
+              files.cert_chain_path, absl::StrCat(*leaf_pem, *second_pem), kPublicMode);
+          !status.ok()) {
+        return status;
+      }
+      log::info("issued a KMS instance certificate",
+                {{"path", files.cert_chain_path}, {"instance", id}, {"reason", *problem}});
+    }
+    pki.servers[id] = files;
+  }
+  return pki;
+}
 
 absl::StatusOr<Pki> loadOrCreatePki(const std::string& state_dir,
                                     const std::vector<std::string>& dns_names,

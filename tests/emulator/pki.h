@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -52,5 +53,34 @@ inline constexpr char kWrongHostName[] = "wrong-host.invalid";
 absl::StatusOr<Pki> loadOrCreatePki(const std::string& state_dir,
                                     const std::vector<std::string>& dns_names,
                                     const std::vector<std::string>& ip_addresses);
+
+// The private PKI of KMS instance gateways, apart from the test CA (so a
+// client given the wrong CA file fails the handshake), shaped like the real
+// one (research §7): "Private KMS Root CA" -> "Private KMS <region> Second
+// CA" -> one server certificate per instance.
+struct KmsInstancePki {
+  // kms-instance-ca.pem: the root, then the intermediate; what a client gets
+  // as its instance CA file (caFilePath).
+  std::string ca_file;
+  // Per instance id: the certificate chain file (leaf, then intermediate)
+  // and key the gateway serves.
+  struct ServerFiles {
+    std::string cert_chain_path;
+    std::string key_path;
+  };
+  std::map<std::string, ServerFiles> servers;
+};
+
+// Loads or creates, in `state_dir` (created by loadOrCreatePki first), the
+// instance PKI: kms-instance-root{,-key}.pem (EC P-256, pathlen 1, 10 years),
+// kms-instance-second{,-key}.pem (pathlen 0, 10 years), kms-instance-ca.pem,
+// and for each id kms-instance-<id>{,-key}.pem, a certificate for
+// <id>.cryptoservice.kms.aliyuncs.com, localhost and 127.0.0.1 (reissued
+// under the rules of server.pem). Ids are lowercase LDH labels
+// (INVALID_ARGUMENT otherwise). Same locking and file modes as
+// loadOrCreatePki.
+absl::StatusOr<KmsInstancePki> loadOrCreateKmsInstancePki(
+    const std::string& state_dir, const std::string& region,
+    const std::vector<std::string>& instance_ids);
 
 }  // namespace credsync::emulator

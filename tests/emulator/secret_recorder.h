@@ -18,7 +18,9 @@ namespace credsync::emulator {
 // seed), "secret_version_access_key_secret" (a RAMCredentials secret's key,
 // created or rotated), "sts_access_key_secret", "sts_security_token",
 // "oidc_token" (a minted JWT), "oidc_token_signature" (its signature part) and
-// "metadata_token" (an ECS metadata token).
+// "metadata_token" (an ECS metadata token), and for KMS instance client keys
+// "client_key_private_key_data" (the base64 PKCS#12), "client_key_password"
+// and "client_key_private_key" (the RSA key's PEM body on one line).
 //
 // Thread-safe; record() may be called with the World's lock held, so an
 // implementation must not call back into the World.

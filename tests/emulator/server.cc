@@ -84,10 +84,11 @@ bool resetConnection(const httplib::Request& request) {
 
 // Sends the first half of body while promising all of it, then closes: the
 // client sees a body cut off mid-transfer.
-void sendTruncated(httplib::Response& response, std::string body) {
+void sendTruncated(httplib::Response& response, std::string body,
+                   const char* content_type = kJsonContentType) {
   const size_t full = body.size();
   auto shared = std::make_shared<std::string>(std::move(body));
-  response.set_content_provider(full, kJsonContentType,
+  response.set_content_provider(full, content_type,
                                 [shared](size_t, size_t, httplib::DataSink& sink) {
                                   sink.write(shared->data(), shared->size() / 2);
                                   return false;  // abort: the rest never comes
@@ -289,6 +290,44 @@ absl::StatusOr<SecretVersion> createSecretFrom(const nlohmann::json& object, Wor
   return world.createSecret(*name, user_name, interval, next_rotation_in);
 }
 
+absl::StatusOr<ClientKeySpec> parseClientKey(const nlohmann::json& object) {
+  ClientKeySpec spec;
+  std::string state = "active";
+  for (absl::Status status :
+       {readString(object, "key_id", &spec.key_id), readString(object, "password", &spec.password),
+        readString(object, "private_key_data", &spec.private_key_data),
+        readStrings(object, "secrets", &spec.secrets),
+        readStrings(object, "instances", &spec.instances), readString(object, "state", &state)}) {
+    if (!status.ok()) return status;
+  }
+  if (state != "active" && state != "disabled") {
+    return absl::InvalidArgumentError("state must be active or disabled");
+  }
+  spec.state = state == "active" ? KeyState::kActive : KeyState::kDisabled;
+  if (!spec.private_key_data.empty() && spec.password.empty()) {
+    return absl::InvalidArgumentError("private_key_data needs its password");
+  }
+  return spec;
+}
+
+// The answer to creating a client key: the console's downloads and where
+// the emulator wrote them.
+Json clientKeyAnswer(const CreatedClientKey& created) {
+  Json client_key;
+  client_key["KeyId"] = created.key.key_id;
+  client_key["PrivateKeyData"] = created.private_key_data.reveal();
+  Json answer;
+  answer["key_id"] = created.key.key_id;
+  answer["client_key"] = client_key;
+  answer["password"] = created.password.reveal();
+  answer["client_key_file"] = created.key_file;
+  answer["password_file"] = created.password_file;
+  answer["secrets"] = created.key.secrets;
+  answer["instances"] = created.key.instances;
+  answer["state"] = created.key.state == KeyState::kActive ? "active" : "disabled";
+  return answer;
+}
+
 absl::Status writeFileAtomically(const std::string& path, const std::string& content) {
   const std::string temp = absl::StrCat(path, ".tmp.", getpid());
   {
@@ -325,7 +364,7 @@ absl::Status applyArray(const nlohmann::json& seed, const char* key, World& worl
 
 }  // namespace
 
-absl::Status applySeed(const nlohmann::json& seed, World& world) {
+absl::Status applySeed(const nlohmann::json& seed, World& world, ClientKeyRegistry* client_keys) {
   if (!seed.is_object()) return absl::InvalidArgumentError("the seed must be a JSON object");
   absl::Status status =
       applyArray(seed, "oidc_providers", world, [](const nlohmann::json& entry, World& w) {
@@ -356,11 +395,23 @@ absl::Status applySeed(const nlohmann::json& seed, World& world) {
       return createSecretFrom(entry, w, &name).status();
     });
   }
+  if (status.ok() && seed.contains("kms_instance_client_keys")) {
+    if (client_keys == nullptr) {
+      return absl::InvalidArgumentError("kms_instance_client_keys: no client key registry");
+    }
+    status = applyArray(seed, "kms_instance_client_keys", world,
+                        [client_keys](const nlohmann::json& entry, World&) {
+                          auto spec = parseClientKey(entry);
+                          if (!spec.ok()) return spec.status();
+                          return client_keys->create(*spec).status();
+                        });
+  }
   return status;
 }
 
-EmulatorServer::EmulatorServer(World& world, const OidcIssuer& issuer, ServerOptions options)
-    : world_(world), issuer_(issuer), options_(std::move(options)) {
+EmulatorServer::EmulatorServer(World& world, const OidcIssuer& issuer, ServerOptions options,
+                               ClientKeyRegistry* client_keys)
+    : world_(world), issuer_(issuer), options_(std::move(options)), client_keys_(client_keys) {
   if (options_.plain_http) {
     server_ = std::make_unique<httplib::Server>();
   } else {
@@ -380,15 +431,75 @@ EmulatorServer::EmulatorServer(World& world, const OidcIssuer& issuer, ServerOpt
     handleApi(request, response);
   };
   server_->set_pre_routing_handler([this](const httplib::Request& request, httplib::Response&) {
-    if (request.ssl != nullptr) {
-      absl::MutexLock lock(&connections_mutex_);
-      connection_fds_.insert(SSL_get_fd(request.ssl));
-    }
+    trackConnection(request);
     return httplib::Server::HandlerResponse::Unhandled;
   });
   server_->Get("/", api);
   server_->Post("/", api);
   registerAdminRoutes();
+  if (client_keys_ != nullptr) registerClientKeyRoutes();
+
+  for (const ServerOptions::KmsInstance& instance : options_.kms_instances) {
+    auto listener = std::make_unique<InstanceListener>();
+    listener->gateway = std::make_unique<KmsInstanceGateway>(instance.id, world_, *client_keys_);
+    auto server = std::make_unique<httplib::SSLServer>(instance.cert_chain_path.c_str(),
+                                                       instance.key_path.c_str());
+    if (server->is_valid()) {
+      // Ask for a client certificate and accept any or none: only the Go
+      // SDK presents one (its client key's), and nothing requires it
+      // (research §7).
+      SSL_CTX_set_verify(server->ssl_context(), SSL_VERIFY_PEER,
+                         [](int, X509_STORE_CTX*) { return 1; });
+    }
+    server->new_task_queue = [] { return new httplib::ThreadPool(8); };
+    server->set_keep_alive_max_count(10000);
+    server->set_keep_alive_timeout(5);
+    server->set_tcp_nodelay(true);
+    server->set_payload_max_length(kGatewayMaxBodyBytes);
+    InstanceListener* raw = listener.get();
+    server->set_pre_routing_handler([this](const httplib::Request& request, httplib::Response&) {
+      trackConnection(request);
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    // Every method and path reaches the gateway, which answers all but
+    // POST / with an error of its own.
+    auto gateway = [this, raw](const httplib::Request& request, httplib::Response& response) {
+      handleInstance(*raw, request, response);
+    };
+    server->Get(".*", gateway);
+    server->Post(".*", gateway);
+    server->Put(".*", gateway);
+    server->Patch(".*", gateway);
+    server->Delete(".*", gateway);
+    server->Options(".*", gateway);
+    // Answers httplib produces itself (413 for a body over the limit, 400
+    // for a malformed request) get a protobuf Error body too, as every
+    // error from the gateway has one.
+    server->set_error_handler(httplib::Server::HandlerWithResponse(
+        [](const httplib::Request&,
+           httplib::Response& response) -> httplib::Server::HandlerResponse {
+          if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+          const GatewayAnswer answer = KmsInstanceGateway::error(
+              response.status, "",
+              response.status == 413 ? "Request Entity Too Large." : "Bad Request.");
+          response.set_content(answer.body, "application/x-protobuf");
+          return httplib::Server::HandlerResponse::Handled;
+        }));
+    listener->server = std::move(server);
+    instances_.push_back(std::move(listener));
+  }
+}
+
+void EmulatorServer::trackConnection(const httplib::Request& request) {
+  if (request.ssl == nullptr) return;
+  absl::MutexLock lock(&connections_mutex_);
+  connection_fds_.insert(SSL_get_fd(request.ssl));
+}
+
+std::map<std::string, int> EmulatorServer::kmsInstancePorts() const {
+  std::map<std::string, int> ports;
+  for (const auto& listener : instances_) ports[listener->gateway->instanceId()] = listener->port;
+  return ports;
 }
 
 EmulatorServer::~EmulatorServer() { stop(); }
@@ -407,12 +518,37 @@ absl::StatusOr<int> EmulatorServer::start() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options_.host, ":", options_.port));
   }
+  // The gateways are bound before any listener serves, so the admin API
+  // never reads a port that is still being set.
+  for (auto& listener : instances_) {
+    if (!listener->server->is_valid()) {
+      return absl::FailedPreconditionError(absl::StrCat("the certificate of KMS instance ",
+                                                        listener->gateway->instanceId(),
+                                                        " could not be loaded"));
+    }
+    listener->port = listener->server->bind_to_any_port(options_.host);
+    if (listener->port <= 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.host, ":0"));
+    }
+  }
+  for (auto& listener : instances_) {
+    httplib::Server* serving = listener->server.get();
+    listener->thread = std::thread([serving] { serving->listen_after_bind(); });
+    log::info("kms instance gateway",
+              {{"instance", listener->gateway->instanceId()}, {"port", listener->port}});
+  }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return port;
 }
 
 void EmulatorServer::stop() {
   if (server_) server_->stop();
+  for (auto& listener : instances_) {
+    if (listener->server) listener->server->stop();
+  }
+  for (auto& listener : instances_) {
+    if (listener->thread.joinable()) listener->thread.join();
+  }
   {
     absl::MutexLock lock(&wrong_host_mutex_);
     if (wrong_host_server_) wrong_host_server_->stop();
@@ -658,6 +794,138 @@ void EmulatorServer::handleApi(const httplib::Request& http_request, httplib::Re
                             {"latency_ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
 }
 
+void EmulatorServer::handleInstance(const InstanceListener& listener,
+                                    const httplib::Request& http_request,
+                                    httplib::Response& response) {
+  constexpr char kProtobuf[] = "application/x-protobuf";
+  const absl::Time started = absl::Now();
+  const std::string& instance = listener.gateway->instanceId();
+  GatewayRequest request;
+  request.method = http_request.method;
+  request.path = http_request.path;
+  for (const auto& [name, value] : http_request.headers) {
+    request.headers.emplace(absl::AsciiStrToLower(name), value);
+  }
+  request.body = http_request.body;
+  const std::string api_name =
+      request.headers.count("x-kms-apiname") ? request.headers.find("x-kms-apiname")->second : "";
+  // Counted per instance, so failover tests see which gateway was asked.
+  const std::string counted = absl::StrCat(instance, "/", api_name.empty() ? "(none)" : api_name);
+
+  const FaultDecision decision = faults_.decide(api_name, instance);
+  if (decision.latency > absl::ZeroDuration()) absl::SleepFor(decision.latency);
+  GatewayAnswer answer;
+  bool truncate = false;
+  if (decision.failure) {
+    const Fault& fault = *decision.failure;
+    switch (fault.kind) {
+      case FaultKind::kHttp5xx:
+        answer = KmsInstanceGateway::error(fault.status, "ServiceUnavailableTemporary",
+                                           "Service Unavailable Temporary.");
+        break;
+      case FaultKind::kInternalFailure:
+        answer = KmsInstanceGateway::error(500, "InternalFailure", "Internal Failure.");
+        break;
+      case FaultKind::kThrottling:
+        // The status of the instance API's throttling answer is not
+        // documented (research §11); 400 as on the shared gateway.
+        answer = KmsInstanceGateway::error(400, "Rejected.Throttling", "QPS Limit Exceeded");
+        break;
+      case FaultKind::kReset:
+        counters_.recordFailure(counted, "ConnectionReset");
+        if (!resetConnection(http_request)) sendTruncated(response, "{}", kProtobuf);
+        log::info("kms instance request", {{"instance", instance}, {"fault", "reset"}});
+        return;
+      case FaultKind::kMalformedJson:
+        // Not protobuf: '<' starts an end-group tag no message can hold.
+        counters_.recordFailure(counted, "MalformedBody");
+        response.status = 200;
+        response.set_content("<html><body>upstream proxy error</body></html>", kProtobuf);
+        log::info("kms instance request", {{"instance", instance}, {"fault", "malformed_json"}});
+        return;
+      case FaultKind::kBody:
+        counters_.recordFailure(counted, "InjectedBody");
+        sendInjectedBody(response, fault);
+        log::info("kms instance request", {{"instance", instance}, {"fault", "body"}});
+        return;
+      case FaultKind::kTruncatedBody:
+        truncate = true;
+        break;
+      case FaultKind::kLatency:
+        break;
+    }
+  }
+  if (!decision.failure || truncate) answer = listener.gateway->handle(request);
+  if (truncate) {
+    counters_.recordFailure(counted, "TruncatedBody");
+    response.status = answer.status;
+    sendTruncated(response, std::move(answer.body), kProtobuf);
+  } else {
+    if (answer.code.empty()) {
+      counters_.recordSuccess(counted);
+    } else {
+      counters_.recordFailure(counted, answer.code);
+    }
+    response.status = answer.status;
+    response.set_content(answer.body, kProtobuf);
+  }
+  log::info("kms instance request",
+            {{"instance", instance},
+             {"action", api_name},
+             {"status", answer.status},
+             {"code", answer.code},
+             {"latency_ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
+}
+
+void EmulatorServer::registerClientKeyRoutes() {
+  httplib::Server& server = *server_;
+  server.Post("/admin/kms-instance/client-keys", [this](const httplib::Request& request,
+                                                        httplib::Response& response) {
+    absl::StatusOr<nlohmann::json> body = parseAdminBody(request);
+    if (!body.ok()) return sendAdminError(response, 400, body.status().message());
+    auto spec = parseClientKey(*body);
+    if (!spec.ok()) return sendAdminError(response, 400, spec.status().message());
+    for (const std::string& id : spec->instances) {
+      const bool known =
+          std::any_of(options_.kms_instances.begin(), options_.kms_instances.end(),
+                      [&](const ServerOptions::KmsInstance& i) { return i.id == id; });
+      if (!known)
+        return sendAdminError(response, 400, absl::StrCat("instances: no KMS instance ", id));
+    }
+    auto created = client_keys_->create(*spec);
+    if (!created.ok()) {
+      return sendAdminError(response,
+                            created.status().code() == absl::StatusCode::kAlreadyExists ? 409 : 400,
+                            created.status().message());
+    }
+    sendJson(response, 200, clientKeyAnswer(*created));
+  });
+
+  server.Post(R"(/admin/kms-instance/client-keys/([^/]+)/(disable|enable))",
+              [this](const httplib::Request& request, httplib::Response& response) {
+                const std::string id = request.matches[1];
+                const std::string verb = request.matches[2];
+                if (!client_keys_->setState(
+                        id, verb == "enable" ? KeyState::kActive : KeyState::kDisabled)) {
+                  return sendAdminError(response, 404, "no such client key");
+                }
+                log::info("admin client key", {{"key_id", id}, {"change", verb}});
+                sendJson(response, 200, Json::object());
+              });
+
+  server.Get("/admin/kms-instances", [this](const httplib::Request&, httplib::Response& response) {
+    Json instances = Json::array();
+    for (const auto& listener : instances_) {
+      const std::string& id = listener->gateway->instanceId();
+      instances.push_back({{"id", id},
+                           {"port", listener->port},
+                           {"endpoint", absl::StrCat(id, ".cryptoservice.kms.aliyuncs.com")}});
+    }
+    sendJson(response, 200,
+             Json{{"ca_file", options_.kms_instance_ca_file}, {"instances", instances}});
+  });
+}
+
 void EmulatorServer::registerAdminRoutes() {
   httplib::Server& server = *server_;
   // Every admin handler parses a JSON object and answers JSON; failures are
@@ -819,6 +1087,7 @@ void EmulatorServer::registerAdminRoutes() {
         int64_t latency_ms = 0, status = -1;
         for (absl::Status read :
              {readString(body, "action", &fault.action), readString(body, "kind", &kind),
+              readString(body, "instance", &fault.instance),
               readInteger(body, "count", &fault.remaining),
               readInteger(body, "latency_ms", &latency_ms), readInteger(body, "status", &status),
               readString(body, "body", &fault.body), readString(body, "body_base64", &body_base64),
@@ -868,7 +1137,9 @@ void EmulatorServer::registerAdminRoutes() {
         fault.status = static_cast<int>(status);
         fault.latency = absl::Milliseconds(latency_ms);
         const int id = faults_.add(fault);
-        log::info("admin fault added", {{"action", fault.action}, {"kind", kind}, {"id", id}});
+        log::info(
+            "admin fault added",
+            {{"action", fault.action}, {"instance", fault.instance}, {"kind", kind}, {"id", id}});
         sendJson(response, 200, Json{{"id", id}});
       }));
 

@@ -1,15 +1,19 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
+#include "tests/emulator/client_keys.h"
 #include "tests/emulator/faults.h"
+#include "tests/emulator/kms_instance_gateway.h"
 #include "tests/emulator/metadata_service.h"
 #include "tests/emulator/oidc_issuer.h"
 #include "tests/emulator/world.h"
@@ -33,27 +37,55 @@ struct ServerOptions {
   // POST /admin/listeners starts; empty leaves that listener unavailable.
   std::string wrong_host_cert_path;
   std::string wrong_host_key_path;
+  // KMS instance gateways (--kms-instance): each gets its own HTTPS listener
+  // on `host`, port 0, with the instance PKI's certificate chain.
+  struct KmsInstance {
+    std::string id;
+    std::string cert_chain_path;
+    std::string key_path;
+  };
+  std::vector<KmsInstance> kms_instances;
+  // The instance CA file, reported by GET /admin/kms-instances.
+  std::string kms_instance_ca_file;
 };
 
 // Applies a seed document (the format in tests/emulator/README.md) to the
-// world. INVALID_ARGUMENT names the first offending entry.
-absl::Status applySeed(const nlohmann::json& seed, World& world);
+// world, and its kms_instance_client_keys to `client_keys` (an error if the
+// seed has some and `client_keys` is null). INVALID_ARGUMENT names the first
+// offending entry.
+absl::Status applySeed(const nlohmann::json& seed, World& world,
+                       ClientKeyRegistry* client_keys = nullptr);
 
 // The emulator's listener: the APIs on "/" and the admin API under
 // "/admin/". Owns its serving thread, and those of the listeners the admin
-// API starts (wrong-host HTTPS, ECS metadata).
+// API starts (wrong-host HTTPS, ECS metadata), and of the KMS instance
+// gateways.
 class EmulatorServer {
  public:
-  EmulatorServer(World& world, const OidcIssuer& issuer, ServerOptions options);
+  // `client_keys` (which must outlive the server) is what the instance
+  // gateways and the client-key admin API use; null disables both, and then
+  // options.kms_instances must be empty.
+  EmulatorServer(World& world, const OidcIssuer& issuer, ServerOptions options,
+                 ClientKeyRegistry* client_keys = nullptr);
   ~EmulatorServer();
 
   // Binds and starts serving; returns the bound port.
+  // Binds and starts serving, the instance gateways too; returns the bound
+  // port of the main listener.
   absl::StatusOr<int> start();
   void stop();
+  // After start(): each KMS instance id's gateway port.
+  std::map<std::string, int> kmsInstancePorts() const;
 
  private:
   void handleApi(const httplib::Request& request, httplib::Response& response);
   void registerAdminRoutes();
+  void registerClientKeyRoutes();
+  struct InstanceListener;
+  void handleInstance(const InstanceListener& listener, const httplib::Request& request,
+                      httplib::Response& response);
+  // Remembers a TLS connection's socket so stop() can shut it down.
+  void trackConnection(const httplib::Request& request);
   // Starts, once, a second HTTPS listener on options_.host, port 0, serving
   // the same APIs under the wrong-host certificate; returns its port.
   absl::StatusOr<int> startWrongHostListener();
@@ -83,6 +115,16 @@ class EmulatorServer {
   std::unique_ptr<httplib::Server> metadata_server_ ABSL_GUARDED_BY(metadata_mutex_);
   int metadata_port_ ABSL_GUARDED_BY(metadata_mutex_) = 0;
   std::thread metadata_thread_;
+  ClientKeyRegistry* const client_keys_;
+  // One per KMS instance: made in the constructor, bound in start(), then
+  // only read until stop().
+  struct InstanceListener {
+    std::unique_ptr<KmsInstanceGateway> gateway;
+    std::unique_ptr<httplib::Server> server;
+    std::thread thread;
+    int port = 0;
+  };
+  std::vector<std::unique_ptr<InstanceListener>> instances_;
 };
 
 }  // namespace credsync::emulator

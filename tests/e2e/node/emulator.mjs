@@ -124,7 +124,8 @@ export function httpsRequest({ port, ca, method, path: requestPath, headers = {}
 }
 
 // Starts the emulator on port 0 in a fresh temporary state dir.
-// options: {binary, seed (object, written to a file), logLevel, pkiDir, keepStateDir}
+// options: {binary, seed (object, written to a file), logLevel, pkiDir, keepStateDir,
+//           kmsInstances (ids: one KMS instance gateway each, emu.kmsInstance(id))}
 export async function startEmulator(options = {}) {
   const binary = emulatorBinary(options.binary);
   const stateDir = options.stateDir || fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-emu-'));
@@ -144,6 +145,7 @@ export async function startEmulator(options = {}) {
   if (process.env.CREDSYNC_RECORD_SECRETS === '1') {
     args.push('--record-secrets', path.join(logDir, `emulator-secrets-${process.pid}.txt`));
   }
+  for (const id of options.kmsInstances || []) args.push('--kms-instance', id);
   if (options.seed) {
     const seedFile = path.join(stateDir, 'seed.json');
     fs.writeFileSync(seedFile, JSON.stringify(options.seed, null, 2));
@@ -228,6 +230,23 @@ export async function startEmulator(options = {}) {
     // Any HTTPS request to the emulator: {status, headers, text, json}.
     request: (method, requestPath, { headers, body } = {}) =>
       httpsRequest({ port, ca, method, path: requestPath, headers, body }),
+
+    // A KMS instance gateway (--kms-instance): {id, port, endpoint (its
+    // real host name, for SNI and the host header), caFile, ca (the
+    // instance CA, not the test CA)}. The emulator writes the port file
+    // before its main one.
+    kmsInstance(id) {
+      const instancePort = Number(
+          fs.readFileSync(path.join(stateDir, `kms-instance-${id}.port`), 'utf8').trim());
+      const instanceCaFile = path.join(stateDir, 'kms-instance-ca.pem');
+      return {
+        id,
+        port: instancePort,
+        endpoint: `${id}.cryptoservice.kms.aliyuncs.com`,
+        caFile: instanceCaFile,
+        ca: fs.readFileSync(instanceCaFile),
+      };
+    },
 
     // Whether the process is still running.
     alive: () => exited === null,

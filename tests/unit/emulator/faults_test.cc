@@ -20,6 +20,32 @@ TEST(FaultTableTest, CountLimitsFault) {
   EXPECT_FALSE(table.decide("GetSecretValue").failure.has_value());
 }
 
+// Verifies the listener a fault targets: none means the OpenAPI listeners
+// only, an instance id that instance's gateway only, "*" every gateway.
+TEST(FaultTableTest, InstanceTargetsGateways) {
+  FaultTable table;
+  Fault one;
+  one.action = "GetSecretValue";
+  one.instance = "kst-a";
+  table.add(one);
+  EXPECT_FALSE(table.decide("GetSecretValue").failure.has_value());
+  EXPECT_FALSE(table.decide("GetSecretValue", "kst-b").failure.has_value());
+  EXPECT_TRUE(table.decide("GetSecretValue", "kst-a").failure.has_value());
+  table.clear();
+  Fault open_api;
+  open_api.action = "*";
+  table.add(open_api);
+  EXPECT_FALSE(table.decide("GetSecretValue", "kst-a").failure.has_value());
+  EXPECT_TRUE(table.decide("GetSecretValue").failure.has_value());
+  table.clear();
+  Fault every;
+  every.action = "*";
+  every.instance = "*";
+  table.add(every);
+  EXPECT_TRUE(table.decide("GetSecretValue", "kst-b").failure.has_value());
+  EXPECT_FALSE(table.decide("GetSecretValue").failure.has_value());
+}
+
 // Verifies latency faults add up and combine with one failing fault, and
 // that a wildcard matches every action.
 TEST(FaultTableTest, LatencyCombinesWithFailure) {

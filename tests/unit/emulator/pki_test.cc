@@ -493,3 +493,58 @@ TEST_F(PkiTest, NodeAcceptsCertificate) {
 
 }  // namespace
 }  // namespace credsync::emulator
+
+namespace credsync::emulator {
+namespace {
+
+// Verifies the KMS instance PKI: a root and a "<region> Second CA" apart
+// from the test CA, and per instance a leaf for its endpoint name that
+// verifies under kms-instance-ca.pem and not under ca.pem (the wrong-CA case
+// clients must fail), served with the intermediate behind it.
+TEST_F(PkiTest, KmsInstancePki) {
+  auto pki = load();
+  ASSERT_THAT(pki, IsOk());
+  auto instances = loadOrCreateKmsInstancePki(state_dir_, "cn-hangzhou", {"kst-a", "kst-b"});
+  ASSERT_THAT(instances, IsOk());
+  EXPECT_EQ(instances->ca_file, state_dir_ + "/kms-instance-ca.pem");
+  ASSERT_EQ(instances->servers.size(), 2u);
+  const std::string leaf = instances->servers.at("kst-a").cert_chain_path;
+  EXPECT_EQ(fileMode(instances->servers.at("kst-a").key_path), 0600u);
+  auto verify = [&](const std::string& ca, const std::string& check) {
+    return run(absl::StrCat("openssl verify -x509_strict -purpose sslserver -CAfile ", ca, " ",
+                            check, " ", leaf));
+  };
+  EXPECT_EQ(verify(instances->ca_file, "-verify_hostname kst-a.cryptoservice.kms.aliyuncs.com"), 0);
+  EXPECT_EQ(verify(instances->ca_file, "-verify_hostname localhost"), 0);
+  EXPECT_EQ(verify(instances->ca_file, "-verify_ip 127.0.0.1"), 0);
+  EXPECT_NE(verify(instances->ca_file, "-verify_hostname kst-b.cryptoservice.kms.aliyuncs.com"), 0);
+  EXPECT_NE(verify(pki->ca_cert_path, ""), 0);
+  EXPECT_NE(
+      run(absl::StrCat("openssl verify -CAfile ", instances->ca_file, " ", pki->server_cert_path)),
+      0);
+
+  const std::string chain = readFile(leaf);
+  // The leaf, then the intermediate.
+  EXPECT_NE(chain.find("BEGIN CERTIFICATE", chain.find("END CERTIFICATE")), std::string::npos);
+  const std::string ca_file = readFile(instances->ca_file);
+  X509Ptr root = loadCertificate(instances->ca_file);
+  ASSERT_NE(root, nullptr);
+  char name[256];
+  X509_NAME_oneline(X509_get_subject_name(root.get()), name, sizeof(name));
+  EXPECT_THAT(name, HasSubstr("CN=Private KMS Root CA"));
+  X509Ptr second = loadCertificate(state_dir_ + "/kms-instance-second.pem");
+  X509_NAME_oneline(X509_get_subject_name(second.get()), name, sizeof(name));
+  EXPECT_THAT(name, HasSubstr("CN=Private KMS cn-hangzhou Second CA"));
+
+  // A second start keeps the CA clients already trust.
+  auto again = loadOrCreateKmsInstancePki(state_dir_, "cn-hangzhou", {"kst-a"});
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(readFile(again->ca_file), ca_file);
+  EXPECT_EQ(readFile(leaf), chain);
+
+  EXPECT_THAT(loadOrCreateKmsInstancePki(state_dir_, "cn-hangzhou", {"KST.A"}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace credsync::emulator

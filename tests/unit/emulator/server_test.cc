@@ -205,3 +205,35 @@ TEST_F(EmulatorServerTest, WrongHostListener) {
 
 }  // namespace
 }  // namespace credsync::emulator
+
+namespace credsync::emulator {
+namespace {
+
+// Verifies seed entries of kms_instance_client_keys: generated or imported
+// keys with their secrets and instances, a bad entry named by index, and an
+// error when there is no registry to put them in.
+TEST(ApplySeedTest, KmsInstanceClientKeys) {
+  testing::SimulatedTimeSource time;
+  World world(time, "1234567890123456", "cn-hangzhou");
+  ClientKeyRegistry keys(world, "");
+  const nlohmann::json seed = {
+      {"kms_instance_client_keys",
+       {{{"key_id", "KAAP.seeded"}, {"secrets", {"s"}}, {"instances", {"kst-a"}}},
+        {{"key_id", "KAAP.off"}, {"state", "disabled"}}}}};
+  ASSERT_THAT(applySeed(seed, world, &keys), IsOk());
+  auto seeded = keys.find("KAAP.seeded");
+  ASSERT_TRUE(seeded.has_value());
+  EXPECT_EQ(seeded->secrets, std::vector<std::string>{"s"});
+  EXPECT_EQ(seeded->instances, std::vector<std::string>{"kst-a"});
+  EXPECT_EQ(keys.find("KAAP.off")->state, KeyState::kDisabled);
+
+  const nlohmann::json bad = {
+      {"kms_instance_client_keys", {{{"key_id", "KAAP.x"}, {"private_key_data", "AAAA"}}}}};
+  absl::Status status = applySeed(bad, world, &keys);
+  EXPECT_THAT(status, ::credsync::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                                    HasSubstr("kms_instance_client_keys[0]")));
+  EXPECT_FALSE(applySeed(seed, world, nullptr).ok());
+}
+
+}  // namespace
+}  // namespace credsync::emulator
