@@ -39,11 +39,16 @@ struct Fixture {
     world.createSecret("my-secret", "u", 3600, std::nullopt).IgnoreError();
     auto issued = credsync::emulator::generateClientKey("KAAP.fuzz", "pw");
     if (!issued.ok()) std::abort();
-    credsync::emulator::ClientKeySpec spec;
-    spec.key_id = "KAAP.fuzz";
-    spec.password = "pw";
-    spec.private_key_data = issued->private_key_data.reveal();
-    spec.secrets = {"my-secret", "missing"};
+    // Designated initialisers: member-wise assignment of a fresh spec trips
+    // GCC 12's -Wmaybe-uninitialized at -O3 (a false positive in std::string).
+    const credsync::emulator::ClientKeySpec spec{
+        .key_id = "KAAP.fuzz",
+        .password = "pw",
+        .private_key_data = std::string(issued->private_key_data.reveal()),
+        .secrets = {"my-secret", "missing"},
+        .instances = {},
+        .state = credsync::emulator::KeyState::kActive,
+    };
     if (!keys.create(spec).ok()) std::abort();
     private_key_pem = issued->private_key_pem;
   }
