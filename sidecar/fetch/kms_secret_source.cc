@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "sidecar/alibaba/api_error.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/fetch/secret_content.h"
 #include "sidecar/fetch/secret_source.h"
 
 namespace credsync::fetch {
@@ -57,7 +58,7 @@ class KmsSecretSource : public SecretSource {
       request.secret_name = profile.secret_name;
       request.version_stage = profile.version_stage;
       absl::StatusOr<alibaba::SecretValue> value = kms_.getSecretValue(request, credentials);
-      if (value.ok()) return toManagedCredential(*value, endpoint);
+      if (value.ok()) return toManagedCredential(*value, profile, endpoint);
       last_error = value.status();
       if (!alibaba::isRetryable(last_error)) return last_error;
       if (i + 1 < endpoints_.size()) {
@@ -71,21 +72,6 @@ class KmsSecretSource : public SecretSource {
     if (endpoints_.size() == 1) return last_error;
     return alibaba::withContext(last_error,
                                 absl::StrCat("all ", endpoints_.size(), " KMS endpoints failed"));
-  }
-
-  static absl::StatusOr<ManagedCredential> toManagedCredential(const alibaba::SecretValue& value,
-                                                               const std::string& endpoint) {
-    absl::StatusOr<alibaba::RamCredentials> parsed = alibaba::parseRamCredentials(value);
-    if (!parsed.ok()) return parsed.status();
-    ManagedCredential credential;
-    credential.access_key_id = std::move(parsed->access_key_id);
-    credential.access_key_secret = std::move(parsed->access_key_secret);
-    credential.version_id = value.version_id;
-    credential.generate_timestamp = parsed->generate_timestamp;
-    credential.next_rotation_date = value.next_rotation_date;
-    credential.rotation_interval = value.rotation_interval;
-    credential.endpoint = endpoint;
-    return credential;
   }
 
   identity::CredentialProvider& identity_;

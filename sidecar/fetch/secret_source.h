@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,10 +15,14 @@
 
 namespace credsync::fetch {
 
-// One profile's managed AccessKey, as KMS last returned it.
+// One profile's secret, as KMS last returned it: a managed AccessKey for a
+// RAM credentials profile, the files to write for a generic one.
 struct ManagedCredential {
-  std::string access_key_id;
+  config::ProfileKind kind = config::ProfileKind::kRamCredentials;
+  std::string access_key_id;  // RAM credentials only
   SecretString access_key_secret;
+  // Generic only: output file name -> content, exactly as written.
+  std::map<std::string, SecretString> files;
   std::string version_id;
   std::optional<absl::Time> generate_timestamp;
   std::optional<absl::Time> next_rotation_date;
@@ -41,8 +46,9 @@ using SecretSourcePtr = std::unique_ptr<SecretSource>;
 // permission or not-found answer is the same everywhere). If KMS rejects an
 // STS session as unauthenticated (expired or mismatched token), the provider
 // is invalidated and the call made once more with a fresh session.
-// SecretData is parsed strictly as RAMCredentials.
-SecretSourcePtr makeKmsSecretSource(identity::CredentialProvider& identity,
-                                    alibaba::KmsClient& kms, std::vector<std::string> endpoints);
+// SecretData becomes what the profile asks for (toManagedCredential in
+// secret_content.h): strictly RAMCredentials, or a generic profile's files.
+SecretSourcePtr makeKmsSecretSource(identity::CredentialProvider& identity, alibaba::KmsClient& kms,
+                                    std::vector<std::string> endpoints);
 
 }  // namespace credsync::fetch

@@ -36,24 +36,39 @@ std::variant<Secret, ApiError> readableSecret(const ApiRequest& request, World& 
 
 }  // namespace
 
-ApiResult getSecretValue(const ApiRequest& request, World& world, const Principal& caller) {
-  auto found = readableSecret(request, world, caller);
-  if (auto* error = std::get_if<ApiError>(&found)) return *error;
-  const Secret& secret = std::get<Secret>(found);
-  const std::string stage = request.param("VersionStage").value_or("ACSCurrent");
-  if (stage != "ACSCurrent" && stage != "ACSPrevious") {
+ApiResult secretValueAnswer(const Secret& secret, const std::string& version_stage,
+                            const std::string& version_id) {
+  const bool generic = secret.type == kSecretTypeGeneric;
+  if (version_stage != "ACSCurrent" && version_stage != "ACSPrevious") {
     return ApiError{400, "InvalidParameter",
-                    "The parameter VersionStage is invalid: RAMCredentials secrets accept "
-                    "ACSCurrent and ACSPrevious."};
+                    generic ? "The parameter VersionStage is invalid."
+                            : "The parameter VersionStage is invalid: RAMCredentials secrets "
+                              "accept ACSCurrent and ACSPrevious."};
   }
   const SecretVersion* chosen = nullptr;
   for (const SecretVersion& version : secret.versions) {
-    if (std::find(version.stages.begin(), version.stages.end(), stage) != version.stages.end()) {
-      chosen = &version;
-    }
+    // KMS ignores VersionId for managed secrets (RAMCredentials).
+    const bool match = generic && !version_id.empty()
+                           ? version.version_id == version_id
+                           : std::find(version.stages.begin(), version.stages.end(),
+                                       version_stage) != version.stages.end();
+    if (match) chosen = &version;
   }
   if (chosen == nullptr) return notFound();
 
+  Json body;
+  body["RequestId"] = requestId();
+  body["SecretName"] = secret.name;
+  if (generic) {
+    // As the API reference's example: no rotation fields, no ExtendedConfig.
+    body["SecretType"] = kSecretTypeGeneric;
+    body["SecretData"] = chosen->data.reveal();
+    body["SecretDataType"] = secret.data_type;
+    body["VersionId"] = chosen->version_id;
+    body["VersionStages"] = {{"VersionStage", chosen->stages}};
+    body["CreateTime"] = formatIso8601(secret.create_time);
+    return body;
+  }
   Json secret_data;
   secret_data["AccessKeyId"] = chosen->access_key_id;
   secret_data["AccessKeySecret"] = chosen->access_key_secret.reveal();
@@ -62,10 +77,7 @@ ApiResult getSecretValue(const ApiRequest& request, World& world, const Principa
   extended["SecretSubType"] = "RamUserAccessKey";
   extended["UserName"] = secret.user_name;
 
-  Json body;
-  body["RequestId"] = requestId();
-  body["SecretName"] = secret.name;
-  body["SecretType"] = "RAMCredentials";
+  body["SecretType"] = kSecretTypeRamCredentials;
   body["SecretData"] = secret_data.dump();
   body["SecretDataType"] = "text";
   body["VersionId"] = chosen->version_id;
@@ -77,6 +89,14 @@ ApiResult getSecretValue(const ApiRequest& request, World& world, const Principa
   body["AutomaticRotation"] = "Enabled";
   body["ExtendedConfig"] = extended.dump();
   return body;
+}
+
+ApiResult getSecretValue(const ApiRequest& request, World& world, const Principal& caller) {
+  auto found = readableSecret(request, world, caller);
+  if (auto* error = std::get_if<ApiError>(&found)) return *error;
+  return secretValueAnswer(std::get<Secret>(found),
+                           request.param("VersionStage").value_or("ACSCurrent"),
+                           request.param("VersionId").value_or(""));
 }
 
 ApiResult rotateSecret(const ApiRequest& request, World& world, const Principal& caller) {

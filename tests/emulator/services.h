@@ -23,6 +23,15 @@ std::string formatIso8601(absl::Time time);
 ApiResult assumeRoleWithOidc(const ApiRequest& request, World& world, const OidcIssuer& issuer);
 
 // KMS 2016-01-20.
+// The GetSecretValue answer for `secret` (already authorized): the version
+// with VersionId `version_id` when given (Generic secrets only, as in KMS),
+// else the one holding `version_stage` (ACSCurrent or ACSPrevious).
+// RAMCredentials answers with the AccessKey JSON and its rotation schedule;
+// Generic with the stored SecretData and SecretDataType text|binary. One
+// function for every gateway that reads secrets (the shared KMS endpoint,
+// and a KMS instance's).
+ApiResult secretValueAnswer(const Secret& secret, const std::string& version_stage,
+                            const std::string& version_id = "");
 ApiResult getSecretValue(const ApiRequest& request, World& world, const Principal& caller);
 ApiResult rotateSecret(const ApiRequest& request, World& world, const Principal& caller);
 
