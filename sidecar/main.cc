@@ -103,7 +103,11 @@ int validateCommand(const std::vector<std::string>& args) {
   if (!loaded) return exit_code;
   const config::Config& config = loaded->config;
   std::vector<std::string> profiles;
-  for (const auto& profile : config.profiles) profiles.push_back(profile.name);
+  for (const auto& profile : config.profiles) {
+    profiles.push_back(profile.kind == config::ProfileKind::kGeneric
+                           ? absl::StrCat(profile.name, " (generic)")
+                           : profile.name);
+  }
   std::printf("config OK: identity %s, %zu profile(s) [%s], KMS %s, output %s\n",
               config::identityTypeName(config.identity.type), config.profiles.size(),
               absl::StrJoin(profiles, ", ").c_str(),

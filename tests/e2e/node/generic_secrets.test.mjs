@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { startEmulator } from './emulator.mjs';
 import { connectControl, status } from './grpc_client.mjs';
-import { setUpRrsaWorld, startSidecar, until, waitForFile, writeConfig } from './sidecar.mjs';
+import { runCredsync, setUpRrsaWorld, startSidecar, until, waitForFile, writeConfig } from './sidecar.mjs';
 
 const DB_SECRET = 'db/orders';
 const API_SECRET = 'api/payments-key';
@@ -53,7 +53,7 @@ before(async () => {
   });
   const sc = await startSidecar({ configFile, env: world.env, name: 'generic' });
   const socket = await sc.listening('unix');
-  ctx = { world, out, sc, api: connectControl(`unix:${socket}`), dbValue, db, apiVersion: api, blob };
+  ctx = { world, out, sc, api: connectControl(`unix:${socket}`), dbValue, db, apiVersion: api, blob, configFile };
   await waitForFile(path.join(out, 'db.password'));
   await until(async () => (await ctx.api.getStatus()).response.ready, 'readiness');
 });
@@ -87,6 +87,13 @@ describe('generic secrets', () => {
       assert.equal(fs.readlinkSync(path.join(ctx.out, name)), `..data/${name}`);
       assert.equal(fs.statSync(path.join(ctx.out, name)).mode & 0o777, 0o440);
     }
+  });
+
+  // Verifies `credsync validate` lists the generic profiles as such.
+  it('validate names the generic profiles', async () => {
+    const result = await runCredsync(['validate', '--config', ctx.configFile], { env: ctx.world.env, name: 'validate' });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /4 profile\(s\) \[app, db \(generic\), payments \(generic\), tls \(generic\)\]/);
   });
 
   // Verifies GetStatus tells the kinds apart and lists each generic
