@@ -42,7 +42,8 @@ constexpr char kUsage[] =
     "  run       --config FILE [--output-dir DIR] [--log-level LEVEL]   the sidecar\n"
     "  sync      --once --config FILE [--timeout 60s] [--output-dir DIR] fetch, write, exit\n"
     "  validate  --config FILE                                           check a config\n"
-    "  refresh   --profile P --failed-key-id ID [--reason TEXT] [--timeout 35s]\n"
+    "  refresh   --profile P --failed-key-id ID | --failed-version-id V [--reason TEXT] [--timeout "
+    "35s]\n"
     "            [--socket PATH | --config FILE | --address HOST:PORT --token-file F]\n"
     "            ask the running sidecar for a newer key than ID; exit 0 a newer key is\n"
     "            in the file, 1 failed (KMS unreachable, timeout), 2 bad input or unknown\n"
@@ -102,7 +103,11 @@ int validateCommand(const std::vector<std::string>& args) {
   if (!loaded) return exit_code;
   const config::Config& config = loaded->config;
   std::vector<std::string> profiles;
-  for (const auto& profile : config.profiles) profiles.push_back(profile.name);
+  for (const auto& profile : config.profiles) {
+    profiles.push_back(profile.kind == config::ProfileKind::kGeneric
+                           ? absl::StrCat(profile.name, " (generic)")
+                           : profile.name);
+  }
   std::printf("config OK: identity %s, %zu profile(s) [%s], KMS %s, output %s\n",
               config::identityTypeName(config.identity.type), config.profiles.size(),
               absl::StrJoin(profiles, ", ").c_str(),
@@ -199,6 +204,7 @@ std::optional<absl::Duration> durationFlag(const ParsedFlags& flags, const std::
 int refreshCommand(const std::vector<std::string>& args) {
   absl::StatusOr<ParsedFlags> flags = parseFlags(args, {{"profile"},
                                                         {"failed-key-id"},
+                                                        {"failed-version-id"},
                                                         {"reason"},
                                                         {"timeout"},
                                                         {"socket"},
@@ -212,8 +218,10 @@ int refreshCommand(const std::vector<std::string>& args) {
   if (!flags->has("profile") || flags->values["profile"].empty()) {
     return badInput("--profile: required (the credentials.ini profile to refresh)");
   }
-  if (!flags->has("failed-key-id")) {
-    return badInput("--failed-key-id: required (the AccessKey id a cloud API rejected)");
+  if (!flags->has("failed-key-id") && !flags->has("failed-version-id")) {
+    return badInput(
+        "--failed-key-id: required (the AccessKey id a cloud API rejected; for a generic "
+        "profile, --failed-version-id)");
   }
   int exit_code = kExitOk;
   const std::optional<absl::Duration> timeout =
@@ -225,14 +233,17 @@ int refreshCommand(const std::vector<std::string>& args) {
   credsync::v1::RefreshRequest request;
   request.set_profile(flags->values["profile"]);
   request.set_failed_access_key_id(flags->values["failed-key-id"]);
+  request.set_failed_version_id(flags->values["failed-version-id"]);
   request.set_reason(flags->has("reason") ? flags->values["reason"] : "credsync refresh (CLI)");
   std::optional<absl::Duration> retry_after;
   RealTimeSource time_source;
   absl::StatusOr<credsync::v1::RefreshResponse> response =
       client::makeControlClient(*target, time_source)->refresh(request, *timeout, &retry_after);
   if (response.ok()) {
-    std::printf("profile %s: AccessKey %s, generation %llu (%s)\n", request.profile().c_str(),
-                response->access_key_id().c_str(),
+    std::printf("profile %s: %s %s, generation %llu (%s)\n", request.profile().c_str(),
+                response->access_key_id().empty() ? "version" : "AccessKey",
+                response->access_key_id().empty() ? response->version_id().c_str()
+                                                  : response->access_key_id().c_str(),
                 static_cast<unsigned long long>(response->generation()),
                 response->outcome() == credsync::v1::RefreshResponse::OUTCOME_REFRESHED
                     ? "refreshed"

@@ -110,8 +110,9 @@ constexpr KeySpec kKeys[] = {
 
 constexpr const char* kSections[] = {"identity", "kms",     "tls",     "http",
                                      "output",   "refresh", "control", "log"};
-constexpr const char* kProfileKeys[] = {"name", "secret_name", "version_stage", "default",
-                                        "required"};
+constexpr const char* kProfileKeys[] = {"name",    "secret_name", "version_stage",
+                                        "default", "required",    "kind",
+                                        "format",  "file",        "file_prefix"};
 
 // kms.instances[] keys, with the names the official secrets-manager clients
 // use for the same field in cache_client_dkms_config_info.
@@ -223,6 +224,15 @@ bool isProfileName(absl::string_view name) {
   return name.size() <= 64 && output::validateIniProfileName(name).ok();
 }
 
+// What the output writer accepts as a file name ([A-Za-z0-9._-], not
+// starting with '.', which the writer keeps for its own ..data links).
+bool isOutputFileName(absl::string_view name) {
+  return !name.empty() && name.size() <= 255 && name.front() != '.' &&
+         absl::c_all_of(name, [](char c) {
+           return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-';
+         });
+}
+
 bool hasControlOrSpace(absl::string_view text) {
   for (const char c : text) {
     const auto u = static_cast<unsigned char>(c);
@@ -320,6 +330,12 @@ class Loader {
   absl::Status readControl(const OutputConfig& output, ControlConfig& control) const;
   absl::Status readListenAddress(absl::string_view key, std::string& out) const;
   absl::Status readProfileList(std::vector<ProfileConfig>& profiles) const;
+  // kind, and for generic profiles format, file and file_prefix.
+  absl::Status readProfileKind(const RawProfile& raw, const std::string& path,
+                               ProfileConfig& profile) const;
+  // No two generic profiles, and no generic profile and credsync itself, can
+  // write the same file name.
+  absl::Status checkOutputNames(const Config& config) const;
 
   const Environment& env_;
   std::map<std::string, RawValue, std::less<>> values_;
@@ -1301,6 +1317,148 @@ absl::Status Loader::readControl(const OutputConfig& output, ControlConfig& cont
   return readDuration("control.refresh_timeout", absl::Milliseconds(100), control.refresh_timeout);
 }
 
+absl::Status Loader::readProfileKind(const RawProfile& raw, const std::string& path,
+                                     ProfileConfig& profile) const {
+  const auto field = [&](const char* name) -> const RawValue* {
+    const auto it = raw.fields.find(name);
+    return it == raw.fields.end() ? nullptr : &it->second;
+  };
+  if (const RawValue* kind = field("kind")) {
+    if (kind->text == "generic") {
+      profile.kind = ProfileKind::kGeneric;
+    } else if (kind->text != "ram_credentials") {
+      return invalid(absl::StrCat(path, ".kind"), "must be ram_credentials or generic", *kind);
+    }
+  }
+  if (profile.kind == ProfileKind::kRamCredentials) {
+    // The file keys only mean something for a generic profile: refuse them
+    // rather than let a forgotten `kind: generic` pass unnoticed.
+    for (const char* key : {"format", "file", "file_prefix"}) {
+      if (const RawValue* value = field(key)) {
+        return invalid(absl::StrCat(path, ".", key), "is only for profiles with kind: generic",
+                       *value);
+      }
+    }
+    return absl::OkStatus();
+  }
+  if (profile.is_default) {
+    return invalid(absl::StrCat(path, ".default"),
+                   "a generic profile is not in credentials.ini, so it cannot be the default",
+                   *field("default"));
+  }
+  if (profile.name == "default") {
+    return invalid(absl::StrCat(path, ".name"),
+                   "\"default\" is reserved for the default credentials.ini profile",
+                   *field("name"));
+  }
+  if (const RawValue* format = field("format")) {
+    if (format->text == "json_keys") {
+      profile.format = GenericFormat::kJsonKeys;
+    } else if (format->text != "raw") {
+      return invalid(absl::StrCat(path, ".format"), "must be raw or json_keys", *format);
+    }
+  }
+  const bool json_keys = profile.format == GenericFormat::kJsonKeys;
+  if (const RawValue* key = field(json_keys ? "file" : "file_prefix")) {
+    return invalid(absl::StrCat(path, json_keys ? ".file" : ".file_prefix"),
+                   json_keys ? "is for format: raw; format: json_keys names files with file_prefix"
+                             : "is for format: json_keys; format: raw names its file with file",
+                   *key);
+  }
+  if (!json_keys) {
+    profile.file = profile.name;
+    if (const RawValue* file = field("file")) {
+      if (!isOutputFileName(file->text)) {
+        return invalid(absl::StrCat(path, ".file"),
+                       "must be a file name of 1 to 255 characters of A-Z a-z 0-9 . _ - "
+                       "(not starting with .)",
+                       *file);
+      }
+      profile.file = file->text;
+    }
+    return absl::OkStatus();
+  }
+  profile.file_prefix = absl::StrCat(profile.name, ".");
+  if (const RawValue* prefix = field("file_prefix")) {
+    if (prefix->text.empty()) {
+      return invalid(absl::StrCat(path, ".file_prefix"),
+                     "must not be empty: files named by bare keys could replace credentials.ini "
+                     "or another profile's files",
+                     *prefix);
+    }
+    if (prefix->text.size() > 128 || !isOutputFileName(prefix->text)) {
+      return invalid(absl::StrCat(path, ".file_prefix"),
+                     "must be 1 to 128 characters of A-Z a-z 0-9 . _ - (not starting with .)",
+                     *prefix);
+    }
+    profile.file_prefix = prefix->text;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::checkOutputNames(const Config& config) const {
+  // Names credsync writes itself, and the socket when it lives in the
+  // output directory.
+  std::vector<std::string> reserved = {kCredentialsIniFile, kControlTokenFile};
+  const std::string& socket = config.control.socket_path;
+  if (const size_t slash = socket.rfind('/');
+      slash != std::string::npos && socket.substr(0, slash) == config.output.directory) {
+    reserved.push_back(socket.substr(slash + 1));
+  }
+  struct Claim {
+    size_t index;
+    std::string name;  // a file name, or a prefix
+    bool is_prefix;
+  };
+  // In file order (config.profiles has the default moved first), so errors
+  // name the later of two clashing profiles.
+  std::vector<Claim> claims;
+  for (size_t i = 0; i < profiles_.size(); ++i) {
+    const std::string& name = profiles_[i].fields.at("name").text;
+    const ProfileConfig& profile =
+        *absl::c_find_if(config.profiles, [&](const ProfileConfig& p) { return p.name == name; });
+    if (profile.kind != ProfileKind::kGeneric) continue;
+    const bool is_prefix = profile.format == GenericFormat::kJsonKeys;
+    claims.push_back({i, is_prefix ? profile.file_prefix : profile.file, is_prefix});
+  }
+  const auto key_of = [&](const Claim& claim) {
+    return absl::StrCat("profiles[", claim.index, "].", claim.is_prefix ? "file_prefix" : "file");
+  };
+  const auto raw_of = [&](const Claim& claim) -> const RawValue* {
+    const auto& fields = profiles_[claim.index].fields;
+    const auto it = fields.find(claim.is_prefix ? "file_prefix" : "file");
+    return it == fields.end() ? &fields.at("name") : &it->second;
+  };
+  // Whether a file of one claim could bear a name of the other.
+  const auto overlaps = [](const Claim& a, const Claim& b) {
+    if (a.is_prefix && b.is_prefix) {
+      return absl::StartsWith(a.name, b.name) || absl::StartsWith(b.name, a.name);
+    }
+    if (a.is_prefix) return absl::StartsWith(b.name, a.name) && b.name.size() > a.name.size();
+    if (b.is_prefix) return absl::StartsWith(a.name, b.name) && a.name.size() > b.name.size();
+    return a.name == b.name;
+  };
+  for (size_t i = 0; i < claims.size(); ++i) {
+    for (const std::string& name : reserved) {
+      if (overlaps(claims[i], Claim{0, name, false})) {
+        return invalid(key_of(claims[i]),
+                       absl::StrCat(claims[i].is_prefix ? "files with this prefix" : "this file",
+                                    " could replace ", name, ", which credsync writes itself"),
+                       *raw_of(claims[i]));
+      }
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (overlaps(claims[i], claims[j])) {
+        return invalid(key_of(claims[i]),
+                       absl::StrCat("its files could have the same names as those of profiles[",
+                                    claims[j].index, "] (", key_of(claims[j]), ")"),
+                       *raw_of(claims[i]));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Loader::readProfileList(std::vector<ProfileConfig>& profiles) const {
   if (profiles_.empty()) {
     return invalid("profiles", "at least one profile (name, secret_name) is required");
@@ -1362,6 +1520,7 @@ absl::Status Loader::readProfileList(std::vector<ProfileConfig>& profiles) const
       }
       *out = *value;
     }
+    if (absl::Status status = readProfileKind(raw, path, profile); !status.ok()) return status;
     if (profile.is_default) {
       if (marked_default.has_value()) {
         return invalid(absl::StrCat(path, ".default"),
@@ -1374,9 +1533,14 @@ absl::Status Loader::readProfileList(std::vector<ProfileConfig>& profiles) const
     profiles.push_back(std::move(profile));
   }
 
+  // Generic profiles are not in credentials.ini: a config of only those
+  // writes no credentials.ini and has no default profile.
+  const auto first_ram = absl::c_find_if(
+      profiles, [](const ProfileConfig& p) { return p.kind == ProfileKind::kRamCredentials; });
+  if (first_ram == profiles.end()) return absl::OkStatus();
   // Without an explicit default, a profile literally named "default" is the
-  // obvious one; otherwise the first.
-  size_t default_index = 0;
+  // obvious one; otherwise the first RAM credentials profile.
+  size_t default_index = static_cast<size_t>(first_ram - profiles.begin());
   if (marked_default.has_value()) {
     default_index = *marked_default;
   } else if (const auto it = names.find("default"); it != names.end()) {
@@ -1435,6 +1599,7 @@ absl::StatusOr<Config> Loader::build() {
     config.log_level = *level;
   }
   if (absl::Status status = readProfileList(config.profiles); !status.ok()) return status;
+  if (absl::Status status = checkOutputNames(config); !status.ok()) return status;
   return config;
 }
 
@@ -1564,6 +1729,14 @@ absl::StatusOr<alibaba::ClientKey> loadInstanceClientKey(const KmsInstanceConfig
         absl::StrCat("KMS instance ", instance.endpoint, ": ", key.status().message())));
   }
   return key;
+}
+
+const char* profileKindName(ProfileKind kind) {
+  return kind == ProfileKind::kGeneric ? "generic" : "ram_credentials";
+}
+
+const char* genericFormatName(GenericFormat format) {
+  return format == GenericFormat::kJsonKeys ? "json_keys" : "raw";
 }
 
 const char* identityTypeName(IdentityType type) {

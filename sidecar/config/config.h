@@ -65,14 +65,40 @@ struct IdentityConfig {
   SecretString static_security_token;
 };
 
+// profiles[].kind: what a profile's secret becomes in the output directory.
+enum class ProfileKind {
+  kRamCredentials,  // an AccessKey pair: a section of credentials.ini (the default)
+  kGeneric,         // any secret's value: files of its own (API keys, database credentials)
+};
+// "ram_credentials", "generic": the profiles[].kind value.
+const char* profileKindName(ProfileKind kind);
+
+// profiles[].format of a generic profile: how the value becomes files.
+enum class GenericFormat {
+  kRaw,       // one file (profiles[].file) holding SecretData as is
+  kJsonKeys,  // SecretData is a JSON object: one file per top-level key
+};
+// "raw", "json_keys": the profiles[].format value.
+const char* genericFormatName(GenericFormat format);
+
+// Files credsync itself keeps in the output directory; no generic profile
+// may write one of these names.
+inline constexpr const char kCredentialsIniFile[] = "credentials.ini";
+inline constexpr const char kControlTokenFile[] = "control-token";
+
 struct ProfileConfig {
-  std::string name;         // the credentials.ini section
-  std::string secret_name;  // the KMS secret (RAMCredentials)
+  std::string name;         // the credentials.ini section, or the generic profile's name
+  std::string secret_name;  // the KMS secret (RAMCredentials, or any type for generic)
   std::string version_stage = "ACSCurrent";
   bool is_default = false;  // written as [default]; exactly one profile is
   // When true (the default) the sidecar is not ready until this profile has
   // been written.
   bool required = true;
+  ProfileKind kind = ProfileKind::kRamCredentials;
+  // Generic profiles only:
+  GenericFormat format = GenericFormat::kRaw;
+  std::string file;         // raw: the file name (default: the profile name)
+  std::string file_prefix;  // json_keys: files are <file_prefix><key> (default "<name>.")
 };
 
 // A KMS instance reached with an application access point's client key (the

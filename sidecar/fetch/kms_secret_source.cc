@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "sidecar/alibaba/api_error.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/fetch/secret_content.h"
 #include "sidecar/fetch/secret_source.h"
 
 namespace credsync::fetch {
@@ -169,7 +170,7 @@ class KmsSecretSource : public SecretSource {
     }
     if (value.ok()) {
       recordHealthy(route);
-      return toManagedCredential(*value, backend.endpoint());
+      return toManagedCredential(*value, attempt.profile, backend.endpoint());
     }
     if (!alibaba::isRetryable(value.status())) {
       recordHealthy(route);
@@ -210,21 +211,6 @@ class KmsSecretSource : public SecretSource {
                                                   const std::string& context) {
     if (!result.ok()) return alibaba::withContext(result.status(), context);
     return result;
-  }
-
-  static absl::StatusOr<ManagedCredential> toManagedCredential(const alibaba::SecretValue& value,
-                                                               const std::string& endpoint) {
-    absl::StatusOr<alibaba::RamCredentials> parsed = alibaba::parseRamCredentials(value);
-    if (!parsed.ok()) return parsed.status();
-    ManagedCredential credential;
-    credential.access_key_id = std::move(parsed->access_key_id);
-    credential.access_key_secret = std::move(parsed->access_key_secret);
-    credential.version_id = value.version_id;
-    credential.generate_timestamp = parsed->generate_timestamp;
-    credential.next_rotation_date = value.next_rotation_date;
-    credential.rotation_interval = value.rotation_interval;
-    credential.endpoint = endpoint;
-    return credential;
   }
 
   identity::CredentialProvider* const identity_;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,10 +17,14 @@
 
 namespace credsync::fetch {
 
-// One profile's managed AccessKey, as KMS last returned it.
+// One profile's secret, as KMS last returned it: a managed AccessKey for a
+// RAM credentials profile, the files to write for a generic one.
 struct ManagedCredential {
-  std::string access_key_id;
+  config::ProfileKind kind = config::ProfileKind::kRamCredentials;
+  std::string access_key_id;  // RAM credentials only
   SecretString access_key_secret;
+  // Generic only: output file name -> content, exactly as written.
+  std::map<std::string, SecretString> files;
   std::string version_id;
   std::optional<absl::Time> generate_timestamp;
   std::optional<absl::Time> next_rotation_date;
@@ -79,8 +84,9 @@ KmsBackendPtr makeOpenApiBackend(alibaba::KmsClient& kms, std::string endpoint);
 // their circuits) and the instances still tried. If KMS rejects an STS
 // session as unauthenticated (expired or mismatched token), the provider is
 // invalidated and the call made once more with a fresh session. SecretData
-// is parsed strictly as RAMCredentials. `identity` may be null when no
-// backend uses it.
+// becomes what the profile asks for (toManagedCredential in
+// secret_content.h): strictly RAMCredentials, or a generic profile's files.
+// `identity` may be null when no backend uses it.
 SecretSourcePtr makeKmsSecretSource(identity::CredentialProvider* identity,
                                     std::vector<KmsBackendPtr> backends,
                                     const CircuitBreakerOptions& breaker_options,

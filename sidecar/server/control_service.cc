@@ -140,7 +140,7 @@ grpc::ServerUnaryReactor* ControlService::Refresh(grpc::CallbackServerContext* c
     return reactor;
   }
   sync::RefreshRequest refresh{request->profile(), request->failed_access_key_id(),
-                               request->reason()};
+                               request->reason(), request->failed_version_id()};
   const absl::Duration budget =
       waitBudget(*context, time_source_.systemTime(), options_.refresh_timeout);
   const uint64_t id = refresher_.start(
@@ -182,6 +182,7 @@ grpc::Status ControlService::finishRefresh(grpc::CallbackServerContext& context,
   response->set_outcome(refreshed ? credsync::v1::RefreshResponse::OUTCOME_REFRESHED
                                   : credsync::v1::RefreshResponse::OUTCOME_ALREADY_CURRENT);
   response->set_access_key_id(answer->access_key_id);
+  response->set_version_id(answer->version_id);
   response->set_generation(answer->generation);
   response->set_coalesced(answer->coalesced);
   setTime(answer->change_time, response, &credsync::v1::RefreshResponse::mutable_change_time);
@@ -195,6 +196,7 @@ grpc::Status ControlService::finishRefresh(grpc::CallbackServerContext& context,
              {{"profile", answer->profile},
               {"failed_access_key_id", refresh.failed_access_key_id},
               {"access_key_id", answer->access_key_id},
+              {"version_id", answer->version_id},
               {"outcome", refreshed ? "refreshed" : "already_current"},
               {"coalesced", answer->coalesced},
               {"generation", static_cast<long long>(answer->generation)}});
@@ -223,6 +225,10 @@ grpc::ServerUnaryReactor* ControlService::GetStatus(
     out->set_written(status.written);
     out->set_access_key_id(status.access_key_id);
     out->set_version_id(status.version_id);
+    out->set_kind(status.kind == config::ProfileKind::kGeneric
+                      ? credsync::v1::PROFILE_KIND_GENERIC
+                      : credsync::v1::PROFILE_KIND_RAM_CREDENTIALS);
+    for (const std::string& file : status.files) out->add_files(file);
     out->set_generation(status.generation);
     setTime(status.last_success, out, &credsync::v1::ProfileStatus::mutable_last_success_time);
     setTime(status.last_change, out, &credsync::v1::ProfileStatus::mutable_last_change_time);

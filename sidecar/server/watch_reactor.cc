@@ -23,6 +23,7 @@ WatchResponse initialMessage(const sync::ProfileStatus& status) {
   WatchResponse message;
   message.set_profile(status.name);
   message.set_access_key_id(status.access_key_id);
+  message.set_version_id(status.version_id);
   message.set_generation(status.generation);
   setTime(status.last_change, &message, &WatchResponse::mutable_change_time);
   message.set_initial(true);
@@ -34,6 +35,8 @@ WatchResponse changeMessage(const sync::ProfileChange& change) {
   message.set_profile(change.profile);
   message.set_access_key_id(change.access_key_id);
   message.set_previous_access_key_id(change.previous_access_key_id);
+  message.set_version_id(change.version_id);
+  message.set_previous_version_id(change.previous_version_id);
   message.set_generation(change.generation);
   setTime(change.change_time, message.mutable_change_time());
   return message;

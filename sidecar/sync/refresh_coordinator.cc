@@ -20,17 +20,27 @@ constexpr char kRetryAfterPayload[] = "type.credsync.dev/retry-after-seconds";
 constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(200);
 constexpr size_t kMaxReasonBytes = 256;
 
-bool holdsOtherKey(const RefreshView& view, const std::string& failed_key) {
-  return !view.access_key_id.empty() && view.access_key_id != failed_key;
+// What identifies a profile's secret in the files: the AccessKey id, or a
+// generic profile's secret version.
+const std::string& heldId(const RefreshView& view) {
+  return view.generic ? view.version_id : view.access_key_id;
+}
+
+const std::string& failedId(const RefreshRequest& request, const RefreshView& view) {
+  return view.generic ? request.failed_version_id : request.failed_access_key_id;
+}
+
+bool holdsOtherKey(const RefreshView& view, const RefreshRequest& request) {
+  return !heldId(view).empty() && heldId(view) != failedId(request, view);
 }
 
 RefreshAnswer answer(const RefreshView& view, RefreshOutcome outcome, bool coalesced) {
-  return RefreshAnswer{outcome,         view.profile,     view.access_key_id,
-                       view.generation, view.last_change, coalesced};
+  return RefreshAnswer{outcome,          view.profile, view.access_key_id, view.generation,
+                       view.last_change, coalesced,    view.version_id};
 }
 
 // Why a completed fetch left the failed key in place, as the caller's error.
-absl::Status unchangedError(const RefreshView& view, const std::string& failed_key) {
+absl::Status unchangedError(const RefreshView& view, const RefreshRequest& request) {
   if (view.publish_pending) {
     return absl::UnavailableError(absl::StrCat(
         "profile ", view.profile,
@@ -49,13 +59,18 @@ absl::Status unchangedError(const RefreshView& view, const std::string& failed_k
     });
     return error;
   }
-  if (view.access_key_id.empty()) {
+  if (heldId(view).empty()) {
     return absl::UnavailableError(
         absl::StrCat("profile ", view.profile, ": no key has been written yet"));
   }
-  return absl::FailedPreconditionError(
-      absl::StrCat("profile ", view.profile, ": KMS still returns AccessKey ", failed_key,
-                   "; the secret has not been rotated, so there is no newer key to give"));
+  if (view.generic) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "profile ", view.profile, ": KMS still returns version ", request.failed_version_id,
+        "; the secret has no newer version, so the files already hold the latest value"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "profile ", view.profile, ": KMS still returns AccessKey ", request.failed_access_key_id,
+      "; the secret has not been rotated, so there is no newer key to give"));
 }
 
 }  // namespace
@@ -100,14 +115,19 @@ std::optional<absl::Duration> RefreshCoordinator::retryAfter(const absl::Status&
   return absl::Seconds(seconds);
 }
 
-RefreshCoordinator::Admission RefreshCoordinator::admit(const RefreshRequest& request, int round) {
+RefreshCoordinator::Admission RefreshCoordinator::admit(RefreshRequest& request, int round) {
   Admission admission;
   const std::string& failed_key = request.failed_access_key_id;
   bool rate_limited = false;
   bool requested = false;
   std::optional<RefreshView> seen =
       engine_.inspectAndRequest(request.profile, [&](const RefreshView& view) {
-        if (holdsOtherKey(view, failed_key)) return false;
+        // "The value I have is wrong", for a generic profile, means the
+        // version in the files now.
+        if (view.generic && request.failed_version_id.empty()) {
+          request.failed_version_id = view.version_id;
+        }
+        if (holdsOtherKey(view, request)) return false;
         // Join: in the second round any fetch in flight started after this
         // caller's first one completed, so it is fresh enough.
         if (view.fetch_requested || view.fetch_in_flight) return false;
@@ -124,7 +144,7 @@ RefreshCoordinator::Admission RefreshCoordinator::admit(const RefreshRequest& re
     return admission;
   }
   const RefreshView& view = *seen;
-  if (holdsOtherKey(view, failed_key)) {
+  if (holdsOtherKey(view, request)) {
     admission.answer = answer(view, RefreshOutcome::kAlreadyCurrent, /*coalesced=*/false);
     return admission;
   }
@@ -149,6 +169,7 @@ RefreshCoordinator::Admission RefreshCoordinator::admit(const RefreshRequest& re
   if (requested) {
     log::info("refresh requested", {{"profile", view.profile},
                                     {"failed_access_key_id", failed_key},
+                                    {"failed_version_id", request.failed_version_id},
                                     {"reason", request.reason}});
     wake_();
   }
@@ -159,23 +180,22 @@ std::optional<absl::StatusOr<RefreshAnswer>> RefreshCoordinator::settle(const Wa
                                                                         const RefreshView& view,
                                                                         bool* retry) {
   *retry = false;
-  const std::string& failed_key = waiter.request.failed_access_key_id;
-  if (!holdsOtherKey(view, failed_key) && view.fetches_completed < waiter.awaited) {
+  const RefreshRequest& request = waiter.request;
+  if (!holdsOtherKey(view, request) && view.fetches_completed < waiter.awaited) {
     return std::nullopt;
   }
-  if (holdsOtherKey(view, failed_key)) {
+  if (holdsOtherKey(view, request)) {
     return answer(view, RefreshOutcome::kRefreshed, /*coalesced=*/!waiter.requested);
   }
   // A caller that joined a fetch already in flight when it arrived may see
   // that fetch return the failed key (it may have been sent before the key
   // was revoked): it then asks for one fetch of its own.
   const bool fetched_fine = view.last_fetch.ok() && !view.publish_pending;
-  if (waiter.round == 0 && waiter.joined_earlier_fetch && fetched_fine &&
-      !view.access_key_id.empty()) {
+  if (waiter.round == 0 && waiter.joined_earlier_fetch && fetched_fine && !heldId(view).empty()) {
     *retry = true;
     return std::nullopt;
   }
-  return unchangedError(view, failed_key);
+  return unchangedError(view, request);
 }
 
 uint64_t RefreshCoordinator::start(const RefreshRequest& request, absl::Duration timeout,

@@ -27,6 +27,9 @@ struct RefreshRequest {
   std::string profile;
   std::string failed_access_key_id;  // empty: fetch regardless
   std::string reason;                // for the log only
+  // Generic profiles: the secret version that failed; empty names the
+  // version in the files when the request is admitted.
+  std::string failed_version_id = {};
 };
 
 enum class RefreshOutcome {
@@ -40,7 +43,8 @@ struct RefreshAnswer {
   std::string access_key_id;
   uint64_t generation = 0;
   std::optional<absl::Time> change_time;
-  bool coalesced = false;  // joined a fetch it did not cause
+  bool coalesced = false;       // joined a fetch it did not cause
+  std::string version_id = {};  // the secret version in the files
 };
 
 // What a Refresh is finally answered with.
@@ -135,7 +139,8 @@ class RefreshCoordinator : public SyncListener {
 
   using Answer = std::pair<RefreshCallback, absl::StatusOr<RefreshAnswer>>;
 
-  Admission admit(const RefreshRequest& request, int round);
+  // Fills in a generic request's empty failed_version_id.
+  Admission admit(RefreshRequest& request, int round);
   // Answers or re-admits the waiters of the profiles marked dirty. Called
   // without mutex_ (it calls the engine and the callbacks).
   void settleDirty();

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "sidecar/alibaba/api_error.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/output/credentials_ini.h"
@@ -12,13 +13,32 @@
 namespace credsync::sync {
 namespace {
 
-constexpr char kCredentialsFile[] = "credentials.ini";
+constexpr const char* kCredentialsFile = config::kCredentialsIniFile;
 // Full jitter can draw arbitrarily small waits; this keeps a failing
 // upstream from being hit in a tight loop.
 constexpr absl::Duration kMinimumRetryDelay = absl::Milliseconds(100);
 
 std::string formatTime(absl::Time time) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone());
+}
+
+bool isGeneric(const config::ProfileConfig& profile) {
+  return profile.kind == config::ProfileKind::kGeneric;
+}
+
+// Whether a fetch brought something the files do not hold yet.
+bool differs(const fetch::ManagedCredential& held, const fetch::ManagedCredential& fetched) {
+  if (fetched.kind == config::ProfileKind::kGeneric) {
+    if (held.version_id != fetched.version_id || held.files.size() != fetched.files.size()) {
+      return true;
+    }
+    for (auto a = held.files.begin(), b = fetched.files.begin(); a != held.files.end(); ++a, ++b) {
+      if (a->first != b->first || !(a->second == b->second)) return true;
+    }
+    return false;
+  }
+  return held.access_key_id != fetched.access_key_id ||
+         !(held.access_key_secret == fetched.access_key_secret);
 }
 
 }  // namespace
@@ -65,6 +85,7 @@ SyncEngine::SyncEngine(const config::Config& config, fetch::SecretSource& source
     state.config = profile;
     state.status.name = profile.name;
     state.status.secret_name = profile.secret_name;
+    state.status.kind = profile.kind;
     state.status.required = profile.required;
     state.status.next_refresh = schedule_.first(now);
     profiles_.push_back(std::move(state));
@@ -93,7 +114,7 @@ absl::Time SyncEngine::runDue() {
     // differently) is a failed fetch of this profile: the last good key
     // stays, status says why, and the slow schedule applies, rather than a
     // success whose publish then fails for every profile.
-    if (fetched.ok()) {
+    if (fetched.ok() && !isGeneric(profile)) {
       if (absl::Status writable = output::validateIniCredential(
               profile.name, fetched->access_key_id, fetched->access_key_secret);
           !writable.ok()) {
@@ -126,9 +147,7 @@ absl::Time SyncEngine::recordRoundLocked(
     ProfileStatus& status = state->status;
     const bool requested_meanwhile = state->refresh_requests != state->requests_covered;
     if (result.ok()) {
-      const bool is_new = !state->credential ||
-                          state->credential->access_key_id != result->access_key_id ||
-                          !(state->credential->access_key_secret == result->access_key_secret);
+      const bool is_new = !state->credential || differs(*state->credential, *result);
       if (status.consecutive_failures > 0) {
         log::info("fetch recovered",
                   {{"profile", name}, {"failures", status.consecutive_failures}});
@@ -146,6 +165,7 @@ absl::Time SyncEngine::recordRoundLocked(
       }
       log::debug("fetched", {{"profile", name},
                              {"access_key_id", state->credential->access_key_id},
+                             {"version_id", state->credential->version_id},
                              {"changed", is_new},
                              {"next_refresh", formatTime(status.next_refresh)}});
     } else {
@@ -203,8 +223,14 @@ absl::Time SyncEngine::recordRoundLocked(
 
 absl::Status SyncEngine::publishLocked(absl::Time now, const std::vector<std::string>& changed) {
   std::vector<output::IniProfile> sections;
+  std::map<std::string, SecretString> files;
   for (const ProfileState& state : profiles_) {
     if (!state.credential) continue;
+    if (isGeneric(state.config)) {
+      // Names cannot clash: configuration keeps prefixes and names apart.
+      files.insert(state.credential->files.begin(), state.credential->files.end());
+      continue;
+    }
     auto section = [&](const std::string& name) {
       return output::IniProfile{name, state.credential->access_key_id,
                                 state.credential->access_key_secret};
@@ -218,32 +244,54 @@ absl::Status SyncEngine::publishLocked(absl::Time now, const std::vector<std::st
       sections.push_back(section(state.config.name));
     }
   }
-  if (sections.empty()) return absl::OkStatus();
-  absl::StatusOr<SecretString> ini = output::renderCredentialsIni(sections);
-  if (!ini.ok()) return ini.status();
-  absl::StatusOr<output::PublishResult> result =
-      writer_.publish({{kCredentialsFile, *std::move(ini)}});
+  if (!sections.empty()) {
+    absl::StatusOr<SecretString> ini = output::renderCredentialsIni(sections);
+    if (!ini.ok()) return ini.status();
+    files.emplace(kCredentialsFile, *std::move(ini));
+  }
+  if (files.empty()) return absl::OkStatus();
+  // One set: credentials.ini and every generic file switch together.
+  absl::StatusOr<output::PublishResult> result = writer_.publish(files);
   if (!result.ok()) return result.status();
   for (ProfileState& state : profiles_) {
     if (!state.credential) continue;
     const bool was_written = state.status.written;
     const std::string previous_key = state.status.access_key_id;
+    const std::string previous_version = state.published_version_id;
     state.status.written = true;
     state.status.access_key_id = state.credential->access_key_id;
+    state.published_version_id = state.credential->version_id;
+    state.status.files.clear();
+    for (const auto& [file, content] : state.credential->files) state.status.files.push_back(file);
     if (std::find(changed.begin(), changed.end(), state.config.name) != changed.end() &&
         result->changed) {
       state.status.generation = result->generation;
       state.status.last_change = now;
-      const ProfileChange change{state.config.name, state.status.access_key_id, previous_key,
-                                 result->generation, now};
+      const ProfileChange change{state.config.name,
+                                 state.status.access_key_id,
+                                 previous_key,
+                                 result->generation,
+                                 now,
+                                 state.published_version_id,
+                                 previous_version};
       for (SyncListener* listener : listeners_) listener->onProfileChanged(change);
-      log::info(was_written ? "rotated" : "written",
-                {{"profile", state.config.name},
-                 {"access_key_id", state.credential->access_key_id},
-                 {"previous_access_key_id", previous_key},
-                 {"version_id", state.credential->version_id},
-                 {"generation", static_cast<long long>(result->generation)},
-                 {"file", kCredentialsFile}});
+      if (isGeneric(state.config)) {
+        // File names, never contents.
+        log::info(was_written ? "updated" : "written",
+                  {{"profile", state.config.name},
+                   {"version_id", state.credential->version_id},
+                   {"previous_version_id", previous_version},
+                   {"generation", static_cast<long long>(result->generation)},
+                   {"files", absl::StrJoin(state.status.files, ",")}});
+      } else {
+        log::info(was_written ? "rotated" : "written",
+                  {{"profile", state.config.name},
+                   {"access_key_id", state.credential->access_key_id},
+                   {"previous_access_key_id", previous_key},
+                   {"version_id", state.credential->version_id},
+                   {"generation", static_cast<long long>(result->generation)},
+                   {"file", kCredentialsFile}});
+      }
     }
   }
   return absl::OkStatus();
@@ -276,7 +324,9 @@ SyncEngine::ProfileState* SyncEngine::findLocked(const std::string& profile) {
 RefreshView SyncEngine::viewLocked(const ProfileState& state) const {
   RefreshView view;
   view.profile = state.config.name;
+  view.generic = isGeneric(state.config);
   view.access_key_id = state.status.access_key_id;
+  view.version_id = state.published_version_id;
   view.generation = state.status.generation;
   view.last_change = state.status.last_change;
   view.fetches_started = state.fetches_started;

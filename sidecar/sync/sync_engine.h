@@ -24,10 +24,13 @@ namespace credsync::sync {
 struct ProfileStatus {
   std::string name;
   std::string secret_name;
+  config::ProfileKind kind = config::ProfileKind::kRamCredentials;
   bool required = true;
-  bool written = false;       // a key of this profile is in the published file
-  std::string access_key_id;  // the key in the file (never the secret)
-  std::string version_id;
+  bool written = false;       // this profile's secret is in the published files
+  std::string access_key_id;  // the key in the file (never the secret); RAM credentials only
+  std::string version_id;     // of the last successful fetch
+  // Generic: the names of the files written for it (in the output directory).
+  std::vector<std::string> files;
   uint64_t generation = 0;  // the file generation that last changed this profile
   std::optional<absl::Time> last_success;
   std::optional<absl::Time> last_change;
@@ -65,8 +68,10 @@ class RefreshSchedule {
 // where its fetches stand. Fetches are numbered from 1 in the order they
 // start; a request made while none is pending makes the next one start.
 struct RefreshView {
-  std::string profile;        // the configured name ("default" resolved)
+  std::string profile;  // the configured name ("default" resolved)
+  bool generic = false;
   std::string access_key_id;  // in the file; empty before the first write
+  std::string version_id;     // the secret version in the files; empty before the first write
   uint64_t generation = 0;
   std::optional<absl::Time> last_change;
   uint64_t fetches_started = 0;
@@ -78,8 +83,10 @@ struct RefreshView {
 };
 
 // Identity -> fetch -> store -> publish. Keeps each profile's latest good
-// key, fetches the profiles that are due, and publishes credentials.ini when
-// the set of keys changed. A failed fetch never touches the file: the last
+// key (or generic profile's files), fetches the profiles that are due, and
+// publishes credentials.ini and the generic files together, in one atomic
+// set, when any of them changed. credentials.ini is in the set only when a
+// RAM credentials profile has a key. A failed fetch never touches the file: the last
 // good key stays (degraded mode, logged as a warning and shown in status).
 // Thread-safe; runDue() is called by one driver thread at a time.
 class SyncEngine {
@@ -124,6 +131,8 @@ class SyncEngine {
     config::ProfileConfig config;
     ProfileStatus status;
     std::optional<fetch::ManagedCredential> credential;
+    // The version of `credential` that is in the published files.
+    std::string published_version_id;
     // Counts requestRefresh() calls, so a request made while a fetch is in
     // flight is not overwritten by that fetch's schedule.
     uint64_t refresh_requests = 0;
@@ -144,7 +153,7 @@ class SyncEngine {
   bool readyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   RefreshView viewLocked(const ProfileState& state) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
-  // Renders and publishes the file from every profile's current key.
+  // Renders and publishes the files from every profile's current secret.
   absl::Status publishLocked(absl::Time now, const std::vector<std::string>& changed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 

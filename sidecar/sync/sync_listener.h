@@ -8,13 +8,16 @@
 
 namespace credsync::sync {
 
-// A profile's key changed in the published file.
+// A profile's key (or generic profile's files) changed in the published set.
 struct ProfileChange {
   std::string profile;
-  std::string access_key_id;
+  std::string access_key_id;           // empty for a generic profile
   std::string previous_access_key_id;  // empty for the first key
   uint64_t generation = 0;
   absl::Time change_time;
+  // Defaulted, so positional initialisation written before them still compiles.
+  std::string version_id = {};           // the secret version now in the files
+  std::string previous_version_id = {};  // empty for the first write
 };
 
 // Told what the sync engine does, for Watch streams, Refresh callers and

@@ -447,6 +447,8 @@ describe('helm template: several profiles', () => {
     { name: 'app', secretName: 'acs/ram/user/app', default: true },
     { name: 'reports', secretName: 'acs/ram/user/reports', versionStage: 'ACSPrevious', required: false },
     { name: 'audit_2', secretName: 'acs/ram/user/audit' },
+    { name: 'db', secretName: 'rds/orders', kind: 'generic', format: 'json_keys', filePrefix: 'orders-db.' },
+    { name: 'payments', secretName: 'api/payments', kind: 'generic', file: 'payments-api-key' },
   ];
   const objs = render({ setJson: { 'config.profiles': profiles } });
 
@@ -455,6 +457,8 @@ describe('helm template: several profiles', () => {
       { name: 'app', secret_name: 'acs/ram/user/app', default: true },
       { name: 'reports', secret_name: 'acs/ram/user/reports', version_stage: 'ACSPrevious', required: false },
       { name: 'audit_2', secret_name: 'acs/ram/user/audit' },
+      { name: 'db', secret_name: 'rds/orders', kind: 'generic', format: 'json_keys', file_prefix: 'orders-db.' },
+      { name: 'payments', secret_name: 'api/payments', kind: 'generic', file: 'payments-api-key' },
     ]);
   });
   test('credsync validate accepts them', () => assertValidates(objs));
@@ -749,6 +753,8 @@ describe('values.schema.json rejects bad values', () => {
     ['a profile name with a dot', { setJson: { 'config.profiles': [{ name: 'a.b', secretName: 'b' }] } }, /\/config\/profiles\/0\/name/],
     ['an empty profile name', { setJson: { 'config.profiles': [{ name: '', secretName: 'b' }] } }, /\/config\/profiles\/0\/name/],
     ['a 65-character profile name', { setJson: { 'config.profiles': [{ name: 'p'.repeat(65), secretName: 'b' }] } }, /\/config\/profiles\/0\/name/],
+    ['an unknown profile kind', { setJson: { 'config.profiles': [{ name: 'a', secretName: 'b', kind: 'kv' }] } }, /\/config\/profiles\/0\/kind/],
+    ['a generic file with a slash', { setJson: { 'config.profiles': [{ name: 'a', secretName: 'b', kind: 'generic', file: '../x' }] } }, /\/config\/profiles\/0\/file/],
     ['a secret name with a space', { setJson: { 'config.profiles': [{ name: 'a', secretName: 'b c' }] } }, /secretName/],
     ['a duration without a unit', { set: { 'config.refresh.interval': '3600' } }, /\/config\/refresh\/interval/],
     ['a malformed duration', { set: { 'config.refresh.startupJitter': '10 seconds' } }, /\/config\/refresh\/startupJitter/],

@@ -12,7 +12,8 @@
 
 namespace credsync::testing {
 
-// Keeps the published files in memory, like the atomic writer would on disk.
+// Keeps the published set of files in memory, like the atomic writer would on
+// disk: a publish replaces the whole set, and an identical set is no change.
 // Thread-safe like the real writer: the engine publishes from its thread while
 // a test (or a gRPC handler's client) reads what was written.
 class FakeWriter : public output::OutputWriter {
@@ -26,9 +27,10 @@ class FakeWriter : public output::OutputWriter {
       fail_next_ = absl::OkStatus();
       return error;
     }
-    const std::string content = files.at("credentials.ini").reveal();
-    if (content == current_) return output::PublishResult{false, generation_};
-    current_ = content;
+    std::map<std::string, std::string> set;
+    for (const auto& [name, content] : files) set[name] = content.reveal();
+    if (set == files_) return output::PublishResult{false, generation_};
+    files_ = std::move(set);
     return output::PublishResult{true, ++generation_};
   }
   uint64_t generation() const override {
@@ -36,10 +38,17 @@ class FakeWriter : public output::OutputWriter {
     return generation_;
   }
 
-  // The content of credentials.ini as last published ("" before the first).
+  // The content of credentials.ini as last published ("" before the first,
+  // or when the set has none).
   std::string current() const {
     MutexLock lock(&mutex_);
-    return current_;
+    const auto it = files_.find("credentials.ini");
+    return it == files_.end() ? "" : it->second;
+  }
+  // Every file of the set last published, by name.
+  std::map<std::string, std::string> files() const {
+    MutexLock lock(&mutex_);
+    return files_;
   }
   // How many times publish was called, failed ones included.
   int publishes() const {
@@ -55,7 +64,7 @@ class FakeWriter : public output::OutputWriter {
  private:
   mutable Mutex mutex_;
   int publishes_ ABSL_GUARDED_BY(mutex_) = 0;
-  std::string current_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, std::string> files_ ABSL_GUARDED_BY(mutex_);
   absl::Status fail_next_ ABSL_GUARDED_BY(mutex_);
   uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
 };

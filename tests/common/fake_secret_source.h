@@ -55,4 +55,14 @@ inline fetch::ManagedCredential key(const std::string& id,
   return credential;
 }
 
+// A generic profile's fetch result: `files` (name -> content) from `version`.
+inline fetch::ManagedCredential genericValue(const std::string& version,
+                                             const std::map<std::string, std::string>& files) {
+  fetch::ManagedCredential credential;
+  credential.kind = config::ProfileKind::kGeneric;
+  credential.version_id = version;
+  for (const auto& [name, content] : files) credential.files.emplace(name, SecretString(content));
+  return credential;
+}
+
 }  // namespace credsync::testing

@@ -19,6 +19,17 @@ inline config::ProfileConfig profile(std::string name, std::string secret_name,
   return result;
 }
 
+// A generic profile: raw into `file`, or json_keys with `file_prefix`.
+inline config::ProfileConfig genericProfile(std::string name, std::string secret_name,
+                                            config::GenericFormat format, std::string file,
+                                            bool required = true) {
+  config::ProfileConfig result = profile(std::move(name), std::move(secret_name), false, required);
+  result.kind = config::ProfileKind::kGeneric;
+  result.format = format;
+  (format == config::GenericFormat::kRaw ? result.file : result.file_prefix) = std::move(file);
+  return result;
+}
+
 // A config with these profiles and every other setting at its default.
 inline config::Config configWithProfiles(std::vector<config::ProfileConfig> profiles) {
   config::Config config;

@@ -46,18 +46,22 @@ std::variant<SecretValue, ApiError> readSecretValue(World& world,
   if (!may_read) return noPermission();
   std::optional<Secret> secret = world.findSecret(query.secret_name);
   if (!secret) return notFound();
+  const bool generic = secret->type == kSecretTypeGeneric;
   const std::string& stage = query.version_stage;
   if (!stage.empty() && stage != "ACSCurrent" && stage != "ACSPrevious") {
     return ApiError{400, "InvalidParameter",
-                    "The parameter VersionStage is invalid: RAMCredentials secrets accept "
-                    "ACSCurrent and ACSPrevious."};
+                    generic ? "The parameter VersionStage is invalid."
+                            : "The parameter VersionStage is invalid: RAMCredentials secrets "
+                              "accept ACSCurrent and ACSPrevious."};
   }
   auto carries = [](const SecretVersion& version, const std::string& wanted) {
     return std::find(version.stages.begin(), version.stages.end(), wanted) != version.stages.end();
   };
+  // KMS ignores VersionId for managed secrets (RAMCredentials).
+  const bool by_id = generic && !query.version_id.empty();
   const SecretVersion* chosen = nullptr;
   for (const SecretVersion& version : secret->versions) {
-    if (!query.version_id.empty()) {
+    if (by_id) {
       if (version.version_id == query.version_id && (stage.empty() || carries(version, stage))) {
         chosen = &version;
       }
@@ -67,18 +71,25 @@ std::variant<SecretValue, ApiError> readSecretValue(World& world,
   }
   if (chosen == nullptr) return notFound();
 
+  SecretValue value;
+  value.secret_name = secret->name;
+  value.version_id = chosen->version_id;
+  value.version_stages = chosen->stages;
+  value.create_time = formatIso8601(secret->create_time);
+  if (generic) {
+    // As the API reference's example: no rotation fields, no ExtendedConfig.
+    value.secret_type = kSecretTypeGeneric;
+    value.secret_data = chosen->data.reveal();
+    value.secret_data_type = secret->data_type;
+    return value;
+  }
   Json secret_data;
   secret_data["AccessKeyId"] = chosen->access_key_id;
   secret_data["AccessKeySecret"] = chosen->access_key_secret.reveal();
   secret_data["GenerateTimestamp"] = formatIso8601(chosen->created);
-  SecretValue value;
-  value.secret_name = secret->name;
-  value.secret_type = "RAMCredentials";
+  value.secret_type = kSecretTypeRamCredentials;
   value.secret_data = secret_data.dump();
   value.secret_data_type = "text";
-  value.version_id = chosen->version_id;
-  value.version_stages = chosen->stages;
-  value.create_time = formatIso8601(secret->create_time);
   value.last_rotation_date = formatIso8601(secret->last_rotation);
   value.next_rotation_date = formatIso8601(secret->next_rotation);
   value.rotation_interval = absl::StrCat(secret->rotation_interval_seconds, "s");

@@ -17,10 +17,13 @@ namespace credsync::emulator {
 // Kinds: "access_key_secret" (a RAM user key created by the admin API or the
 // seed), "secret_version_access_key_secret" (a RAMCredentials secret's key,
 // created or rotated), "sts_access_key_secret", "sts_security_token",
-// "oidc_token" (a minted JWT), "oidc_token_signature" (its signature part) and
-// "metadata_token" (an ECS metadata token), and for KMS instance client keys
+// "oidc_token" (a minted JWT), "oidc_token_signature" (its signature part),
+// "metadata_token" (an ECS metadata token); for KMS instance client keys
 // "client_key_private_key_data" (the base64 PKCS#12), "client_key_password"
-// and "client_key_private_key" (the RSA key's PEM body on one line).
+// and "client_key_private_key" (the RSA key's PEM body on one line); and for
+// Generic secrets "generic_secret_data" (each value put),
+// "generic_secret_data_decoded" (a binary value's bytes) and
+// "generic_secret_json_value" (each string of a JSON object value).
 //
 // Thread-safe; record() may be called with the World's lock held, so an
 // implementation must not call back into the World.

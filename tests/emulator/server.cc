@@ -267,8 +267,33 @@ absl::StatusOr<KeySpec> parseKey(const nlohmann::json& object) {
   return key;
 }
 
+// {"name", "type": "Generic", "data", "data_type": "text"|"binary", "version_id"}.
+absl::StatusOr<SecretVersion> createGenericSecretFrom(const nlohmann::json& object, World& world,
+                                                      const std::string& name) {
+  std::string data;
+  std::string data_type = "text";
+  std::string version_id;
+  for (absl::Status status :
+       {readString(object, "data", &data), readString(object, "data_type", &data_type),
+        readString(object, "version_id", &version_id)}) {
+    if (!status.ok()) return status;
+  }
+  if (object.find("data") == object.end()) return absl::InvalidArgumentError("data is required");
+  return world.createGenericSecret(name, std::move(data), data_type, version_id);
+}
+
 absl::StatusOr<SecretVersion> createSecretFrom(const nlohmann::json& object, World& world,
                                                std::string* name) {
+  std::string type = kSecretTypeRamCredentials;
+  if (absl::Status status = readString(object, "type", &type); !status.ok()) return status;
+  if (type == kSecretTypeGeneric) {
+    if (absl::Status status = readString(object, "name", name); !status.ok()) return status;
+    if (absl::Status status = requireNonEmpty(*name, "name"); !status.ok()) return status;
+    return createGenericSecretFrom(object, world, *name);
+  }
+  if (type != kSecretTypeRamCredentials) {
+    return absl::InvalidArgumentError("type must be RAMCredentials or Generic");
+  }
   std::string user_name;
   int64_t interval = 604800;
   int64_t next_in = -1;
@@ -983,22 +1008,55 @@ void EmulatorServer::registerAdminRoutes() {
                 sendJson(response, 200, Json::object());
               });
 
-  server.Post("/admin/secrets", admin([this](const httplib::Request&, const nlohmann::json& body,
-                                             httplib::Response& response) {
-                std::string name;
-                auto version = createSecretFrom(body, world_, &name);
-                if (!version.ok()) {
-                  return sendAdminError(
-                      response,
-                      version.status().code() == absl::StatusCode::kAlreadyExists ? 409 : 400,
-                      version.status().message());
-                }
-                sendJson(response, 200,
-                         Json{{"name", name},
-                              {"version_id", version->version_id},
-                              {"access_key_id", version->access_key_id},
-                              {"access_key_secret", version->access_key_secret.reveal()}});
-              }));
+  server.Post(
+      "/admin/secrets", admin([this](const httplib::Request&, const nlohmann::json& body,
+                                     httplib::Response& response) {
+        std::string name;
+        auto version = createSecretFrom(body, world_, &name);
+        if (!version.ok()) {
+          return sendAdminError(
+              response, version.status().code() == absl::StatusCode::kAlreadyExists ? 409 : 400,
+              version.status().message());
+        }
+        if (version->access_key_id.empty()) {  // Generic
+          log::info("admin created generic secret",
+                    {{"secret", name}, {"version_id", version->version_id}});
+          return sendJson(response, 200, Json{{"name", name}, {"version_id", version->version_id}});
+        }
+        sendJson(response, 200,
+                 Json{{"name", name},
+                      {"version_id", version->version_id},
+                      {"access_key_id", version->access_key_id},
+                      {"access_key_secret", version->access_key_secret.reveal()}});
+      }));
+
+  // PutSecretValue for Generic secrets: {"data", "version_id"}.
+  server.Post(
+      R"(/admin/secrets/(.+)/versions)",
+      admin([this](const httplib::Request& request, const nlohmann::json& body,
+                   httplib::Response& response) {
+        const std::string name = request.matches[1];
+        std::string data;
+        std::string version_id;
+        for (absl::Status status :
+             {readString(body, "data", &data), readString(body, "version_id", &version_id)}) {
+          if (!status.ok()) return sendAdminError(response, 400, status.message());
+        }
+        if (body.find("data") == body.end()) {
+          return sendAdminError(response, 400, "data is required");
+        }
+        auto put = world_.putSecretValue(name, std::move(data), version_id);
+        if (!put.ok()) {
+          const absl::StatusCode code = put.status().code();
+          return sendAdminError(response,
+                                code == absl::StatusCode::kNotFound        ? 404
+                                : code == absl::StatusCode::kAlreadyExists ? 409
+                                                                           : 400,
+                                put.status().message());
+        }
+        log::info("admin put secret value", {{"secret", name}, {"version_id", put->version_id}});
+        sendJson(response, 200, Json{{"name", name}, {"version_id", put->version_id}});
+      }));
 
   server.Post(R"(/admin/secrets/(.+)/rotate)",
               admin([this](const httplib::Request& request, const nlohmann::json& body,
@@ -1012,7 +1070,13 @@ void EmulatorServer::registerAdminRoutes() {
                   revoke_previous = it->get<bool>();
                 }
                 auto rotated = world_.rotateSecret(name, revoke_previous);
-                if (!rotated.ok()) return sendAdminError(response, 404, "no such secret");
+                if (!rotated.ok()) {
+                  return rotated.status().code() == absl::StatusCode::kNotFound
+                             ? sendAdminError(response, 404, "no such secret")
+                             : sendAdminError(response, 400,
+                                              "a Generic secret gets new versions with POST "
+                                              "/admin/secrets/NAME/versions, not rotate");
+                }
                 log::info("admin rotate secret", {{"secret", name},
                                                   {"access_key_id", rotated->access_key_id},
                                                   {"revoke_previous", revoke_previous}});
@@ -1028,15 +1092,21 @@ void EmulatorServer::registerAdminRoutes() {
                std::optional<Secret> secret = world_.findSecret(request.matches[1]);
                if (!secret) return sendAdminError(response, 404, "no such secret");
                Json versions = Json::array();
+               const bool generic = secret->type == kSecretTypeGeneric;
                for (const SecretVersion& version : secret->versions) {
-                 versions.push_back({{"version_id", version.version_id},
-                                     {"access_key_id", version.access_key_id},
-                                     {"stages", version.stages}});
+                 Json entry = {{"version_id", version.version_id}};
+                 if (!generic) entry["access_key_id"] = version.access_key_id;
+                 entry["stages"] = version.stages;
+                 versions.push_back(std::move(entry));
                }
-               sendJson(response, 200,
-                        Json{{"name", secret->name},
-                             {"next_rotation_date", formatIso8601(secret->next_rotation)},
-                             {"versions", versions}});
+               Json answer = {{"name", secret->name}, {"type", secret->type}};
+               if (generic) {
+                 answer["data_type"] = secret->data_type;
+               } else {
+                 answer["next_rotation_date"] = formatIso8601(secret->next_rotation);
+               }
+               answer["versions"] = versions;
+               sendJson(response, 200, answer);
              });
 
   server.Post(

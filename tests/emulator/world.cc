@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "absl/algorithm/container.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
 #include "sidecar/common/crypto.h"
 
 namespace credsync::emulator {
@@ -199,6 +201,90 @@ absl::StatusOr<SecretVersion> World::createSecret(const std::string& name,
   return version;
 }
 
+SecretVersion World::newGenericVersionLocked(std::string version_id, std::string data,
+                                             const std::string& data_type) {
+  SecretVersion version;
+  ++version_counter_;
+  version.version_id =
+      version_id.empty() ? absl::StrFormat("v%031d", version_counter_) : std::move(version_id);
+  version.created = time_source_.systemTime() + clock_offset_;
+  if (secret_recorder_) {
+    // The whole value, and each string inside a JSON object (a password in
+    // {"username": ..., "password": ...}), so the hygiene scan finds either.
+    secret_recorder_->record("generic_secret_data", data);
+    std::string plain = data;
+    if (data_type == "binary") {
+      absl::StatusOr<std::string> decoded = crypto::base64Decode(data);
+      plain = decoded.ok() ? *decoded : "";
+      secret_recorder_->record("generic_secret_data_decoded", plain);
+    }
+    const nlohmann::json parsed = nlohmann::json::parse(plain, nullptr, false);
+    if (parsed.is_object()) {
+      for (const auto& [key, value] : parsed.items()) {
+        if (value.is_string()) {
+          secret_recorder_->record("generic_secret_json_value", value.get<std::string>());
+        }
+      }
+    }
+  }
+  version.data = SecretString(std::move(data));
+  return version;
+}
+
+absl::StatusOr<SecretVersion> World::createGenericSecret(const std::string& name, std::string data,
+                                                         const std::string& data_type,
+                                                         const std::string& version_id) {
+  if (data_type != "text" && data_type != "binary") {
+    return absl::InvalidArgumentError("data_type must be text or binary");
+  }
+  if (data_type == "binary" && !crypto::base64Decode(data).ok()) {
+    return absl::InvalidArgumentError("data of a binary secret must be base64");
+  }
+  absl::MutexLock lock(&mutex_);
+  if (secrets_.count(name) > 0) {
+    return absl::AlreadyExistsError(absl::StrCat("secret ", name, " already exists"));
+  }
+  Secret secret;
+  secret.name = name;
+  secret.type = kSecretTypeGeneric;
+  secret.data_type = data_type;
+  secret.create_time = time_source_.systemTime() + clock_offset_;
+  SecretVersion version = newGenericVersionLocked(version_id, std::move(data), data_type);
+  version.stages = {"ACSCurrent"};
+  secret.versions.push_back(version);
+  secrets_[name] = std::move(secret);
+  return version;
+}
+
+absl::StatusOr<SecretVersion> World::putSecretValue(const std::string& name, std::string data,
+                                                    const std::string& version_id) {
+  absl::MutexLock lock(&mutex_);
+  auto it = secrets_.find(name);
+  if (it == secrets_.end()) return absl::NotFoundError(absl::StrCat("no secret ", name));
+  Secret& secret = it->second;
+  if (secret.type != kSecretTypeGeneric) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(secret.type, " secrets are rotated by KMS, not put"));
+  }
+  if (secret.data_type == "binary" && !crypto::base64Decode(data).ok()) {
+    return absl::InvalidArgumentError("data of a binary secret must be base64");
+  }
+  for (const SecretVersion& existing : secret.versions) {
+    if (!version_id.empty() && existing.version_id == version_id) {
+      return absl::AlreadyExistsError(absl::StrCat("version ", version_id, " already exists"));
+    }
+  }
+  for (SecretVersion& existing : secret.versions) {
+    const bool current = absl::c_linear_search(existing.stages, "ACSCurrent");
+    existing.stages.clear();
+    if (current) existing.stages = {"ACSPrevious"};
+  }
+  SecretVersion version = newGenericVersionLocked(version_id, std::move(data), secret.data_type);
+  version.stages = {"ACSCurrent"};
+  secret.versions.push_back(version);
+  return version;
+}
+
 std::optional<Secret> World::findSecret(const std::string& name) const {
   absl::MutexLock lock(&mutex_);
   auto it = secrets_.find(name);
@@ -212,6 +298,9 @@ absl::StatusOr<RotationResult> World::rotateSecret(const std::string& name, bool
   auto it = secrets_.find(name);
   if (it == secrets_.end()) return absl::NotFoundError(absl::StrCat("no secret ", name));
   Secret& secret = it->second;
+  if (secret.type != kSecretTypeRamCredentials) {
+    return absl::FailedPreconditionError("only RAMCredentials secrets rotate here");
+  }
   RotationResult result;
   for (size_t i = 0; !version_id.empty() && i < secret.versions.size(); ++i) {
     if (secret.versions[i].version_id != version_id) continue;

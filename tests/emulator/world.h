@@ -55,21 +55,31 @@ struct Session {
 
 struct SecretVersion {
   std::string version_id;
-  std::string access_key_id;
+  std::string access_key_id;  // RAMCredentials
   SecretString access_key_secret;
+  // Generic: SecretData as KMS returns it (base64 for data type "binary").
+  SecretString data;
   absl::Time created;
   std::vector<std::string> stages;
 };
 
-// A RAMCredentials secret: the AccessKey pairs KMS rotates for a RAM user.
+inline constexpr char kSecretTypeRamCredentials[] = "RAMCredentials";
+inline constexpr char kSecretTypeGeneric[] = "Generic";
+
+// A RAMCredentials secret (the AccessKey pairs KMS rotates for a RAM user),
+// or a Generic one (a value the user stores and puts new versions of).
 struct Secret {
   std::string name;
+  std::string type = kSecretTypeRamCredentials;
+  std::string data_type = "text";  // Generic: "text" or "binary", fixed at creation
   std::string user_name;
   int64_t rotation_interval_seconds = 604800;
   absl::Time create_time;
   absl::Time last_rotation;
   absl::Time next_rotation;
-  std::vector<SecretVersion> versions;  // oldest first; the last is ACSCurrent
+  // Oldest first. RAMCredentials: the last is ACSCurrent. Generic: every
+  // version put is kept (readable by VersionId); stages move as in KMS.
+  std::vector<SecretVersion> versions;
 };
 
 // Who signed a request: a permanent key or an STS session.
@@ -125,6 +135,20 @@ class World {
                                              int64_t rotation_interval_seconds,
                                              std::optional<absl::Duration> next_rotation_in);
   std::optional<Secret> findSecret(const std::string& name) const;
+  // Creates a Generic secret whose first version holds `data` (for
+  // data_type "binary", base64 text, as CreateSecret takes it).
+  // INVALID_ARGUMENT for a bad data type or base64; ALREADY_EXISTS.
+  absl::StatusOr<SecretVersion> createGenericSecret(const std::string& name, std::string data,
+                                                    const std::string& data_type,
+                                                    const std::string& version_id = "");
+  // PutSecretValue: a new version of a Generic secret becomes ACSCurrent, the
+  // previous ACSCurrent becomes ACSPrevious, and the one before loses its
+  // stage (it stays readable by VersionId). A version id already used is
+  // ALREADY_EXISTS; NOT_FOUND without the secret; FAILED_PRECONDITION for a
+  // RAMCredentials secret (KMS rotates those itself).
+  absl::StatusOr<SecretVersion> putSecretValue(const std::string& name, std::string data,
+                                               const std::string& version_id = "");
+  // RAMCredentials only (FAILED_PRECONDITION for Generic).
   // A new key becomes ACSCurrent, the old one ACSPrevious, and the one before
   // that is deleted (a RAM user holds at most two keys). A caller-chosen
   // version id names the new version; if that version already exists the
@@ -146,6 +170,10 @@ class World {
  private:
   std::string newKeyId(absl::string_view prefix) const;
   SecretVersion newVersionLocked(std::string version_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // A Generic version; records the value (and, for JSON, its strings).
+  SecretVersion newGenericVersionLocked(std::string version_id, std::string data,
+                                        const std::string& data_type)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const TimeSource& time_source_;
   const std::string account_id_;

@@ -139,6 +139,10 @@ environment (e.g. what ACK's webhook injects) still apply.
 {{- $_ := include "credsync.put" (list $entry "version_stage" $p.versionStage) }}
 {{- $_ := include "credsync.put" (list $entry "default" $p.default) }}
 {{- $_ := include "credsync.put" (list $entry "required" $p.required) }}
+{{- $_ := include "credsync.put" (list $entry "kind" $p.kind) }}
+{{- $_ := include "credsync.put" (list $entry "format" $p.format) }}
+{{- $_ := include "credsync.put" (list $entry "file" $p.file) }}
+{{- $_ := include "credsync.put" (list $entry "file_prefix" $p.filePrefix) }}
 {{- $profiles = append $profiles $entry }}
 {{- end }}
 {{- $output := dict "directory" (include "credsync.outputDir" .) "file_mode" (toString $c.output.fileMode) "group" (int .Values.podSecurityContext.fsGroup) }}

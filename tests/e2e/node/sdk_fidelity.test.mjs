@@ -396,10 +396,62 @@ describe('@alicloud/kms20160120 1.2.0 (RPC client, HMAC-SHA1)', () => {
     assert.equal(res.secretName, SECRET);
     assert.equal(JSON.parse(res.secretData).AccessKeyId, secretKey.access_key_id);
   });
+
+  // Verifies the generated client reads Generic secrets as the API reference
+  // shows them: text data as stored, binary data as base64 with
+  // SecretDataType binary, and the previous version by VersionStage and by
+  // VersionId. (Its 1.2.0 response model has no SecretType field; the
+  // openapi-core generic client below checks that one.)
+  it('getSecretValue of Generic secrets (text, binary, versions)', async () => {
+    const name = `app/generic-${Date.now()}`;
+    const first = await emu.admin('POST', '/admin/secrets',
+                                  { name, type: 'Generic', data: '{"password":"fidelity-1"}' });
+    const second = await emu.admin('POST', `/admin/secrets/${encodeURIComponent(name)}/versions`,
+                                   { data: '{"password":"fidelity-2"}', version_id: 'v-fidelity-2' });
+    const client = kmsClient(staticCreds(allSecretsKey));
+    const current = await client.getSecretValue({ SecretName: name });
+    assert.match(current.requestId, REQUEST_ID);
+    assert.equal(current.secretName, name);
+    assert.equal(current.secretDataType, 'text');
+    assert.equal(current.secretData, '{"password":"fidelity-2"}');
+    assert.equal(current.versionId, second.version_id);
+    assert.deepEqual(current.versionStages.versionStage, ['ACSCurrent']);
+    const previous = await client.getSecretValue({ SecretName: name, VersionStage: 'ACSPrevious' });
+    assert.equal(previous.versionId, first.version_id);
+    const byId = await client.getSecretValue({ SecretName: name, VersionId: first.version_id });
+    assert.equal(byId.secretData, '{"password":"fidelity-1"}');
+
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    await emu.admin('POST', '/admin/secrets',
+                    { name: `${name}-bin`, type: 'Generic', data_type: 'binary', data: bytes.toString('base64') });
+    const binary = await client.getSecretValue({ SecretName: `${name}-bin` });
+    assert.equal(binary.secretDataType, 'binary');
+    assert.deepEqual(Buffer.from(binary.secretData, 'base64'), bytes);
+  });
 });
 
 describe('@alicloud/openapi-core generic client', () => {
   for (const [label, algorithm] of [['ACS3-HMAC-SHA256', undefined], ['HMAC-SHA1 (v2)', 'v2']]) {
+    // Verifies the generic client, signed with this algorithm, reads a
+    // Generic secret's full answer: SecretType Generic, text data, version
+    // and stage, and none of the managed secrets' rotation fields.
+    it(`${label}: GetSecretValue of a Generic secret`, async () => {
+      const name = `app/generic-openapi-${algorithm ?? 'acs3'}-${Date.now()}`;
+      const created = await emu.admin('POST', '/admin/secrets',
+                                      { name, type: 'Generic', data: 'openapi-generic-value-1' });
+      const body = await callRpc(openApiClient(staticCreds(allSecretsKey), algorithm),
+                                 'GetSecretValue', KMS_VERSION, { SecretName: name });
+      assert.equal(body.SecretType, 'Generic');
+      assert.equal(body.SecretDataType, 'text');
+      assert.equal(body.SecretData, 'openapi-generic-value-1');
+      assert.equal(body.VersionId, created.version_id);
+      assert.deepEqual(body.VersionStages, { VersionStage: ['ACSCurrent'] });
+      assert.equal(typeof body.CreateTime, 'string');
+      for (const field of ['NextRotationDate', 'RotationInterval', 'ExtendedConfig']) {
+        assert.equal(body[field], undefined, field);
+      }
+    });
+
     // Verifies the generic client's GetSecretValue, signed with this
     // algorithm, with a static key, returns the full RAMCredentials shape.
     it(`${label}: GetSecretValue with a static key`, async () => {

@@ -1009,6 +1009,62 @@ TEST(ConfigTest, DefaultProfileChoice) {
               ElementsAre("default", "a"));
 }
 
+// Verifies generic profiles: kind, format, file and file_prefix with their
+// defaults; they never become the default profile, and a config of generic
+// profiles only has no default.
+TEST(ConfigTest, GenericProfiles) {
+  const auto env = fakeEnvironment(minimalEnvironment());
+  const auto config = parseConfig(R"(profiles:
+  - {name: api, secret_name: api/key, kind: generic}
+  - {name: app, secret_name: acs/ram/user/app}
+  - {name: db, secret_name: db/main, kind: generic, format: json_keys, required: false}
+  - {name: tls, secret_name: tls/key, kind: generic, format: raw, file: tls.key}
+  - {name: cache, secret_name: cache/main, kind: generic, format: json_keys, file_prefix: redis-}
+  - {name: batch, secret_name: acs/ram/user/batch, kind: ram_credentials}
+)",
+                                  env);
+  ASSERT_THAT(config, IsOk());
+  std::map<std::string, ProfileConfig> by_name;
+  for (const ProfileConfig& profile : config->profiles) by_name[profile.name] = profile;
+  EXPECT_EQ(config->profiles.front().name, "app");
+  EXPECT_TRUE(by_name["app"].is_default);
+  EXPECT_EQ(by_name["app"].kind, ProfileKind::kRamCredentials);
+  EXPECT_EQ(by_name["batch"].kind, ProfileKind::kRamCredentials);
+  EXPECT_EQ(by_name["api"].kind, ProfileKind::kGeneric);
+  EXPECT_EQ(by_name["api"].format, GenericFormat::kRaw);
+  EXPECT_EQ(by_name["api"].file, "api");
+  EXPECT_FALSE(by_name["api"].is_default);
+  EXPECT_EQ(by_name["db"].format, GenericFormat::kJsonKeys);
+  EXPECT_EQ(by_name["db"].file_prefix, "db.");
+  EXPECT_FALSE(by_name["db"].required);
+  EXPECT_EQ(by_name["tls"].file, "tls.key");
+  EXPECT_EQ(by_name["cache"].file_prefix, "redis-");
+
+  const auto generic_only = parseConfig(
+      "profiles: [{name: db, secret_name: db/main, kind: generic, format: json_keys}]\n", env);
+  ASSERT_THAT(generic_only, IsOk());
+  ASSERT_EQ(generic_only->profiles.size(), 1u);
+  EXPECT_FALSE(generic_only->profiles[0].is_default);
+  EXPECT_STREQ(profileKindName(ProfileKind::kGeneric), "generic");
+  EXPECT_STREQ(genericFormatName(GenericFormat::kJsonKeys), "json_keys");
+}
+
+// Verifies the socket is a reserved name only when it lives in the output
+// directory.
+TEST(ConfigTest, GenericFileMayMatchASocketElsewhere) {
+  const auto env = fakeEnvironment(minimalEnvironment());
+  EXPECT_THAT(
+      parseConfig("control: {socket: /run/other/credsync.sock}\n"
+                  "profiles: [{name: a, secret_name: s, kind: generic, file: credsync.sock}]\n",
+                  env),
+      IsOk());
+  EXPECT_THAT(parseConfig("control: {socket: /var/run/credsync/api.sock}\n"
+                          "profiles: [{name: a, secret_name: s, kind: generic, file: api.sock}]\n",
+                          env),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       StartsWith("profiles[0].file: this file could replace api.sock")));
+}
+
 // Verifies an ecs_ram_role identity needs no RRSA variables, defaults to the
 // SDKs' settings (100.100.100.200, fallback allowed, 6 h token, discovered
 // role), and honours ALIBABA_CLOUD_ECS_METADATA and ALIBABA_CLOUD_IMDSV1_DISABLED.

@@ -95,5 +95,40 @@ TEST_F(WorldTest, ClockOffsetSkewsNow) {
   EXPECT_EQ(world_.now() - before, absl::Minutes(30));
 }
 
+// Verifies Generic secrets: a put version becomes ACSCurrent, the previous
+// current ACSPrevious, the one before keeps no stage; versions ids are
+// unique; binary data must be base64; Generic secrets do not rotate and
+// RAMCredentials secrets take no put.
+TEST_F(WorldTest, GenericSecretVersions) {
+  auto first = world_.createGenericSecret("db", R"({"password":"p1"})", "text");
+  ASSERT_THAT(first, IsOk());
+  EXPECT_THAT(first->stages, ElementsAre("ACSCurrent"));
+  auto second = world_.putSecretValue("db", R"({"password":"p2"})", "v-two");
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second->version_id, "v-two");
+  auto third = world_.putSecretValue("db", R"({"password":"p3"})");
+  ASSERT_THAT(third, IsOk());
+  const auto secret = world_.findSecret("db");
+  ASSERT_TRUE(secret.has_value());
+  EXPECT_EQ(secret->type, kSecretTypeGeneric);
+  ASSERT_EQ(secret->versions.size(), 3u);
+  EXPECT_TRUE(secret->versions[0].stages.empty());
+  EXPECT_THAT(secret->versions[1].stages, ElementsAre("ACSPrevious"));
+  EXPECT_THAT(secret->versions[2].stages, ElementsAre("ACSCurrent"));
+  EXPECT_EQ(secret->versions[2].data.reveal(), R"({"password":"p3"})");
+  EXPECT_EQ(world_.putSecretValue("db", "x", "v-two").status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(world_.putSecretValue("nope", "x").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(world_.rotateSecret("db", false).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(world_.createGenericSecret("bin", "not base64!", "binary").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(world_.createGenericSecret("t", "x", "hex").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_THAT(world_.createSecret("ram", "u", 3600, std::nullopt), IsOk());
+  EXPECT_EQ(world_.putSecretValue("ram", "x").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace credsync::emulator

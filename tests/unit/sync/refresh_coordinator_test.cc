@@ -20,6 +20,8 @@ namespace {
 
 using ::credsync::testing::configWithProfiles;
 using ::credsync::testing::eventually;
+using ::credsync::testing::genericProfile;
+using ::credsync::testing::genericValue;
 using ::credsync::testing::IsOk;
 using ::credsync::testing::key;
 using ::credsync::testing::profile;
@@ -319,6 +321,58 @@ TEST_F(RefreshCoordinatorTest, SmallBatchesDoNotReleaseMemory) {
   harness_->time().advance(RefreshCoordinator::kReleaseDelay * 2);
   absl::SleepFor(absl::Milliseconds(300));  // longer than a dispatcher pass
   EXPECT_EQ(harness_->memoryReleases(), 0);
+}
+
+// A generic profile "db" beside "app": Refresh speaks of secret versions.
+class GenericRefreshTest : public RefreshCoordinatorTest {
+ protected:
+  void startGeneric(const std::string& first_version) {
+    config_ = configWithProfiles(
+        {profile("app", "acs/ram/user/app", /*is_default=*/true),
+         genericProfile("db", "db/main", config::GenericFormat::kJsonKeys, "db.")});
+    config_.refresh.on_demand_burst = 2;
+    harness_ = std::make_unique<SyncHarness>(config_);
+    harness_->start({{"app", {key("AK-1")}},
+                     {"db", {genericValue(first_version, {{"db.password", first_version}})}}});
+    ASSERT_TRUE(harness_->engine().ready());
+  }
+  absl::StatusOr<RefreshAnswer> refreshVersion(const std::string& failed_version) {
+    RefreshRequest request{"db", "", "test"};
+    request.failed_version_id = failed_version;
+    return harness_->coordinator().refresh(request, kPatience);
+  }
+};
+
+// Verifies a generic profile's Refresh naming an old version is answered
+// from memory with the version in the files, and an empty one (the version
+// in the files) fetches once and answers with the new version.
+TEST_F(GenericRefreshTest, VersionsReplaceKeyIds) {
+  startGeneric("v1");
+  harness_->kmsAnswers("db", {genericValue("v2", {{"db.password", "v2"}})});
+  absl::StatusOr<RefreshAnswer> answer = refreshVersion("");
+  ASSERT_THAT(answer, IsOk());
+  EXPECT_EQ(answer->outcome, RefreshOutcome::kRefreshed);
+  EXPECT_EQ(answer->version_id, "v2");
+  EXPECT_TRUE(answer->access_key_id.empty());
+  EXPECT_EQ(harness_->writer().files().at("db.password"), "v2");
+  EXPECT_EQ(harness_->source().callsOf("db"), 2);
+
+  answer = refreshVersion("v1");
+  ASSERT_THAT(answer, IsOk());
+  EXPECT_EQ(answer->outcome, RefreshOutcome::kAlreadyCurrent);
+  EXPECT_EQ(answer->version_id, "v2");
+  EXPECT_EQ(harness_->source().callsOf("db"), 2);
+}
+
+// Verifies that when KMS has no newer version the caller learns so
+// (FAILED_PRECONDITION naming the version), and the rate limit applies.
+TEST_F(GenericRefreshTest, SameVersionIsFailedPreconditionAndRateLimited) {
+  startGeneric("v1");
+  EXPECT_THAT(refreshVersion(""),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("version v1")));
+  EXPECT_THAT(refreshVersion("v1"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(refreshVersion(""), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(harness_->source().callsOf("db"), 3);
 }
 
 }  // namespace

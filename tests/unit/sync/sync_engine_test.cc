@@ -12,6 +12,7 @@
 #include "tests/common/fake_random.h"
 #include "tests/common/fake_secret_source.h"
 #include "tests/common/simulated_time_source.h"
+#include "tests/common/status_matchers.h"
 #include "tests/common/test_config.h"
 
 namespace credsync::sync {
@@ -24,8 +25,14 @@ using ::credsync::testing::FakeWriter;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+using ::credsync::testing::genericProfile;
+using ::credsync::testing::genericValue;
 using ::credsync::testing::key;
 using ::credsync::testing::profile;
+using ::credsync::testing::StatusIs;
+using ::testing::_;
+using ::testing::ElementsAre;
+using ::testing::Pair;
 
 class SyncEngineTest : public ::testing::Test {
  protected:
@@ -297,6 +304,127 @@ TEST_F(SyncEngineTest, RefreshViewTracksFetches) {
   EXPECT_EQ(view->fetches_completed, 2u);
   EXPECT_FALSE(view->fetch_in_flight);
   EXPECT_FALSE(engine().inspectAndRequest("nope", [](const RefreshView&) { return true; }));
+}
+
+// Generic profiles beside a RAM credentials profile: "db" splits a JSON
+// object into db.* files, "api" writes its value raw.
+class GenericProfilesTest : public SyncEngineTest {
+ protected:
+  GenericProfilesTest() {
+    config_ = configWithProfiles(
+        {profile("app", "acs/ram/user/app", /*is_default=*/true),
+         genericProfile("db", "db/main", config::GenericFormat::kJsonKeys, "db."),
+         genericProfile("api", "api/key", config::GenericFormat::kRaw, "api-key")});
+  }
+};
+
+// Verifies the first round publishes credentials.ini and every generic file
+// as one set, and status tells the kinds, versions and files apart.
+TEST_F(GenericProfilesTest, PublishesEverythingInOneSet) {
+  source_.script["app"] = {key("AK-APP-1")};
+  source_.script["db"] = {genericValue("v1", {{"db.user", "app"}, {"db.password", "pw-1"}})};
+  source_.script["api"] = {genericValue("a1", {{"api-key", "key-1"}})};
+  engine().runDue();
+  EXPECT_EQ(writer_.publishes(), 1);
+  const auto files = writer_.files();
+  EXPECT_THAT(files, ElementsAre(Pair("api-key", "key-1"), Pair("credentials.ini", _),
+                                 Pair("db.password", "pw-1"), Pair("db.user", "app")));
+  EXPECT_THAT(writer_.current(), Not(HasSubstr("[db]")));
+  EXPECT_THAT(writer_.current(), Not(HasSubstr("[api]")));
+  EXPECT_TRUE(engine().ready());
+  const ProfileStatus& db = statusOf("db");
+  EXPECT_EQ(db.kind, config::ProfileKind::kGeneric);
+  EXPECT_TRUE(db.written);
+  EXPECT_EQ(db.version_id, "v1");
+  EXPECT_TRUE(db.access_key_id.empty());
+  EXPECT_THAT(db.files, ElementsAre("db.password", "db.user"));
+  EXPECT_EQ(statusOf("app").kind, config::ProfileKind::kRamCredentials);
+  EXPECT_TRUE(statusOf("app").files.empty());
+}
+
+// Verifies a new version of a generic secret and a rotated key switch
+// together in one publish, and Watch listeners hear each profile's change
+// with its versions.
+TEST_F(GenericProfilesTest, NewVersionsSwitchTogether) {
+  RecordingListener listener;
+  engine().addListener(&listener);
+  source_.script["app"] = {key("AK-APP-1"), key("AK-APP-2")};
+  source_.script["db"] = {genericValue("v1", {{"db.password", "pw-1"}}),
+                          genericValue("v2", {{"db.password", "pw-2"}, {"db.port", "5432"}})};
+  source_.script["api"] = {genericValue("a1", {{"api-key", "key-1"}})};
+  engine().runDue();
+  listener.changes.clear();
+  time_.advance(absl::Hours(2));
+  engine().runDue();
+  EXPECT_EQ(writer_.publishes(), 2);
+  const auto files = writer_.files();
+  EXPECT_THAT(files.at("credentials.ini"), HasSubstr("AK-APP-2"));
+  EXPECT_EQ(files.at("db.password"), "pw-2");
+  EXPECT_EQ(files.at("db.port"), "5432");
+  ASSERT_EQ(listener.changes.size(), 2u);
+  const ProfileChange& app = listener.changes[0];
+  const ProfileChange& db = listener.changes[1];
+  EXPECT_EQ(app.profile, "app");
+  EXPECT_EQ(db.profile, "db");
+  EXPECT_EQ(app.generation, db.generation);
+  EXPECT_EQ(db.version_id, "v2");
+  EXPECT_EQ(db.previous_version_id, "v1");
+  EXPECT_TRUE(db.access_key_id.empty());
+  EXPECT_EQ(statusOf("db").generation, 2u);
+  // "api" did not change: its generation stays.
+  EXPECT_EQ(statusOf("api").generation, 1u);
+}
+
+// Verifies a fetch that fails for a generic profile (a value json_keys
+// cannot split) keeps the last good files, and the other profiles still
+// update.
+TEST_F(GenericProfilesTest, BadValueKeepsTheLastGoodFiles) {
+  source_.script["app"] = {key("AK-APP-1"), key("AK-APP-2")};
+  source_.script["db"] = {genericValue("v1", {{"db.password", "pw-1"}}),
+                          absl::InvalidArgumentError("SecretData is not valid JSON")};
+  source_.script["api"] = {genericValue("a1", {{"api-key", "key-1"}})};
+  engine().runDue();
+  time_.advance(absl::Hours(2));
+  engine().runDue();
+  const auto files = writer_.files();
+  EXPECT_EQ(files.at("db.password"), "pw-1");
+  EXPECT_THAT(files.at("credentials.ini"), HasSubstr("AK-APP-2"));
+  const ProfileStatus& db = statusOf("db");
+  EXPECT_TRUE(db.written);
+  EXPECT_EQ(db.version_id, "v1");
+  EXPECT_THAT(db.last_error, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(db.consecutive_failures, 1);
+}
+
+// Verifies a config of generic profiles only writes no credentials.ini, and
+// a key removed from the JSON object disappears from the set.
+TEST_F(SyncEngineTest, GenericOnlyWritesNoCredentialsIni) {
+  config_ = configWithProfiles(
+      {genericProfile("db", "db/main", config::GenericFormat::kJsonKeys, "db.")});
+  source_.script["db"] = {genericValue("v1", {{"db.user", "u"}, {"db.password", "p"}}),
+                          genericValue("v2", {{"db.password", "p2"}})};
+  engine().runDue();
+  EXPECT_THAT(writer_.files(), ElementsAre(Pair("db.password", "p"), Pair("db.user", "u")));
+  EXPECT_TRUE(engine().ready());
+  EXPECT_TRUE(engine().allWritten());
+  time_.advance(absl::Hours(2));
+  engine().runDue();
+  EXPECT_THAT(writer_.files(), ElementsAre(Pair("db.password", "p2")));
+  EXPECT_THAT(statusOf("db").files, ElementsAre("db.password"));
+}
+
+// Verifies the refresh view of a generic profile carries the version in the
+// files, not an AccessKey id.
+TEST_F(GenericProfilesTest, RefreshViewCarriesTheVersion) {
+  source_.script["app"] = {key("AK-APP-1")};
+  source_.script["db"] = {genericValue("v1", {{"db.password", "pw-1"}})};
+  source_.script["api"] = {genericValue("a1", {{"api-key", "key-1"}})};
+  engine().runDue();
+  const auto view = engine().inspectAndRequest("db", [](const RefreshView&) { return false; });
+  ASSERT_TRUE(view.has_value());
+  EXPECT_TRUE(view->generic);
+  EXPECT_EQ(view->version_id, "v1");
+  EXPECT_TRUE(view->access_key_id.empty());
 }
 
 }  // namespace
