@@ -299,10 +299,11 @@ absl::string_view HookRunner::runCommand(const config::HookConfig& hook, const P
   };
   std::optional<ExitStatus> status =
       waitUntil(now() + absl::ToChronoNanoseconds(hook.timeout), /*interruptible=*/true);
-  absl::string_view reason;
   if (!status.has_value()) {
     const bool shutting_down = shouldInterrupt(now());
-    reason = shutting_down ? "credsync is stopping" : "timed out";
+    const std::string reason =
+        shutting_down ? "credsync is stopping"
+                      : absl::StrCat("timed out after ", absl::FormatDuration(hook.timeout));
     child.signalGroup(SIGTERM);
     const absl::Duration grace = shutting_down ? options_.shutdown_kill_grace : options_.kill_grace;
     status = waitUntil(now() + absl::ToChronoNanoseconds(grace), /*interruptible=*/false);
@@ -314,8 +315,7 @@ absl::string_view HookRunner::runCommand(const config::HookConfig& hook, const P
                               : status->signal.has_value()
                                   ? absl::StrCat("ended by ", signalName(*status->signal))
                                   : absl::StrCat("exit code ", status->exit_code.value_or(-1));
-    detail = absl::StrCat(reason, " after ", absl::FormatDuration(hook.timeout),
-                          "; process group terminated, ", ended);
+    detail = absl::StrCat(reason, "; process group terminated, ", ended);
     return shutting_down ? kResultFailed : kResultTimeout;
   }
   if (status->signal.has_value()) {
