@@ -98,11 +98,20 @@ class SpawnedChild : public ChildProcess {
     return false;
   }
 
-  // Reaps members of the group that are credsync's children: when credsync
-  // is the container's pid 1, orphans of the command are re-parented to it.
+  // Reaps the members of the (just killed) group that are credsync's
+  // children: when credsync is its container's pid 1, orphans of the command
+  // are re-parented to it, and nobody else would. Bounded (a process stuck in
+  // the kernel may take long to die), so the hook thread cannot hang here.
   void reapGroup() {
-    int ignored = 0;
-    while (::waitpid(-pid_, &ignored, WNOHANG) > 0) {
+    constexpr int kAttempts = 200;  // 1 ms apart
+    for (int attempt = 0; attempt < kAttempts;) {
+      int ignored = 0;
+      const pid_t reaped = ::waitpid(-pid_, &ignored, WNOHANG);
+      if (reaped > 0) continue;
+      if (reaped < 0 && errno == EINTR) continue;
+      if (reaped < 0) return;  // ECHILD: no child of ours left in the group
+      ::usleep(1000);
+      ++attempt;
     }
   }
 

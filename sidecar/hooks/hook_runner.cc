@@ -32,11 +32,8 @@ absl::string_view baseName(absl::string_view path) {
 // more than a few bytes, is not one.
 enum class PidFile { kPid, kMissing, kInvalid };
 PidFile readPidFile(const std::string& path, pid_t& pid) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0 && errno == ELOOP) {
-    // A symlinked pid file is common enough (/run -> /var/run); follow it.
-    return readPidFile(path + "/.", pid) == PidFile::kPid ? PidFile::kPid : PidFile::kInvalid;
-  }
+  // O_NONBLOCK: a FIFO at the path must not hang the hook thread.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return errno == ENOENT ? PidFile::kMissing : PidFile::kInvalid;
   char buffer[32];
   ssize_t n = 0;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -172,6 +173,24 @@ TEST(CommandSpawnerTest, LeftoversAreKilledWhenTheCommandExits) {
   int background = 0;
   ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(readFile(dir.file("bg"))), &background));
   EXPECT_TRUE(eventually([&] { return notRunning(background); }));
+}
+
+// Verifies that when credsync adopts orphans (it is its container's pid 1;
+// a subreaper here), the killed leftovers are reaped too, not left as zombies.
+TEST(CommandSpawnerTest, AdoptedLeftoversAreReaped) {
+  TempDir dir("spawn");
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  const CommandSpawnerPtr spawner = makeCommandSpawner();
+  const ChildProcessPtr child =
+      spawnShell(*spawner, absl::StrCat("sleep 60 & echo $! > ", dir.file("bg"), "; exit 0"));
+  ASSERT_NE(child, nullptr);
+  const std::optional<ExitStatus> status = child->waitFor(absl::Seconds(20));
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+  ASSERT_TRUE(status.has_value());
+  int background = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(readFile(dir.file("bg"))), &background));
+  EXPECT_FALSE(std::ifstream(absl::StrCat("/proc/", background, "/stat")).good())
+      << "the leftover is still there (running or a zombie)";
 }
 
 // Verifies destroying a child still running kills and reaps it.
