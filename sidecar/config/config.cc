@@ -572,13 +572,11 @@ absl::Status Loader::readHook(const std::string& path, const YAML::Node& node) {
   bool has_signal = false;
   bool has_command = false;
   bool has_timeout = false;
-  const auto scalar = [](const std::string& full, const YAML::Node& value,
-                         std::string& out) -> absl::Status {
-    if (!value.IsScalar()) {
-      return invalid(full, absl::StrCat("must be a single value, not a list or mapping (line ",
-                                        value.Mark().line + 1, ")"));
-    }
-    out = value.Scalar();
+  const auto scalar = [this](const std::string& full, const YAML::Node& value,
+                             std::string& out) -> absl::Status {
+    RawValue raw;
+    if (absl::Status status = readScalar(full, value, raw); !status.ok()) return status;
+    out = std::move(raw.text);
     return absl::OkStatus();
   };
   absl::Status status = forEachEntry(

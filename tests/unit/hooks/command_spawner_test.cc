@@ -46,6 +46,19 @@ ChildProcessPtr spawnShell(CommandSpawner& spawner, const std::string& script,
   return child.ok() ? *std::move(child) : nullptr;
 }
 
+// A shell that starts `sleep 60` in the background, writes its pid into
+// <dir>/bg, then runs `then`.
+ChildProcessPtr spawnWithBackgroundSleep(CommandSpawner& spawner, const TempDir& dir,
+                                         const std::string& then) {
+  return spawnShell(spawner, absl::StrCat("sleep 60 & echo $! > ", dir.file("bg"), "; ", then));
+}
+
+// The background sleep's pid once written, else 0.
+int backgroundPid(const TempDir& dir) {
+  int pid = 0;
+  return absl::SimpleAtoi(absl::StripAsciiWhitespace(readFile(dir.file("bg"))), &pid) ? pid : 0;
+}
+
 // Whether `pid` is gone or only a zombie: either way it runs no more.
 bool notRunning(pid_t pid) {
   std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
@@ -144,13 +157,10 @@ TEST(CommandSpawnerTest, MissingProgramIsNotFound) {
 TEST(CommandSpawnerTest, SignalGroupEndsTheWholeGroup) {
   TempDir dir("spawn");
   const CommandSpawnerPtr spawner = makeCommandSpawner();
-  const ChildProcessPtr child =
-      spawnShell(*spawner, absl::StrCat("sleep 60 & echo $! > ", dir.file("bg"), "; wait"));
+  const ChildProcessPtr child = spawnWithBackgroundSleep(*spawner, dir, "wait");
   ASSERT_NE(child, nullptr);
   int background = 0;
-  ASSERT_TRUE(eventually([&] {
-    return absl::SimpleAtoi(absl::StripAsciiWhitespace(readFile(dir.file("bg"))), &background);
-  }));
+  ASSERT_TRUE(eventually([&] { return (background = backgroundPid(dir)) != 0; }));
   EXPECT_FALSE(child->waitFor(absl::Milliseconds(50)).has_value());
   child->signalGroup(SIGTERM);
   const std::optional<ExitStatus> status = child->waitFor(absl::Seconds(20));
@@ -164,14 +174,13 @@ TEST(CommandSpawnerTest, SignalGroupEndsTheWholeGroup) {
 TEST(CommandSpawnerTest, LeftoversAreKilledWhenTheCommandExits) {
   TempDir dir("spawn");
   const CommandSpawnerPtr spawner = makeCommandSpawner();
-  const ChildProcessPtr child =
-      spawnShell(*spawner, absl::StrCat("sleep 60 & echo $! > ", dir.file("bg"), "; exit 0"));
+  const ChildProcessPtr child = spawnWithBackgroundSleep(*spawner, dir, "exit 0");
   ASSERT_NE(child, nullptr);
   const std::optional<ExitStatus> status = child->waitFor(absl::Seconds(20));
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(status->exit_code, 0);
-  int background = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(readFile(dir.file("bg"))), &background));
+  const int background = backgroundPid(dir);
+  ASSERT_NE(background, 0);
   EXPECT_TRUE(eventually([&] { return notRunning(background); }));
 }
 
@@ -181,14 +190,13 @@ TEST(CommandSpawnerTest, AdoptedLeftoversAreReaped) {
   TempDir dir("spawn");
   ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
   const CommandSpawnerPtr spawner = makeCommandSpawner();
-  const ChildProcessPtr child =
-      spawnShell(*spawner, absl::StrCat("sleep 60 & echo $! > ", dir.file("bg"), "; exit 0"));
+  const ChildProcessPtr child = spawnWithBackgroundSleep(*spawner, dir, "exit 0");
   ASSERT_NE(child, nullptr);
   const std::optional<ExitStatus> status = child->waitFor(absl::Seconds(20));
   prctl(PR_SET_CHILD_SUBREAPER, 0);
   ASSERT_TRUE(status.has_value());
-  int background = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(readFile(dir.file("bg"))), &background));
+  const int background = backgroundPid(dir);
+  ASSERT_NE(background, 0);
   EXPECT_FALSE(std::ifstream(absl::StrCat("/proc/", background, "/stat")).good())
       << "the leftover is still there (running or a zombie)";
 }
