@@ -53,12 +53,15 @@ class SpawnedChild : public ChildProcess {
     // group id from being reused: signal the group first, then reap.
     ::kill(-pid_, SIGKILL);
     int raw = 0;
-    while (::waitpid(pid_, &raw, 0) < 0 && errno == EINTR) {
-    }
+    pid_t reaped = 0;
+    do {
+      reaped = ::waitpid(pid_, &raw, 0);
+    } while (reaped < 0 && errno == EINTR);
     reapGroup();
+    // Neither field set (reported as a failure) if someone else reaped it.
     ExitStatus status;
-    if (WIFEXITED(raw)) status.exit_code = WEXITSTATUS(raw);
-    if (WIFSIGNALED(raw)) status.signal = WTERMSIG(raw);
+    if (reaped == pid_ && WIFEXITED(raw)) status.exit_code = WEXITSTATUS(raw);
+    if (reaped == pid_ && WIFSIGNALED(raw)) status.signal = WTERMSIG(raw);
     status_ = status;
     return status_;
   }
