@@ -1,5 +1,7 @@
 #include "sidecar/app/sidecar.h"
 
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sidecar/common/logging.h"
@@ -14,6 +16,7 @@ namespace credsync::app {
 namespace {
 
 constexpr char kTokenFileName[] = "control-token";
+constexpr char kCredentialsFileName[] = "credentials.ini";
 
 // Counts every completed fetch by profile and result.
 class FetchMetrics : public sync::SyncListener {
@@ -109,6 +112,24 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
       *sidecar->engine_, config.refresh, time_source, [runner] { runner->wake(); },
       [] { releaseFreedMemory(); });
 
+  hooks::HookRunnerOptions hook_options;
+  hook_options.output_directory = config.output.directory;
+  hook_options.credentials_file = absl::StrCat(config.output.directory, "/", kCredentialsFileName);
+  if (const char* path = std::getenv("PATH"); path != nullptr && *path != '\0') {
+    hook_options.path = path;
+  }
+  sidecar->processes_ = hooks::makeProcessTable();
+  sidecar->spawner_ = hooks::makeCommandSpawner();
+  std::vector<std::string> hook_names;
+  for (const config::HookConfig& hook : config.hooks) hook_names.push_back(hook.name);
+  metrics->hooksConfigured(hook_names);
+  sidecar->hooks_ = std::make_unique<hooks::HookRunner>(
+      config.hooks, std::move(hook_options), *sidecar->processes_, *sidecar->spawner_, time_source,
+      [metrics](const std::string& hook, absl::string_view result, absl::Duration took) {
+        metrics->hookRun(hook, result, took);
+      });
+  sidecar->engine_->addListener(sidecar->hooks_.get());
+
   std::vector<std::string> profiles;
   for (const auto& profile : config.profiles) profiles.push_back(profile.name);
   log::info("configured", {{"identity", config::identityTypeName(config.identity.type)},
@@ -116,6 +137,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
                            {"kms_endpoints", absl::StrJoin(config.kms.endpoints, ",")},
                            {"profiles", absl::StrJoin(profiles, ",")},
                            {"output", config.output.directory},
+                           {"hooks", absl::StrJoin(hook_names, ",")},
                            {"generation", static_cast<long long>(sidecar->writer_->generation())}});
   return sidecar;
 }
@@ -167,6 +189,7 @@ absl::Status Sidecar::startServing() {
     probes_ = *std::move(probes);
     log::info("http listening", {{"address", probes_->address()}});
   }
+  hooks_->start();
   return absl::OkStatus();
 }
 
@@ -178,6 +201,8 @@ void Sidecar::stop(absl::Duration grace) {
   if (refresher_ != nullptr) refresher_->stop();
   if (probes_ != nullptr) probes_->stop();
   runner_->stop();
+  // After the runner: no change can arrive any more.
+  if (hooks_ != nullptr) hooks_->stop(grace);
 }
 
 Sidecar::~Sidecar() {

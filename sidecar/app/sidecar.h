@@ -11,6 +11,9 @@
 #include "sidecar/common/time_source.h"
 #include "sidecar/config/config.h"
 #include "sidecar/fetch/secret_source.h"
+#include "sidecar/hooks/command_spawner.h"
+#include "sidecar/hooks/hook_runner.h"
+#include "sidecar/hooks/process_table.h"
 #include "sidecar/http/client.h"
 #include "sidecar/identity/credential_provider.h"
 #include "sidecar/metrics/sidecar_metrics.h"
@@ -37,12 +40,14 @@ class Sidecar {
                                                          const TimeSource& time_source);
   ~Sidecar();
 
-  // Opens the control socket, the optional TCP listener and the HTTP port.
-  // Call before runner().start(): binding the socket narrows the umask for
-  // an instant, which must not overlap file writes.
+  // Opens the control socket, the optional TCP listener and the HTTP port,
+  // and starts the change hooks (only `run` has them: `sync --once` runs
+  // none). Call before runner().start(): binding the socket narrows the
+  // umask for an instant, which must not overlap file writes.
   absl::Status startServing();
-  // Ends Watch streams, stops the listeners (calls in flight get `grace`)
-  // and the scheduler. Idempotent.
+  // Ends Watch streams, stops the listeners (calls in flight get `grace`),
+  // the scheduler, and the hooks (a running command gets `grace`, then is
+  // killed). Idempotent.
   void stop(absl::Duration grace);
 
   sync::SyncEngine& engine() { return *engine_; }
@@ -75,6 +80,9 @@ class Sidecar {
   sync::ChangeFeed feed_;
   std::unique_ptr<sync::SyncListener> metrics_listener_;
   std::unique_ptr<sync::RefreshCoordinator> refresher_;
+  hooks::ProcessTablePtr processes_;
+  hooks::CommandSpawnerPtr spawner_;
+  std::unique_ptr<hooks::HookRunner> hooks_;
   std::unique_ptr<server::ControlService> control_;
   std::unique_ptr<server::GrpcServer> grpc_;
   std::unique_ptr<server::ProbeServer> probes_;

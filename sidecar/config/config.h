@@ -200,6 +200,26 @@ struct ControlConfig {
   absl::Duration refresh_timeout = absl::Seconds(30);
 };
 
+// hooks[]: what to do after each change of the published output
+// (docs/configuration.md#hooks): signal a process in the pod, or run a
+// command. Exactly one of the two kinds.
+struct HookConfig {
+  enum class Kind { kSignal, kCommand };
+  std::string name;  // hooks[].name; default "hooks[<index>]"
+  Kind kind = Kind::kSignal;
+  // signal: the signal number (hooks[].signal.signal, SIGHUP by default) and
+  // exactly one target: a process name (matched against /proc/<pid>/comm and
+  // the base name of argv[0]) or a pid file.
+  int signal = 1;
+  std::string process;
+  std::string pid_file;
+  // command: argv, run without a shell, killed after `timeout`.
+  std::vector<std::string> command;
+  absl::Duration timeout = absl::Seconds(30);
+  // Configured profile names whose change runs the hook; empty: any change.
+  std::vector<std::string> profiles;
+};
+
 struct Config {
   IdentityConfig identity;
   KmsConfig kms;
@@ -210,6 +230,7 @@ struct Config {
   RefreshConfig refresh;
   ControlConfig control;
   log::Level log_level = log::Level::kInfo;  // log.level
+  std::vector<HookConfig> hooks;             // in the order they run
 };
 
 // Looks up an environment variable; injected so tests control it.

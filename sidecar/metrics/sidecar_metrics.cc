@@ -17,6 +17,11 @@ namespace {
 // that is the longest total timeout a call is given.
 const std::vector<double> kUpstreamLatencyBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                     0.5,   1,    2.5,   5,    10,  30};
+// A signal takes microseconds; a command up to its timeout (30 s by default,
+// at most an hour).
+const std::vector<double> kHookDurationBounds = {0.001, 0.01, 0.1, 0.5, 1,   2.5,
+                                                 5,     10,   30,  60,  300, 3600};
+const char* const kHookResults[] = {"ok", "failed", "timeout", "no_process"};
 
 class SidecarMetricsImpl : public SidecarMetrics {
  public:
@@ -39,7 +44,14 @@ class SidecarMetricsImpl : public SidecarMetrics {
                                             "Refresh calls by how they ended.", {"outcome"})),
         refresh_coalesced_(registry_.addCounter(
             "credsync_refresh_coalesced_callers_total",
-            "Refresh callers that joined a fetch already under way instead of starting one.")) {
+            "Refresh callers that joined a fetch already under way instead of starting one.")),
+        hook_runs_(registry_.addCounter(
+            "credsync_hook_runs_total",
+            "Change hook runs by hook and result (ok, failed, timeout, no_process).",
+            {"hook", "result"})),
+        hook_duration_(registry_.addHistogram("credsync_hook_duration_seconds",
+                                              "Duration of change hook runs, failures included.",
+                                              {"hook"}, kHookDurationBounds)) {
     refresh_coalesced_.initialize({});
   }
 
@@ -56,6 +68,17 @@ class SidecarMetricsImpl : public SidecarMetrics {
   void refreshCall(absl::string_view outcome, bool coalesced) override {
     refresh_calls_.increment({outcome});
     if (coalesced) refresh_coalesced_.increment({});
+  }
+
+  void hooksConfigured(const std::vector<std::string>& hooks) override {
+    for (const std::string& hook : hooks) {
+      for (const char* result : kHookResults) hook_runs_.initialize({hook, result});
+    }
+  }
+
+  void hookRun(absl::string_view hook, absl::string_view result, absl::Duration duration) override {
+    hook_runs_.increment({hook, result});
+    hook_duration_.observe({hook}, absl::ToDoubleSeconds(duration));
   }
 
   std::string render(const StateSnapshot& state, absl::Time now) const override {
@@ -139,6 +162,8 @@ class SidecarMetricsImpl : public SidecarMetrics {
   Counter& fetches_;
   Counter& refresh_calls_;
   Counter& refresh_coalesced_;
+  Counter& hook_runs_;
+  Histogram& hook_duration_;
 };
 
 }  // namespace

@@ -58,6 +58,12 @@ class SidecarMetrics {
   // `coalesced` when it
   // joined another caller's fetch.
   virtual void refreshCall(absl::string_view outcome, bool coalesced) = 0;
+  // The configured hooks, so each has every result series from the first
+  // scrape; called once, before the first hookRun.
+  virtual void hooksConfigured(const std::vector<std::string>& hooks) = 0;
+  // One hook run: `result` one of "ok", "failed", "timeout", "no_process".
+  virtual void hookRun(absl::string_view hook, absl::string_view result,
+                       absl::Duration duration) = 0;
 
   // The whole exposition, with the scrape-time state taken from `state`.
   virtual std::string render(const StateSnapshot& state, absl::Time now) const = 0;

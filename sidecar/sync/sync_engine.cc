@@ -127,12 +127,14 @@ absl::Time SyncEngine::runDue() {
   }
 
   absl::Time next;
+  const uint64_t generation_before = writer_.generation();
   {
     MutexLock lock(&mutex_);
     next = recordRoundLocked(results);
   }
-  // Outside the lock, so listeners may call into the engine.
-  if (!due.empty()) {
+  // Outside the lock, so listeners may call into the engine. A round that
+  // only retried a failed publish fetched nothing but changed the file.
+  if (!due.empty() || writer_.generation() != generation_before) {
     for (SyncListener* listener : listeners_) listener->onRoundFinished();
   }
   return next;

@@ -24,7 +24,7 @@ struct ProfileChange {
 // metrics. onFetchCompleted and onProfileChanged are called with the engine's
 // lock held, so implementations must return quickly and must not call back
 // into the engine; onRoundFinished is called after a round that fetched
-// anything, on the same thread, without the lock.
+// anything or changed the file, on the same thread, without the lock.
 class SyncListener {
  public:
   virtual ~SyncListener() = default;

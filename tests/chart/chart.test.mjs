@@ -467,6 +467,50 @@ describe('helm template: several profiles', () => {
   });
 });
 
+describe('helm template: change hooks and shareProcessNamespace', () => {
+  const hooks = [
+    { name: 'reload-nginx', signal: { signal: 'SIGHUP', process: 'nginx' } },
+    { signal: { signal: 10, pidFile: '/var/run/credsync/app.pid' }, profiles: ['default'] },
+    { name: 'script', command: ['/bin/sh', '-c', 'true'], timeout: '5s' },
+  ];
+  const objs = render({ setJson: { 'config.hooks': hooks }, set: { 'deployment.shareProcessNamespace': 'true' } });
+
+  test('hooks reach config.yaml in the sidecar\'s keys, in order', () => {
+    assert.deepEqual(configOf(objs).hooks, [
+      { name: 'reload-nginx', signal: { signal: 'SIGHUP', process: 'nginx' } },
+      { signal: { signal: 10, pid_file: '/var/run/credsync/app.pid' }, profiles: ['default'] },
+      { name: 'script', command: ['/bin/sh', '-c', 'true'], timeout: '5s' },
+    ]);
+  });
+  test('the pod shares its process namespace', () => {
+    assert.equal(deploymentPod(objs).shareProcessNamespace, true);
+  });
+  test('credsync validate accepts them', () => assertValidates(objs));
+  test('by default: no hooks, no shared process namespace', () => {
+    const plain = render();
+    assert.equal(configOf(plain).hooks, undefined);
+    assert.equal(deploymentPod(plain).shareProcessNamespace, undefined);
+  });
+  const bad = [
+    ['a hook with both signal and command', [{ command: ['a'], signal: { process: 'b' } }]],
+    ['a hook with neither', [{ name: 'x' }]],
+    ['a signal hook without a target', [{ signal: { signal: 'SIGHUP' } }]],
+    ['a signal hook with two targets', [{ signal: { process: 'a', pidFile: '/a.pid' } }]],
+    ['a snake_case pid_file', [{ signal: { pid_file: '/a.pid' } }]],
+    ['an empty command', [{ command: [] }]],
+    ['a timeout without a unit', [{ command: ['a'], timeout: '30' }]],
+    ['a process path instead of a name', [{ signal: { process: '/usr/sbin/nginx' } }]],
+    ['a signal number out of range', [{ signal: { signal: 99, process: 'a' } }]],
+  ];
+  for (const [what, value] of bad) {
+    test(`the schema refuses ${what}`, () => {
+      const err = renderFails({ setJson: { 'config.hooks': value } });
+      assert.match(err, /values don't meet the specifications of the schema/);
+      assert.match(err, /\/config\/hooks\/0/);
+    });
+  }
+});
+
 describe('helm template: custom STS and KMS endpoints, CA bundle', () => {
   const ca = '-----BEGIN CERTIFICATE-----\nMIIBTestOnlyNotARealCertificate\n-----END CERTIFICATE-----\n';
   const objs = render({
@@ -731,6 +775,12 @@ describe('helm template: full.yaml (every value set)', () => {
     assert.deepEqual(config.log, { level: 'debug' });
     assert.deepEqual(config.tls, { ca_file: '/etc/credsync/ca.pem' });
     assert.equal(config.profiles.length, 2);
+    assert.deepEqual(config.hooks, [
+      { name: 'reload-api', signal: { signal: 'SIGUSR1', process: 'api-server' }, profiles: ['payments'] },
+      { signal: { pid_file: '/var/run/credsync/api.pid' } },
+      { name: 'notify', command: ['/bin/sh', '-c', 'echo "generation $CREDSYNC_GENERATION"'], timeout: '10s' },
+    ]);
+    assert.equal(find(objs, 'Deployment').spec.template.spec.shareProcessNamespace, true);
   });
 
   test('credsync validate accepts the config', () => assertValidates(objs));

@@ -145,6 +145,26 @@ environment (e.g. what ACK's webhook injects) still apply.
 {{- $_ := include "credsync.put" (list $entry "file_prefix" $p.filePrefix) }}
 {{- $profiles = append $profiles $entry }}
 {{- end }}
+{{- $hooks := list }}
+{{- range $i, $h := $c.hooks }}
+{{- $entry := dict }}
+{{- $_ := include "credsync.put" (list $entry "name" $h.name) }}
+{{- with $h.signal }}
+{{- $signal := dict }}
+{{- $_ := include "credsync.put" (list $signal "signal" .signal) }}
+{{- $_ := include "credsync.put" (list $signal "process" .process) }}
+{{- $_ := include "credsync.put" (list $signal "pid_file" .pidFile) }}
+{{- $_ := set $entry "signal" $signal }}
+{{- end }}
+{{- with $h.command }}
+{{- $_ := set $entry "command" . }}
+{{- end }}
+{{- $_ := include "credsync.put" (list $entry "timeout" $h.timeout) }}
+{{- with $h.profiles }}
+{{- $_ := set $entry "profiles" . }}
+{{- end }}
+{{- $hooks = append $hooks $entry }}
+{{- end }}
 {{- $output := dict "directory" (include "credsync.outputDir" .) "file_mode" (toString $c.output.fileMode) "group" (int .Values.podSecurityContext.fsGroup) }}
 {{- $refresh := dict }}
 {{- $r := $c.refresh }}
@@ -174,6 +194,9 @@ environment (e.g. what ACK's webhook injects) still apply.
 {{- end }}
 {{- if $http }}
 {{- $_ := set $config "http" $http }}
+{{- end }}
+{{- if $hooks }}
+{{- $_ := set $config "hooks" $hooks }}
 {{- end }}
 {{- if $c.tls.caBundle }}
 {{- $_ := set $config "tls" (dict "ca_file" (printf "%s/ca.pem" (include "credsync.configDir" .))) }}

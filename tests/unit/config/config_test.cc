@@ -1,5 +1,7 @@
 #include "sidecar/config/config.h"
 
+#include <signal.h>
+
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -1377,6 +1379,66 @@ TEST(ConfigInstancesTest, LoadInstanceClientKey) {
                      HasSubstr("java_sdk_client_key.json: wrong password"), Not(HasSubstr("\n")))));
   EXPECT_THAT(loadInstanceClientKey(instance, fakeEnvironment({})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CK_PASSWORD is not set")));
+}
+
+
+// Verifies both kinds of hook with every key, the defaults (name hooks[i],
+// SIGHUP, 30s, any profile), and signal names in every accepted form.
+TEST(ConfigTest, Hooks) {
+  const std::string text = std::string(
+                               "profiles:\n"
+                               "  - {name: app, secret_name: acs/ram/user/app}\n"
+                               "  - {name: reporting, secret_name: acs/ram/user/reporting}\n") +
+                           "hooks:\n"
+                           "  - name: reload-nginx\n"
+                           "    signal: {signal: SIGUSR1, process: nginx}\n"
+                           "    profiles: [app]\n"
+                           "  - signal: {pid_file: /var/run/app/app.pid}\n"
+                           "  - name: notify\n"
+                           "    command: [/bin/sh, -c, 'echo \"$CREDSYNC_GENERATION\"']\n"
+                           "    timeout: 5s\n"
+                           "  - {command: [notify-app], timeout: ~, profiles: [reporting, app]}\n";
+  const auto config = parseConfig(text, fakeEnvironment(minimalEnvironment()));
+  ASSERT_THAT(config, IsOk());
+  ASSERT_EQ(config->hooks.size(), 4u);
+  const HookConfig& reload = config->hooks[0];
+  EXPECT_EQ(reload.name, "reload-nginx");
+  EXPECT_EQ(reload.kind, HookConfig::Kind::kSignal);
+  EXPECT_EQ(reload.signal, SIGUSR1);
+  EXPECT_EQ(reload.process, "nginx");
+  EXPECT_THAT(reload.profiles, ElementsAre("app"));
+  const HookConfig& pid_file = config->hooks[1];
+  EXPECT_EQ(pid_file.name, "hooks[1]");
+  EXPECT_EQ(pid_file.signal, SIGHUP);
+  EXPECT_EQ(pid_file.pid_file, "/var/run/app/app.pid");
+  EXPECT_TRUE(pid_file.profiles.empty());
+  const HookConfig& notify = config->hooks[2];
+  EXPECT_EQ(notify.kind, HookConfig::Kind::kCommand);
+  EXPECT_THAT(notify.command, ElementsAre("/bin/sh", "-c", "echo \"$CREDSYNC_GENERATION\""));
+  EXPECT_EQ(notify.timeout, absl::Seconds(5));
+  EXPECT_EQ(config->hooks[3].timeout, absl::Seconds(30));
+  EXPECT_THAT(config->hooks[3].profiles, ElementsAre("reporting", "app"));
+
+  for (const auto& [name, number] : std::vector<std::pair<std::string, int>>{{"SIGHUP", SIGHUP},
+                                                                             {"hup", SIGHUP},
+                                                                             {"SigTerm", SIGTERM},
+                                                                             {"USR2", SIGUSR2},
+                                                                             {"10", 10},
+                                                                             {"'31'", 31}}) {
+    SCOPED_TRACE(name);
+    const auto parsed = parseConfig(
+        std::string(kProfiles) + "hooks: [{signal: {signal: " + name + ", process: app}}]\n",
+        fakeEnvironment(minimalEnvironment()));
+    ASSERT_THAT(parsed, IsOk());
+    EXPECT_EQ(parsed->hooks[0].signal, number);
+  }
+  // No hooks is the default; an empty list or a null is the same.
+  for (const char* none : {"", "hooks: []\n", "hooks:\n"}) {
+    const auto parsed =
+        parseConfig(std::string(kProfiles) + none, fakeEnvironment(minimalEnvironment()));
+    ASSERT_THAT(parsed, IsOk());
+    EXPECT_TRUE(parsed->hooks.empty());
+  }
 }
 
 }  // namespace

@@ -52,6 +52,11 @@ TEST(SidecarMetricsTest, FreshExposition) {
       "already under way instead of starting one.\n"
       "# TYPE credsync_refresh_coalesced_callers_total counter\n"
       "credsync_refresh_coalesced_callers_total 0\n"
+      "# HELP credsync_hook_runs_total Change hook runs by hook and result (ok, failed, "
+      "timeout, no_process).\n"
+      "# TYPE credsync_hook_runs_total counter\n"
+      "# HELP credsync_hook_duration_seconds Duration of change hook runs, failures included.\n"
+      "# TYPE credsync_hook_duration_seconds histogram\n"
       "# HELP credsync_profile_generation Generation of the credentials last written for a "
       "profile (0 before the first write).\n"
       "# TYPE credsync_profile_generation gauge\n"
@@ -194,6 +199,28 @@ TEST(SidecarMetricsTest, ExpositionAfterActivity) {
 // Verifies scrape-time state follows the snapshot: ready flips, and a
 // profile that no longer succeeds-or-exists loses its samples while the
 // session expiry disappears when unknown.
+// Verifies every configured hook has all four result series from the first
+// scrape, and a run counts in its result and in the duration histogram.
+TEST(SidecarMetricsTest, HookRuns) {
+  const std::unique_ptr<SidecarMetrics> metrics = makeSidecarMetrics("1.2.3");
+  metrics->hooksConfigured({"reload-nginx"});
+  metrics->hookRun("reload-nginx", "timeout", absl::Seconds(35));
+  const std::string text = metrics->render(StateSnapshot{}, kNow);
+  EXPECT_EQ(validateExposition(text), "");
+  const std::vector<std::string> lines = samples(text);
+  for (const char* sample :
+       {"credsync_hook_runs_total{hook=\"reload-nginx\",result=\"failed\"} 0",
+        "credsync_hook_runs_total{hook=\"reload-nginx\",result=\"no_process\"} 0",
+        "credsync_hook_runs_total{hook=\"reload-nginx\",result=\"ok\"} 0",
+        "credsync_hook_runs_total{hook=\"reload-nginx\",result=\"timeout\"} 1",
+        "credsync_hook_duration_seconds_bucket{hook=\"reload-nginx\",le=\"30\"} 0",
+        "credsync_hook_duration_seconds_bucket{hook=\"reload-nginx\",le=\"60\"} 1",
+        "credsync_hook_duration_seconds_sum{hook=\"reload-nginx\"} 35",
+        "credsync_hook_duration_seconds_count{hook=\"reload-nginx\"} 1"}) {
+    EXPECT_THAT(lines, ::testing::Contains(sample));
+  }
+}
+
 TEST(SidecarMetricsTest, ScrapeTimeStateFollowsTheSnapshot) {
   const std::unique_ptr<SidecarMetrics> metrics = makeSidecarMetrics("1.2.3");
   StateSnapshot state;

@@ -93,6 +93,8 @@ class RecordingMetrics : public metrics::SidecarMetrics {
     MutexLock lock(&mutex_);
     outcomes_.push_back(std::string(outcome) + (coalesced ? "+coalesced" : ""));
   }
+  void hooksConfigured(const std::vector<std::string>&) override {}
+  void hookRun(absl::string_view, absl::string_view, absl::Duration) override {}
   std::string render(const metrics::StateSnapshot&, absl::Time) const override { return ""; }
   std::vector<std::string> outcomes() const {
     MutexLock lock(&mutex_);

@@ -244,9 +244,32 @@ class RecordingListener : public SyncListener {
     fetches.push_back(profile + (result.ok() ? ":ok" : ":failed"));
   }
   void onProfileChanged(const ProfileChange& change) override { changes.push_back(change); }
+  void onRoundFinished() override { ++rounds; }
   std::vector<std::string> fetches;
   std::vector<ProfileChange> changes;
+  int rounds = 0;
 };
+
+// Verifies the end of a round is told after a round that only retried a
+// failed publish (no fetch), so the change hooks learn of that change too;
+// and not after a round that did nothing.
+TEST_F(SyncEngineTest, RoundFinishedAfterAPublishOnlyRound) {
+  RecordingListener listener;
+  engine().addListener(&listener);
+  source_.script["app"] = {key("AK-APP-1")};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  writer_.failNext(absl::InternalError("disk full"));
+  const absl::Time retry = engine().runDue();
+  EXPECT_EQ(listener.rounds, 1);
+  EXPECT_TRUE(listener.changes.empty());
+  time_.advance(retry - time_.systemTime());
+  engine().runDue();  // nothing due to fetch: the publish is retried
+  EXPECT_EQ(listener.changes.size(), 2u);
+  EXPECT_EQ(listener.rounds, 2);
+  EXPECT_EQ(source_.calls["app"], 1);
+  engine().runDue();  // nothing at all
+  EXPECT_EQ(listener.rounds, 2);
+}
 
 // Verifies listeners hear every fetch and every change of a profile's key in
 // the file, with the previous key and the generation; a fetch that brings
