@@ -93,6 +93,16 @@ std::optional<Loaded> load(const std::vector<std::string>& args, std::vector<Fla
     *exit_code = badInput(std::string(config.status().message()));
     return std::nullopt;
   }
+  // A client key that cannot be opened (missing file, wrong password) is bad
+  // input like the config that names it: caught here, before anything runs.
+  for (const config::KmsInstanceConfig& instance : config->kms.instances) {
+    absl::StatusOr<alibaba::ClientKey> key =
+        config::loadInstanceClientKey(instance, config::processEnvironment());
+    if (!key.ok()) {
+      *exit_code = badInput(std::string(key.status().message()));
+      return std::nullopt;
+    }
+  }
   log::setLevel(config->log_level);
   return Loaded{*std::move(config), *std::move(flags)};
 }

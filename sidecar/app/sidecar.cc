@@ -36,7 +36,8 @@ class FetchMetrics : public sync::SyncListener {
 absl::Duration livenessLimit(const config::Config& config) {
   const absl::Duration call = config.http.connect_timeout + config.http.request_timeout;
   const auto calls =
-      static_cast<int64_t>(config.profiles.size() * (2 * config.kms.endpoints.size() + 2));
+      static_cast<int64_t>(config.profiles.size() *
+                           (2 * (config.kms.endpoints.size() + config.kms.instances.size()) + 2));
   return absl::Seconds(60) + call * calls;
 }
 
@@ -63,14 +64,21 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
   http_options.total_timeout = config.http.request_timeout;
   sidecar->transport_ = http::makeCurlClient(http_options);
   metrics::SidecarMetrics* metrics = sidecar->metrics_.get();
-  sidecar->http_ = http::makeObservedClient(
-      *sidecar->transport_, time_source,
-      [metrics](const http::Request& request, const absl::StatusOr<http::Response>& response,
-                absl::Duration latency) {
-        metrics->upstreamCall(request.operation, http::classifyUpstreamOutcome(response), latency);
-      });
+  const auto observe = [&time_source, metrics](http::Client& transport) {
+    return http::makeObservedClient(
+        transport, time_source,
+        [metrics](const http::Request& request, const absl::StatusOr<http::Response>& response,
+                  absl::Duration latency) {
+          metrics->upstreamCall(request.operation, http::classifyUpstreamOutcome(response),
+                                latency);
+        });
+  };
+  sidecar->http_ = observe(*sidecar->transport_);
 
-  if (config.identity.type == config::IdentityType::kOidc) {
+  if (config.kms.endpoints.empty()) {
+    // KMS instances only: their client keys authenticate.
+    sidecar->identity_ = identity::makeNoIdentity();
+  } else if (config.identity.type == config::IdentityType::kOidc) {
     sidecar->sts_ =
         alibaba::makeStsClient(*sidecar->http_, time_source, config.identity.sts_endpoint);
     sidecar->identity_ =
@@ -83,6 +91,31 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
   }
   sidecar->kms_ = alibaba::makeKmsClient(*sidecar->http_, time_source, config.kms.signature);
   std::vector<fetch::KmsBackendPtr> backends;
+  // KMS instances first: the dedicated gateway in the VPC, needing no STS
+  // exchange; the OpenAPI endpoints after them as the fallback.
+  for (const config::KmsInstanceConfig& instance : config.kms.instances) {
+    absl::StatusOr<alibaba::ClientKey> key =
+        config::loadInstanceClientKey(instance, config::processEnvironment());
+    if (!key.ok()) return key.status();
+    if (!instance.verify) {
+      log::warn(
+          "TLS verification is OFF for a KMS instance (insecure_skip_verify): secrets can "
+          "be intercepted; never use this outside a test bed",
+          {{"endpoint", instance.endpoint}});
+    }
+    http::CurlClientOptions options = http_options;
+    if (!instance.ca_file.empty()) options.ca_file = instance.ca_file;
+    options.verify_tls = instance.verify;
+    const std::string key_id = key->keyId();
+    KmsInstance wired;
+    wired.transport = http::makeCurlClient(options);
+    wired.http = observe(*wired.transport);
+    wired.client = alibaba::makeDkmsClient(*wired.http, *std::move(key), time_source);
+    backends.push_back(fetch::makeInstanceBackend(*wired.client, instance.endpoint));
+    log::info("KMS instance client key loaded",
+              {{"endpoint", instance.endpoint}, {"key_id", key_id}});
+    sidecar->instances_.push_back(std::move(wired));
+  }
   for (const std::string& endpoint : config.kms.endpoints) {
     backends.push_back(fetch::makeOpenApiBackend(*sidecar->kms_, endpoint));
   }
@@ -135,6 +168,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
   log::info("configured", {{"identity", config::identityTypeName(config.identity.type)},
                            {"sts_endpoint", config.identity.sts_endpoint},
                            {"kms_endpoints", absl::StrJoin(config.kms.endpoints, ",")},
+                           {"kms_instances", static_cast<long long>(config.kms.instances.size())},
                            {"profiles", absl::StrJoin(profiles, ",")},
                            {"output", config.output.directory},
                            {"hooks", absl::StrJoin(hook_names, ",")},

@@ -2,8 +2,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "sidecar/alibaba/dkms_client.h"
 #include "sidecar/alibaba/kms_client.h"
 #include "sidecar/alibaba/sts_client.h"
 #include "sidecar/common/random.h"
@@ -73,6 +75,13 @@ class Sidecar {
   alibaba::StsClientPtr sts_;
   identity::CredentialProviderPtr identity_;
   alibaba::KmsClientPtr kms_;
+  // One HTTP client per KMS instance: each trusts its own instance CA.
+  struct KmsInstance {
+    http::ClientPtr transport;
+    http::ClientPtr http;
+    alibaba::DkmsClientPtr client;
+  };
+  std::vector<KmsInstance> instances_;
   fetch::SecretSourcePtr source_;
   output::OutputWriterPtr writer_;
   std::unique_ptr<sync::SyncEngine> engine_;

@@ -40,6 +40,27 @@ class OpenApiBackend : public KmsBackend {
   const std::string endpoint_;
 };
 
+class InstanceBackend : public KmsBackend {
+ public:
+  InstanceBackend(alibaba::DkmsClient& dkms, std::string endpoint)
+      : dkms_(dkms), endpoint_(std::move(endpoint)) {}
+
+  const std::string& endpoint() const override { return endpoint_; }
+  bool usesIdentity() const override { return false; }
+  absl::StatusOr<alibaba::SecretValue> getSecretValue(
+      const config::ProfileConfig& profile, const alibaba::AccessKeyCredentials*) override {
+    alibaba::DkmsGetSecretValueRequest request;
+    request.endpoint = endpoint_;
+    request.secret_name = profile.secret_name;
+    request.version_stage = profile.version_stage;
+    return dkms_.getSecretValue(request);
+  }
+
+ private:
+  alibaba::DkmsClient& dkms_;
+  const std::string endpoint_;
+};
+
 // A backend and the health of its endpoint.
 struct Route {
   KmsBackendPtr backend;
@@ -222,6 +243,10 @@ class KmsSecretSource : public SecretSource {
 
 KmsBackendPtr makeOpenApiBackend(alibaba::KmsClient& kms, std::string endpoint) {
   return std::make_unique<OpenApiBackend>(kms, std::move(endpoint));
+}
+
+KmsBackendPtr makeInstanceBackend(alibaba::DkmsClient& dkms, std::string endpoint) {
+  return std::make_unique<InstanceBackend>(dkms, std::move(endpoint));
 }
 
 SecretSourcePtr makeKmsSecretSource(identity::CredentialProvider* identity,

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "sidecar/alibaba/dkms_client.h"
 #include "sidecar/alibaba/kms_client.h"
 #include "sidecar/common/secret.h"
 #include "sidecar/common/time_source.h"
@@ -70,6 +71,10 @@ using KmsBackendPtr = std::unique_ptr<KmsBackend>;
 
 // KMS 2016-01-20 GetSecretValue at `endpoint` through `kms`.
 KmsBackendPtr makeOpenApiBackend(alibaba::KmsClient& kms, std::string endpoint);
+
+// A KMS instance's GetSecretValue (dkms-gcs-0.2) at `endpoint` through
+// `dkms`, which signs with the instance's client key.
+KmsBackendPtr makeInstanceBackend(alibaba::DkmsClient& dkms, std::string endpoint);
 
 // GetSecretValue over `backends`, tried in order. The next one is tried only
 // after a retryable failure of the previous (a permission or not-found answer

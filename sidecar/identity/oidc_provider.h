@@ -23,4 +23,8 @@ CredentialProviderPtr makeOidcProvider(const config::IdentityConfig& config,
 // once at creation.
 CredentialProviderPtr makeStaticProvider(const config::IdentityConfig& config);
 
+// The identity of a sidecar that reads only KMS instances (their client keys
+// authenticate): status type "none"; credentials() is FAILED_PRECONDITION.
+CredentialProviderPtr makeNoIdentity();
+
 }  // namespace credsync::identity

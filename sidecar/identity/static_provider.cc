@@ -48,7 +48,21 @@ class StaticProvider : public CredentialProvider {
   absl::Status error_;
 };
 
+// For a configuration with KMS instances only: their client keys
+// authenticate, and nothing asks for a RAM identity.
+class NoIdentity : public CredentialProvider {
+ public:
+  absl::StatusOr<alibaba::AccessKeyCredentials> credentials() override {
+    return absl::FailedPreconditionError(
+        "no RAM identity: only KMS instances with client keys are configured");
+  }
+  void invalidate() override {}
+  IdentityStatus status() const override { return {"none", std::nullopt, std::nullopt, {}}; }
+};
+
 }  // namespace
+
+CredentialProviderPtr makeNoIdentity() { return std::make_unique<NoIdentity>(); }
 
 CredentialProviderPtr makeStaticProvider(const config::IdentityConfig& config) {
   return std::make_unique<StaticProvider>(config);
