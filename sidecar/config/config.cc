@@ -316,6 +316,11 @@ class Loader {
   absl::Status readSection(const std::string& section, const YAML::Node& node);
   absl::Status readProfiles(const YAML::Node& node);
   absl::Status readInstances(const YAML::Node& node);
+  // A list of mappings of scalars (profiles, kms.instances) whose keys
+  // `is_known` accepts, into `out`.
+  absl::Status readMappingList(const std::string& key, const YAML::Node& node,
+                               bool (*is_known)(absl::string_view),
+                               std::vector<RawProfile>& out);
   absl::Status readHooks(const YAML::Node& node);
   absl::Status readHook(const std::string& path, const YAML::Node& node);
   absl::Status readScalar(const std::string& key, const YAML::Node& node, RawValue& out);
@@ -510,38 +515,7 @@ absl::Status Loader::readScalar(const std::string& key, const YAML::Node& node, 
 
 absl::Status Loader::readProfiles(const YAML::Node& node) {
   if (node.IsNull()) return absl::OkStatus();
-  if (!node.IsSequence()) {
-    return invalid("profiles", absl::StrCat("must be a list (line ", node.Mark().line + 1, ")"));
-  }
-  for (size_t i = 0; i < node.size(); ++i) {
-    const YAML::Node item = node[i];
-    const std::string path = absl::StrCat("profiles[", i, "]");
-    RawProfile profile;
-    profile.line = item.Mark().line + 1;
-    if (!item.IsMap()) {
-      return invalid(path, absl::StrCat("must be a mapping (line ", profile.line, ")"));
-    }
-    absl::Status status =
-        forEachEntry(path, item,
-                     [&](const std::string& name, const std::string& full, int line,
-                         const YAML::Node& value) -> absl::Status {
-                       if (!isProfileKey(name)) {
-                         return invalid(full, absl::StrCat("unknown key (line ", line, ")"));
-                       }
-                       if (value.IsNull()) return absl::OkStatus();
-                       RawValue raw;
-                       raw.source = Source::kFile;
-                       raw.line = value.Mark().line + 1;
-                       if (absl::Status scalar = readScalar(full, value, raw); !scalar.ok()) {
-                         return scalar;
-                       }
-                       profile.fields[name] = std::move(raw);
-                       return absl::OkStatus();
-                     });
-    if (!status.ok()) return status;
-    profiles_.push_back(std::move(profile));
-  }
-  return absl::OkStatus();
+  return readMappingList("profiles", node, isProfileKey, profiles_);
 }
 
 bool isInstanceKey(absl::string_view name) {
@@ -555,23 +529,28 @@ absl::Status Loader::readInstances(const YAML::Node& node) {
   // A YAML null leaves the key unset, so the environment still applies.
   if (node.IsNull()) return absl::OkStatus();
   instances_in_file_ = true;
+  return readMappingList("kms.instances", node, isInstanceKey, instances_);
+}
+
+absl::Status Loader::readMappingList(const std::string& key, const YAML::Node& node,
+                                     bool (*is_known)(absl::string_view),
+                                     std::vector<RawProfile>& out) {
   if (!node.IsSequence()) {
-    return invalid("kms.instances",
-                   absl::StrCat("must be a list (line ", node.Mark().line + 1, ")"));
+    return invalid(key, absl::StrCat("must be a list (line ", node.Mark().line + 1, ")"));
   }
   for (size_t i = 0; i < node.size(); ++i) {
     const YAML::Node item = node[i];
-    const std::string path = absl::StrCat("kms.instances[", i, "]");
-    RawProfile instance;
-    instance.line = item.Mark().line + 1;
+    const std::string path = absl::StrCat(key, "[", i, "]");
+    RawProfile entry;
+    entry.line = item.Mark().line + 1;
     if (!item.IsMap()) {
-      return invalid(path, absl::StrCat("must be a mapping (line ", instance.line, ")"));
+      return invalid(path, absl::StrCat("must be a mapping (line ", entry.line, ")"));
     }
     absl::Status status =
         forEachEntry(path, item,
                      [&](const std::string& name, const std::string& full, int line,
                          const YAML::Node& value) -> absl::Status {
-                       if (!isInstanceKey(name)) {
+                       if (!is_known(name)) {
                          return invalid(full, absl::StrCat("unknown key (line ", line, ")"));
                        }
                        if (value.IsNull()) return absl::OkStatus();
@@ -581,11 +560,11 @@ absl::Status Loader::readInstances(const YAML::Node& node) {
                        if (absl::Status scalar = readScalar(full, value, raw); !scalar.ok()) {
                          return scalar;
                        }
-                       instance.fields[name] = std::move(raw);
+                       entry.fields[name] = std::move(raw);
                        return absl::OkStatus();
                      });
     if (!status.ok()) return status;
-    instances_.push_back(std::move(instance));
+    out.push_back(std::move(entry));
   }
   return absl::OkStatus();
 }
