@@ -25,7 +25,8 @@ namespace credsync::sync {
 
 struct RefreshRequest {
   std::string profile;
-  std::string failed_access_key_id;  // empty: fetch regardless
+  // Empty differs from every key: answered at once once a key is written.
+  std::string failed_access_key_id;
   std::string reason;                // for the log only
   // Generic profiles: the secret version that failed; empty names the
   // version in the files when the request is admitted.

@@ -67,6 +67,14 @@ TEST_F(RefreshCoordinatorTest, StaleKeyIsAnsweredFromMemory) {
   EXPECT_EQ(answer->access_key_id, "AK-2");
   EXPECT_EQ(answer->generation, 1u);
   EXPECT_EQ(harness_->source().callsOf("app"), 1);
+
+  // An empty failed key differs from every key: the key in the file is
+  // answered, as the proto documents; naming no key never costs a fetch.
+  answer = refresh("");
+  ASSERT_THAT(answer, IsOk());
+  EXPECT_EQ(answer->outcome, RefreshOutcome::kAlreadyCurrent);
+  EXPECT_EQ(answer->access_key_id, "AK-2");
+  EXPECT_EQ(harness_->source().callsOf("app"), 1);
 }
 
 // Verifies the key in the file being the failed one causes one fetch, and
