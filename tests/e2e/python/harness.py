@@ -222,17 +222,19 @@ class Emulator:
         counters = self.admin('GET', '/admin/counters')
         return counters.get('actions', {}).get(action, {}).get('requests', 0)
 
-    def rrsa_world(self, name, secrets):
+    def rrsa_world(self, name, secrets, readable=None):
         """An OIDC provider, a role trusted by one service account that may
-        read `secrets`, the secrets, and a projected token file; the same
-        world as tests/e2e/node/sidecar.mjs setUpRrsaWorld."""
+        read `readable` (default: `secrets`), the RAMCredentials `secrets`,
+        and a projected token file; the same world as
+        tests/e2e/node/sidecar.mjs setUpRrsaWorld."""
         directory = tempfile.mkdtemp(prefix=f'credsync-py-{name}-')
         provider_arn = f'acs:ram::{ACCOUNT}:oidc-provider/ack-rrsa-{name}'
         role_arn = f'acs:ram::{ACCOUNT}:role/{name}'
         subject = f'system:serviceaccount:default:{name}'
         self.admin('POST', '/admin/oidc-providers', {'arn': provider_arn, 'issuer': ISSUER})
         self.admin('POST', '/admin/roles', {'arn': role_arn, 'oidc_provider_arn': provider_arn,
-                                            'subjects': [subject], 'secrets': secrets})
+                                            'subjects': [subject],
+                                            'secrets': secrets if readable is None else readable})
         created = {s: self.admin('POST', '/admin/secrets', {'name': s}) for s in secrets}
         token_file = os.path.join(directory, 'token')
         self.admin('POST', '/admin/oidc/tokens', {'subject': subject, 'file': token_file})

@@ -244,3 +244,117 @@ class ControlApiTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)
+
+
+DB_SECRET = 'rds/py-db'
+
+
+class GenericProfileTest(unittest.TestCase):
+    """A generic profile (a database credential kept as JSON, one file per
+    key) through the same API: GetStatus shows its kind, version and files;
+    Refresh speaks versions (failed_version_id); Watch carries version ids."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = harness.Emulator.start()
+        try:
+            cls.world = cls.emu.rrsa_world('pygen', [SECRET], readable=[SECRET, DB_SECRET])
+            cls.emu.admin('POST', '/admin/secrets', {
+                'name': DB_SECRET, 'type': 'Generic', 'version_id': 'v1',
+                'data': '{"username": "app", "password": "py-db-password-1"}'})
+            cls.out = os.path.join(cls.world.dir, 'out')
+            config = harness.write_config(cls.world.dir, {
+                'kms': {'endpoints': [cls.emu.endpoint]},
+                'tls': {'ca_file': cls.emu.ca_file},
+                'profiles': [{'name': 'default', 'secret_name': SECRET},
+                             {'name': 'db', 'secret_name': DB_SECRET, 'kind': 'generic',
+                              'format': 'json_keys'}],
+                'output': {'directory': cls.out},
+                'refresh': {'interval': '1h', 'jitter': 0, 'on_demand_burst': 100},
+                'control': {'http_address': '127.0.0.1:0'},
+            })
+            cls.sc = harness.Sidecar.start(config, cls.world.env, name='pygen')
+            cls.channel = grpc.insecure_channel(f'unix:{cls.sc.listening("unix")}')
+            cls.stub = STUBS.credsync_pb2_grpc.CredsyncServiceStub(cls.channel)
+            harness.wait_until(lambda: os.path.exists(os.path.join(cls.out, 'db.password')),
+                               'db.password written')
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, 'channel', None):
+            cls.channel.close()
+        code = cls.sc.stop() if getattr(cls, 'sc', None) else 0
+        cls.emu.stop()
+        if getattr(cls, 'world', None):
+            shutil.rmtree(cls.world.dir, ignore_errors=True)
+        if code != 0:
+            raise AssertionError(f'credsync exited {code} on SIGTERM:\n{cls.sc.stderr()}')
+
+    def read(self, name):
+        with open(os.path.join(self.out, name)) as f:
+            return f.read()
+
+    def db_status(self):
+        status = self.stub.GetStatus(pb.GetStatusRequest(), timeout=10)
+        return next(p for p in status.profiles if p.name == 'db')
+
+    # Verifies GetStatus, a Refresh naming the version in the files, Watch,
+    # and a Refresh naming an old version, for a generic profile.
+    def test_status_refresh_and_watch_by_version(self):
+        db = self.db_status()
+        self.assertEqual(db.kind, pb.PROFILE_KIND_GENERIC)
+        self.assertEqual(db.version_id, 'v1')
+        self.assertEqual(db.access_key_id, '')
+        self.assertEqual(sorted(db.files), ['db.password', 'db.username'])
+        self.assertEqual(self.read('db.password'), 'py-db-password-1')
+
+        messages = queue.Queue()
+        call = self.stub.Watch(pb.WatchRequest(profile='db'), timeout=60)
+
+        def read():
+            try:
+                for message in call:
+                    messages.put(message)
+            except grpc.RpcError as err:
+                messages.put(err)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            initial = messages.get(timeout=10)
+            self.assertTrue(initial.initial)
+            self.assertEqual(initial.version_id, 'v1')
+
+            self.emu.admin('POST', f'/admin/secrets/{DB_SECRET.replace("/", "%2F")}/versions',
+                           {'version_id': 'v2',
+                            'data': '{"username": "app", "password": "py-db-password-2"}'})
+            answer = self.stub.Refresh(pb.RefreshRequest(profile='db', failed_version_id='v1'),
+                                       timeout=30)
+            self.assertEqual(answer.outcome, pb.RefreshResponse.OUTCOME_REFRESHED)
+            self.assertEqual(answer.version_id, 'v2')
+            self.assertEqual(self.read('db.password'), 'py-db-password-2')
+
+            change = messages.get(timeout=10)
+            self.assertFalse(change.initial)
+            self.assertEqual(change.version_id, 'v2')
+            self.assertEqual(change.previous_version_id, 'v1')
+            self.assertEqual(change.generation, answer.generation)
+
+            # The files already hold another version than v1: answered at once.
+            self.emu.reset_counters()
+            again = self.stub.Refresh(pb.RefreshRequest(profile='db', failed_version_id='v1'),
+                                      timeout=30)
+            self.assertEqual(again.outcome, pb.RefreshResponse.OUTCOME_ALREADY_CURRENT)
+            self.assertEqual(again.version_id, 'v2')
+            self.assertEqual(self.emu.requests('GetSecretValue'), 0)
+
+            # Naming the version in the files when KMS has no newer one.
+            with self.assertRaises(grpc.RpcError) as caught:
+                self.stub.Refresh(pb.RefreshRequest(profile='db', failed_version_id='v2'), timeout=30)
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        finally:
+            call.cancel()
+            reader.join(10)
