@@ -26,6 +26,7 @@ const credsyncBin = process.env.CREDSYNC_BIN;
 
 const OUTPUT_DIR = '/var/run/credsync';
 const TOKEN_DIR = '/var/run/secrets/credsync/rrsa';
+const KMS_INSTANCES_DIR = '/var/run/secrets/credsync/kms-instances';
 const RRSA_ENV = {
   ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::123456789012:role/credsync-demo',
   ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::123456789012:oidc-provider/ack-rrsa-c0123456789abcdef',
@@ -178,20 +179,77 @@ function assertApp(pod) {
   assert.deepEqual(app.volumeMounts, [{ name: 'credsync', mountPath: OUTPUT_DIR, readOnly: true }]);
 }
 
-// The ConfigMap's config.yaml goes through the real binary: the chart must
-// never render a config the sidecar refuses.
-function assertValidates(objs, extraEnv = {}) {
+// The Secrets the tests' values name in config.kms.instances[].clientKeySecret,
+// as a cluster would hold them. The client key is the official Java SDK's
+// test fixture (password 1234), which credsync's unit tests load too.
+const testdata = path.join(repo, 'tests', 'unit', 'alibaba', 'testdata');
+const CLIENT_KEY = fs.readFileSync(path.join(testdata, 'java_sdk_client_key.json'), 'utf8');
+const CLIENT_KEY_PASSWORD = fs.readFileSync(path.join(testdata, 'java_sdk_client_key_password.txt'), 'utf8');
+const INSTANCE_CA = '-----BEGIN CERTIFICATE-----\nMIIBTestOnlyInstanceCA\n-----END CERTIFICATE-----\n';
+const TEST_SECRETS = {
+  'kms-client-key': { 'clientKey.json': CLIENT_KEY, 'password.txt': CLIENT_KEY_PASSWORD, 'ca.pem': INSTANCE_CA },
+  'kms-client-key-2': { 'clientKey_KAAP.2.json': CLIENT_KEY, 'clientKey_KAAP.2_Password.txt': CLIENT_KEY_PASSWORD },
+  'payments-kms-a': { 'ck.json': CLIENT_KEY, 'pw.txt': CLIENT_KEY_PASSWORD, 'PrivateKmsCA.pem': INSTANCE_CA },
+  'payments-kms-b': { 'clientKey.json': CLIENT_KEY, 'password.txt': CLIENT_KEY_PASSWORD },
+};
+
+// Runs `credsync validate` on the ConfigMap's config.yaml as a pod would see
+// it: the ConfigMap's keys are files of one directory (/etc/credsync) and
+// the projected volume credsync-kms-instances is built from `secrets` item by
+// item (key -> path). Both directories live under a temporary one and the
+// config's paths are rewritten to it, so the check also proves that every
+// file config.yaml names is one the volumes provide. validate opens each
+// instance's client key with its password.
+function runValidate(objs, extraEnv = {}, secrets = TEST_SECRETS) {
   assert.ok(credsyncBin, 'CREDSYNC_BIN is set (ctest sets it to the built credsync)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-chart-'));
   try {
-    const file = path.join(dir, 'config.yaml');
-    fs.writeFileSync(file, find(objs, 'ConfigMap').data['config.yaml']);
+    const configDir = path.join(dir, 'config');
+    const instancesDir = path.join(dir, 'kms-instances');
+    fs.mkdirSync(configDir);
+    const data = find(objs, 'ConfigMap').data;
+    for (const [key, value] of Object.entries(data)) fs.writeFileSync(path.join(configDir, key), value);
+    const pod = objs.find((o) => o.kind === 'Deployment')?.spec.template.spec ?? objs.find((o) => o.kind === 'Pod')?.spec;
+    const volume = (pod?.volumes ?? []).find((v) => v.name === 'credsync-kms-instances');
+    for (const { secret } of volume?.projected.sources ?? []) {
+      for (const { key, path: rel } of secret.items) {
+        const value = secrets[secret.name]?.[key];
+        assert.ok(value !== undefined, `the test cluster has Secret ${secret.name} with key ${key}`);
+        fs.mkdirSync(path.dirname(path.join(instancesDir, rel)), { recursive: true });
+        fs.writeFileSync(path.join(instancesDir, rel), value, { mode: 0o440 });
+      }
+    }
+    const file = path.join(configDir, 'config.yaml');
+    fs.writeFileSync(file, data['config.yaml']
+      .replaceAll('/etc/credsync/', `${configDir}/`)
+      .replaceAll(`${KMS_INSTANCES_DIR}/`, `${instancesDir}/`));
     const env = { PATH: process.env.PATH, ...RRSA_ENV, ...extraEnv };
-    const r = spawnSync(credsyncBin, ['validate', '--config', file], { encoding: 'utf8', env });
-    assert.equal(r.status, 0, `credsync validate refused the rendered config: ${r.stderr.trim()}`);
-    assert.match(r.stdout, /^config OK/);
+    return spawnSync(credsyncBin, ['validate', '--config', file], { encoding: 'utf8', env });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// The ConfigMap's config.yaml goes through the real binary: the chart must
+// never render a config the sidecar refuses.
+function assertValidates(objs, extraEnv = {}, secrets = TEST_SECRETS) {
+  const r = runValidate(objs, extraEnv, secrets);
+  assert.equal(r.status, 0, `credsync validate refused the rendered config: ${r.stderr.trim()}`);
+  assert.match(r.stdout, /^config OK/);
+}
+
+// KMS instances: the Secret volume is mounted, read-only, into every
+// credsync container of the pod and into no other container.
+function assertKmsInstancesMounted(pod, expected = true) {
+  const vol = (pod.volumes ?? []).find((v) => v.name === 'credsync-kms-instances');
+  assert.equal(Boolean(vol), expected, `volume credsync-kms-instances ${expected ? 'present' : 'absent'}`);
+  for (const c of allContainers(pod)) {
+    const mounts = (c.volumeMounts ?? []).filter((m) => m.name === 'credsync-kms-instances');
+    if (expected && c.name.startsWith('credsync')) {
+      assert.deepEqual(mounts, [{ name: 'credsync-kms-instances', mountPath: KMS_INSTANCES_DIR, readOnly: true }], c.name);
+    } else {
+      assert.deepEqual(mounts, [], `no client keys in ${c.name}`);
+    }
   }
 }
 
@@ -249,8 +307,9 @@ describe('helm template: required values', () => {
   test('at least one profile', () => {
     assert.match(renderFails({ setJson: { 'config.profiles': [] } }), /config\.profiles: list at least one profile/);
   });
-  test('a KMS region or endpoint', () => {
-    assert.match(renderFails({ set: { 'config.kms.region': '' } }), /config\.kms: set config\.kms\.region or config\.kms\.endpoints/);
+  test('a KMS region, endpoint or instance', () => {
+    assert.match(renderFails({ set: { 'config.kms.region': '' } }),
+      /config\.kms: set config\.kms\.region, config\.kms\.endpoints or config\.kms\.instances/);
   });
   test('serviceAccount.name when the chart does not create one', () => {
     assert.match(renderFails({ set: { 'serviceAccount.create': 'false' } }), /serviceAccount\.name is required/);
@@ -565,6 +624,280 @@ describe('helm template: custom STS and KMS endpoints, CA bundle', () => {
   test('valid objects', () => assertModels(objs));
 });
 
+describe('helm template: config.kms.instances (client keys from Secrets)', () => {
+  const HZ = 'kst-hzz65f176a0ogplgq.cryptoservice.kms.aliyuncs.com';
+  const HZ2 = 'kst-hzz75f176a0ogplgq.cryptoservice.kms.aliyuncs.com';
+  const profiles = { 'config.profiles[0].name': 'default', 'config.profiles[0].secretName': 'acs/ram/user/demo-app' };
+  // Instances only: no region, no endpoints, so no RAM identity and no token.
+  const onlyInstances = (instances, set = {}) => ({
+    files: [],
+    set: { 'rrsa.projectToken': 'false', ...profiles, ...set },
+    setJson: { 'config.kms.instances': instances },
+  });
+  const one = [{ endpoint: HZ, regionId: 'cn-hangzhou', clientKeySecret: { name: 'kms-client-key' } }];
+  const two = [
+    { endpoint: HZ, regionId: 'cn-hangzhou', clientKeySecret: { name: 'kms-client-key', caKey: 'ca.pem' } },
+    {
+      endpoint: `https://${HZ2}:443`,
+      regionId: 'cn-hangzhou',
+      clientKeySecret: { name: 'kms-client-key-2', clientKeyKey: 'clientKey_KAAP.2.json', passwordKey: 'clientKey_KAAP.2_Password.txt' },
+      caBundle: INSTANCE_CA,
+      insecureSkipVerify: true,
+    },
+  ];
+  const sum = (o) => find(o, 'Deployment').spec.template.metadata.annotations['checksum/credsync-config'];
+
+  describe('one instance, nothing else', () => {
+    const objs = render(onlyInstances(one));
+
+    test('config.yaml: kms.instances[0] with the mounted files; no region, no endpoints', () => {
+      const config = configOf(objs);
+      assert.deepEqual(config.kms, {
+        instances: [{
+          endpoint: HZ,
+          region_id: 'cn-hangzhou',
+          client_key_file: `${KMS_INSTANCES_DIR}/0/clientKey.json`,
+          password_file: `${KMS_INSTANCES_DIR}/0/password.txt`,
+        }],
+        signature: 'acs3',
+      });
+      assert.deepEqual(config.identity, { session_duration: '1h' });
+      assert.deepEqual(Object.keys(find(objs, 'ConfigMap').data), ['config.yaml']);
+    });
+
+    test('one projected volume, 0440, the Secret\'s two default keys under 0/', () => {
+      for (const pod of [deploymentPod(objs), testPod(objs)]) {
+        const vol = byName(pod.volumes, 'credsync-kms-instances');
+        assert.deepEqual(vol.projected, {
+          defaultMode: 0o440,
+          sources: [{
+            secret: {
+              name: 'kms-client-key',
+              items: [{ key: 'clientKey.json', path: '0/clientKey.json' }, { key: 'password.txt', path: '0/password.txt' }],
+            },
+          }],
+        });
+        assertVolumes(pod, { projectToken: false });
+        assert.equal(pod.securityContext.fsGroup, 65532, 'the fsGroup owns the 0440 files');
+      }
+    });
+
+    test('mounted into credsync alone: native sidecar and the helm test pod', () => {
+      const pod = deploymentPod(objs);
+      assert.deepEqual(names(pod.initContainers), ['credsync']);
+      assert.deepEqual(names(pod.containers), ['app']);
+      assertKmsInstancesMounted(pod);
+      assertApp(pod);
+      assertKmsInstancesMounted(testPod(objs));
+      assert.deepEqual(byName(testPod(objs).containers, 'check').volumeMounts, [{ name: 'credsync', mountPath: OUTPUT_DIR, readOnly: true }]);
+    });
+
+    test('classic mode: credsync-init and credsync get it, the app does not', () => {
+      const classic = render(onlyInstances(one, { 'sidecar.mode': 'classic' }));
+      const pod = deploymentPod(classic);
+      assert.deepEqual(names(pod.initContainers), ['credsync-init']);
+      assert.deepEqual(names(pod.containers), ['credsync', 'app']);
+      assertKmsInstancesMounted(pod);
+      assertKmsInstancesMounted(testPod(classic));
+    });
+
+    test('credsync validate accepts it without any RAM identity in the environment', () => {
+      const r = runValidate(objs, Object.fromEntries(Object.keys(RRSA_ENV).map((k) => [k, ''])));
+      assert.equal(r.status, 0, r.stderr);
+      // No OpenAPI endpoint: the instances are all there is (RRSA variables unset, yet valid).
+      assert.match(r.stdout, /^config OK: .* KMS , output /);
+    });
+
+    test('credsync validate opens the mounted client key: a wrong password is exit 2, one line', () => {
+      const wrong = { 'kms-client-key': { ...TEST_SECRETS['kms-client-key'], 'password.txt': '4321\n' } };
+      const r = runValidate(objs, {}, wrong);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`KMS instance https://${HZ}`));
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    });
+
+    test('valid objects', () => assertModels(objs));
+
+    test('no instances: no volume, no mount, no kms.instances', () => {
+      const plain = render();
+      assertKmsInstancesMounted(deploymentPod(plain), false);
+      assertKmsInstancesMounted(testPod(plain), false);
+      assert.equal(configOf(plain).kms.instances, undefined);
+    });
+  });
+
+  describe('two instances ahead of the region\'s gateway, RRSA still projected', () => {
+    const objs = render({ set: { 'sidecar.mode': 'classic' }, setJson: { 'config.kms.instances': two } });
+
+    test('config.yaml: both instances in order, CA from the Secret and from the ConfigMap', () => {
+      assert.deepEqual(configOf(objs).kms, {
+        region: 'cn-hangzhou',
+        signature: 'acs3',
+        instances: [
+          {
+            endpoint: HZ,
+            region_id: 'cn-hangzhou',
+            client_key_file: `${KMS_INSTANCES_DIR}/0/clientKey.json`,
+            password_file: `${KMS_INSTANCES_DIR}/0/password.txt`,
+            ca_file: `${KMS_INSTANCES_DIR}/0/ca.pem`,
+          },
+          {
+            endpoint: `https://${HZ2}:443`,
+            region_id: 'cn-hangzhou',
+            client_key_file: `${KMS_INSTANCES_DIR}/1/clientKey.json`,
+            password_file: `${KMS_INSTANCES_DIR}/1/password.txt`,
+            ca_file: '/etc/credsync/kms-instance-1-ca.pem',
+            insecure_skip_verify: true,
+          },
+        ],
+      });
+      const cm = find(objs, 'ConfigMap');
+      assert.deepEqual(Object.keys(cm.data).sort(), ['config.yaml', 'kms-instance-1-ca.pem']);
+      assert.equal(cm.data['kms-instance-1-ca.pem'], INSTANCE_CA);
+      assert.equal(configOf(objs).tls, undefined, 'an instance CA is not tls.ca_file');
+    });
+
+    test('each Secret projected under its index, with its own key names', () => {
+      for (const pod of [deploymentPod(objs), testPod(objs)]) {
+        assert.deepEqual(byName(pod.volumes, 'credsync-kms-instances').projected.sources, [
+          {
+            secret: {
+              name: 'kms-client-key',
+              items: [
+                { key: 'clientKey.json', path: '0/clientKey.json' },
+                { key: 'password.txt', path: '0/password.txt' },
+                { key: 'ca.pem', path: '0/ca.pem' },
+              ],
+            },
+          },
+          {
+            secret: {
+              name: 'kms-client-key-2',
+              items: [
+                { key: 'clientKey_KAAP.2.json', path: '1/clientKey.json' },
+                { key: 'clientKey_KAAP.2_Password.txt', path: '1/password.txt' },
+              ],
+            },
+          },
+        ]);
+      }
+    });
+
+    test('client keys and the token stay in the credsync containers (classic, test pod)', () => {
+      for (const pod of [deploymentPod(objs), testPod(objs)]) {
+        assertKmsInstancesMounted(pod);
+        assertVolumes(pod);
+        assertPodSecurity(pod);
+      }
+      assert.deepEqual(names(deploymentPod(objs).initContainers), ['credsync-init']);
+      assertApp(deploymentPod(objs));
+    });
+
+    test('credsync validate accepts it (both client keys opened)', () => {
+      assertValidates(objs);
+      assert.match(runValidate(objs).stdout, /KMS https:\/\/kms\.cn-hangzhou\.aliyuncs\.com/);
+    });
+    test('valid objects', () => assertModels(objs));
+
+    test('adding an instance or changing an instance CA rolls the pods', () => {
+      const changed = structuredClone(two);
+      changed[1].caBundle = INSTANCE_CA.replace('Instance', 'Other');
+      const other = render({ set: { 'sidecar.mode': 'classic' }, setJson: { 'config.kms.instances': changed } });
+      assert.notEqual(sum(objs), sum(other));
+      assert.notEqual(sum(render({ set: { 'sidecar.mode': 'classic' } })), sum(objs));
+    });
+  });
+
+  test('a parent chart\'s pod gets the client keys in credsync only', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-parent-'));
+    try {
+      const parent = path.join(tmp, 'myapp');
+      fs.cpSync(path.join(repo, 'deploy', 'examples', 'myapp'), parent, { recursive: true });
+      fs.cpSync(chart, path.join(parent, 'charts', 'credsync'), { recursive: true });
+      for (const mode of ['native', 'classic']) {
+        const r = helm(['template', 'rel', parent, '--set', `credsync.sidecar.mode=${mode}`,
+          '--set-json', `credsync.config.kms.instances=${JSON.stringify(one)}`]);
+        assert.equal(r.status, 0, r.stderr);
+        const objs = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
+        const pod = deploymentPod(objs);
+        assertKmsInstancesMounted(pod);
+        assert.ok(names(allContainers(pod)).includes('migrate') && names(allContainers(pod)).includes('web'));
+        assertValidates(objs);
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  test('NOTES name the Secrets and give no webhook advice for instances only', () => {
+    const r = helm(['install', 'rel', chart, '--dry-run=client', '--namespace', 'apps', ...valueArgs(onlyInstances(one))]);
+    assert.equal(r.status, 0, r.stderr);
+    const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    assert.match(notes, /KMS instances: 1, tried before any OpenAPI endpoint\. Their client-key Secrets\n\(kms-client-key\) must exist in namespace apps/);
+    assert.match(notes, /rollout restart deployment\/rel-credsync/);
+    assert.match(notes, /RRSA: not used; only KMS instances with client keys are configured\./);
+    assert.doesNotMatch(notes, /webhook must inject|insecureSkipVerify/);
+  });
+
+  test('instances only with rrsa.projectToken=true: roleArn is asked for, with the hint', () => {
+    const err = renderFails({ ...onlyInstances(one), set: { ...profiles } });
+    assert.match(err, /rrsa\.roleArn is required when rrsa\.projectToken is true .*with only config\.kms\.instances credsync uses no RAM identity: set rrsa\.projectToken=false/);
+  });
+
+  // Without the schema (helm --skip-schema-validation, or a parent chart's
+  // values that bypass it), the templates still name the missing key.
+  const renderFailsNoSchema = (instances) => {
+    const r = helm(['template', 'rel', chart, '--skip-schema-validation', ...valueArgs(onlyInstances(instances))]);
+    assert.notEqual(r.status, 0, 'helm template should fail');
+    return r.stderr;
+  };
+  for (const [what, drop, pattern] of [
+    ['endpoint', (i) => delete i.endpoint, /config\.kms\.instances\[1\]\.endpoint is required/],
+    ['regionId', (i) => delete i.regionId, /config\.kms\.instances\[1\]\.regionId is required/],
+    ['clientKeySecret.name', (i) => delete i.clientKeySecret, /config\.kms\.instances\[1\]\.clientKeySecret\.name is required/],
+  ]) {
+    test(`without the schema, a missing ${what} is named`, () => {
+      const instances = structuredClone(two);
+      drop(instances[1]);
+      assert.match(renderFailsNoSchema(instances), pattern);
+    });
+  }
+
+  test('a CA from the Secret and an inline one: refused', () => {
+    const instances = [{ ...one[0], clientKeySecret: { name: 'kms-client-key', caKey: 'ca.pem' }, caBundle: INSTANCE_CA }];
+    assert.match(renderFails(onlyInstances(instances)), /config\.kms\.instances\[0\]: set clientKeySecret\.caKey or caBundle, not both/);
+  });
+
+  test('the same endpoint twice: refused, as the sidecar would', () => {
+    const instances = [one[0], { ...one[0], endpoint: `https://${HZ}/`, clientKeySecret: { name: 'kms-client-key-2' } }];
+    assert.match(renderFails(onlyInstances(instances)), /config\.kms\.instances\[1\]\.endpoint: same endpoint as config\.kms\.instances\[0\]/);
+  });
+
+  const bad = [
+    ['an endpoint that is not a string', { endpoint: 443 }, /\/config\/kms\/instances\/0\/endpoint.*got number, want string/],
+    ['a plain-HTTP endpoint', { endpoint: 'http://127.0.0.1:8443' }, /\/config\/kms\/instances\/0\/endpoint/],
+    ['an endpoint with a path', { endpoint: `${HZ}/v1` }, /\/config\/kms\/instances\/0\/endpoint/],
+    ['a missing endpoint', { endpoint: undefined }, /\/config\/kms\/instances\/0.*missing property 'endpoint'/s],
+    ['an empty regionId', { regionId: '' }, /\/config\/kms\/instances\/0\/regionId/],
+    ['a missing clientKeySecret', { clientKeySecret: undefined }, /missing property 'clientKeySecret'/],
+    ['a clientKeySecret without a name', { clientKeySecret: { caKey: 'ca.pem' } }, /\/config\/kms\/instances\/0\/clientKeySecret.*missing property 'name'/s],
+    ['a Secret name with capitals', { clientKeySecret: { name: 'KMS-Key' } }, /\/config\/kms\/instances\/0\/clientKeySecret\/name/],
+    ['a Secret key with a slash', { clientKeySecret: { name: 'k', caKey: 'certs/ca.pem' } }, /\/config\/kms\/instances\/0\/clientKeySecret\/caKey/],
+    ['a snake_case key', { client_key_file: '/keys/ck.json' }, /additional properties 'client_key_file'/],
+    ['a CA bundle that is not PEM', { caBundle: 'not a certificate' }, /\/config\/kms\/instances\/0\/caBundle/],
+    ['insecureSkipVerify as a string', { insecureSkipVerify: 'yes' }, /\/config\/kms\/instances\/0\/insecureSkipVerify/],
+  ];
+  for (const [what, change, pattern] of bad) {
+    test(`the schema refuses ${what}`, () => {
+      const instance = { ...one[0], ...change };
+      for (const k of Object.keys(instance)) if (instance[k] === undefined) delete instance[k];
+      const err = renderFails(onlyInstances([instance]));
+      assert.match(err, /values don't meet the specifications of the schema/);
+      assert.match(err, pattern);
+    });
+  }
+});
+
 describe('helm template: app.enabled=false', () => {
   test('native: credsync runs alone as an ordinary container', async () => {
     const objs = render({ set: { 'app.enabled': 'false' } });
@@ -730,6 +1063,33 @@ describe('helm template: full.yaml (every value set)', () => {
     assertPodSecurity(pod, 2000);
   });
 
+  test('the instances\' Secrets, projected into the credsync containers only', () => {
+    for (const pod of [deploymentPod(objs), testPod(objs)]) {
+      assertKmsInstancesMounted(pod);
+      assert.deepEqual(byName(pod.volumes, 'credsync-kms-instances').projected, {
+        defaultMode: 0o440,
+        sources: [
+          {
+            secret: {
+              name: 'payments-kms-a',
+              items: [
+                { key: 'ck.json', path: '0/clientKey.json' },
+                { key: 'pw.txt', path: '0/password.txt' },
+                { key: 'PrivateKmsCA.pem', path: '0/ca.pem' },
+              ],
+            },
+          },
+          {
+            secret: {
+              name: 'payments-kms-b',
+              items: [{ key: 'clientKey.json', path: '1/clientKey.json' }, { key: 'password.txt', path: '1/password.txt' }],
+            },
+          },
+        ],
+      });
+    }
+  });
+
   test('the ServiceAccount keeps extra annotations', () => {
     const sa = find(objs, 'ServiceAccount', 'payments');
     assert.deepEqual(sa.metadata.annotations, { team: 'payments' });
@@ -752,7 +1112,28 @@ describe('helm template: full.yaml (every value set)', () => {
       circuit_failure_threshold: 5,
       circuit_open_for: '10s',
       circuit_max_open_for: '2m',
+      instances: [
+        {
+          endpoint: 'kst-shh75f176a0ogplgq.cryptoservice.kms.aliyuncs.com',
+          region_id: 'cn-shanghai',
+          client_key_file: `${KMS_INSTANCES_DIR}/0/clientKey.json`,
+          password_file: `${KMS_INSTANCES_DIR}/0/password.txt`,
+          ca_file: `${KMS_INSTANCES_DIR}/0/ca.pem`,
+          insecure_skip_verify: false,
+        },
+        {
+          endpoint: 'https://kst-shh85f176a0ogplgq.cryptoservice.kms.aliyuncs.com:8443',
+          region_id: 'cn-shanghai',
+          client_key_file: `${KMS_INSTANCES_DIR}/1/clientKey.json`,
+          password_file: `${KMS_INSTANCES_DIR}/1/password.txt`,
+          ca_file: '/etc/credsync/kms-instance-1-ca.pem',
+          insecure_skip_verify: true,
+        },
+      ],
     });
+    const cm = find(objs, 'ConfigMap');
+    assert.deepEqual(Object.keys(cm.data).sort(), ['ca.pem', 'config.yaml', 'kms-instance-1-ca.pem']);
+    assert.match(cm.data['kms-instance-1-ca.pem'], /^-----BEGIN CERTIFICATE-----\nMIIB.*InstanceCA.*\n-----END CERTIFICATE-----\n$/);
     assert.deepEqual(config.output, { directory: OUTPUT_DIR, file_mode: '0440', group: 2000 });
     assert.deepEqual(config.refresh, {
       interval: '30m',

@@ -58,7 +58,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The ConfigMap holding config.yaml (and ca.pem). */}}
+{{/* The ConfigMap holding config.yaml (and ca.pem, kms-instance-<i>-ca.pem). */}}
 {{- define "credsync.configMapName" -}}
 {{- include "credsync.fullname" . }}
 {{- end }}
@@ -76,6 +76,31 @@ promises them to applications.
 {{- define "credsync.configDir" -}}/etc/credsync{{- end }}
 {{- define "credsync.outputDir" -}}/var/run/credsync{{- end }}
 {{- define "credsync.tokenDir" -}}/var/run/secrets/credsync/rrsa{{- end }}
+{{/*
+The client keys of config.kms.instances: instance i's Secret keys appear as
+<kmsInstancesDir>/<i>/clientKey.json, password.txt and ca.pem. Beside the
+RRSA token rather than under configDir, so no mount is nested in the
+read-only ConfigMap volume.
+*/}}
+{{- define "credsync.kmsInstancesDir" -}}/var/run/secrets/credsync/kms-instances{{- end }}
+
+{{/* "true" when config.kms names only instances: the sidecar then uses no RAM identity. */}}
+{{- define "credsync.kmsInstancesOnly" -}}
+{{- $k := .Values.config.kms }}
+{{- if and $k.instances (not $k.region) (not $k.endpoints) }}true{{ end }}
+{{- end }}
+
+{{/*
+The Secret of config.kms.instances[i], with its defaults, for (list i
+INSTANCE), as JSON: name, clientKeyKey, passwordKey, caKey (maybe empty).
+Fails with one line when the name is missing.
+*/}}
+{{- define "credsync.kmsInstanceSecret" -}}
+{{- $i := index . 0 }}
+{{- $s := (index . 1).clientKeySecret | default dict }}
+{{- $name := required (printf "config.kms.instances[%d].clientKeySecret.name is required (the Secret with the client key and its password)" $i) $s.name }}
+{{- dict "name" $name "clientKeyKey" ($s.clientKeyKey | default "clientKey.json") "passwordKey" ($s.passwordKey | default "password.txt") "caKey" ($s.caKey | default "") | toJson }}
+{{- end }}
 
 {{/*
 credsync.put: sets (list DICT KEY VALUE) when VALUE is neither null nor "".
@@ -99,8 +124,8 @@ environment (e.g. what ACK's webhook injects) still apply.
 {{- if not $c.profiles }}
 {{- fail "config.profiles: list at least one profile, e.g. [{name: default, secretName: acs/ram/user/my-app}]" }}
 {{- end }}
-{{- if not (or $c.kms.region $c.kms.endpoints) }}
-{{- fail "config.kms: set config.kms.region or config.kms.endpoints" }}
+{{- if not (or $c.kms.region $c.kms.endpoints $c.kms.instances) }}
+{{- fail "config.kms: set config.kms.region, config.kms.endpoints or config.kms.instances" }}
 {{- end }}
 {{- $identity := dict }}
 {{- if eq (default "oidc" $c.identity.type) "ecs_ram_role" }}
@@ -130,6 +155,33 @@ environment (e.g. what ACK's webhook injects) still apply.
 {{- end }}
 {{- $_ := include "credsync.put" (list $kms "circuit_open_for" $c.kms.circuitOpenFor) }}
 {{- $_ := include "credsync.put" (list $kms "circuit_max_open_for" $c.kms.circuitMaxOpenFor) }}
+{{- $instances := list }}
+{{- $seen := dict }}
+{{- range $i, $in := $c.kms.instances }}
+{{- $where := printf "config.kms.instances[%d]" $i }}
+{{- $endpoint := required (printf "%s.endpoint is required (<instance id>.cryptoservice.kms.aliyuncs.com)" $where) $in.endpoint }}
+{{- $key := $endpoint | lower | trimPrefix "https://" | trimSuffix "/" }}
+{{- if hasKey $seen $key }}
+{{- fail (printf "%s.endpoint: same endpoint as config.kms.instances[%d]" $where (index $seen $key)) }}
+{{- end }}
+{{- $_ := set $seen $key $i }}
+{{- $secret := include "credsync.kmsInstanceSecret" (list $i $in) | fromJson }}
+{{- if and $secret.caKey $in.caBundle }}
+{{- fail (printf "%s: set clientKeySecret.caKey or caBundle, not both" $where) }}
+{{- end }}
+{{- $dir := printf "%s/%d" (include "credsync.kmsInstancesDir" $) $i }}
+{{- $entry := dict "endpoint" $endpoint "region_id" (required (printf "%s.regionId is required (e.g. cn-hangzhou)" $where) $in.regionId) "client_key_file" (printf "%s/clientKey.json" $dir) "password_file" (printf "%s/password.txt" $dir) }}
+{{- if $secret.caKey }}
+{{- $_ := set $entry "ca_file" (printf "%s/ca.pem" $dir) }}
+{{- else if $in.caBundle }}
+{{- $_ := set $entry "ca_file" (printf "%s/kms-instance-%d-ca.pem" (include "credsync.configDir" $) $i) }}
+{{- end }}
+{{- $_ := include "credsync.put" (list $entry "insecure_skip_verify" $in.insecureSkipVerify) }}
+{{- $instances = append $instances $entry }}
+{{- end }}
+{{- if $instances }}
+{{- $_ := set $kms "instances" $instances }}
+{{- end }}
 {{- $http := dict }}
 {{- $_ := include "credsync.put" (list $http "connect_timeout" $c.http.connectTimeout) }}
 {{- $_ := include "credsync.put" (list $http "request_timeout" $c.http.requestTimeout) }}
@@ -243,8 +295,12 @@ env:
       fieldRef:
         fieldPath: metadata.name
   {{- if .Values.rrsa.projectToken }}
+  {{- $hint := "" }}
+  {{- if include "credsync.kmsInstancesOnly" . }}
+  {{- $hint = "; with only config.kms.instances credsync uses no RAM identity: set rrsa.projectToken=false" }}
+  {{- end }}
   - name: ALIBABA_CLOUD_ROLE_ARN
-    value: {{ required "rrsa.roleArn is required when rrsa.projectToken is true (acs:ram::<account id>:role/<name>)" .Values.rrsa.roleArn | quote }}
+    value: {{ required (printf "rrsa.roleArn is required when rrsa.projectToken is true (acs:ram::<account id>:role/<name>)%s" $hint) .Values.rrsa.roleArn | quote }}
   - name: ALIBABA_CLOUD_OIDC_PROVIDER_ARN
     value: {{ required "rrsa.oidcProviderArn is required when rrsa.projectToken is true (acs:ram::<account id>:oidc-provider/ack-rrsa-<cluster id>)" .Values.rrsa.oidcProviderArn | quote }}
   - name: ALIBABA_CLOUD_OIDC_TOKEN_FILE
@@ -255,7 +311,10 @@ env:
   {{- end }}
 {{- end }}
 
-{{/* The mounts of the credsync containers; the RRSA token is mounted here only. */}}
+{{/*
+The mounts of the credsync containers; the RRSA token and the KMS instances'
+client keys are mounted here only, never in an app container.
+*/}}
 {{- define "credsync.containerVolumeMounts" -}}
 volumeMounts:
   - name: credsync-config
@@ -266,6 +325,11 @@ volumeMounts:
   {{- if .Values.rrsa.projectToken }}
   - name: credsync-rrsa-token
     mountPath: {{ include "credsync.tokenDir" . }}
+    readOnly: true
+  {{- end }}
+  {{- if .Values.config.kms.instances }}
+  - name: credsync-kms-instances
+    mountPath: {{ include "credsync.kmsInstancesDir" . }}
     readOnly: true
   {{- end }}
 {{- end }}
@@ -381,8 +445,9 @@ containers, so those can use the credentials too (native mode).
 
 {{/*
 PUBLIC: the pod volumes credsync needs, as list items: the shared in-memory
-volume `credsync`, the ConfigMap `credsync-config` and, with
-rrsa.projectToken, the projected RRSA token `credsync-rrsa-token`.
+volume `credsync`, the ConfigMap `credsync-config`, with rrsa.projectToken
+the projected RRSA token `credsync-rrsa-token` and, with config.kms.instances,
+`credsync-kms-instances`: each instance's Secret projected into <i>/.
 */}}
 {{- define "credsync.volumes" -}}
 - name: credsync
@@ -400,6 +465,28 @@ rrsa.projectToken, the projected RRSA token `credsync-rrsa-token`.
           audience: sts.aliyuncs.com
           expirationSeconds: {{ int .Values.rrsa.tokenExpirationSeconds }}
           path: token
+{{- end }}
+{{- with .Values.config.kms.instances }}
+- name: credsync-kms-instances
+  projected:
+    # 0440: owner root, group the pod's fsGroup, which the non-root credsync
+    # user has as a supplementary group.
+    defaultMode: 288
+    sources:
+      {{- range $i, $in := . }}
+      {{- $secret := include "credsync.kmsInstanceSecret" (list $i $in) | fromJson }}
+      - secret:
+          name: {{ $secret.name | quote }}
+          items:
+            - key: {{ $secret.clientKeyKey | quote }}
+              path: {{ printf "%d/clientKey.json" $i }}
+            - key: {{ $secret.passwordKey | quote }}
+              path: {{ printf "%d/password.txt" $i }}
+            {{- with $secret.caKey }}
+            - key: {{ . | quote }}
+              path: {{ printf "%d/ca.pem" $i }}
+            {{- end }}
+      {{- end }}
 {{- end }}
 {{- end }}
 
@@ -423,5 +510,9 @@ read-only (connecting to the socket still works).
 PUBLIC: pod annotations that roll the pods when the credsync config changes.
 */}}
 {{- define "credsync.podAnnotations" -}}
-checksum/credsync-config: {{ printf "%s\n%s" (include "credsync.configYaml" .) .Values.config.tls.caBundle | sha256sum }}
+{{- $text := printf "%s\n%s" (include "credsync.configYaml" .) .Values.config.tls.caBundle }}
+{{- range .Values.config.kms.instances }}
+{{- $text = printf "%s\n%s" $text (.caBundle | default "") }}
+{{- end }}
+{{- printf "checksum/credsync-config: %s" ($text | sha256sum) }}
 {{- end }}

@@ -31,6 +31,7 @@ const PROFILE = 'default';
 const ROLE_ARN = `acs:ram::${ACCOUNT}:role/credsync-podsim`;
 const PROVIDER_ARN = `acs:ram::${ACCOUNT}:oidc-provider/ack-rrsa-podsim`;
 const CREDSYNC_PATH = '/usr/local/bin/credsync';
+const INSTANCE = 'kst-hzzpodsim01';
 
 const binary = process.env.CREDSYNC_BIN;
 const logDir = process.env.CREDSYNC_E2E_LOG_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-pod-logs-'));
@@ -191,7 +192,7 @@ function assertFileOwnership(pod, file) {
 before(async () => {
   assert.ok(binary && fs.existsSync(binary), `CREDSYNC_BIN=${binary} does not name the credsync binary`);
   assert.ok(fs.existsSync(path.join(CHART, 'Chart.yaml')), `${CHART} is not a chart`);
-  emu = await startEmulator();
+  emu = await startEmulator({ kmsInstances: [INSTANCE] });
   log(`emulator on ${emu.url}; chart ${CHART}; logs in ${logDir}; work dir ${workDir}`);
 
   // The RRSA world: the provider trusts the audiences the chart projects,
@@ -330,6 +331,76 @@ describe('the rendered chart, run as pods', { concurrency: false }, () => {
       assert.equal(refresh.code, 0, `credsync refresh: ${refresh.output}`);
       await waitForKey(file, rotated.access_key_id, 10000);
       world.keyId = rotated.access_key_id;
+      const exits = await pod.stop();
+      assert.equal(exits.credsync?.code, 0, `credsync on SIGTERM: ${JSON.stringify(exits.credsync)}`);
+    });
+  });
+
+  test('KMS instance only: the client key from a Secret, mounted into credsync alone', async () => {
+    // The console's client key and password, and the instance CA, in the
+    // Secret a user creates with `kubectl create secret generic --from-file`.
+    const key = await emu.admin('POST', '/admin/kms-instance/client-keys', { secrets: [SECRET] });
+    const instance = emu.kmsInstance(INSTANCE);
+    const secretName = 'podsim-kms-client-key';
+    const objects = renderChart({
+      chart: CHART, release: 'podsim-instances', namespace: NAMESPACE, workDir: logDir,
+      values: {
+        rrsa: { projectToken: false },
+        config: {
+          kms: {
+            instances: [{
+              // Loopback: the instance CA's certificate also names 127.0.0.1.
+              endpoint: `https://127.0.0.1:${instance.port}`,
+              regionId: 'cn-hangzhou',
+              clientKeySecret: { name: secretName, caKey: 'ca.pem' },
+            }],
+          },
+          profiles: [{ name: PROFILE, secretName: SECRET }],
+        },
+      },
+    });
+    objects.push({
+      apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: secretName, namespace: NAMESPACE },
+      data: {
+        'clientKey.json': fs.readFileSync(key.client_key_file).toString('base64'),
+        'password.txt': fs.readFileSync(key.password_file).toString('base64'),
+        'ca.pem': instance.ca.toString('base64'),
+      },
+    });
+    const deployment = findObject(objects, 'Deployment');
+    const podSpec = podFromWorkload(deployment);
+    assert.ok(!podSpec.spec.volumes.some((v) => v.name === 'credsync-rrsa-token'), 'instances only: no RRSA token');
+    await emu.admin('DELETE', '/admin/counters');
+
+    let pod;
+    await withLogs(() => pod, async () => {
+      pod = await launchPod(objects, podSpec, replicaName(deployment));
+      const { config, credentialsPath } = renderedConfig(pod, 'credsync');
+      const file = pod.hostPath('credsync', credentialsPath);
+      const current = await emu.admin('GET', `/admin/secrets/${encodeURIComponent(SECRET)}`);
+      assert.deepEqual([...new Set(keyIdsIn(fs.readFileSync(file, 'utf8')))], [current.versions.at(-1).access_key_id]);
+      assertFileOwnership(pod, file);
+      const counters = await emu.admin('GET', '/admin/counters');
+      assert.ok((counters.actions?.[`${INSTANCE}/GetSecretValue`]?.requests ?? 0) >= 1,
+                `the instance gateway was not asked: ${JSON.stringify(counters.actions)}`);
+      const loaded = fs.readFileSync(pod.container('credsync').logFile, 'utf8');
+      assert.match(loaded, new RegExp(`KMS instance client key loaded.*${key.key_id.replace(/\./g, '\\.')}`));
+      log(`${credentialsPath} written from instance ${INSTANCE} with client key ${key.key_id}`);
+
+      // The Secret's files: group fsGroup, 0440, read by the non-root credsync.
+      const instanceConfig = config.kms.instances[0];
+      for (const k of ['client_key_file', 'password_file', 'ca_file']) {
+        assertFileOwnership(pod, pod.hostPath('credsync', instanceConfig[k]));
+      }
+      // The app container has no client key.
+      const app = pod.containers.get('app');
+      assert.ok(app, 'the example app runs');
+      const dir = path.posix.dirname(path.posix.dirname(instanceConfig.client_key_file));
+      const r2 = await app.exec(['/bin/sh', '-c', `test ! -e ${dir} && test ! -e ${instanceConfig.client_key_file}`]);
+      assert.equal(r2.code, 0, `the app container sees ${dir}: ${r2.output}`);
+
+      await pod.waitReady();
+      await assertProbes(pod, 'credsync', config);
       const exits = await pod.stop();
       assert.equal(exits.credsync?.code, 0, `credsync on SIGTERM: ${JSON.stringify(exits.credsync)}`);
     });
