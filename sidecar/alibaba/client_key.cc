@@ -1,11 +1,5 @@
 #include "sidecar/alibaba/client_key.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <string>
 #include <utility>
 
@@ -23,67 +17,19 @@
 #include "openssl/pkcs12.h"
 #include "openssl/provider.h"
 #include "openssl/x509.h"
+#include "sidecar/common/files.h"
 #include "sidecar/common/json_depth.h"
 
 namespace credsync::alibaba {
 namespace {
 
 // A client key file is about 3.5 KiB, a password a few dozen bytes.
-constexpr off_t kMaxClientKeyFileBytes = 64 * 1024;
-constexpr off_t kMaxPasswordFileBytes = 4 * 1024;
+constexpr size_t kMaxClientKeyFileBytes = 64 * 1024;
+constexpr size_t kMaxPasswordFileBytes = 4 * 1024;
 constexpr size_t kMaxKeyIdBytes = 256;
 
 absl::Status problem(absl::string_view origin, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("client key ", origin, ": ", what));
-}
-
-// Reads a small regular file; the status names `what` and `path`.
-absl::StatusOr<std::string> readSmallFile(const std::string& path, off_t max_bytes,
-                                          absl::string_view what) {
-  const auto failure = [&](int error) {
-    const std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(error));
-    if (error == ENOENT) return absl::NotFoundError(message);
-    if (error == EACCES) return absl::PermissionDeniedError(message);
-    return absl::InvalidArgumentError(message);
-  };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return failure(errno);
-  struct stat info {};
-  if (::fstat(fd, &info) != 0) {
-    const int error = errno;
-    ::close(fd);
-    return failure(error);
-  }
-  if (!S_ISREG(info.st_mode) || info.st_size > max_bytes) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " ", path, ": not a regular file of at most ", max_bytes / 1024, " KiB"));
-  }
-  std::string text;
-  char buffer[4096];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      ::close(fd);
-      OPENSSL_cleanse(buffer, sizeof(buffer));
-      wipeString(text);
-      return failure(error);
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-    if (text.size() > static_cast<size_t>(max_bytes)) {
-      ::close(fd);
-      OPENSSL_cleanse(buffer, sizeof(buffer));
-      wipeString(text);
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " ", path, ": larger than ", max_bytes / 1024, " KiB"));
-    }
-  }
-  ::close(fd);
-  OPENSSL_cleanse(buffer, sizeof(buffer));
-  return text;
 }
 
 // The first OpenSSL error's reason ("mac verify failure", "unsupported"), for

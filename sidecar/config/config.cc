@@ -1,13 +1,10 @@
 #include "sidecar/config/config.h"
 #include "sidecar/output/credentials_ini.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "sidecar/alibaba/ecs_metadata_client.h"
+#include "sidecar/common/files.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
@@ -319,8 +317,7 @@ class Loader {
   // A list of mappings of scalars (profiles, kms.instances) whose keys
   // `is_known` accepts, into `out`.
   absl::Status readMappingList(const std::string& key, const YAML::Node& node,
-                               bool (*is_known)(absl::string_view),
-                               std::vector<RawProfile>& out);
+                               bool (*is_known)(absl::string_view), std::vector<RawProfile>& out);
   absl::Status readHooks(const YAML::Node& node);
   absl::Status readHook(const std::string& path, const YAML::Node& node);
   absl::Status readScalar(const std::string& key, const YAML::Node& node, RawValue& out);
@@ -1859,52 +1856,11 @@ absl::StatusOr<Config> parseConfig(absl::string_view text, const Environment& en
 
 namespace {
 
-// Reads a config file of at most 1 MiB; a missing or unreadable file names
-// the path.
+// A ConfigMap-rendered config is a few KiB; a huge file is a mistake.
+constexpr size_t kMaxConfigFileBytes = 1 << 20;
+
 absl::StatusOr<std::string> readConfigText(const std::string& path) {
-  // A ConfigMap-rendered config is a few KiB; a huge file is a mistake.
-  constexpr off_t kMaxSize = 1 << 20;
-  const auto failure = [&](int error) {
-    const std::string message = absl::StrCat("config file ", path, ": ", std::strerror(error));
-    if (error == ENOENT) return absl::NotFoundError(message);
-    if (error == EACCES) return absl::PermissionDeniedError(message);
-    return absl::InvalidArgumentError(message);
-  };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return failure(errno);
-  struct stat info {};
-  if (::fstat(fd, &info) != 0) {
-    const int error = errno;
-    ::close(fd);
-    return failure(error);
-  }
-  if (!S_ISREG(info.st_mode)) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": not a regular file"));
-  }
-  if (info.st_size > kMaxSize) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": larger than 1 MiB"));
-  }
-  std::string text;
-  char buffer[8192];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      ::close(fd);
-      return failure(error);
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-    if (text.size() > static_cast<size_t>(kMaxSize)) {
-      ::close(fd);
-      return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": larger than 1 MiB"));
-    }
-  }
-  ::close(fd);
-  return text;
+  return readSmallFile(path, kMaxConfigFileBytes, "config file");
 }
 
 }  // namespace
