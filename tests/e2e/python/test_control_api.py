@@ -22,7 +22,25 @@ pb = STUBS.credsync_pb2
 SECRET = 'acs/ram/user/py-app'
 
 
-class ControlApiTest(unittest.TestCase):
+class SidecarTestCase(unittest.TestCase):
+    """Stops what setUpClass started (the channel, credsync, the emulator,
+    the world's directory), also after a failed setUpClass."""
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, 'channel', None):
+            cls.channel.close()
+        code = cls.sc.stop() if getattr(cls, 'sc', None) else 0
+        cls.emu.stop()
+        if getattr(cls, 'world', None):
+            shutil.rmtree(cls.world.dir, ignore_errors=True)
+        # SIGTERM must stop credsync cleanly (and, in the sanitizer tree,
+        # without a report).
+        if code != 0:
+            raise AssertionError(f'credsync exited {code} on SIGTERM:\n{cls.sc.stderr()}')
+
+
+class ControlApiTest(SidecarTestCase):
     @classmethod
     def setUpClass(cls):
         cls.emu = harness.Emulator.start()
@@ -52,18 +70,6 @@ class ControlApiTest(unittest.TestCase):
             cls.tearDownClass()
             raise
 
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, 'channel', None):
-            cls.channel.close()
-        code = cls.sc.stop() if getattr(cls, 'sc', None) else 0
-        cls.emu.stop()
-        if getattr(cls, 'world', None):
-            shutil.rmtree(cls.world.dir, ignore_errors=True)
-        # SIGTERM must stop credsync cleanly (and, in the sanitizer tree,
-        # without a report).
-        if code != 0:
-            raise AssertionError(f'credsync exited {code} on SIGTERM:\n{cls.sc.stderr()}')
 
     def current_key(self):
         """The profile's key id as credsync reports it."""
@@ -249,7 +255,7 @@ if __name__ == '__main__':
 DB_SECRET = 'rds/py-db'
 
 
-class GenericProfileTest(unittest.TestCase):
+class GenericProfileTest(SidecarTestCase):
     """A generic profile (a database credential kept as JSON, one file per
     key) through the same API: GetStatus shows its kind, version and files;
     Refresh speaks versions (failed_version_id); Watch carries version ids."""
@@ -282,16 +288,6 @@ class GenericProfileTest(unittest.TestCase):
             cls.tearDownClass()
             raise
 
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, 'channel', None):
-            cls.channel.close()
-        code = cls.sc.stop() if getattr(cls, 'sc', None) else 0
-        cls.emu.stop()
-        if getattr(cls, 'world', None):
-            shutil.rmtree(cls.world.dir, ignore_errors=True)
-        if code != 0:
-            raise AssertionError(f'credsync exited {code} on SIGTERM:\n{cls.sc.stderr()}')
 
     def read(self, name):
         with open(os.path.join(self.out, name)) as f:
