@@ -22,6 +22,23 @@ pb = STUBS.credsync_pb2
 SECRET = 'acs/ram/user/py-app'
 
 
+def read_in_background(call):
+    """Reads a Watch stream on a thread: (a queue of its messages, and the
+    RpcError that ends it; the thread)."""
+    messages = queue.Queue()
+
+    def read():
+        try:
+            for message in call:
+                messages.put(message)
+        except grpc.RpcError as err:
+            messages.put(err)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return messages, reader
+
+
 class SidecarTestCase(unittest.TestCase):
     """Stops what setUpClass started (the channel, credsync, the emulator,
     the world's directory), also after a failed setUpClass."""
@@ -161,18 +178,8 @@ class ControlApiTest(SidecarTestCase):
     # a rotation plus a Refresh makes, with the previous key and a higher
     # generation.
     def test_watch_reports_initial_state_then_change(self):
-        messages = queue.Queue()
         call = self.stub.Watch(pb.WatchRequest(profile='default'), timeout=60)
-
-        def read():
-            try:
-                for message in call:
-                    messages.put(message)
-            except grpc.RpcError as err:
-                messages.put(err)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
+        messages, reader = read_in_background(call)
         try:
             initial = messages.get(timeout=10)
             self.assertIsInstance(initial, pb.WatchResponse)
@@ -307,18 +314,8 @@ class GenericProfileTest(SidecarTestCase):
         self.assertEqual(sorted(db.files), ['db.password', 'db.username'])
         self.assertEqual(self.read('db.password'), 'py-db-password-1')
 
-        messages = queue.Queue()
         call = self.stub.Watch(pb.WatchRequest(profile='db'), timeout=60)
-
-        def read():
-            try:
-                for message in call:
-                    messages.put(message)
-            except grpc.RpcError as err:
-                messages.put(err)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
+        messages, reader = read_in_background(call)
         try:
             initial = messages.get(timeout=10)
             self.assertTrue(initial.initial)
