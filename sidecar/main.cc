@@ -118,10 +118,18 @@ int validateCommand(const std::vector<std::string>& args) {
                            ? absl::StrCat(profile.name, " (generic)")
                            : profile.name);
   }
-  std::printf("config OK: identity %s, %zu profile(s) [%s], KMS %s, output %s\n",
-              config::identityTypeName(config.identity.type), config.profiles.size(),
-              absl::StrJoin(profiles, ", ").c_str(),
-              absl::StrJoin(config.kms.endpoints, ", ").c_str(), config.output.directory.c_str());
+  // In the order fetches try them: instances, then OpenAPI endpoints.
+  std::vector<std::string> kms;
+  for (const auto& instance : config.kms.instances) {
+    kms.push_back(absl::StrCat(instance.endpoint, " (instance)"));
+  }
+  kms.insert(kms.end(), config.kms.endpoints.begin(), config.kms.endpoints.end());
+  // Without an OpenAPI endpoint no RAM identity is used (the sidecar runs with none).
+  const char* identity =
+      config.kms.endpoints.empty() ? "none" : config::identityTypeName(config.identity.type);
+  std::printf("config OK: identity %s, %zu profile(s) [%s], KMS %s, output %s\n", identity,
+              config.profiles.size(), absl::StrJoin(profiles, ", ").c_str(),
+              absl::StrJoin(kms, ", ").c_str(), config.output.directory.c_str());
   return kExitOk;
 }
 

@@ -705,7 +705,7 @@ describe('helm template: config.kms.instances (client keys from Secrets)', () =>
       const r = runValidate(objs, Object.fromEntries(Object.keys(RRSA_ENV).map((k) => [k, ''])));
       assert.equal(r.status, 0, r.stderr);
       // No OpenAPI endpoint: the instances are all there is (RRSA variables unset, yet valid).
-      assert.match(r.stdout, /^config OK: .* KMS , output /);
+      assert.match(r.stdout, /^config OK: identity none, .* KMS https:\/\/[^ ]+ \(instance\), output /);
     });
 
     test('credsync validate opens the mounted client key: a wrong password is exit 2, one line', () => {
@@ -795,7 +795,9 @@ describe('helm template: config.kms.instances (client keys from Secrets)', () =>
 
     test('credsync validate accepts it (both client keys opened)', () => {
       assertValidates(objs);
-      assert.match(runValidate(objs).stdout, /KMS https:\/\/kms\.cn-hangzhou\.aliyuncs\.com/);
+      // Both instances first, then the region's gateway: the order fetches try them.
+      assert.match(runValidate(objs).stdout,
+        /KMS https:\/\/kst-[^ ]+ \(instance\), https:\/\/kst-[^ ]+ \(instance\), https:\/\/kms\.cn-hangzhou\.aliyuncs\.com, output/);
     });
     test('valid objects', () => assertModels(objs));
 
