@@ -54,8 +54,14 @@ TEST(ProcessTableTest, FindsAndSignalsARealChild) {
   const ProcessTablePtr table = makeProcessTable();
   EXPECT_EQ(table->self(), getpid());
   const pid_t child = startChild({"/bin/sleep", "30"});
-  const std::optional<ProcessInfo> found = find(*table, child);
-  ASSERT_TRUE(found.has_value());
+  // posix_spawn may return while the child is still inside execve, when
+  // /proc shows the old command line, or the new name with an empty one: the
+  // scan must come to read the exec'd program.
+  std::optional<ProcessInfo> found;
+  ASSERT_TRUE(eventually([&] {
+    found = find(*table, child);
+    return found.has_value() && found->argv0 == "/bin/sleep";
+  }));
   EXPECT_EQ(found->name, "sleep");
   EXPECT_EQ(found->argv0, "/bin/sleep");
   EXPECT_EQ(found->parent_pid, getpid());
