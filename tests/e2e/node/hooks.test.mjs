@@ -70,8 +70,12 @@ describe('change hooks', () => {
     const pidFile = path.join(world.dir, 'target.pid');
     // Unique per run, at most 15 bytes: the kernel's limit on a process name.
     const name = `hupt${process.pid % 100000}`;
-    const nameTarget = startHupTarget(world.dir, name, byName);
+    // Each target writes its pid once its trap is set: a SIGHUP before that
+    // would end the shell. The by-name target's pid file is only that signal.
+    const nameReady = path.join(world.dir, 'by-name.pid');
+    const nameTarget = startHupTarget(world.dir, name, byName, nameReady);
     startHupTarget(world.dir, `pidt${process.pid % 100000}`, byPidFile, pidFile);
+    await waitForFile(nameReady, (c) => c.trim().length > 0);
     await waitForFile(pidFile, (c) => c.trim().length > 0);
 
     const configFile = writeConfig(world.dir, {
