@@ -30,18 +30,6 @@ constexpr int kPbeIterations = 2048;
 constexpr int kMacIterations = 1;
 constexpr int kCertificateValidityDays = 5 * 365;
 
-// Drains OpenSSL's error queue into the message, so a later caller on this
-// thread does not pick up a stale error.
-absl::Status opensslError(absl::StatusCode code, absl::string_view what) {
-  std::string detail;
-  while (const unsigned long error = ERR_get_error()) {
-    char buffer[256];
-    ERR_error_string_n(error, buffer, sizeof(buffer));
-    absl::StrAppend(&detail, detail.empty() ? "" : "; ", buffer);
-  }
-  return absl::Status(code, detail.empty() ? std::string(what) : absl::StrCat(what, ": ", detail));
-}
-
 // A library context with the legacy provider (RC2-40 for the certificate
 // bag) and the default one, made once. A private context rather than the
 // process default, so nothing else in the emulator can pick a legacy

@@ -34,24 +34,6 @@ constexpr int kMinRsaBits = 2048;
 // modulus, and a JWKS is outside input.
 constexpr int kMaxRsaBits = 8192;
 
-// OpenSSL reports failures on a per-thread queue; drain it so that a later,
-// unrelated caller on this thread does not pick up a stale error.
-std::string drainOpensslErrors() {
-  std::string message;
-  while (const unsigned long code = ERR_get_error()) {
-    char buffer[256];
-    ERR_error_string_n(code, buffer, sizeof(buffer));
-    if (!message.empty()) message += "; ";
-    message += buffer;
-  }
-  return message;
-}
-
-absl::Status opensslError(absl::StatusCode code, absl::string_view what) {
-  const std::string detail = drainOpensslErrors();
-  return absl::Status(code, detail.empty() ? std::string(what) : absl::StrCat(what, ": ", detail));
-}
-
 // A PEM passphrase callback that refuses, so an encrypted key fails to load
 // instead of OpenSSL prompting on the terminal.
 int refusePassphrase(char*, int, int, void*) { return -1; }

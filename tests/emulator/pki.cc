@@ -48,18 +48,6 @@ constexpr long kBackdateSeconds = 3600;
 constexpr mode_t kPrivateMode = 0600;
 constexpr mode_t kPublicMode = 0644;
 
-// Drains OpenSSL's per-thread error queue into the message, so a later caller
-// on this thread does not pick up a stale error.
-absl::Status opensslError(absl::StatusCode code, absl::string_view what) {
-  std::string detail;
-  while (const unsigned long error = ERR_get_error()) {
-    char buffer[256];
-    ERR_error_string_n(error, buffer, sizeof(buffer));
-    absl::StrAppend(&detail, detail.empty() ? "" : "; ", buffer);
-  }
-  return absl::Status(code, detail.empty() ? std::string(what) : absl::StrCat(what, ": ", detail));
-}
-
 absl::Status errnoError(absl::string_view what, const std::string& path) {
   return absl::FailedPreconditionError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
