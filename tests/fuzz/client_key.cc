@@ -27,10 +27,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(!absl::StrContains(message, "1234"));
     const size_t data_at = json.find("\"PrivateKeyData\"");
     if (data_at != std::string::npos) {
-      // No run of the key data long enough to be key material appears.
+      // No run of the key data long enough to be key material appears. Key
+      // material is base64, so only space-free runs count: every window of
+      // 32 bytes of our own fixed texts has a space, and a value that merely
+      // repeats one of them ("...: not a JSON object") is not an echo.
       const size_t value_at = json.find('"', data_at + 17);
       if (value_at != std::string::npos && json.size() > value_at + 33) {
-        check(!absl::StrContains(message, absl::string_view(json).substr(value_at + 1, 32)));
+        const absl::string_view run = absl::string_view(json).substr(value_at + 1, 32);
+        if (!absl::StrContains(run, ' ')) check(!absl::StrContains(message, run));
       }
     }
     return 0;

@@ -12,12 +12,14 @@
 #include "absl/strings/str_cat.h"
 #include "credsync/v1/credsync.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "grpc/grpc.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "grpcpp/support/channel_arguments.h"
 #include "gtest/gtest.h"
 #include "sidecar/common/mutex.h"
 #include "tests/common/eventually.h"
@@ -123,8 +125,14 @@ class WatchReactorTest : public ::testing::Test {
     builder.AddListeningPort(address, grpc::InsecureServerCredentials());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    stub_ =
-        CredsyncService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    // The client's receive window stays at 64 KiB: with BDP probing (on by
+    // default) gRPC grows it to megabytes on a fast link, and a reader that
+    // stops reading would then still take in everything a test sends.
+    grpc::ChannelArguments arguments;
+    arguments.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    arguments.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+    stub_ = CredsyncService::NewStub(
+        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments));
   }
 
   std::unique_ptr<WatchStream> watch(const std::string& profile) {
