@@ -96,8 +96,8 @@ std::optional<Loaded> load(const std::vector<std::string>& args, std::vector<Fla
   // A client key that cannot be opened (missing file, wrong password) is bad
   // input like the config that names it: caught here, before anything runs.
   for (const config::KmsInstanceConfig& instance : config->kms.instances) {
-    absl::StatusOr<alibaba::ClientKey> key =
-        config::loadInstanceClientKey(instance, config::processEnvironment());
+    absl::StatusOr<std::unique_ptr<alibaba::ReloadingClientKey>> key =
+        config::openInstanceClientKey(instance, config::processEnvironment());
     if (!key.ok()) {
       *exit_code = badInput(std::string(key.status().message()));
       return std::nullopt;

@@ -1,5 +1,6 @@
 #include "sidecar/alibaba/dkms_client.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -143,8 +144,8 @@ absl::Status statusFromErrorBody(const http::Response& response,
 
 class DkmsClientImpl : public DkmsClient {
  public:
-  DkmsClientImpl(http::Client& http, ClientKey key, const TimeSource& time_source)
-      : http_(http), key_(std::move(key)), time_source_(time_source) {}
+  DkmsClientImpl(http::Client& http, ClientKeySource& keys, const TimeSource& time_source)
+      : http_(http), keys_(keys), time_source_(time_source) {}
 
   absl::StatusOr<SecretValue> getSecretValue(const DkmsGetSecretValueRequest& request) override {
     if (request.secret_name.empty()) {
@@ -162,10 +163,11 @@ class DkmsClientImpl : public DkmsClient {
     http_request.url = absl::StrCat("https://", endpoint->host, "/");
     http_request.operation = std::string(kApiName);
     http_request.body = dkmsGetSecretValueRequestBody(request);
+    const std::shared_ptr<const ClientKey> key = keys_.current();
     http_request.headers =
-        dkms::unsignedHeaders(kApiName, key_.keyId(), http_request.body, time_source_.systemTime());
+        dkms::unsignedHeaders(kApiName, key->keyId(), http_request.body, time_source_.systemTime());
     absl::StatusOr<std::string> signature =
-        key_.sign(dkms::stringToSign(http_request.method, http_request.headers));
+        key->sign(dkms::stringToSign(http_request.method, http_request.headers));
     if (!signature.ok()) return withContext(signature.status(), kAction);
     http_request.headers.emplace_back("authorization", dkms::authorizationHeader(*signature));
 
@@ -178,7 +180,7 @@ class DkmsClientImpl : public DkmsClient {
 
  private:
   http::Client& http_;
-  const ClientKey key_;  // sign() is const and thread-safe
+  ClientKeySource& keys_;
   const TimeSource& time_source_;
 };
 
@@ -214,8 +216,9 @@ absl::StatusOr<SecretValue> parseDkmsGetSecretValueResponse(
   return value;
 }
 
-DkmsClientPtr makeDkmsClient(http::Client& http, ClientKey key, const TimeSource& time_source) {
-  return std::make_unique<DkmsClientImpl>(http, std::move(key), time_source);
+DkmsClientPtr makeDkmsClient(http::Client& http, ClientKeySource& keys,
+                             const TimeSource& time_source) {
+  return std::make_unique<DkmsClientImpl>(http, keys, time_source);
 }
 
 }  // namespace credsync::alibaba

@@ -5,7 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "sidecar/alibaba/client_key.h"
+#include "sidecar/alibaba/client_key_source.h"
 #include "sidecar/alibaba/kms_client.h"
 #include "sidecar/common/time_source.h"
 #include "sidecar/http/client.h"
@@ -62,7 +62,10 @@ absl::StatusOr<SecretValue> parseDkmsGetSecretValueResponse(
 // The protobuf body getSecretValue sends (exposed for tests).
 std::string dkmsGetSecretValueRequestBody(const DkmsGetSecretValueRequest& request);
 
-// `http` and `time_source` must outlive the client; the key is owned.
-DkmsClientPtr makeDkmsClient(http::Client& http, ClientKey key, const TimeSource& time_source);
+// `http`, `keys` and `time_source` must outlive the client. Each request
+// signs with keys.current(), so a replaced client key is used from the next
+// request on.
+DkmsClientPtr makeDkmsClient(http::Client& http, ClientKeySource& keys,
+                             const TimeSource& time_source);
 
 }  // namespace credsync::alibaba

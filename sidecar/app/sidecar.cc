@@ -94,8 +94,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
   // KMS instances first: the dedicated gateway in the VPC, needing no STS
   // exchange; the OpenAPI endpoints after them as the fallback.
   for (const config::KmsInstanceConfig& instance : config.kms.instances) {
-    absl::StatusOr<alibaba::ClientKey> key =
-        config::loadInstanceClientKey(instance, config::processEnvironment());
+    absl::StatusOr<std::unique_ptr<alibaba::ReloadingClientKey>> key =
+        config::openInstanceClientKey(instance, config::processEnvironment());
     if (!key.ok()) return key.status();
     if (!instance.verify) {
       log::warn(
@@ -106,14 +106,15 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
     http::CurlClientOptions options = http_options;
     if (!instance.ca_file.empty()) options.ca_file = instance.ca_file;
     options.verify_tls = instance.verify;
-    const std::string key_id = key->keyId();
     KmsInstance wired;
+    wired.endpoint = instance.endpoint;
+    wired.key = *std::move(key);
     wired.transport = http::makeCurlClient(options);
     wired.http = observe(*wired.transport);
-    wired.client = alibaba::makeDkmsClient(*wired.http, *std::move(key), time_source);
+    wired.client = alibaba::makeDkmsClient(*wired.http, *wired.key, time_source);
     backends.push_back(fetch::makeInstanceBackend(*wired.client, instance.endpoint));
     log::info("KMS instance client key loaded",
-              {{"endpoint", instance.endpoint}, {"key_id", key_id}});
+              {{"endpoint", instance.endpoint}, {"key_id", wired.key->reloads().key_id}});
     sidecar->instances_.push_back(std::move(wired));
   }
   for (const std::string& endpoint : config.kms.endpoints) {
@@ -283,6 +284,10 @@ std::string Sidecar::renderMetrics() const {
   for (const fetch::EndpointHealth& health : source_->endpointHealth()) {
     state.endpoints.push_back(
         {health.endpoint, std::string(fetch::circuitStateName(health.state)), health.times_opened});
+  }
+  for (const KmsInstance& instance : instances_) {
+    const alibaba::ClientKeyReloads reloads = instance.key->reloads();
+    state.client_keys.push_back({instance.endpoint, reloads.succeeded, reloads.failed});
   }
   return metrics_->render(state, time_source_->systemTime());
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sidecar/alibaba/client_key_source.h"
 #include "sidecar/alibaba/dkms_client.h"
 #include "sidecar/alibaba/kms_client.h"
 #include "sidecar/alibaba/sts_client.h"
@@ -77,6 +78,9 @@ class Sidecar {
   alibaba::KmsClientPtr kms_;
   // One HTTP client per KMS instance: each trusts its own instance CA.
   struct KmsInstance {
+    std::string endpoint;
+    // Declared before the client, which signs with it, so it outlives it.
+    std::unique_ptr<alibaba::ReloadingClientKey> key;
     http::ClientPtr transport;
     http::ClientPtr http;
     alibaba::DkmsClientPtr client;

@@ -1883,13 +1883,13 @@ absl::StatusOr<ClientSettings> loadClientSettings(const std::string& path, const
   return settings;
 }
 
-absl::StatusOr<alibaba::ClientKey> loadInstanceClientKey(const KmsInstanceConfig& instance,
-                                                         const Environment& env) {
+absl::StatusOr<std::unique_ptr<alibaba::ReloadingClientKey>> openInstanceClientKey(
+    const KmsInstanceConfig& instance, const Environment& env) {
   alibaba::ClientKeyPasswordSource password;
   password.file = instance.password_file;
   password.env_variable = instance.password_env;
-  absl::StatusOr<alibaba::ClientKey> key =
-      alibaba::loadClientKey(instance.client_key_file, password, env);
+  absl::StatusOr<std::unique_ptr<alibaba::ReloadingClientKey>> key =
+      alibaba::ReloadingClientKey::open(instance.client_key_file, password, env, instance.endpoint);
   if (!key.ok()) {
     return oneLine(absl::Status(
         key.status().code(),

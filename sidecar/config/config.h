@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "sidecar/alibaba/client_key.h"
+#include "sidecar/alibaba/client_key_source.h"
 #include "sidecar/alibaba/request_signer.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/secret.h"
@@ -267,8 +268,8 @@ absl::StatusOr<Config> loadConfigFile(const std::string& path, const Environment
 // client key, for the sidecar's startup: an error is one line naming the
 // instance endpoint and what is wrong ("KMS instance https://kst-…: client
 // key /keys/ck.json: wrong password (…)"), never key material; treat it as
-// fatal.
-absl::StatusOr<alibaba::ClientKey> loadInstanceClientKey(const KmsInstanceConfig& instance,
-                                                         const Environment& env);
+// fatal. The key is re-read when its files change (alibaba::ReloadingClientKey).
+absl::StatusOr<std::unique_ptr<alibaba::ReloadingClientKey>> openInstanceClientKey(
+    const KmsInstanceConfig& instance, const Environment& env);
 
 }  // namespace credsync::config

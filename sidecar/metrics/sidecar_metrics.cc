@@ -146,6 +146,21 @@ class SidecarMetricsImpl : public SidecarMetrics {
         opened.increment({endpoint.endpoint}, static_cast<double>(endpoint.times_opened));
       }
     }
+    Counter& key_reloads = scrape.addCounter(
+        "credsync_kms_instance_client_key_reloads_total",
+        "Times a KMS instance's client-key files changed on disk, by whether the new key "
+        "loaded (ok) or the previous one stayed in use (error).",
+        {"endpoint", "result"});
+    for (const ClientKeyGauges& key : state.client_keys) {
+      key_reloads.initialize({key.endpoint, "ok"});
+      key_reloads.initialize({key.endpoint, "error"});
+      if (key.reloads_succeeded > 0) {
+        key_reloads.increment({key.endpoint, "ok"}, static_cast<double>(key.reloads_succeeded));
+      }
+      if (key.reloads_failed > 0) {
+        key_reloads.increment({key.endpoint, "error"}, static_cast<double>(key.reloads_failed));
+      }
+    }
     scrape
         .addGauge("credsync_build_info", "Always 1; the version label names the running build.",
                   {"version"})

@@ -27,6 +27,13 @@ struct EndpointGauges {
   uint64_t times_opened = 0;
 };
 
+// One KMS instance's client key reloads at scrape time.
+struct ClientKeyGauges {
+  std::string endpoint;
+  uint64_t reloads_succeeded = 0;
+  uint64_t reloads_failed = 0;
+};
+
 // Everything that is read at scrape time rather than counted as it happens.
 struct StateSnapshot {
   std::vector<ProfileGauges> profiles;
@@ -35,6 +42,7 @@ struct StateSnapshot {
   uint64_t generation = 0;
   int watch_subscribers = 0;
   std::vector<EndpointGauges> endpoints;
+  std::vector<ClientKeyGauges> client_keys;
 };
 
 // The sidecar's Prometheus metrics (text exposition format 0.0.4), every

@@ -545,6 +545,20 @@ describe('helm template: change hooks and shareProcessNamespace', () => {
     assert.equal(deploymentPod(objs).shareProcessNamespace, true);
   });
   test('credsync validate accepts them', () => assertValidates(objs));
+  test('sidecar.runAsUser/runAsGroup set the user of every credsync container (a signal reaches only its own user)', () => {
+    const own = render({ set: { 'sidecar.runAsUser': 1000, 'sidecar.runAsGroup': 2000, 'sidecar.mode': 'classic' } });
+    const pod = deploymentPod(own);
+    for (const c of allContainers(pod)) {
+      assert.equal(c.securityContext.runAsUser, 1000, `runAsUser of ${c.name}`);
+      assert.equal(c.securityContext.runAsGroup, 2000, `runAsGroup of ${c.name}`);
+      assert.equal(c.securityContext.runAsNonRoot, true);
+    }
+    assert.deepEqual(names(pod.initContainers), ['credsync-init']);
+    for (const value of [0, -1]) {
+      assert.match(renderFails({ set: { 'sidecar.runAsUser': value } }), /runAsUser/);
+    }
+    assert.match(renderFails({ setString: { 'sidecar.runAsGroup': '65532' } }), /runAsGroup/);
+  });
   test('by default: no hooks, no shared process namespace', () => {
     const plain = render();
     assert.equal(configOf(plain).hooks, undefined);
@@ -836,7 +850,9 @@ describe('helm template: config.kms.instances (client keys from Secrets)', () =>
     assert.equal(r.status, 0, r.stderr);
     const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
     assert.match(notes, /KMS instances: 1, tried before any OpenAPI endpoint\. Their client-key Secrets\n\(kms-client-key\) must exist in namespace apps/);
-    assert.match(notes, /rollout restart deployment\/rel-credsync/);
+    // A client key is reloaded when its Secret changes: no restart advice.
+    assert.match(notes, /To rotate a client key, update its Secret in\nplace/);
+    assert.doesNotMatch(notes, /rollout restart/);
     assert.match(notes, /RRSA: not used; only KMS instances with client keys are configured\./);
     assert.doesNotMatch(notes, /webhook must inject|insecureSkipVerify/);
   });

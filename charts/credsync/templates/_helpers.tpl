@@ -261,8 +261,8 @@ environment (e.g. what ACK's webhook injects) still apply.
 {{/* The locked-down securityContext of every credsync container. */}}
 {{- define "credsync.containerSecurityContext" -}}
 runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
+runAsUser: {{ int (.Values.sidecar.runAsUser | default 65532) }}
+runAsGroup: {{ int (.Values.sidecar.runAsGroup | default 65532) }}
 readOnlyRootFilesystem: true
 allowPrivilegeEscalation: false
 capabilities:

@@ -11,8 +11,12 @@
 //     asked; once it recovers, a probe closes the circuit;
 //   - instances next to an OpenAPI endpoint (RRSA): with both instances
 //     failing the OpenAPI endpoint answers;
-//   - a wrong instance CA fails TLS and fails over; a wrong password is bad
-//     input: exit 2 with one line naming the instance, nothing written.
+//   - a wrong instance CA fails TLS and fails over;
+//   - a client key replaced in a Secret-style volume (the kubelet's "..data"
+//     switch) signs from the next request on, and one that cannot be loaded
+//     keeps the previous key;
+//   - a wrong password is bad input: exit 2 with one line naming the
+//     instance, nothing written.
 //
 // Run through tests/e2e/node/run.sh (ctest: e2e_node_instances).
 
@@ -203,6 +207,69 @@ describe('KMS instances with a client key', () => {
       assert.equal(await requests(B), 1);
       assert.ok(c.sc.logs().some((l) => l.msg === 'KMS endpoint failed' && /127\.0\.0\.1/.test(l.endpoint)));
     } finally {
+      await c.stop();
+    }
+  });
+
+  it('a client key replaced in its Secret volume signs from the next request on, with no restart', async () => {
+    // The layout the kubelet gives a Secret volume: each file a symlink
+    // through "..data" to a timestamped directory, and an update switches
+    // "..data" with one rename.
+    const volume = path.join(dir, 'client-key-volume');
+    fs.mkdirSync(volume);
+    let generation = 0;
+    const publish = (files) => {
+      const name = `..2026_11_24_00_00_0${++generation}`;
+      fs.mkdirSync(path.join(volume, name));
+      for (const [file, content] of Object.entries(files)) {
+        fs.writeFileSync(path.join(volume, name, file), content);
+      }
+      fs.symlinkSync(name, path.join(volume, '..data_tmp'));
+      fs.renameSync(path.join(volume, '..data_tmp'), path.join(volume, '..data'));
+    };
+    const filesOf = (k) => ({
+      'clientKey.json': fs.readFileSync(k.client_key_file),
+      password: fs.readFileSync(k.password_file),
+    });
+    publish(filesOf(key));
+    fs.symlinkSync('..data/clientKey.json', path.join(volume, 'clientKey.json'));
+    fs.symlinkSync('..data/password', path.join(volume, 'password'));
+
+    const endpoint = instanceConfig(A).endpoint;
+    const c = await startWith('key-reload', {
+      instances: [instanceConfig(A, {
+        client_key_file: path.join(volume, 'clientKey.json'),
+        password_file: path.join(volume, 'password'),
+      })],
+    });
+    try {
+      // A new key for the same secrets, then the old one disabled: from now
+      // on only a request signed with the new key is answered.
+      const second = await emu.admin('POST', '/admin/kms-instance/client-keys', { secrets: [SECRET] });
+      publish(filesOf(second));
+      await emu.admin('POST', `/admin/kms-instance/client-keys/${encodeURIComponent(key.key_id)}/disable`, {});
+      await c.rotateAndRefresh();
+      const reloaded = c.sc.logs().find((l) => l.msg === 'KMS instance client key reloaded');
+      assert.ok(reloaded, 'no reload logged');
+      assert.equal(reloaded.key_id, second.key_id);
+      assert.equal(reloaded.previous_key_id, key.key_id);
+      assert.equal(reloaded.endpoint, endpoint);
+
+      // A replacement that does not load (a key under another password)
+      // keeps the second key signing, says why once, never the key.
+      publish({ ...filesOf(second), password: 'not-the-password' });
+      await c.rotateAndRefresh();
+      await c.rotateAndRefresh();
+      const warnings = c.sc.logs().filter((l) => l.msg.startsWith('KMS instance client key changed but cannot be loaded'));
+      assert.equal(warnings.length, 1, JSON.stringify(warnings));
+      assert.match(warnings[0].error, /wrong password/);
+      assert.equal(warnings[0].key_id, second.key_id);
+      assert.ok(!c.sc.stderr().includes('not-the-password'), 'the password was logged');
+      const metrics = await c.metrics();
+      assert.ok(metrics.includes(`credsync_kms_instance_client_key_reloads_total{endpoint="${endpoint}",result="ok"} 1`), metrics);
+      assert.ok(metrics.includes(`credsync_kms_instance_client_key_reloads_total{endpoint="${endpoint}",result="error"} 1`), metrics);
+    } finally {
+      await emu.admin('POST', `/admin/kms-instance/client-keys/${encodeURIComponent(key.key_id)}/enable`, {});
       await c.stop();
     }
   });

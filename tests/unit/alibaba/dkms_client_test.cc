@@ -1,5 +1,7 @@
 #include "sidecar/alibaba/dkms_client.h"
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -9,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sidecar/alibaba/api_error.h"
+#include "tests/common/fake_client_key_source.h"
 #include "tests/common/fake_http_client.h"
 #include "tests/common/simulated_time_source.h"
 #include "tests/common/status_matchers.h"
@@ -17,6 +20,7 @@ namespace credsync::alibaba {
 namespace {
 
 using ::credsync::testing::FakeHttpClient;
+using ::credsync::testing::FixedClientKey;
 using ::credsync::testing::IsOk;
 using ::credsync::testing::SimulatedTimeSource;
 using ::credsync::testing::StatusIs;
@@ -45,6 +49,21 @@ std::string toHex(const std::string& bytes) {
     out.push_back(kDigits[c & 15]);
   }
   return out;
+}
+
+std::string readTestdata(const std::string& name) {
+  std::ifstream in(absl::StrCat(CREDSYNC_ALIBABA_TESTDATA, "/", name), std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The value of a request header; empty when absent.
+std::string header(const http::Request& request, const std::string& name) {
+  for (const auto& [key, value] : request.headers) {
+    if (key == name) return value;
+  }
+  return "";
 }
 
 ClientKey javaSdkClientKey() {
@@ -96,7 +115,8 @@ class DkmsClientTest : public ::testing::Test {
   SimulatedTimeSource time_{
       absl::FromCivil(absl::CivilSecond(2026, 11, 24, 17, 0, 0), absl::UTCTimeZone())};
   FakeHttpClient http_;
-  DkmsClientPtr client_ = makeDkmsClient(http_, javaSdkClientKey(), time_);
+  FixedClientKey key_{javaSdkClientKey()};
+  DkmsClientPtr client_ = makeDkmsClient(http_, key_, time_);
 };
 
 // Verifies the whole request against the §4.2 vector: POST /, the protobuf
@@ -131,6 +151,22 @@ TEST_F(DkmsClientTest, DateFromTimeSource) {
   http_.enqueueResponse(okResponse(fullAnswer()));
   ASSERT_THAT(client_->getSecretValue({kEndpoint, "my-secret", "ACSCurrent"}), IsOk());
   EXPECT_EQ(http_.lastRequest()->headers[1].second, "Wed, 25 Nov 2026 17:00:05 GMT");
+}
+
+// Verifies each request signs with the key the source holds at that moment,
+// so a client key replaced on disk is used from the next request on.
+TEST_F(DkmsClientTest, SignsWithTheCurrentKey) {
+  absl::StatusOr<ClientKey> replacement = ClientKey::fromPrivateKeyPem(
+      "KAAP.replacement", SecretString(readTestdata("java_sdk_test_key.pem")));
+  ASSERT_THAT(replacement, IsOk());
+  http_.enqueueResponse(okResponse(fullAnswer()));
+  http_.enqueueResponse(okResponse(fullAnswer()));
+  ASSERT_THAT(client_->getSecretValue({kEndpoint, "my-secret", "ACSCurrent"}), IsOk());
+  const std::string first_authorization = header(*http_.lastRequest(), "authorization");
+  key_.replace(*std::move(replacement));
+  ASSERT_THAT(client_->getSecretValue({kEndpoint, "my-secret", "ACSCurrent"}), IsOk());
+  EXPECT_EQ(header(*http_.lastRequest(), "x-kms-acccesskeyid"), "KAAP.replacement");
+  EXPECT_NE(header(*http_.lastRequest(), "authorization"), first_authorization);
 }
 
 // Verifies every field of a full answer lands in SecretValue.

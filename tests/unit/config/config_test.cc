@@ -1360,27 +1360,26 @@ std::string alibabaTestdata(const std::string& name) {
 // Verifies the startup loader: the official Java SDK fixture loads with its
 // password file, and a wrong password is one line naming the instance and
 // the file.
-TEST(ConfigInstancesTest, LoadInstanceClientKey) {
+TEST(ConfigInstancesTest, OpenInstanceClientKey) {
   KmsInstanceConfig instance;
   instance.endpoint = "https://kst-1.cryptoservice.kms.aliyuncs.com";
   instance.client_key_file = alibabaTestdata("java_sdk_client_key.json");
   instance.password_file = alibabaTestdata("java_sdk_client_key_password.txt");
-  const auto key = loadInstanceClientKey(instance, fakeEnvironment({}));
+  const auto key = openInstanceClientKey(instance, fakeEnvironment({}));
   ASSERT_THAT(key, IsOk());
-  EXPECT_EQ(key->keyId(), "key_for_unit_test");
+  EXPECT_EQ((*key)->current()->keyId(), "key_for_unit_test");
 
   instance.password_file.clear();
   instance.password_env = "CK_PASSWORD";
   EXPECT_THAT(
-      loadInstanceClientKey(instance, fakeEnvironment({{"CK_PASSWORD", "4321"}})),
+      openInstanceClientKey(instance, fakeEnvironment({{"CK_PASSWORD", "4321"}})),
       StatusIs(absl::StatusCode::kInvalidArgument,
                AllOf(StartsWith("KMS instance https://kst-1.cryptoservice.kms.aliyuncs.com: "
                                 "client key "),
                      HasSubstr("java_sdk_client_key.json: wrong password"), Not(HasSubstr("\n")))));
-  EXPECT_THAT(loadInstanceClientKey(instance, fakeEnvironment({})),
+  EXPECT_THAT(openInstanceClientKey(instance, fakeEnvironment({})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CK_PASSWORD is not set")));
 }
-
 
 // Verifies both kinds of hook with every key, the defaults (name hooks[i],
 // SIGHUP, 30s, any profile), and signal names in every accepted form.

@@ -86,6 +86,10 @@ TEST(SidecarMetricsTest, FreshExposition) {
       "# HELP credsync_kms_endpoint_circuit_opened_total Times a KMS endpoint's circuit opened "
       "(including after a failed probe).\n"
       "# TYPE credsync_kms_endpoint_circuit_opened_total counter\n"
+      "# HELP credsync_kms_instance_client_key_reloads_total Times a KMS instance's client-key "
+      "files changed on disk, by whether the new key loaded (ok) or the previous one stayed in "
+      "use (error).\n"
+      "# TYPE credsync_kms_instance_client_key_reloads_total counter\n"
       "# HELP credsync_build_info Always 1; the version label names the running build.\n"
       "# TYPE credsync_build_info gauge\n"
       "credsync_build_info{version=\"1.2.3\"} 1\n");
@@ -259,6 +263,25 @@ TEST(SidecarMetricsTest, EndpointCircuits) {
                               "kms-a.example\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("credsync_kms_endpoint_circuit_opened_total{endpoint=\"https://"
                               "kms-b.example\"} 0\n"));
+  EXPECT_EQ(validateExposition(text), "");
+}
+
+// Verifies each KMS instance has both reload series from the first scrape,
+// counting what its client key source reports.
+TEST(SidecarMetricsTest, ClientKeyReloads) {
+  const std::unique_ptr<SidecarMetrics> metrics = makeSidecarMetrics("1.2.3");
+  StateSnapshot state;
+  state.client_keys.push_back({"https://kst-a.example", 2, 1});
+  state.client_keys.push_back({"https://kst-b.example", 0, 0});
+  const std::string text = metrics->render(state, kNow);
+  EXPECT_THAT(text, HasSubstr("credsync_kms_instance_client_key_reloads_total{endpoint=\"https://"
+                              "kst-a.example\",result=\"ok\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("credsync_kms_instance_client_key_reloads_total{endpoint=\"https://"
+                              "kst-a.example\",result=\"error\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("credsync_kms_instance_client_key_reloads_total{endpoint=\"https://"
+                              "kst-b.example\",result=\"ok\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("credsync_kms_instance_client_key_reloads_total{endpoint=\"https://"
+                              "kst-b.example\",result=\"error\"} 0\n"));
   EXPECT_EQ(validateExposition(text), "");
 }
 
