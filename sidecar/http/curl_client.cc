@@ -363,6 +363,13 @@ class CurlClient::Impl {
     check(curl_easy_setopt(handle, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L));
     if (!options_.ca_file.empty()) {
       check(curl_easy_setopt(handle, CURLOPT_CAINFO, options_.ca_file.c_str()));
+#if LIBCURL_VERSION_NUM >= 0x075700
+      // Read for every new connection, never from libcurl's CA store cache
+      // (up to 24 h since 7.87): a CA file replaced by a Secret or ConfigMap
+      // update is trusted from the next connection on. It is a few
+      // certificates, read only when a connection is made.
+      check(curl_easy_setopt(handle, CURLOPT_CA_CACHE_TIMEOUT, 0L));
+#endif
     }
     check(curl_easy_setopt(handle, CURLOPT_USERAGENT, options_.user_agent.c_str()));
     check(curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers));

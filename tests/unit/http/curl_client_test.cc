@@ -444,6 +444,32 @@ TEST_F(CurlClientTest, MissingCaFileIsFailedPrecondition) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+// Verifies a CA file replaced on disk (a Secret or ConfigMap update) is what
+// the next new connection trusts, both ways: no store read earlier is kept.
+TEST_F(CurlClientTest, ReplacedCaFileIsReadForTheNextConnection) {
+  auto server = startHelloServer();
+  const std::string trust = dir_ + "/trust.pem";
+  std::filesystem::copy_file(pki_.unrelated_ca, trust);
+  CurlClientOptions options;
+  options.ca_file = trust;
+  CurlClient client(options);
+  EXPECT_THAT(client.send(get(server->url("https", "/hello"))),
+              StatusIs(absl::StatusCode::kUnavailable));
+
+  std::filesystem::copy_file(pki_.ca, trust + ".new");
+  std::filesystem::rename(trust + ".new", trust);
+  absl::StatusOr<Response> response = client.send(get(server->url("https", "/hello")));
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(response->body, "hello");
+
+  // And back: a server on a new port needs a new connection.
+  auto second = startHelloServer();
+  std::filesystem::copy_file(pki_.unrelated_ca, trust + ".new");
+  std::filesystem::rename(trust + ".new", trust);
+  EXPECT_THAT(client.send(get(second->url("https", "/hello"))),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
 // Verifies GET and POST carry method, path, query, headers and body to the
 // server, and its status, headers and body come back.
 TEST_F(CurlClientTest, GetAndPostRoundTrip) {
