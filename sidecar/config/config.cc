@@ -129,6 +129,9 @@ constexpr InstanceKey kInstanceKeys[] = {
     {"insecure_skip_verify", "ignoreSslCerts"},
 };
 constexpr char kDkmsConfigEnv[] = "cache_client_dkms_config_info";
+// The official secrets-manager clients' list of KMS regions, tried in order:
+// [{"regionId": "cn-hangzhou", "vpc": true, "endpoint": "…"}, …].
+constexpr char kRegionsEnv[] = "cache_client_region_id";
 
 // A generous ceiling on every duration, so later time arithmetic (deadlines,
 // jitter, nanosecond conversions) cannot overflow on a typo such as "9999999h".
@@ -305,6 +308,8 @@ class Loader {
   void applyEnvironment();
   // cache_client_dkms_config_info, when the file has no kms.instances.
   absl::Status applyInstanceEnvironment();
+  // cache_client_region_id, when neither the file nor a flag lists kms.endpoints.
+  absl::Status applyRegionEnvironment();
   absl::StatusOr<Config> build();
   // Only what a client of a running sidecar needs: output and control.
   absl::StatusOr<ClientSettings> buildClientSettings();
@@ -663,6 +668,69 @@ absl::Status Loader::applyInstanceEnvironment() {
     return invalid(kDkmsConfigEnv, absl::StrCat("could not be read", origin));
   }
   instances_from_env_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Loader::applyRegionEnvironment() {
+  if (const RawValue* listed = find("kms.endpoints"); listed != nullptr && !listed->items.empty()) {
+    return absl::OkStatus();
+  }
+  std::optional<std::string> text = envValue(kRegionsEnv);
+  if (!text.has_value()) return absl::OkStatus();
+  const std::string origin = absl::StrCat(" (from ", kRegionsEnv, ")");
+  const auto notArray = [&] {
+    return invalid(kRegionsEnv, absl::StrCat("must be a JSON array of objects", origin));
+  };
+  RawValue endpoints;
+  endpoints.source = Source::kEnvironment;
+  endpoints.env_name = kRegionsEnv;
+  try {
+    const YAML::Node root = YAML::Load(*text);
+    if (!root.IsSequence()) return notArray();
+    if (root.size() == 0) return invalid(kRegionsEnv, absl::StrCat("lists no region", origin));
+    for (size_t i = 0; i < root.size(); ++i) {
+      const YAML::Node item = root[i];
+      const std::string path = absl::StrCat(kRegionsEnv, "[", i, "]");
+      if (!item.IsMap()) return invalid(path, absl::StrCat("must be an object", origin));
+      std::map<std::string, std::string> fields;
+      for (auto it = item.begin(); it != item.end(); ++it) {
+        const std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
+        if (name != "regionId" && name != "vpc" && name != "endpoint") {
+          // caFilePath (newer Go client) included: one tls.ca_file serves
+          // every OpenAPI endpoint here.
+          return invalid(absl::StrCat(path, ".", printable(name)),
+                         absl::StrCat("not supported by credsync", origin));
+        }
+        if (it->second.IsNull()) continue;
+        if (!it->second.IsScalar()) {
+          return invalid(absl::StrCat(path, ".", name), absl::StrCat("must be a scalar", origin));
+        }
+        if (!fields.emplace(name, it->second.Scalar()).second) {
+          return invalid(absl::StrCat(path, ".", name), absl::StrCat("duplicate key", origin));
+        }
+      }
+      // As the official clients: an explicit endpoint wins; otherwise the
+      // region's VPC gateway when vpc is true (any case), else its shared one.
+      if (const auto endpoint = fields.find("endpoint");
+          endpoint != fields.end() && !endpoint->second.empty()) {
+        endpoints.items.push_back(endpoint->second);
+        continue;
+      }
+      const std::string region = fields.count("regionId") ? fields["regionId"] : "";
+      if (!isRegion(region)) {
+        return invalid(absl::StrCat(path, ".regionId"),
+                       absl::StrCat(region.empty() ? "must be set when endpoint is not"
+                                                   : "must be a region ID such as cn-hangzhou",
+                                    origin));
+      }
+      const bool vpc = absl::AsciiStrToLower(fields["vpc"]) == "true";
+      endpoints.items.push_back(
+          absl::StrCat("https://", vpc ? "kms-vpc." : "kms.", region, ".aliyuncs.com"));
+    }
+  } catch (const std::exception&) {
+    return notArray();
+  }
+  values_["kms.endpoints"] = std::move(endpoints);
   return absl::OkStatus();
 }
 
@@ -1847,6 +1915,9 @@ absl::StatusOr<Config> parseConfig(absl::string_view text, const Environment& en
   if (absl::Status status = loader.applyOverrides(overrides); !status.ok()) return oneLine(status);
   loader.applyEnvironment();
   if (absl::Status status = loader.applyInstanceEnvironment(); !status.ok()) {
+    return oneLine(status);
+  }
+  if (absl::Status status = loader.applyRegionEnvironment(); !status.ok()) {
     return oneLine(status);
   }
   absl::StatusOr<Config> config = loader.build();

@@ -734,6 +734,38 @@ TEST(ConfigTest, KmsEndpointSelection) {
        {{"kms.endpoints", "[]"}, {"kms.region", "cn-shanghai"}},
        {},
        {"https://kms.cn-shanghai.aliyuncs.com"}},
+      // The official clients' region list: an endpoint wins, then vpc.
+      {"cache_client_region_id in order, beating ALIBABA_CLOUD_REGION_ID",
+       {{"ALIBABA_CLOUD_REGION_ID", "cn-beijing"},
+        {"cache_client_region_id",
+         R"([{"regionId":"cn-hangzhou"},{"regionId":"cn-shanghai","vpc":true},)"
+         R"({"regionId":"cn-hangzhou","endpoint":"kst-hzz1.cryptoservice.kms.aliyuncs.com"},)"
+         R"({"regionId":"cn-beijing","vpc":"TRUE"},{"regionId":"cn-qingdao","vpc":"false"}])"}},
+       {},
+       {},
+       {"https://kms.cn-hangzhou.aliyuncs.com", "https://kms-vpc.cn-shanghai.aliyuncs.com",
+        "https://kst-hzz1.cryptoservice.kms.aliyuncs.com",
+        "https://kms-vpc.cn-beijing.aliyuncs.com", "https://kms.cn-qingdao.aliyuncs.com"}},
+      {"an empty file list lets cache_client_region_id apply",
+       {{"cache_client_region_id", R"([{"regionId":"cn-shanghai"}])"}},
+       {{"kms.endpoints", "[]"}},
+       {},
+       {"https://kms.cn-shanghai.aliyuncs.com"}},
+      {"a file list beats cache_client_region_id",
+       {{"cache_client_region_id", R"([{"regionId":"cn-shanghai"}])"}},
+       {{"kms.endpoints", "[a.example.com]"}},
+       {},
+       {"https://a.example.com"}},
+      {"a file region beats cache_client_region_id",
+       {{"cache_client_region_id", R"([{"regionId":"cn-shanghai"}])"}},
+       {{"kms.region", "cn-beijing"}},
+       {},
+       {"https://kms.cn-beijing.aliyuncs.com"}},
+      {"a flag list beats cache_client_region_id",
+       {{"cache_client_region_id", "not even JSON"}},
+       {},
+       {{"kms.endpoints", "b.example.com"}},
+       {"https://b.example.com"}},
   };
   for (const KmsCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -755,6 +787,37 @@ TEST(ConfigTest, KmsEndpointsRequired) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "kms.endpoints: set kms.endpoints or kms.region (or "
                        "ALIBABA_CLOUD_REGION_ID), or kms.instances"));
+}
+
+// Verifies each way cache_client_region_id can be wrong is one line naming
+// the entry and the variable.
+TEST(ConfigTest, CacheClientRegionIdErrors) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"not json [", "cache_client_region_id: must be a JSON array of objects"},
+      {R"({"regionId":"cn-hangzhou"})", "cache_client_region_id: must be a JSON array of objects"},
+      {"[]", "cache_client_region_id: lists no region"},
+      {R"(["cn-hangzhou"])", "cache_client_region_id[0]: must be an object"},
+      {R"([{"regionId":"cn-hangzhou"},{"vpc":true}])",
+       "cache_client_region_id[1].regionId: must be set when endpoint is not"},
+      {R"([{"regionId":"Hangzhou!"}])",
+       "cache_client_region_id[0].regionId: must be a region ID such as cn-hangzhou"},
+      {R"([{"regionId":"cn-hangzhou","caFilePath":"/ca.pem"}])",
+       "cache_client_region_id[0].caFilePath: not supported by credsync"},
+      {R"([{"regionId":"cn-hangzhou","regionId":"cn-beijing"}])",
+       "cache_client_region_id[0].regionId: duplicate key"},
+      {R"([{"regionId":["cn-hangzhou"]}])", "cache_client_region_id[0].regionId: must be a scalar"},
+      {R"([{"endpoint":"bad host/x"}])", "kms.endpoints[0]: "},
+  };
+  for (const auto& [value, prefix] : cases) {
+    SCOPED_TRACE(value);
+    EnvMap env = minimalEnvironment();
+    env["cache_client_region_id"] = value;
+    const auto config = parseConfig(kProfiles, fakeEnvironment(env));
+    EXPECT_THAT(config,
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(StartsWith(prefix), HasSubstr("(from cache_client_region_id)"),
+                               Not(HasSubstr("\n")))));
+  }
 }
 
 struct InvalidCase {
