@@ -11,7 +11,10 @@
 //     the circuit closes and it is used first again;
 //   - with every endpoint dead, a Refresh fails UNAVAILABLE naming the
 //     failures and the file keeps the last good key; once one endpoint is
-//     back, the next Refresh succeeds (the breaker never refuses locally).
+//     back, the next Refresh succeeds (the breaker never refuses locally);
+//   - the same list given the official way, as the secrets-manager clients'
+//     cache_client_region_id variable, is used in its order and beats
+//     ALIBABA_CLOUD_REGION_ID.
 //
 // Run through tests/e2e/node/run.sh (ctest: e2e_node_failover).
 
@@ -23,7 +26,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import { startEmulator } from './emulator.mjs';
 import { connectControl, status } from './grpc_client.mjs';
-import { httpGet, setUpRrsaWorld, startSidecar, until, waitForFile, writeConfig } from './sidecar.mjs';
+import {
+  httpGet, runCredsync, setUpRrsaWorld, startSidecar, until, waitForFile, writeConfig,
+} from './sidecar.mjs';
 import { startTcpProxy } from './tcp_proxy.mjs';
 
 const OPEN_FOR_MS = 1500;
@@ -180,5 +185,57 @@ describe('KMS endpoint failover with a circuit breaker', () => {
     const { response } = await api.refresh({ profile: 'default', failed_access_key_id: failed });
     assert.equal(response.outcome, 'OUTCOME_REFRESHED');
     await until(() => fs.readFileSync(file, 'utf8').includes(response.access_key_id), 'the new key in the file');
+  });
+});
+
+describe('the official cache_client_region_id list', () => {
+  it('gives the endpoints in its order, beats ALIBABA_CLOUD_REGION_ID, and fails over', async () => {
+    const emu = await startEmulator();
+    const first = await startTcpProxy(emu.port);
+    const second = await startTcpProxy(emu.port);
+    let sc;
+    let api;
+    try {
+      const secret = 'acs/ram/user/regions';
+      const world = await setUpRrsaWorld(emu, { name: 'regions', secrets: [secret] });
+      const out = path.join(world.dir, 'out');
+      const configFile = writeConfig(world.dir, {
+        kms: { circuit_failure_threshold: 2 },
+        tls: { ca_file: emu.caFile },
+        http: { connect_timeout: '1s', request_timeout: '2s' },
+        profiles: [{ name: 'default', secret_name: secret }],
+        output: { directory: out },
+      });
+      const env = {
+        ...world.env,
+        // Would name the unreachable public gateway if the list lost to it.
+        ALIBABA_CLOUD_REGION_ID: 'cn-beijing',
+        cache_client_region_id: JSON.stringify([
+          { regionId: 'cn-hangzhou', endpoint: first.url },
+          { regionId: 'cn-hangzhou', endpoint: second.url, vpc: true },
+        ]),
+      };
+      const validated = await runCredsync(['validate', '--config', configFile], { env });
+      assert.equal(validated.code, 0, validated.stderr);
+      assert.match(validated.stdout, new RegExp(`KMS ${first.url}, ${second.url}, output`));
+
+      first.refuse(true);
+      sc = await startSidecar({ configFile, env, name: 'regions' });
+      api = connectControl(`unix:${await sc.listening('unix')}`);
+      const httpAddress = await sc.listening('http');
+      const file = path.join(out, 'credentials.ini');
+      await waitForFile(file, (text) => text.includes(world.secrets[secret].access_key_id));
+      assert.ok(first.connections() >= 1, 'the first region was not tried first');
+      assert.ok(second.connections() >= 1);
+      const text = (await httpGet(httpAddress, '/metrics')).text;
+      assert.ok(circuitState(text, first.url) !== undefined, text);
+      assert.equal(circuitState(text, second.url), 'closed');
+    } finally {
+      api?.close();
+      await sc?.stop();
+      await first.close();
+      await second.close();
+      await emu.stop();
+    }
   });
 });
