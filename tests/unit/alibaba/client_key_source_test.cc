@@ -5,7 +5,6 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,6 +13,7 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/read_file.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/temp_dir.h"
 
@@ -21,6 +21,7 @@ namespace credsync::alibaba {
 namespace {
 
 using ::credsync::testing::IsOk;
+using ::credsync::testing::readFile;
 using ::credsync::testing::StatusIs;
 using ::credsync::testing::TempDir;
 using ::testing::HasSubstr;
@@ -28,10 +29,7 @@ using ::testing::HasSubstr;
 constexpr char kFixtureKeyId[] = "key_for_unit_test";
 
 std::string readTestdata(const std::string& name) {
-  std::ifstream in(absl::StrCat(CREDSYNC_ALIBABA_TESTDATA, "/", name), std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return readFile(absl::StrCat(CREDSYNC_ALIBABA_TESTDATA, "/", name));
 }
 
 // The official fixture's client-key JSON with another KeyId: the same

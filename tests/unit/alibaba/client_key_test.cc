@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/read_file.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/temp_dir.h"
 
@@ -16,6 +17,7 @@ namespace credsync::alibaba {
 namespace {
 
 using ::credsync::testing::IsOk;
+using ::credsync::testing::readFile;
 using ::credsync::testing::StatusIs;
 using ::credsync::testing::TempDir;
 using ::testing::AllOf;
@@ -43,13 +45,6 @@ constexpr char kClientKeySignature[] =
 
 std::string testdata(const std::string& name) {
   return absl::StrCat(CREDSYNC_ALIBABA_TESTDATA, "/", name);
-}
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 void writeFile(const std::string& path, const std::string& text) {

@@ -1,7 +1,5 @@
 #include "sidecar/alibaba/dkms_client.h"
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <utility>
 
@@ -13,6 +11,7 @@
 #include "sidecar/alibaba/api_error.h"
 #include "tests/common/fake_client_key_source.h"
 #include "tests/common/fake_http_client.h"
+#include "tests/common/read_file.h"
 #include "tests/common/simulated_time_source.h"
 #include "tests/common/status_matchers.h"
 
@@ -22,6 +21,7 @@ namespace {
 using ::credsync::testing::FakeHttpClient;
 using ::credsync::testing::FixedClientKey;
 using ::credsync::testing::IsOk;
+using ::credsync::testing::readFile;
 using ::credsync::testing::SimulatedTimeSource;
 using ::credsync::testing::StatusIs;
 using ::testing::AllOf;
@@ -49,13 +49,6 @@ std::string toHex(const std::string& bytes) {
     out.push_back(kDigits[c & 15]);
   }
   return out;
-}
-
-std::string readTestdata(const std::string& name) {
-  std::ifstream in(absl::StrCat(CREDSYNC_ALIBABA_TESTDATA, "/", name), std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // The value of a request header; empty when absent.
@@ -157,7 +150,8 @@ TEST_F(DkmsClientTest, DateFromTimeSource) {
 // so a client key replaced on disk is used from the next request on.
 TEST_F(DkmsClientTest, SignsWithTheCurrentKey) {
   absl::StatusOr<ClientKey> replacement = ClientKey::fromPrivateKeyPem(
-      "KAAP.replacement", SecretString(readTestdata("java_sdk_test_key.pem")));
+      "KAAP.replacement",
+      SecretString(readFile(absl::StrCat(CREDSYNC_ALIBABA_TESTDATA, "/java_sdk_test_key.pem"))));
   ASSERT_THAT(replacement, IsOk());
   http_.enqueueResponse(okResponse(fullAnswer()));
   http_.enqueueResponse(okResponse(fullAnswer()));

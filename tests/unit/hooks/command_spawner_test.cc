@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -17,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/common/eventually.h"
+#include "tests/common/read_file.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/temp_dir.h"
 
@@ -25,19 +25,13 @@ namespace {
 
 using ::credsync::testing::eventually;
 using ::credsync::testing::IsOk;
+using ::credsync::testing::readFile;
 using ::credsync::testing::StatusIs;
 using ::credsync::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 const std::vector<std::string> kEnvironment = {"PATH=/usr/bin:/bin", "CREDSYNC_HOOK=test"};
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 ChildProcessPtr spawnShell(CommandSpawner& spawner, const std::string& script,
                            const std::vector<std::string>& environment = kEnvironment) {

@@ -5,11 +5,11 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/read_file.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/temp_dir.h"
 
@@ -17,18 +17,13 @@ namespace credsync::server {
 namespace {
 
 using ::credsync::testing::IsOk;
+using ::credsync::testing::readFile;
 using ::credsync::testing::StatusIs;
 using ::credsync::testing::TempDir;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::Not;
-
-std::string readFile(const std::string& path) {
-  std::stringstream content;
-  content << std::ifstream(path).rdbuf();
-  return content.str();
-}
 
 void writeFile(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary) << content;
