@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # The lists live in scripts/packages.sh, shared with deploy/Dockerfile.
 . scripts/packages.sh
 # shellcheck disable=SC2206 # word splitting of the space-separated lists is intended
-packages=($CREDSYNC_BUILD_PACKAGES $CREDSYNC_DEV_PACKAGES)
+packages=($CREDSYNC_BUILD_PACKAGES $CREDSYNC_DEV_PACKAGES $CREDSYNC_IMAGE_PACKAGES)
 # Node.js may come from Debian or from elsewhere with its own npm (NodeSource
 # ships both in one "nodejs" package that conflicts with Debian's "npm").
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

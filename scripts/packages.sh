@@ -21,3 +21,9 @@ CREDSYNC_BUILD_PACKAGES="build-essential cmake ninja-build pkg-config
 CREDSYNC_DEV_PACKAGES="git ca-certificates openssl unzip procps
   clang libclang-rt-14-dev
   python3 python3-grpcio python3-protobuf"
+
+# What building and running the container image needs (scripts/image.sh,
+# tests/e2e/podman): podman with runc (crun fails on cgroups in hybrid mode),
+# catatonit for its pause process, mmdebstrap to bootstrap the Debian base
+# image without a registry, uidmap and fuse-overlayfs for its storage.
+CREDSYNC_IMAGE_PACKAGES="podman runc catatonit mmdebstrap uidmap fuse-overlayfs"

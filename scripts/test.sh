@@ -3,8 +3,11 @@
 # the ASan+UBSan tree, and runs every ctest case (unit, fuzz-corpus replay,
 # end-to-end with the official Alibaba Cloud SDKs) in both; then the TSan
 # tree, which builds and runs only the tests labelled "concurrency"; then every
-# libFuzzer target for FUZZ_SECONDS (10) each in a clang tree.
-# Set TREES="release" to run only one tree, FUZZ_SECONDS=0 to skip fuzzing.
+# libFuzzer target for FUZZ_SECONDS (10) each in a clang tree. After the
+# release build it builds the container image (scripts/image.sh; podman, as
+# root), which the release tree's e2e_podman_pod runs.
+# Set TREES="release" to run only one tree, FUZZ_SECONDS=0 to skip fuzzing,
+# SKIP_IMAGE=1 to skip the image build (e2e_podman_pod still builds it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -17,6 +20,12 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/tests/tsan.supp:halt_on_er
 for tree in ${TREES:-release asan tsan}; do
   echo "== $tree: build"
   scripts/build.sh "$tree"
+  if [[ "$tree" == release && "${SKIP_IMAGE:-0}" != 1 ]]; then
+    # The container image from deploy/Dockerfile (podman), its size printed;
+    # the release tree's e2e_podman_pod then plays the chart's pod with it.
+    echo "== image: scripts/image.sh"
+    scripts/image.sh || status=1
+  fi
   labels=()
   [[ "$tree" == tsan ]] && labels=(-L concurrency)
   # The sanitizer tree runs every suite too, but not the debug-level re-run

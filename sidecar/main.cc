@@ -3,16 +3,21 @@
 // else lives in libraries the tests link.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <iterator>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "sidecar/app/sidecar.h"
 #include "sidecar/client/control_client.h"
+#include "sidecar/client/published_check.h"
 #include "sidecar/common/flags.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/mutex.h"
@@ -37,21 +42,52 @@ constexpr char kDefaultSocket[] = "/var/run/credsync/credsync.sock";
 // consistent at every instant, so exiting past it loses nothing.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
 
-constexpr char kUsage[] =
-    "usage: credsync <command> [flags]\n"
-    "  run       --config FILE [--output-dir DIR] [--log-level LEVEL]   the sidecar\n"
-    "  sync      --once --config FILE [--timeout 60s] [--output-dir DIR] fetch, write, exit\n"
-    "  validate  --config FILE                                           check a config\n"
-    "  refresh   --profile P --failed-key-id ID | --failed-version-id V [--reason TEXT] [--timeout "
-    "35s]\n"
-    "            [--socket PATH | --config FILE | --address HOST:PORT --token-file F]\n"
-    "            ask the running sidecar for a newer key than ID; exit 0 a newer key is\n"
-    "            in the file, 1 failed (KMS unreachable, timeout), 2 bad input or unknown\n"
-    "            profile, 3 rate-limited, 4 KMS still returns ID\n"
-    "  probe     live|ready [--socket PATH | --config FILE] [--timeout 2s]\n"
-    "            exec probe through grpc.health.v1; exit 0 when serving, 1 otherwise\n"
-    "  version                                                           print the version\n"
+struct CommandUsage {
+  const char* name;
+  const char* text;  // its lines of the usage, each indented by two spaces
+};
+constexpr CommandUsage kCommands[] = {
+    {"run",
+     "  run       --config FILE [--output-dir DIR] [--log-level LEVEL]   the sidecar\n"},
+    {"sync",
+     "  sync      --once --config FILE [--timeout 60s] [--output-dir DIR] fetch, write, exit\n"},
+    {"validate",
+     "  validate  --config FILE                                           check a config\n"},
+    {"refresh",
+     "  refresh   --profile P --failed-key-id ID | --failed-version-id V [--reason TEXT] "
+     "[--timeout 35s]\n"
+     "            [--socket PATH | --config FILE | --address HOST:PORT --token-file F]\n"
+     "            ask the running sidecar for a newer key than ID; exit 0 a newer key is\n"
+     "            in the file, 1 failed (KMS unreachable, timeout), 2 bad input or unknown\n"
+     "            profile, 3 rate-limited, 4 KMS still returns ID\n"},
+    {"probe",
+     "  probe     live|ready [--socket PATH | --config FILE] [--timeout 2s]\n"
+     "            exec probe through grpc.health.v1; exit 0 when serving, 1 otherwise\n"},
+    {"check",
+     "  check     [--socket PATH | --config FILE] [--file PATH] [--timeout 5s] [--every 60s]\n"
+     "            is credsync ready, and is what it published on disk? (GetStatus, then\n"
+     "            credentials.ini, default $ALIBABA_CLOUD_CREDENTIALS_FILE, and generic\n"
+     "            files); exit 0 yes, 1 no; with --every, a line each period until SIGTERM\n"},
+    {"version",
+     "  version                                                           print the version\n"},
+};
+constexpr char kExitCodes[] =
     "exit codes: 0 success, 1 failure, 2 bad input (config, flags, environment)\n";
+
+bool isCommand(const std::string& name) {
+  return std::any_of(std::begin(kCommands), std::end(kCommands),
+                     [&](const CommandUsage& c) { return name == c.name; });
+}
+
+// Every command's usage, or only `only_command`'s when it is one.
+std::string usage(const std::string& only_command = "") {
+  const bool one = isCommand(only_command);
+  std::string text = "usage: credsync <command> [flags]\n";
+  for (const CommandUsage& command : kCommands) {
+    if (!one || only_command == command.name) text += command.text;
+  }
+  return text + kExitCodes;
+}
 
 int badInput(const std::string& message) {
   std::fprintf(stderr, "credsync: %s\n", message.c_str());
@@ -160,7 +196,14 @@ int syncCommand(const std::vector<std::string>& args) {
   }
   for (const sync::ProfileStatus& status : engine.status()) {
     if (!status.written) {
-      log::error("profile not written", {{"profile", status.name}, {"error", status.last_error}});
+      // No attempt finished yet (startup jitter, a slow upstream): say so
+      // rather than report the OK of no error.
+      log::error("profile not written",
+                 {{"profile", status.name},
+                  {"error", status.last_error.ok()
+                                ? absl::DeadlineExceededError(
+                                      "no fetch finished within --timeout")
+                                : status.last_error}});
     }
   }
   return kExitFailed;
@@ -311,6 +354,61 @@ int probeCommand(const std::vector<std::string>& args) {
   return *serving ? kExitOk : kExitFailed;
 }
 
+int checkCommand(const std::vector<std::string>& args) {
+  absl::StatusOr<ParsedFlags> flags = parseFlags(
+      args, {{"socket"}, {"config"}, {"address"}, {"token-file"}, {"file"}, {"timeout"}, {"every"}});
+  if (!flags.ok()) return badInput(std::string(flags.status().message()));
+  if (!flags->positional.empty()) {
+    return badInput(absl::StrCat("unexpected argument '", flags->positional[0], "'"));
+  }
+  int exit_code = kExitOk;
+  const std::optional<absl::Duration> timeout =
+      durationFlag(*flags, "timeout", absl::Seconds(5), &exit_code);
+  if (!timeout) return exit_code;
+  std::optional<absl::Duration> every;
+  if (flags->has("every")) {
+    every = durationFlag(*flags, "every", absl::Minutes(1), &exit_code);
+    if (!every) return exit_code;
+  }
+  const std::optional<client::ControlTarget> target = controlTarget(*flags, &exit_code);
+  if (!target) return exit_code;
+  // The file an app reads: --file, the SDKs' variable, or credentials.ini of
+  // the config's output directory or beside the socket.
+  std::string file;
+  if (flags->has("file")) {
+    file = flags->values["file"];
+  } else if (const char* env = std::getenv("ALIBABA_CLOUD_CREDENTIALS_FILE"); env && *env) {
+    file = env;
+  } else if (flags->has("config")) {
+    absl::StatusOr<config::ClientSettings> settings =
+        config::loadClientSettings(flags->values["config"], config::processEnvironment());
+    if (!settings.ok()) return badInput(std::string(settings.status().message()));
+    file = absl::StrCat(settings->output.directory, "/credentials.ini");
+  } else {
+    const size_t slash = target->socket_path.rfind('/');
+    file = absl::StrCat(
+        slash == std::string::npos ? "." : target->socket_path.substr(0, slash), "/credentials.ini");
+  }
+  if (file.empty()) return badInput("--file: must not be empty");
+
+  if (every) blockStopSignals();
+  RealTimeSource time_source;
+  std::unique_ptr<client::ControlClient> control = client::makeControlClient(*target, time_source);
+  for (;;) {
+    absl::StatusOr<credsync::v1::GetStatusResponse> status = control->status(*timeout);
+    absl::StatusOr<std::string> checked =
+        status.ok() ? client::checkPublished(*status, file) : status.status();
+    if (checked.ok()) {
+      std::printf("check: %s\n", checked->c_str());
+    } else {
+      std::fprintf(stderr, "credsync: check: %s\n", std::string(checked.status().message()).c_str());
+    }
+    std::fflush(stdout);
+    if (!every) return checked.ok() ? kExitOk : kExitFailed;
+    if (waitForStopSignalFor(*every)) return kExitOk;
+  }
+}
+
 int runCommand(const std::vector<std::string>& args) {
   int exit_code = kExitOk;
   auto loaded = load(args, {}, &exit_code);
@@ -358,11 +456,19 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
-    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    const bool for_command = args.size() > 1;
+    std::fputs(usage(for_command ? args[1] : "").c_str(), args.empty() ? stderr : stdout);
     return args.empty() ? kExitBadInput : kExitOk;
   }
   const std::string command = args[0];
   args.erase(args.begin());
+  // `credsync COMMAND --help` (anywhere among its flags) prints that
+  // command's usage, before its flags are parsed.
+  if (isCommand(command) && std::any_of(args.begin(), args.end(),
+                           [](const std::string& a) { return a == "--help" || a == "-h"; })) {
+    std::fputs(usage(command).c_str(), stdout);
+    return kExitOk;
+  }
   if (command == "version" || command == "--version") {
     std::printf("credsync %s\n", CREDSYNC_VERSION);
     return kExitOk;
@@ -372,6 +478,7 @@ int main(int argc, char** argv) {
   if (command == "validate") return validateCommand(args);
   if (command == "refresh") return refreshCommand(args);
   if (command == "probe") return probeCommand(args);
-  std::fprintf(stderr, "credsync: unknown command '%s'\n%s", command.c_str(), kUsage);
+  if (command == "check") return checkCommand(args);
+  std::fprintf(stderr, "credsync: unknown command '%s'\n%s", command.c_str(), usage().c_str());
   return kExitBadInput;
 }

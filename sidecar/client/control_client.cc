@@ -59,6 +59,16 @@ class GrpcControlClient : public ControlClient {
     return response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
   }
 
+  absl::StatusOr<credsync::v1::GetStatusResponse> status(absl::Duration timeout) override {
+    grpc::ClientContext context;
+    prepare(context, timeout);
+    credsync::v1::GetStatusResponse response;
+    const grpc::Status status = credsync::v1::CredsyncService::NewStub(channel_)->GetStatus(
+        &context, credsync::v1::GetStatusRequest(), &response);
+    if (!status.ok()) return toAbsl(status);
+    return response;
+  }
+
  private:
   void prepare(grpc::ClientContext& context, absl::Duration timeout) {
     context.set_deadline(absl::ToChronoTime(time_source_.systemTime() + timeout));

@@ -19,8 +19,8 @@ struct ControlTarget {
   SecretString token;       // sent as credsync-token over TCP
 };
 
-// The client side of the control API, for `credsync refresh` and `credsync
-// probe`. gRPC failures come back as absl statuses with the same code and
+// The client side of the control API, for `credsync refresh`, `credsync probe`
+// and `credsync check`. gRPC failures come back as absl statuses with the same code and
 // message; RESOURCE_EXHAUSTED keeps the server's retry-after-seconds as
 // `retry_after`.
 class ControlClient {
@@ -31,6 +31,8 @@ class ControlClient {
       std::optional<absl::Duration>* retry_after) = 0;
   // grpc.health.v1 Check of `service`: true when SERVING.
   virtual absl::StatusOr<bool> healthy(const std::string& service, absl::Duration timeout) = 0;
+  // CredsyncService.GetStatus.
+  virtual absl::StatusOr<credsync::v1::GetStatusResponse> status(absl::Duration timeout) = 0;
 };
 
 std::unique_ptr<ControlClient> makeControlClient(const ControlTarget& target,

@@ -28,4 +28,13 @@ int waitForStopSignal() {
   return received;
 }
 
+std::optional<int> waitForStopSignalFor(absl::Duration timeout) {
+  const sigset_t signals = stopSignals();
+  const timespec wait = absl::ToTimespec(timeout);
+  const int received = sigtimedwait(&signals, nullptr, &wait);
+  // -1: the time is up (EAGAIN), or a handled signal ended the wait (EINTR).
+  if (received > 0) return received;
+  return std::nullopt;
+}
+
 }  // namespace credsync

@@ -1,5 +1,6 @@
 #include "sidecar/output/credentials_ini.h"
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 
 namespace credsync::output {
@@ -123,6 +125,43 @@ absl::StatusOr<SecretString> renderCredentialsIni(const std::vector<IniProfile>&
                     "\n");
   }
   return SecretString(std::move(text));
+}
+
+absl::StatusOr<std::string> readIniAccessKeyId(absl::string_view text,
+                                               absl::string_view profile) {
+  const std::string where = absl::StrCat("profile \"", absl::CHexEscape(profile), "\"");
+  bool in_section = false;
+  bool section_seen = false;
+  std::optional<std::string> id;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line.front() == '#' || line.front() == ';') continue;
+    if (line.front() == '[') {
+      in_section = line.size() >= 2 && line.back() == ']' &&
+                   line.substr(1, line.size() - 2) == profile;
+      if (in_section && section_seen) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": section appears twice"));
+      }
+      section_seen = section_seen || in_section;
+      continue;
+    }
+    if (!in_section) continue;
+    const size_t equals = line.find('=');
+    if (equals == absl::string_view::npos ||
+        absl::StripTrailingAsciiWhitespace(line.substr(0, equals)) != kAccessKeyIdKey) {
+      continue;
+    }
+    if (id.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": ", kAccessKeyIdKey, " appears twice"));
+    }
+    id = std::string(absl::StripLeadingAsciiWhitespace(line.substr(equals + 1)));
+  }
+  if (!section_seen) return absl::NotFoundError(absl::StrCat(where, ": no such section"));
+  if (!id.has_value() || id->empty()) {
+    return absl::NotFoundError(absl::StrCat(where, ": no ", kAccessKeyIdKey));
+  }
+  return *std::move(id);
 }
 
 }  // namespace credsync::output

@@ -48,4 +48,12 @@ absl::Status validateIniCredential(absl::string_view profile, absl::string_view 
 // Node's `ini`. Exposed so configuration can refuse such a name up front.
 absl::Status validateIniProfileName(absl::string_view name);
 
+// Reads section `profile`'s access_key_id from credentials.ini text, as the
+// SDK parsers read what renderCredentialsIni() writes: lines trimmed, `#` and
+// `;` lines skipped, `[name]` opens a section, `key = value` with the spaces
+// around `=` dropped. NOT_FOUND when the section or the key is missing,
+// INVALID_ARGUMENT when the section or the key appears twice. Errors name
+// the profile and the key only: the text holds secrets.
+absl::StatusOr<std::string> readIniAccessKeyId(absl::string_view text, absl::string_view profile);
+
 }  // namespace credsync::output

@@ -175,6 +175,9 @@ function assertPodSecurity(pod, fsGroup = 65532) {
 
 function assertApp(pod) {
   const app = byName(pod.containers, 'app');
+  // The demo app is credsync's own check (no shell in the image).
+  assert.deepEqual(app.command, ['/usr/local/bin/credsync']);
+  assert.deepEqual(app.args, ['check', '--socket', `${OUTPUT_DIR}/credsync.sock`, '--every', '60s']);
   assert.deepEqual(envMap(app), { ALIBABA_CLOUD_CREDENTIALS_FILE: `${OUTPUT_DIR}/credentials.ini` });
   assert.deepEqual(app.volumeMounts, [{ name: 'credsync', mountPath: OUTPUT_DIR, readOnly: true }]);
 }
@@ -415,13 +418,10 @@ describe('helm template: default (native sidecar)', () => {
     assertCredsyncContainer(pod.initContainers[0], { native: true });
     assert.deepEqual(names(pod.containers), ['check']);
     const check = pod.containers[0];
-    assert.deepEqual(check.command, ['/bin/sh', '-ec']);
-    const script = check.args.join('\n');
-    const lines = script.trim().split('\n');
-    assert.equal(lines[0], `/usr/local/bin/credsync probe ready --socket ${OUTPUT_DIR}/credsync.sock`);
-    assert.match(script, /test -s "\$file"/);
-    assert.match(script, /grep -q '\^access_key_id = \.' "\$file"/);
-    assert.match(script, new RegExp(`file=${OUTPUT_DIR}/credentials.ini`));
+    // credsync's own check: the image has no shell.
+    assert.deepEqual(check.command, ['/usr/local/bin/credsync']);
+    assert.deepEqual(check.args, ['check', '--socket', `${OUTPUT_DIR}/credsync.sock`,
+                                  '--file', `${OUTPUT_DIR}/credentials.ini`]);
     assert.deepEqual(check.volumeMounts, [{ name: 'credsync', mountPath: OUTPUT_DIR, readOnly: true }]);
     assertVolumes(pod);
     assertPodSecurity(pod);
@@ -939,6 +939,34 @@ describe('helm template: app.enabled=false', () => {
   });
 });
 
+describe('helm template: image.digest (pinning the image)', () => {
+  const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
+  test('every credsync container pulls tag@digest; labels keep the tag', async () => {
+    const objs = render({ set: { 'image.repository': 'registry.cn-hangzhou.aliyuncs.com/team/credsync',
+                                 'image.tag': '0.1.0', 'image.digest': DIGEST, 'sidecar.mode': 'classic' } });
+    const want = `registry.cn-hangzhou.aliyuncs.com/team/credsync:0.1.0@${DIGEST}`;
+    const pods = [deploymentPod(objs), find(objs, 'Pod').spec];
+    for (const pod of pods) {
+      for (const c of allContainers(pod)) assert.equal(c.image, want, `${c.name} image`);
+    }
+    for (const o of objs) {
+      for (const [k, v] of Object.entries(o.metadata.labels ?? {})) {
+        assert.ok(!String(v).includes('sha256'), `${o.kind} label ${k}=${v} carries the digest`);
+      }
+    }
+    assert.equal(find(objs, 'Deployment').metadata.labels['app.kubernetes.io/version'], '0.1.0');
+    await assertModels(objs);
+  });
+  test('a digest that is not sha256:<64 hex> is refused by the schema', () => {
+    const err = renderFails({ set: { 'image.digest': 'sha256:abc' } });
+    assert.match(err, /\/image\/digest/);
+  });
+  test('a tag carrying a digest is refused by the schema (use image.digest)', () => {
+    const err = renderFails({ set: { 'image.tag': `0.1.0@${DIGEST}` } });
+    assert.match(err, /\/image\/tag/);
+  });
+});
+
 describe('helm template: serviceAccount.create=false', () => {
   const objs = render({ set: { 'serviceAccount.create': 'false', 'serviceAccount.name': 'existing-sa' } });
   test('no ServiceAccount; the pods use the named one', async () => {
@@ -1076,7 +1104,7 @@ describe('helm template: full.yaml (every value set)', () => {
     assert.equal(env.ALIBABA_CLOUD_ROLE_ARN, 'acs:ram::123456789012:role/payments-credsync');
     assert.deepEqual(byName(pod.initContainers, 'credsync-init').args.slice(-2), ['--timeout', '2m']);
     assert.equal(byName(pod.containers, 'app').image, 'registry.example.com/payments/api:2.4.1');
-    assert.match(byName(pod.containers, 'app').args[0], /sleep 30/);
+    assert.deepEqual(byName(pod.containers, 'app').args.slice(-2), ['--every', '30s']);
     assertVolumes(pod, { sizeLimit: '8Mi', configMap: 'payments-credsync', expirationSeconds: 7200 });
     assertPodSecurity(pod, 2000);
   });
@@ -1216,6 +1244,7 @@ describe('values.schema.json rejects bad values', () => {
     ['a CA bundle that is not PEM', { setString: { 'config.tls.caBundle': 'not a certificate' } }, /\/config\/tls\/caBundle/],
     ['fsGroup 0 (root)', { set: { 'podSecurityContext.fsGroup': '0' } }, /\/podSecurityContext\/fsGroup/],
     ['a token lifetime under 10 minutes', { set: { 'rrsa.tokenExpirationSeconds': '300' } }, /\/rrsa\/tokenExpirationSeconds/],
+    ['an example app interval above an hour (credsync check --every)', { set: { 'app.intervalSeconds': '3601' } }, /\/app\/intervalSeconds/],
   ];
   for (const [what, opts, pattern] of cases) {
     test(what, () => {

@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
 # Checks deploy/Dockerfile without Docker (ctest: deploy_runtime_deps):
 #
-# 1. Runtime packages: every library `ldd` resolves for the built credsync
-#    binary, mapped to its Debian package with `dpkg -S`, is installed by the
-#    runtime stage (the lines between "# BEGIN runtime-packages" and
-#    "# END runtime-packages"), and every package listed there provides one of
-#    those libraries (ca-certificates aside). Same Debian release on both
-#    sides, so same packages.
+# 1. The runtime root: deploy/image-root.sh (what the build stage runs)
+#    assembles it from the built binary; every library `ldd` resolves is in
+#    it, credsync is its only program (no shell, no package manager), it
+#    declares its packages in /var/lib/dpkg/status.d and has the CA bundle;
+#    as root with the release tree's binary, credsync runs in it (chroot) as
+#    uid 65532.
 # 2. Build packages: the build stage installs $CREDSYNC_BUILD_PACKAGES from
 #    scripts/packages.sh, as scripts/install-deps.sh does; that list holds the
 #    package behind every find_package()/pkg_check_modules() of the
 #    CMakeLists.txt files; and, given a configured build tree, every library,
 #    program and package config file CMake found on this machine belongs to
 #    that list or to what it depends on.
-# 3. Structure: two stages on pinned Debian tags, no `latest`, no remote ADD,
-#    the runtime stage runs as USER 65532:65532 with exec-form ENTRYPOINT and
-#    CMD, copies only the binary, installs with --no-install-recommends and
-#    drops the apt lists, carries OCI labels and no secrets; the build stage
-#    copies every directory CMake adds; a root .dockerignore.
+# 3. Structure: a build stage on a pinned Debian tag, a runtime stage FROM
+#    scratch that copies only the assembled root, no `latest`, no remote ADD,
+#    exec-form RUN (no shell), ENTRYPOINT and CMD, USER 65532:65532, OCI
+#    labels, no secrets; the build stage copies every directory CMake adds;
+#    a root .dockerignore.
 #
 #   check_runtime_deps.sh CREDSYNC_BINARY REPO_DIR [BUILD_DIR]
 set -euo pipefail
@@ -71,31 +71,6 @@ stage_text() { awk -F'\t' -v s="$1" '$1 == s {print $2}' <<<"$instructions"; }
 build_stage="$(stage_text 1)"
 final_stage="$(stage_text "$stages")"
 
-# --- 1. runtime packages against ldd ----------------------------------------
-# The package lines between the markers: "<package> \" each.
-listed="$(awk '
-  /^# BEGIN runtime-packages/ { inside = 1; next }
-  /^# END runtime-packages/ { inside = 0; next }
-  inside { print }
-' "$dockerfile")"
-if [[ -z "$listed" ]]; then
-  fail "no package lines between '# BEGIN runtime-packages' and '# END runtime-packages' in $dockerfile"
-fi
-listed_packages=()
-while IFS= read -r line; do
-  [[ -z "$line" ]] && continue
-  if [[ "$line" =~ ^[[:space:]]+([a-z0-9][a-z0-9+.-]+)[[:space:]]*\\$ ]]; then
-    listed_packages+=("${BASH_REMATCH[1]}")
-  else
-    fail "runtime package list: '$line' is not one '<package> \\' per line"
-  fi
-done <<<"$listed"
-begin_line="$(grep -n '^# BEGIN runtime-packages' "$dockerfile" | cut -d: -f1 | head -n 1)"
-last_from_line="$(grep -ni '^FROM[[:space:]]' "$dockerfile" | tail -n 1 | cut -d: -f1)"
-if [[ -n "$begin_line" && -n "$last_from_line" && "$begin_line" -lt "$last_from_line" ]]; then
-  fail "the runtime package markers must be in the final stage (after line $last_from_line)"
-fi
-
 # The package owning a file, from owners[] that lookup_owners fills with one
 # dpkg -S call for many files (dpkg -S is slow). Bookworm is /usr-merged: a
 # library ldd finds in /lib may be registered under /usr/lib (or the other
@@ -129,72 +104,42 @@ owner_of() {
   return 1
 }
 
-ldd_output="$(ldd "$binary" 2>&1)" || fail "ldd $binary failed: $ldd_output"
-if grep -q "not found" <<<"$ldd_output"; then
-  fail "ldd: unresolved libraries on this machine: $(grep "not found" <<<"$ldd_output" | tr -s ' \t' ' ')"
-fi
-declare -A needed=()   # package -> the libraries it provides
-sanitizer_runtime=""
-mapfile -t libraries < <(awk '/=>/ && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$ldd_output")
-lookup_owners "${libraries[@]}"
-for library in "${libraries[@]}"; do
-  [[ -n "$library" ]] || continue
-  case "$(basename "$library")" in
-    libasan.so*|libubsan.so*|liblsan.so*|libtsan.so*|libhwasan.so*)
-      # A sanitizer tree's binary; the image is built without sanitizers.
-      sanitizer_runtime+=" $(basename "$library")"
-      continue ;;
-  esac
-  if package="$(owner_of "$library")"; then
-    needed[$package]+=" $(basename "$library")"
-  else
-    fail "dpkg -S: no Debian package owns $library"
-  fi
-done
-[[ -z "$sanitizer_runtime" ]] || echo "note: ignoring sanitizer runtimes (not in the image):${sanitizer_runtime}"
-if [[ "$link_mode" == shared ]]; then
-  # A tree configured with CREDSYNC_STATIC_DEPS=OFF (the sanitizer trees)
-  # loads as shared objects what the image's binary has linked in
-  # (cmake/StaticDeps.cmake); the release tree checks the image's list.
-  linked_in_image=()
-  for package in "${!needed[@]}"; do
-    case "$package" in
-      libabsl*|libgrpc*|libprotobuf[0-9]*|libc-ares*|libre2-*|libyaml-cpp*)
-        linked_in_image+=("$package")
-        unset "needed[$package]" ;;
-    esac
+# --- 1. the runtime root ------------------------------------------------------
+# deploy/image-root.sh, as the build stage runs it, on this binary: every
+# library ldd resolves is in the root at the path the loader looks it up by,
+# nothing in it is a program but credsync (no shell, no package manager), and
+# (root, a release tree) credsync runs in it as uid 65532 with nothing else.
+root_work="$(mktemp -d "${TMPDIR:-/tmp}/credsync-image-root.XXXXXX")"
+trap 'rm -rf "$root_work"' EXIT
+image_root="$root_work/root"
+if assembled="$("$repo/deploy/image-root.sh" "$binary" "$image_root" 2>&1)"; then
+  ok "$assembled"
+  ldd_output="$(ldd "$binary" 2>&1)"
+  mapfile -t libraries < <(awk '/=>/ && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$ldd_output")
+  missing=()
+  for library in "${libraries[@]}"; do
+    [[ -e "$image_root$library" ]] || missing+=("$library")
   done
-  [[ ${#linked_in_image[@]} -eq 0 ]] ||
-    echo "note: this tree links shared what the image links statically: ${linked_in_image[*]}"
-fi
-
-declare -A listed_set=()
-for package in "${listed_packages[@]}"; do listed_set[$package]=1; done
-missing=()
-for package in "${!needed[@]}"; do
-  [[ -n "${listed_set[$package]:-}" ]] || missing+=("$package (${needed[$package]# })")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  fail "the runtime stage of deploy/Dockerfile misses packages the binary loads; add between the runtime-packages markers:
-$(printf '  %s\n' "${missing[@]}" | sort)"
-fi
-extra=()
-for package in "${listed_packages[@]}"; do
-  [[ "$package" == ca-certificates ]] && continue
-  [[ -n "${needed[$package]:-}" ]] || extra+=("$package")
-done
-if [[ ${#extra[@]} -gt 0 ]]; then
-  fail "the runtime stage lists packages that provide none of the libraries ldd resolves; remove: ${extra[*]}"
-fi
-[[ -n "${listed_set[ca-certificates]:-}" ]] || fail "the runtime stage must install ca-certificates (TLS to STS and KMS)"
-for package in "${listed_packages[@]}"; do
-  case "$package" in
-    *-dev|build-essential|gcc*|g++*|cpp|cmake|ninja-build|make|pkg-config|pkgconf|git|curl|wget)
-      fail "the runtime stage installs a build tool: $package" ;;
-  esac
-done
-if [[ ${#missing[@]} -eq 0 && ${#extra[@]} -eq 0 ]]; then
-  ok "runtime stage installs exactly the ${#needed[@]} packages owning the binary's ${#libraries[@]} libraries, and ca-certificates"
+  [[ ${#missing[@]} -eq 0 ]] || fail "the runtime root lacks libraries ldd resolves: ${missing[*]}"
+  programs="$(find "$image_root" -type f -perm -u+x ! -name '*.so' ! -name '*.so.*' | sed "s|^$image_root||" | sort)"
+  [[ "$programs" == "/usr/local/bin/credsync" ]] \
+    || fail "the runtime root holds programs besides credsync: $(tr '\n' ' ' <<<"$programs")"
+  for forbidden in /bin/sh /usr/bin/sh /bin/bash /usr/bin/apt-get /usr/bin/dpkg /var/lib/apt /var/lib/dpkg/status; do
+    [[ ! -e "$image_root$forbidden" ]] || fail "the runtime root has $forbidden"
+  done
+  [[ -s "$image_root/etc/ssl/certs/ca-certificates.crt" ]] || fail "the runtime root has no CA bundle"
+  [[ -s "$image_root/var/lib/dpkg/status.d/ca-certificates" ]] \
+    || fail "the runtime root does not declare ca-certificates in /var/lib/dpkg/status.d"
+  [[ "$(stat -c %u:%g "$image_root/run/credsync")" == 65532:65532 ]] || fail "/run/credsync is not owned by 65532"
+  if [[ $(id -u) -eq 0 && "$link_mode" == static ]] && command -v chroot >/dev/null; then
+    version="$(env -i "$(command -v chroot)" --userspec=65532:65532 "$image_root" /usr/local/bin/credsync version 2>&1)" \
+      || fail "credsync does not run in the runtime root as uid 65532: $version"
+    [[ "$version" == credsync\ * ]] && ok "credsync runs in the runtime root as uid 65532: $version"
+  else
+    echo "note: not run in the root (needs root and the release tree's binary)"
+  fi
+else
+  fail "deploy/image-root.sh failed: $assembled"
 fi
 
 # --- 2. build packages --------------------------------------------------------
@@ -314,18 +259,19 @@ fi
 [[ "$stages" == 2 ]] || fail "deploy/Dockerfile should have 2 stages (build, runtime), has ${stages}"
 while IFS= read -r from; do
   image="$(awk '{print $2}' <<<"$from")"
-  if [[ "$image" != *:* && "$image" != *@sha256:* ]]; then
+  if [[ "$image" != *:* && "$image" != *@sha256:* && "$image" != scratch ]]; then
     fail "'$from': pin the base image by tag (and digest)"
   fi
   [[ "$image" == *:latest* ]] && fail "'$from': no 'latest' tags"
-  [[ "$image" == debian:bookworm* ]] || fail "'$from': both stages must be Debian bookworm (the sonames must match)"
+  [[ "$image" == debian:bookworm* || "$image" == scratch ]] \
+    || fail "'$from': the build stage is Debian bookworm, the runtime stage scratch"
 done < <(grep -iE '^FROM[[:space:]]' <<<"$(awk -F'\t' '{print $2}' <<<"$instructions")")
 grep -Eqi '^ARG .*latest' <<<"$(awk -F'\t' '{print $2}' <<<"$instructions")" \
   && fail "no 'latest' tags (in ARG defaults either)"
 grep -Eiq '^FROM debian:bookworm(@sha256:[0-9a-f]+)? AS build$' <<<"$build_stage" \
   || fail "the first stage must be 'FROM debian:bookworm AS build'"
-grep -Eiq '^FROM debian:bookworm-slim(@sha256:[0-9a-f]+)?$' <<<"$final_stage" \
-  || fail "the final stage must be 'FROM debian:bookworm-slim'"
+grep -Eiq '^FROM scratch$' <<<"$final_stage" \
+  || fail "the final stage must be 'FROM scratch' (only what deploy/image-root.sh assembles)"
 grep -Eiq '^ADD[[:space:]].*(https?|ftp)://' <<<"$(awk -F'\t' '{print $2}' <<<"$instructions")" \
   && fail "no ADD of a URL: fetch with a checked download in a RUN, or better, use Debian packages"
 
@@ -336,12 +282,18 @@ while read -r dir; do
     || fail "the build stage must 'COPY ${dir} ${dir}' (CMakeLists.txt has add_subdirectory(${dir}))"
 done < <(sed -n -E 's/^add_subdirectory\(([A-Za-z0-9_./-]+)\).*/\1/p' "${repo}/CMakeLists.txt")
 grep -Eq '^COPY CMakeLists.txt ' <<<"$build_stage" || fail "the build stage must COPY CMakeLists.txt"
+grep -Eq 'cmake -S /src -B /src/build .*-DCREDSYNC_BUILD_TESTS=OFF' <<<"$build_stage" \
+  || fail "the build stage must configure with -DCREDSYNC_BUILD_TESTS=OFF (it copies neither tests/ nor bench/)"
 grep -Eq 'cmake -S /src -B /src/build .*-DCMAKE_BUILD_TYPE=Release' <<<"$build_stage" \
   || fail "the build stage must configure a Release tree in /src/build"
 grep -Eq 'cmake --build /src/build --target credsync( |$)' <<<"$build_stage" \
   || fail "the build stage must build only the credsync target"
 grep -Eq '/usr/local/bin/credsync version' <<<"$build_stage" \
   || fail "the build stage must run '/usr/local/bin/credsync version' as a self-check"
+grep -Eq '^COPY deploy/image-root.sh ' <<<"$build_stage" \
+  || fail "the build stage must COPY deploy/image-root.sh"
+grep -Eq '^RUN image-root.sh /usr/local/bin/credsync /image-root$' <<<"$build_stage" \
+  || fail "the build stage must assemble the runtime root: RUN image-root.sh /usr/local/bin/credsync /image-root"
 
 # The runtime stage.
 users="$(grep -E '^USER[[:space:]]' <<<"$final_stage" || true)"
@@ -354,14 +306,15 @@ grep -Eq '^CMD \["run", "--config", "/etc/credsync/config.yaml"\]$' <<<"$final_s
   || fail "the final stage must have CMD [\"run\", \"--config\", \"/etc/credsync/config.yaml\"] (exec form)"
 grep -Eq '^WORKDIR /$' <<<"$final_stage" || fail "the final stage must have WORKDIR /"
 copies="$(grep -E '^(COPY|ADD)[[:space:]]' <<<"$final_stage" || true)"
-[[ "$copies" == "COPY --from=build /usr/local/bin/credsync /usr/local/bin/credsync" ]] \
-  || fail "the final stage must copy only the binary from the build stage, copies: $copies"
-while IFS= read -r run; do
-  if grep -q 'apt-get install' <<<"$run"; then
-    grep -q -- '--no-install-recommends' <<<"$run" || fail "final stage: apt-get install without --no-install-recommends"
-    grep -q 'rm -rf /var/lib/apt/lists/\*' <<<"$run" || fail "final stage: apt-get without rm -rf /var/lib/apt/lists/* in the same RUN"
-  fi
-done < <(grep -E '^RUN ' <<<"$final_stage")
+[[ "$copies" == "COPY --from=build /image-root/ /" ]] \
+  || fail "the final stage must copy only the assembled root from the build stage, copies: $copies"
+# No shell in the image: every RUN of the final stage is exec form.
+grep -E '^RUN ' <<<"$final_stage" | grep -Ev '^RUN \[' \
+  && fail "the final stage has a shell-form RUN (the image has no shell)"
+grep -Eq '^RUN \["/usr/local/bin/credsync", "version"\]$' <<<"$final_stage" \
+  || fail "the final stage must self-check with RUN [\"/usr/local/bin/credsync\", \"version\"]"
+grep -Eq '^ENV PATH=/usr/local/bin$' <<<"$final_stage" \
+  || fail "the final stage must set ENV PATH=/usr/local/bin (exec probes name credsync without a path)"
 for label in title description version revision; do
   grep -Eq "^LABEL .*org\.opencontainers\.image\.${label}=" <<<"$final_stage" \
     || fail "the final stage needs the label org.opencontainers.image.${label}"
@@ -387,4 +340,4 @@ if [[ $failures -gt 0 ]]; then
   echo "deploy_runtime_deps: $failures failure(s)" >&2
   exit 1
 fi
-ok "deploy/Dockerfile structure (stages, pins, USER 65532:65532, exec-form ENTRYPOINT/CMD, labels, no secrets, .dockerignore)"
+ok "deploy/Dockerfile structure (stages, pins, FROM scratch, USER 65532:65532, exec-form RUN/ENTRYPOINT/CMD, labels, no secrets, .dockerignore)"

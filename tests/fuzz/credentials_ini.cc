@@ -1,8 +1,12 @@
-// Fuzzes renderCredentialsIni. The input is split at NUL bytes into fields,
-// taken three at a time as (name, access_key_id, access_key_secret).
+// Fuzzes renderCredentialsIni and readIniAccessKeyId. The input is split at
+// NUL bytes into fields, taken three at a time as (name, access_key_id,
+// access_key_secret).
 // Invariants: rendering either fails with INVALID_ARGUMENT (whose message
 // never carries a secret) or yields text that a strict parser, accepting only
-// what every SDK parser reads unchanged, parses back to exactly the input.
+// what every SDK parser reads unchanged, parses back to exactly the input,
+// and from which readIniAccessKeyId reads each profile's id. On the raw input
+// as a file, readIniAccessKeyId either fails with NOT_FOUND or
+// INVALID_ARGUMENT or returns a piece of the input.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -90,6 +94,13 @@ std::optional<std::vector<Parsed>> strictParse(absl::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace output = credsync::output;
   const absl::string_view input(reinterpret_cast<const char*>(data), size);
+  const absl::StatusOr<std::string> raw_id = output::readIniAccessKeyId(input, "default");
+  if (raw_id.ok()) {
+    check(!raw_id->empty() && absl::StrContains(input, *raw_id));
+  } else {
+    check(raw_id.status().code() == absl::StatusCode::kNotFound ||
+          raw_id.status().code() == absl::StatusCode::kInvalidArgument);
+  }
   const std::vector<absl::string_view> fields = absl::StrSplit(input, '\0');
 
   std::vector<output::IniProfile> profiles;
@@ -120,6 +131,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check((*parsed)[i].name == profiles[i].name);
     check((*parsed)[i].id == profiles[i].access_key_id);
     check((*parsed)[i].secret == profiles[i].access_key_secret.reveal());
+    const absl::StatusOr<std::string> id =
+        output::readIniAccessKeyId(ini->reveal(), profiles[i].name);
+    check(id.ok() && *id == profiles[i].access_key_id);
   }
   return 0;
 }

@@ -66,6 +66,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The credsync image reference. */}}
 {{- define "credsync.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- with .Values.image.digest }}@{{ . }}{{ end }}
 {{- end }}
 
 {{/*

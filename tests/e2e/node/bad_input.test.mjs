@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { sidecarBinary } from './sidecar.mjs';
+import { runCredsync, sidecarBinary } from './sidecar.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../../..');
@@ -276,6 +276,49 @@ describe('bad input, end to end', () => {
     }
     counts.flags = flagCases.length;
     assert.deepEqual(await runAll(jobs), []);
+  });
+
+  // Verifies `--help` works on every command (anywhere among its flags, even
+  // beside bad ones): exit 0, that command's usage on stdout, and that
+  // `check`'s own bad flags are one line and exit 2.
+  it('--help on every command, and check\'s bad flags', async () => {
+    const commands = ['run', 'sync', 'validate', 'refresh', 'probe', 'check', 'version'];
+    for (const command of commands) {
+      for (const args of [[command, '--help'], [command, '--colour', '-h'], ['help', command]]) {
+        const r = await runCredsync(args, { name: `help-${command}` });
+        assert.equal(r.code, 0, `credsync ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+        assert.match(r.stdout, /^usage: credsync <command> \[flags\]\n/);
+        assert.match(r.stdout, new RegExp(`^  ${command} `, 'm'), `credsync ${args.join(' ')}`);
+        for (const other of commands.filter((c) => c !== command)) {
+          assert.doesNotMatch(r.stdout, new RegExp(`^  ${other} `, 'm'), `credsync ${args.join(' ')} shows ${other}`);
+        }
+      }
+    }
+    const all = await runCredsync(['--help'], { name: 'help' });
+    assert.equal(all.code, 0);
+    for (const command of commands) assert.match(all.stdout, new RegExp(`^  ${command} `, 'm'));
+    const unknown = await runCredsync(['frobnicate', '--help'], { name: 'help-unknown' });
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^credsync: unknown command 'frobnicate'$/m);
+
+    for (const [args, message] of [
+      [['check', '--every', '0s'], /^credsync: --every: must be a duration such as 30s \(at most 1h\)$/],
+      [['check', '--timeout', '2h'], /^credsync: --timeout: must be a duration such as 30s \(at most 1h\)$/],
+      [['check', 'now'], /^credsync: unexpected argument 'now'$/],
+      [['check', '--file='], /^credsync: --file: must not be empty$/],
+    ]) {
+      const r = await runCredsync(args, { name: 'check-flags' });
+      assert.equal(r.code, 2, `credsync ${args.join(' ')}: exit ${r.code}`);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `credsync ${args.join(' ')}: ${r.stderr}`);
+      assert.match(lines[0], message);
+    }
+    // Nothing listening: one line, exit 1 (not ready), never 0.
+    const absent = await runCredsync(['check', '--socket', '/nonexistent/credsync.sock', '--timeout', '1s'],
+                                     { name: 'check-absent' });
+    assert.equal(absent.code, 1);
+    assert.match(absent.stderr.trim(), /^credsync: check: /);
+    assert.equal(absent.stderr.trim().split('\n').length, 1);
   });
 
   // Verifies bad config files (missing, a directory, too big, YAML syntax,

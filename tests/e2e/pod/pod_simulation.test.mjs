@@ -256,6 +256,11 @@ describe('the rendered chart, run as pods', { concurrency: false }, () => {
         assert.ok(app.alive(), `the app container exited: ${JSON.stringify(app.exit)}\n${app.output()}`);
         const r2 = await app.exec(['/bin/sh', '-c', `cat ${credentialsPath} >/dev/null`]);
         assert.equal(r2.code, 0, `the app cannot read ${credentialsPath}: ${r2.output}`);
+        // The demo app is `credsync check --every`: its first line names the
+        // key it found in the file, checked against what credsync published.
+        const expected = new RegExp(`check: ready, generation \\d+: ${PROFILE} AccessKey ${world.keyId} in ${credentialsPath}`);
+        for (let i = 0; i < 100 && !expected.test(app.output()); i++) await delay(100);
+        assert.match(app.output(), expected);
       }
 
       // The helm test pod's check container, grafted into this pod: same
@@ -283,6 +288,7 @@ describe('the rendered chart, run as pods', { concurrency: false }, () => {
       await assertProbes(pod, 'credsync', config);
       const exits = await pod.stop();
       assert.equal(exits.credsync?.code, 0, `credsync on SIGTERM: ${JSON.stringify(exits.credsync)}`);
+      if (app) assert.equal(exits.app?.code, 0, `the demo app on SIGTERM: ${JSON.stringify(exits.app)}`);
     });
   });
 

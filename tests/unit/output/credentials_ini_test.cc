@@ -221,5 +221,51 @@ TEST(CredentialsIniTest, PythonConfigParserReadsValuesUnchanged) {
             "billing\taccess_key_secret\tAnother Secret With Spaces Inside\n");
 }
 
+// Verifies the reader finds each profile's id in what the writer renders.
+TEST(CredentialsIniTest, ReadsBackTheIdOfEachRenderedProfile) {
+  absl::StatusOr<SecretString> ini =
+      renderCredentialsIni({profile("default", "LTAI5tFirst", "SecretOne"),
+                            profile("reports", "LTAI5tSecond", "SecretTwo")});
+  ASSERT_THAT(ini, IsOk());
+  EXPECT_EQ(readIniAccessKeyId(ini->reveal(), "default").value(), "LTAI5tFirst");
+  EXPECT_EQ(readIniAccessKeyId(ini->reveal(), "reports").value(), "LTAI5tSecond");
+}
+
+// Verifies the reader takes what SDK parsers take: comments, indentation,
+// no spaces around '=', CRLF line ends, other keys and sections around it.
+TEST(CredentialsIniTest, ReadsTheIdAsSdkParsersDo) {
+  const std::string text =
+      "# written by hand\r\n"
+      "[other]\r\n"
+      "access_key_id = LTAI5tOther\r\n"
+      "\r\n"
+      "  [default]  \r\n"
+      "; a comment\r\n"
+      "type=access_key\r\n"
+      "  access_key_id=LTAI5tMine  \r\n"
+      "access_key_secret = s\r\n";
+  EXPECT_EQ(readIniAccessKeyId(text, "default").value(), "LTAI5tMine");
+  EXPECT_EQ(readIniAccessKeyId(text, "other").value(), "LTAI5tOther");
+}
+
+// Verifies a missing section or key is NOT_FOUND and a repeated one
+// INVALID_ARGUMENT, naming the profile and never the file's content.
+TEST(CredentialsIniTest, ReadingRefusesMissingAndRepeatedEntries) {
+  const std::string secret = "TopSecretValue0123456789";
+  EXPECT_THAT(readIniAccessKeyId("[a]\naccess_key_secret = " + secret + "\n", "b"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("profile \"b\": no such section")));
+  EXPECT_THAT(readIniAccessKeyId("[a]\naccess_key_secret = " + secret + "\n", "a"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no access_key_id")));
+  EXPECT_THAT(readIniAccessKeyId("[a]\naccess_key_id =\n", "a"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(readIniAccessKeyId("[a]\naccess_key_id = x\naccess_key_id = y\n", "a"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("appears twice")));
+  EXPECT_THAT(readIniAccessKeyId("[a]\naccess_key_id = x\n[a]\naccess_key_id = y\n", "a"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("section appears twice")));
+  absl::StatusOr<std::string> missing =
+      readIniAccessKeyId("[a]\naccess_key_secret = " + secret + "\n", "a");
+  EXPECT_THAT(std::string(missing.status().message()), Not(HasSubstr(secret)));
+}
+
 }  // namespace
 }  // namespace credsync::output

@@ -558,6 +558,18 @@ TEST_F(ControlServiceTest, GetStatusReportsProfilesIdentityAndReadiness) {
   EXPECT_EQ(status.generation(), 1u);
   EXPECT_EQ(status.version(), "1.2.3");
   EXPECT_THAT(status.SerializeAsString(), Not(HasSubstr("secret-of")));
+
+  // The same through the client library (`credsync check`).
+  client::ControlTarget target;
+  target.socket_path = dir_.file("credsync.sock");
+  absl::StatusOr<credsync::v1::GetStatusResponse> through_client =
+      client::makeControlClient(target, real_time_)->status(kPatience);
+  ASSERT_THAT(through_client, IsOk());
+  ASSERT_EQ(through_client->profiles_size(), 2);
+  EXPECT_EQ(through_client->profiles(0).access_key_id(), "AK-1");
+  EXPECT_EQ(through_client->profiles(1).last_error().code(), "PERMISSION_DENIED");
+  EXPECT_TRUE(through_client->ready());
+  EXPECT_EQ(through_client->generation(), 1u);
 }
 
 // Verifies GetStatus is not ready while a required profile is unwritten.
@@ -628,6 +640,11 @@ TEST_F(ControlServiceTest, TcpCallsNeedThePodToken) {
   context.AddMetadata("credsync-token", kPodToken);
   credsync::v1::GetStatusResponse state;
   EXPECT_TRUE(tcp_->GetStatus(&context, {}, &state).ok());
+  EXPECT_THAT(client::makeControlClient(tcpTarget(kPodToken), real_time_)->status(kPatience),
+              IsOk());
+  EXPECT_THAT(client::makeControlClient(tcpTarget("wrong-token-wrong-token"), real_time_)
+                  ->status(kPatience),
+              StatusIs(absl::StatusCode::kUnauthenticated));
 }
 
 // Verifies calls over the Unix socket need no token.
