@@ -77,9 +77,10 @@ bootstrap_base() {
   if [[ ! -s "$tar" ]] || [[ -n "$(find "$tar" -mtime "+$max_age_days" 2>/dev/null)" ]]; then
     echo "image: bootstrapping Debian bookworm ($name) into $tar"
     local started=$SECONDS
-    rm -f "$tar.partial"
-    mmdebstrap --quiet --variant=minbase "$@" bookworm "$tar.partial" "$(apt_sources)"
-    mv "$tar.partial" "$tar"
+    local partial="$cache/$name.partial.tar"
+    rm -rf "$partial" "$tar"
+    mmdebstrap --quiet --format=tar --variant=minbase "$@" bookworm "$partial" "$(apt_sources)"
+    mv "$partial" "$tar"
     echo "image: bootstrap took $((SECONDS - started)) s"
     fresh=0
   fi
