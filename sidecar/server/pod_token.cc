@@ -23,7 +23,9 @@ absl::Status fileError(const std::string& what, const std::string& path) {
       absl::StrCat("control token: ", what, " ", path, ": ", std::strerror(errno)));
 }
 
-absl::StatusOr<SecretString> readToken(const std::string& path) {
+}  // namespace
+
+absl::StatusOr<SecretString> readPodToken(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fileError("cannot open", path);
   std::string text(kMaxTokenFile + 1, '\0');
@@ -54,12 +56,10 @@ absl::StatusOr<SecretString> readToken(const std::string& path) {
   return token;
 }
 
-}  // namespace
-
 absl::StatusOr<SecretString> loadOrCreatePodToken(const std::string& token_file,
                                                   const std::string& generated_path, uint32_t mode,
                                                   std::optional<gid_t> group) {
-  if (!token_file.empty()) return readToken(token_file);
+  if (!token_file.empty()) return readPodToken(token_file);
 
   SecretString token(crypto::hexLower(crypto::randomBytes(32)));
   const std::string temp = absl::StrCat(generated_path, ".tmp");

@@ -354,18 +354,6 @@ std::optional<RefreshView> SyncEngine::inspectAndRequest(
   return view;
 }
 
-RefreshView SyncEngine::awaitProfile(const std::string& profile,
-                                     absl::FunctionRef<bool(const RefreshView&)> done,
-                                     absl::Duration timeout) {
-  MutexLock lock(&mutex_);
-  const ProfileState* state = findLocked(profile);
-  const auto satisfied = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    return done(viewLocked(*state));
-  };
-  mutex_.AwaitWithTimeout(Condition(&satisfied), timeout);
-  return viewLocked(*state);
-}
-
 std::vector<ProfileStatus> SyncEngine::status() const {
   MutexLock lock(&mutex_);
   std::vector<ProfileStatus> out;

@@ -109,12 +109,6 @@ class SyncEngine {
   // fetch as requestRefresh() does. nullopt for an unknown profile.
   std::optional<RefreshView> inspectAndRequest(
       const std::string& profile, absl::FunctionRef<bool(const RefreshView&)> should_request);
-  // Waits until `done` holds for the profile or `timeout` passes (real time:
-  // it bounds a caller's wait); returns the profile as last seen. `profile`
-  // must be a name inspectAndRequest() returned.
-  RefreshView awaitProfile(const std::string& profile,
-                           absl::FunctionRef<bool(const RefreshView&)> done,
-                           absl::Duration timeout);
 
   std::vector<ProfileStatus> status() const;
   // Every required profile has been written and its last fetch did not say

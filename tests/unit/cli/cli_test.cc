@@ -1,0 +1,264 @@
+#include "sidecar/cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/common/status_matchers.h"
+#include "tests/common/temp_dir.h"
+#include "tests/common/test_config.h"
+
+namespace credsync::cli {
+namespace {
+
+using ::credsync::testing::IsOk;
+using ::credsync::testing::StatusIs;
+using ::credsync::testing::TempDir;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+// An environment with exactly these variables.
+config::Environment environment(std::map<std::string, std::string> variables = {}) {
+  return [variables](const std::string& name) -> std::optional<std::string> {
+    auto found = variables.find(name);
+    if (found == variables.end()) return std::nullopt;
+    return found->second;
+  };
+}
+
+// What a command printed and returned.
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Result runCli(std::vector<std::string> args, const config::Environment& env = environment()) {
+  char* out_buffer = nullptr;
+  char* err_buffer = nullptr;
+  size_t out_size = 0;
+  size_t err_size = 0;
+  FILE* out = open_memstream(&out_buffer, &out_size);
+  FILE* err = open_memstream(&err_buffer, &err_size);
+  const int code = runCommandLine(std::move(args), env, Io{out, err});
+  fclose(out);
+  fclose(err);
+  Result result{code, std::string(out_buffer, out_size), std::string(err_buffer, err_size)};
+  free(out_buffer);
+  free(err_buffer);
+  return result;
+}
+
+ParsedFlags flags(std::map<std::string, std::string> values) {
+  ParsedFlags parsed;
+  parsed.values = std::move(values);
+  return parsed;
+}
+
+void writeFile(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::trunc) << content;
+}
+
+const std::vector<std::string> kCommands = {"run",   "sync",  "validate", "refresh",
+                                            "probe", "check", "version"};
+
+// Verifies `usage(command)` holds that command's lines only, and the full
+// usage every command's, each with the exit codes.
+TEST(CliTest, UsageOfOneCommandOrAll) {
+  const std::string all = usage();
+  for (const std::string& command : kCommands) {
+    EXPECT_THAT(all, HasSubstr("\n  " + command + " "));
+    const std::string one = usage(command);
+    EXPECT_THAT(one, StartsWith("usage: credsync <command> [flags]\n  " + command + " "));
+    EXPECT_THAT(one, HasSubstr("exit codes: 0 success"));
+    for (const std::string& other : kCommands) {
+      if (other != command) {
+        EXPECT_THAT(one, Not(HasSubstr("\n  " + other + " "))) << command;
+      }
+    }
+  }
+  EXPECT_EQ(usage("frobnicate"), all);
+}
+
+// Verifies --help anywhere among a command's flags prints its usage on
+// stdout and exits 0, before the flags are parsed; no arguments is bad input.
+TEST(CliTest, HelpOnEveryCommand) {
+  for (const std::string& command : kCommands) {
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{command, "--help"}, {command, "--bogus", "-h"},
+          {"help", command}}) {
+      const Result result = runCli(args);
+      EXPECT_EQ(result.code, kExitOk) << args[0] << " " << args[1];
+      EXPECT_EQ(result.out, usage(command));
+      EXPECT_EQ(result.err, "");
+    }
+  }
+  const Result none = runCli({});
+  EXPECT_EQ(none.code, kExitBadInput);
+  EXPECT_EQ(none.err, usage());
+  const Result unknown = runCli({"frobnicate", "--help"});
+  EXPECT_EQ(unknown.code, kExitBadInput);
+  EXPECT_THAT(unknown.err, StartsWith("credsync: unknown command 'frobnicate'\nusage:"));
+}
+
+// Verifies `version` prints the version and bad flags are one line, exit 2.
+TEST(CliTest, VersionAndBadFlags) {
+  const Result version = runCli({"version"});
+  EXPECT_EQ(version.code, kExitOk);
+  EXPECT_THAT(version.out, StartsWith("credsync "));
+  for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"validate"}, "credsync: --config: required (a YAML or JSON file)\n"},
+           {{"sync", "--once", "--config", "/nonexistent.yaml"},
+            "credsync: config file /nonexistent.yaml: No such file or directory\n"},
+           {{"probe"}, "credsync: probe: say which probe: credsync probe live|ready\n"},
+           {{"refresh"}, "credsync: --profile: required (the credentials.ini profile to refresh)\n"},
+           {{"check", "--every", "2h"}, "credsync: --every: must be a duration such as 30s (at most 1h)\n"},
+           {{"check", "--address", "127.0.0.1:1"},
+            "credsync: --address: needs --token-file (or --config) for the pod token\n"},
+       }) {
+    const Result result = runCli(args);
+    EXPECT_EQ(result.code, kExitBadInput) << args[0];
+    EXPECT_EQ(result.err, message);
+    EXPECT_EQ(result.out, "");
+  }
+}
+
+// Verifies `validate` prints the summary of a config file and exits 0.
+TEST(CliTest, ValidatePrintsTheSummary) {
+  TempDir dir("cli_validate");
+  writeFile(dir.file("config.yaml"),
+            "kms:\n  endpoints: [kms.cn-hangzhou.aliyuncs.com]\nprofiles:\n"
+            "  - name: default\n    secret_name: acs/ram/user/app\n");
+  const Result result = runCli({"validate", "--config", dir.file("config.yaml")},
+                               environment({{"ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r"},
+                                            {"ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+                                             "acs:ram::1:oidc-provider/p"},
+                                            {"ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/t"}}));
+  EXPECT_EQ(result.code, kExitOk) << result.err;
+  EXPECT_THAT(result.out, StartsWith("config OK: identity oidc, 1 profile(s) [default], KMS "));
+}
+
+// Verifies the summary names generic profiles, lists instances before
+// endpoints, and says identity none without an OpenAPI endpoint.
+TEST(CliTest, ValidateSummaryOrderAndIdentity) {
+  config::Config config = testing::configWithProfiles(
+      {testing::profile("default", "a"),
+       testing::genericProfile("db", "b", config::GenericFormat::kRaw, "db.txt")});
+  config::KmsInstanceConfig instance;
+  instance.endpoint = "kst-hzz1.cryptoservice.kms.aliyuncs.com";
+  config.kms.instances = {instance};
+  config.kms.endpoints = {"kms.cn-hangzhou.aliyuncs.com"};
+  config.output.directory = "/var/run/credsync";
+  EXPECT_EQ(validateSummary(config),
+            "config OK: identity oidc, 2 profile(s) [default, db (generic)], KMS "
+            "kst-hzz1.cryptoservice.kms.aliyuncs.com (instance), kms.cn-hangzhou.aliyuncs.com, "
+            "output /var/run/credsync");
+  config.kms.endpoints.clear();
+  EXPECT_THAT(validateSummary(config), StartsWith("config OK: identity none, "));
+}
+
+// Verifies each Refresh failure maps to its documented exit code.
+TEST(CliTest, RefreshExitCodes) {
+  EXPECT_EQ(refreshExitCode(absl::StatusCode::kOk), kExitOk);
+  EXPECT_EQ(refreshExitCode(absl::StatusCode::kResourceExhausted), kExitRateLimited);
+  EXPECT_EQ(refreshExitCode(absl::StatusCode::kFailedPrecondition), kExitUnchanged);
+  EXPECT_EQ(refreshExitCode(absl::StatusCode::kInvalidArgument), kExitBadInput);
+  EXPECT_EQ(refreshExitCode(absl::StatusCode::kNotFound), kExitBadInput);
+  EXPECT_EQ(refreshExitCode(absl::StatusCode::kUnauthenticated), kExitBadInput);
+  EXPECT_EQ(refreshExitCode(absl::StatusCode::kUnavailable), kExitFailed);
+  EXPECT_EQ(refreshExitCode(absl::StatusCode::kDeadlineExceeded), kExitFailed);
+}
+
+// Verifies where the control API is found: the default socket, --socket,
+// the config's socket, and TCP with the pod token from a file.
+TEST(CliTest, ControlTargetResolution) {
+  TempDir dir("cli_target");
+  absl::StatusOr<client::ControlTarget> target = resolveControlTarget(flags({}), environment());
+  ASSERT_THAT(target, IsOk());
+  EXPECT_EQ(target->socket_path, kDefaultSocket);
+  EXPECT_EQ(target->tcp_address, "");
+
+  target = resolveControlTarget(flags({{"socket", "/s.sock"}}), environment());
+  ASSERT_THAT(target, IsOk());
+  EXPECT_EQ(target->socket_path, "/s.sock");
+
+  writeFile(dir.file("config.yaml"),
+            "kms:\n  region: cn-hangzhou\nprofiles:\n  - name: default\n    secret_name: s\n"
+            "output:\n  directory: " + dir.path() + "\ncontrol:\n  socket: /run/x.sock\n");
+  target = resolveControlTarget(flags({{"config", dir.file("config.yaml")}}), environment());
+  ASSERT_THAT(target, IsOk());
+  EXPECT_EQ(target->socket_path, "/run/x.sock");
+
+  // --address takes the token from --token-file, or from the config's
+  // generated file in its output directory.
+  writeFile(dir.file("control-token"), "0123456789abcdef0123456789abcdef\n");
+  target = resolveControlTarget(
+      flags({{"address", "127.0.0.1:9901"}, {"config", dir.file("config.yaml")}}), environment());
+  ASSERT_THAT(target, IsOk());
+  EXPECT_EQ(target->tcp_address, "127.0.0.1:9901");
+  EXPECT_EQ(target->token.reveal(), "0123456789abcdef0123456789abcdef");
+  target = resolveControlTarget(
+      flags({{"address", "127.0.0.1:9901"}, {"token-file", dir.file("control-token")}}),
+      environment());
+  ASSERT_THAT(target, IsOk());
+
+  EXPECT_THAT(resolveControlTarget(flags({{"address", "127.0.0.1:9901"}}), environment()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--address: needs")));
+  writeFile(dir.file("short-token"), "short\n");
+  EXPECT_THAT(resolveControlTarget(
+                  flags({{"address", "127.0.0.1:9901"}, {"token-file", dir.file("short-token")}}),
+                  environment()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at least 16")));
+  EXPECT_THAT(resolveControlTarget(flags({{"config", dir.file("missing.yaml")}}), environment()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing.yaml")));
+}
+
+// Verifies which file `check` reads: --file, the SDKs' variable, the
+// config's output directory, else beside the socket.
+TEST(CliTest, CredentialsFileToCheck) {
+  TempDir dir("cli_file");
+  client::ControlTarget target;
+  target.socket_path = "/var/run/credsync/credsync.sock";
+  EXPECT_EQ(credentialsFileToCheck(flags({}), environment(), target).value(),
+            "/var/run/credsync/credentials.ini");
+  EXPECT_EQ(credentialsFileToCheck(flags({}),
+                                   environment({{"ALIBABA_CLOUD_CREDENTIALS_FILE", "/app/c.ini"}}),
+                                   target)
+                .value(),
+            "/app/c.ini");
+  EXPECT_EQ(credentialsFileToCheck(flags({{"file", "/f.ini"}}),
+                                   environment({{"ALIBABA_CLOUD_CREDENTIALS_FILE", "/app/c.ini"}}),
+                                   target)
+                .value(),
+            "/f.ini");
+  writeFile(dir.file("config.yaml"),
+            "kms:\n  region: cn-hangzhou\nprofiles:\n  - name: default\n    secret_name: s\n"
+            "output:\n  directory: /out\n");
+  EXPECT_EQ(
+      credentialsFileToCheck(flags({{"config", dir.file("config.yaml")}}), environment(), target)
+          .value(),
+      "/out/credentials.ini");
+  EXPECT_THAT(credentialsFileToCheck(flags({{"file", ""}}), environment(), target),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--file: must not be empty")));
+}
+
+// Verifies `check` against nothing listening fails with one line, exit 1.
+TEST(CliTest, CheckWithoutASidecarFails) {
+  TempDir dir("cli_check");
+  const Result result =
+      runCli({"check", "--socket", dir.file("absent.sock"), "--timeout", "1s"});
+  EXPECT_EQ(result.code, kExitFailed);
+  EXPECT_THAT(result.err, AllOf(StartsWith("credsync: check: "), Not(HasSubstr("\n\n"))));
+  EXPECT_EQ(result.out, "");
+}
+
+}  // namespace
+}  // namespace credsync::cli
