@@ -175,8 +175,8 @@ struct RefreshConfig {
   // min(retry_max_backoff, retry_initial_backoff * 2^attempt).
   absl::Duration retry_initial_backoff = absl::Seconds(2);
   absl::Duration retry_max_backoff = absl::Seconds(10);
-  // Upstream calls made on an app's Refresh, per profile (design §3.4): a
-  // token bucket of refresh.on_demand_burst tokens, one more every
+  // Upstream calls made on an app's Refresh, per profile (docs/design.md
+  // §3.4): a token bucket of refresh.on_demand_burst tokens, one more every
   // refresh.on_demand_refill, as the official managed-credentials plug-ins do.
   int on_demand_burst = 5;
   absl::Duration on_demand_refill = absl::Minutes(10);

@@ -49,13 +49,13 @@ std::string errorCode(absl::string_view body) {
   return code->get<std::string>();
 }
 
-// How STS and KMS say "slow down" (/work/shared/alibaba-facts.md): STS
+// How STS and KMS say "slow down" (docs/research/sdk-behaviour.md): STS
 // answers Throttling.User, "Request was denied due to user flow control"
-// (§1.5, the ACK RRSA doc); the official secretsmanager clients back off on
-// KMS's Rejected.Throttling and ServiceUnavailableTemporary (§3.5). Which
-// HTTP status carries them is not documented (§9), so the code decides, not
-// the status. ServiceUnavailableTemporary counts here because the clients
-// treat it exactly like throttling: wait and retry.
+// (the error table of ACK's RRSA guide); the official secretsmanager clients
+// back off on KMS's Rejected.Throttling and ServiceUnavailableTemporary
+// (their backoff_utils). Which HTTP status carries them is not documented,
+// so the code decides, not the status. ServiceUnavailableTemporary counts
+// here because the clients treat it exactly like throttling: wait and retry.
 bool isThrottlingCode(absl::string_view code) {
   return absl::StartsWith(code, "Throttling") || code == "Rejected.Throttling" ||
          code == "ServiceUnavailableTemporary";

@@ -24,8 +24,8 @@ struct ProbeHandlers {
   std::function<std::string()> metrics;  // GET /metrics: 200, Prometheus text format 0.0.4
 };
 
-// The HTTP listener for kubelet probes and Prometheus scrapes (design §3.4):
-// plain HTTP, since both speak it. Serves GET and HEAD of /healthz, /readyz
+// The HTTP listener for kubelet probes and Prometheus scrapes (docs/design.md
+// §3.4): plain HTTP, since both speak it. Serves GET and HEAD of /healthz, /readyz
 // and /metrics; other paths get 404, other methods 405, a GET with a body
 // 413, and any request with a body has its connection closed after the
 // answer. It parses requests with cpp-httplib but owns its sockets and

@@ -51,7 +51,7 @@ struct RefreshAnswer {
 // What a Refresh is finally answered with.
 using RefreshCallback = std::function<void(absl::StatusOr<RefreshAnswer>)>;
 
-// The app-facing Refresh of design §3.4, on top of the engine. A caller
+// The app-facing Refresh of docs/design.md §3.4, on top of the engine. A caller
 // naming a key that is no longer in the file is answered from memory. Else
 // it joins the profile's pending or in-flight fetch if there is one, and
 // otherwise spends a token of the profile's bucket to request one, wakes the

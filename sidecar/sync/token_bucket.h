@@ -6,11 +6,12 @@
 
 namespace credsync::sync {
 
-// Rate-limits upstream calls made on an app's request (design §3.4): up to
-// `capacity` calls at once, then one more per `refill_every`, as the official
-// managed-credentials plug-ins do (5 tokens, one per 10 minutes). Refill is
-// computed from the monotonic clock when asked, so an idle bucket costs
-// nothing and a wall-clock step cannot refill it. Thread-safe.
+// Rate-limits upstream calls made on an app's request (docs/design.md
+// §3.4): up to `capacity` calls at once, then one more per `refill_every`,
+// as the official managed-credentials plug-ins do (5 tokens, one per 10
+// minutes). Refill is computed from the monotonic clock when asked, so an
+// idle bucket costs nothing and a wall-clock step cannot refill it.
+// Thread-safe.
 class TokenBucket {
  public:
   TokenBucket(int capacity, absl::Duration refill_every, const TimeSource& time_source);

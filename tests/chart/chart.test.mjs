@@ -152,7 +152,7 @@ function assertVolumes(pod, { sizeLimit = '4Mi', projectToken = true, configMap 
     assert.deepEqual(vols['credsync-rrsa-token'].projected, {
       sources: [{ serviceAccountToken: { audience: 'sts.aliyuncs.com', expirationSeconds, path: 'token' } }],
     });
-    // Least privilege (design §5): only credsync containers see the token.
+    // Least privilege (docs/design.md §6.2): only credsync containers see the token.
     for (const c of allContainers(pod)) {
       const mountsToken = (c.volumeMounts ?? []).some((m) => m.name === 'credsync-rrsa-token');
       assert.equal(mountsToken, c.name.startsWith('credsync'), `token mounted in ${c.name}: ${mountsToken}`);

@@ -1,5 +1,5 @@
-// The whole app loop of design §1 step 5, end to end: a Node app using only
-// the official SDK (@alicloud/credentials' default chain reading
+// The whole app loop of docs/design.md §1.3 step 5, end to end: a Node app
+// using only the official SDK (@alicloud/credentials' default chain reading
 // ALIBABA_CLOUD_CREDENTIALS_FILE, @alicloud/openapi-core calling the
 // emulator's ECS DescribeRegions) works; an administrator rotates the secret
 // and revokes the old key without credsync knowing (an emergency rotation);

@@ -319,9 +319,9 @@ describe('control API over the Unix socket (grpc-js)', () => {
   // "identity.role_arn: must be set for identity.type oidc".
   //
   // Verifies `credsync refresh --config FILE` works where the app runs: a
-  // container with the config and the shared volume but, by design §5, none
-  // of the RRSA identity (ALIBABA_CLOUD_ROLE_ARN, ...): the client needs
-  // only the socket's path from the config.
+  // container with the config and the shared volume but, by docs/design.md
+  // §6.2, none of the RRSA identity (ALIBABA_CLOUD_ROLE_ARN, ...): the
+  // client needs only the socket's path from the config.
   it('credsync refresh --config needs no identity environment', async () => {
     const current = await ctx.currentKey();
     const cli = await runCredsync(['refresh', '--profile', 'default', '--failed-key-id', 'LTAIold',

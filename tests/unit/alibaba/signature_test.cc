@@ -14,7 +14,7 @@
 #include "tests/common/status_matchers.h"
 
 // Vectors are data carried over from the official SDKs' tests and Alibaba's
-// docs (see /work/shared/alibaba-facts.md section 4); each names its source.
+// signature docs; each names its source.
 // "Derived" marks a value computed from the documented rules (and checked
 // with an independent Python implementation) rather than published.
 namespace credsync::alibaba {
