@@ -2,8 +2,9 @@
 # The whole test suite: installs what is missing, builds the Release tree and
 # the ASan+UBSan tree, and runs every ctest case (unit, fuzz-corpus replay,
 # end-to-end with the official Alibaba Cloud SDKs) in both; then the TSan
-# tree, which builds and runs only the tests labelled "concurrency"; then every
-# libFuzzer target for FUZZ_SECONDS (10) each in a clang tree. After the
+# tree, which builds and runs only the tests labelled "concurrency"; then the
+# clang tree builds every library and the binary with -Wthread-safety -Werror
+# and runs every libFuzzer target for FUZZ_SECONDS (10) each. After the
 # release build it builds the container image (scripts/image.sh; podman, as
 # root), which the release tree's e2e_podman_pod runs.
 # Set TREES="release" to run only one tree, FUZZ_SECONDS=0 to skip fuzzing,
@@ -43,6 +44,12 @@ for tree in ${TREES:-release asan tsan}; do
     ctest "${labels[@]}" --output-on-failure -j"${JOBS:-$(nproc)}" --timeout 600
   ) || status=1
 done
+# clang's -Wthread-safety (with -Werror) over every library and the binary:
+# the ABSL_GUARDED_BY and ABSL_EXCLUSIVE_LOCKS_REQUIRED annotations of sync/,
+# server/, hooks/ and the rest are only checked by clang. The fuzz tree is the
+# clang tree; its fuzz targets reuse these objects.
+echo "== clang: -Wthread-safety -Werror build of the libraries and the binary (build/fuzz)"
+scripts/build.sh fuzz credsync || status=1
 if [[ "${FUZZ_SECONDS:-10}" != 0 ]]; then
   echo "== fuzz: every target for ${FUZZ_SECONDS:-10}s (scripts/fuzz.sh)"
   scripts/fuzz.sh "${FUZZ_SECONDS:-10}" || status=1

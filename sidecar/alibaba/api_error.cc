@@ -191,7 +191,7 @@ absl::StatusCode classify(absl::string_view code, int http_status) {
         (absl::StartsWith(code, "Forbidden.") && absl::EndsWith(code, "NotFound"))) {
       return absl::StatusCode::kNotFound;
     }
-    if (absl::StrContains(code, "Throttling") || absl::StartsWith(code, "ServiceUnavailable") ||
+    if (isThrottlingCode(code) || absl::StartsWith(code, "ServiceUnavailable") ||
         code == "InternalFailure" || code == "InternalError") {
       return absl::StatusCode::kUnavailable;
     }
@@ -247,9 +247,8 @@ absl::Status statusFromApiError(absl::string_view action, const ApiErrorInfo& er
   }
   if (!error.message.empty()) absl::StrAppend(&message, ": ", error.message);
   if (!error.request_id.empty()) absl::StrAppend(&message, " (RequestId ", error.request_id, ")");
-  absl::Status status(classify(error.code, error.http_status), message);
-  if (!error.code.empty()) status.SetPayload(kUpstreamCodePayloadUrl, absl::Cord(error.code));
-  return status;
+  return withUpstreamCode(absl::Status(classify(error.code, error.http_status), message),
+                          error.code);
 }
 
 absl::Status statusFromErrorResponse(absl::string_view action, int http_status,
@@ -264,30 +263,19 @@ absl::Status statusFromErrorResponse(absl::string_view action, int http_status,
   return statusFromApiError(action, *info);
 }
 
-absl::Status withContext(const absl::Status& status, absl::string_view context) {
-  if (status.ok()) return status;
-  absl::Status result(status.code(), absl::StrCat(context, ": ", status.message()));
-  status.ForEachPayload([&result](absl::string_view type_url, const absl::Cord& payload) {
-    result.SetPayload(type_url, payload);
-  });
-  return result;
+bool isThrottlingCode(absl::string_view code) {
+  return absl::StartsWith(code, "Throttling") || absl::EndsWith(code, ".Throttling") ||
+         code == "ServiceUnavailableTemporary";
 }
 
-std::optional<std::string> upstreamCode(const absl::Status& status) {
-  const auto payload = status.GetPayload(kUpstreamCodePayloadUrl);
-  if (!payload) return std::nullopt;
-  return std::string(*payload);
-}
-
-bool isRetryable(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-      return true;
-    default:
-      return false;
-  }
+bool isThrottlingResponse(int http_status, absl::string_view body) {
+  // Error documents are a few hundred bytes; anything much larger is not
+  // one, and parsing it for the metric on every failed call would cost for
+  // nothing.
+  constexpr size_t kMaxThrottlingBodyBytes = 64 * 1024;
+  if (body.size() > kMaxThrottlingBodyBytes) return false;
+  const std::optional<ApiErrorInfo> error = parseApiErrorBody(body, http_status);
+  return error.has_value() && isThrottlingCode(error->code);
 }
 
 }  // namespace credsync::alibaba

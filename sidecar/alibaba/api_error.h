@@ -6,10 +6,12 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "sidecar/common/upstream_error.h"
 
 // Alibaba Cloud's error answers, turned into absl::Status. The upstream code
-// ("Forbidden.NoPermission") travels in the message and as a status payload,
-// so callers can both print it and branch on it.
+// ("Forbidden.NoPermission") travels in the message and as a status payload
+// (sidecar/common/upstream_error.h, which also says what is retryable), so
+// callers can both print it and branch on it.
 namespace credsync::alibaba {
 
 struct ApiErrorInfo {
@@ -18,9 +20,6 @@ struct ApiErrorInfo {
   std::string message;
   std::string request_id;
 };
-
-// The status payload type URL under which the upstream code travels.
-inline constexpr absl::string_view kUpstreamCodePayloadUrl = "type.credsync.dev/alibaba.code";
 
 // Parses a POP error body (JSON {"Code", "Message", "RequestId", ...}, or the
 // XML <Error> form). nullopt when the body is not an error document. The
@@ -37,7 +36,8 @@ std::optional<ApiErrorInfo> parseApiErrorBody(absl::string_view body, int http_s
 ApiErrorInfo sanitizeApiError(ApiErrorInfo error, absl::Span<const absl::string_view> redact = {});
 
 // The status for an upstream error, by abseil's guidance:
-//   UNAVAILABLE          throttling, ServiceUnavailableTemporary, InternalFailure, 5xx
+//   UNAVAILABLE          isThrottlingCode(), ServiceUnavailable*, InternalFailure,
+//                        InternalError, 5xx, 429
 //   PERMISSION_DENIED    Forbidden.*, NoPermission, AuthenticationFail.NoPermission
 //   NOT_FOUND            Forbidden.ResourceNotFound, EntityNotExist.*
 //   UNAUTHENTICATED      InvalidAccessKeyId.*, SignatureDoesNotMatch, InvalidSecurityToken.*,
@@ -55,15 +55,20 @@ absl::Status statusFromErrorResponse(absl::string_view action, int http_status,
                                      absl::string_view body,
                                      absl::Span<const absl::string_view> redact = {});
 
-// `status` with "<context>: " put in front of its message, code and payloads
-// (the upstream code) kept. OK stays OK.
-absl::Status withContext(const absl::Status& status, absl::string_view context);
+// How STS and KMS say "slow down": STS answers Throttling.User ("Request
+// was denied due to user flow control", the error table of ACK's RRSA
+// guide), ECS Throttling and Throttling.Api, KMS Rejected.Throttling; the
+// official secretsmanager clients wait and retry on those and on
+// ServiceUnavailableTemporary exactly alike (their backoff_utils). So:
+// Throttling and Throttling.*, *.Throttling, ServiceUnavailableTemporary.
+// Which HTTP status carries them is not documented, so the code decides. The one throttling rule: statusFromApiError() maps these to
+// UNAVAILABLE, and the HTTP layer's outcome metric counts them as throttled
+// through isThrottlingResponse().
+bool isThrottlingCode(absl::string_view code);
 
-// The upstream code carried by a status made above, if any.
-std::optional<std::string> upstreamCode(const absl::Status& status);
-
-// Whether retrying the same call later may succeed: UNAVAILABLE and
-// DEADLINE_EXCEEDED (network, timeouts, throttling, 5xx) and RESOURCE_EXHAUSTED.
-bool isRetryable(const absl::Status& status);
+// Whether an HTTP answer is an Alibaba Cloud error document (JSON or XML, at
+// most 64 KiB) whose code isThrottlingCode(): the rule the HTTP layer's
+// outcome metric is handed (http::classifyUpstreamOutcome).
+bool isThrottlingResponse(int http_status, absl::string_view body);
 
 }  // namespace credsync::alibaba

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "sidecar/alibaba/api_error.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/memory.h"
 #include "sidecar/http/curl_client.h"
@@ -69,8 +70,9 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
         transport, time_source,
         [metrics](const http::Request& request, const absl::StatusOr<http::Response>& response,
                   absl::Duration latency) {
-          metrics->upstreamCall(request.operation, http::classifyUpstreamOutcome(response),
-                                latency);
+          metrics->upstreamCall(
+              request.operation,
+              http::classifyUpstreamOutcome(response, alibaba::isThrottlingResponse), latency);
         });
   };
   sidecar->http_ = observe(*sidecar->transport_);

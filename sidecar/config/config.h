@@ -202,8 +202,8 @@ struct ControlConfig {
 };
 
 // hooks[]: what to do after each change of the published output
-// (docs/configuration.md#hooks): signal a process in the pod, or run a
-// command. Exactly one of the two kinds.
+// (docs/configuration.md#hooks-what-to-do-after-each-change): signal a
+// process in the pod, or run a command. Exactly one of the two kinds.
 struct HookConfig {
   enum class Kind { kSignal, kCommand };
   std::string name;  // hooks[].name; default "hooks[<index>]"

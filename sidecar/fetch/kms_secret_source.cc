@@ -111,7 +111,7 @@ class KmsSecretSource : public SecretSource {
     }
     if (attempt.tried == 0) {
       // Only OpenAPI endpoints, and no credentials for them.
-      return alibaba::withContext(attempt.identity_error, context);
+      return withContext(attempt.identity_error, context);
     }
     absl::Status error = attempt.last_error;
     if (attempt.tried > 1 || !attempt.identity_error.ok()) {
@@ -123,9 +123,9 @@ class KmsSecretSource : public SecretSource {
                         "; OpenAPI endpoints skipped (identity: ", attempt.identity_error.message(),
                         ")");
       }
-      error = alibaba::withContext(error, summary);
+      error = withContext(error, summary);
     }
-    return alibaba::withContext(error, context);
+    return withContext(error, context);
   }
 
   std::vector<EndpointHealth> endpointHealth() const override {
@@ -193,7 +193,7 @@ class KmsSecretSource : public SecretSource {
       recordHealthy(route);
       return toManagedCredential(*value, attempt.profile, backend.endpoint());
     }
-    if (!alibaba::isRetryable(value.status())) {
+    if (!isRetryable(value.status())) {
       recordHealthy(route);
       return absl::StatusOr<ManagedCredential>(value.status());
     }
@@ -230,7 +230,7 @@ class KmsSecretSource : public SecretSource {
 
   static absl::StatusOr<ManagedCredential> finish(absl::StatusOr<ManagedCredential> result,
                                                   const std::string& context) {
-    if (!result.ok()) return alibaba::withContext(result.status(), context);
+    if (!result.ok()) return withContext(result.status(), context);
     return result;
   }
 

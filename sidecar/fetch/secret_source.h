@@ -45,8 +45,8 @@ class SecretSource {
  public:
   virtual ~SecretSource() = default;
   // One attempt (no sleeping, no retry loop: the scheduler owns timing).
-  // Errors keep their upstream code (alibaba::upstreamCode) and retryability
-  // (alibaba::isRetryable).
+  // Errors keep their upstream code (upstreamCode) and retryability
+  // (isRetryable), sidecar/common/upstream_error.h.
   virtual absl::StatusOr<ManagedCredential> fetch(const config::ProfileConfig& profile) = 0;
   // Each endpoint's circuit, in the order they are tried (none for a
   // source without endpoints).

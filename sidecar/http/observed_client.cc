@@ -1,19 +1,10 @@
 #include "sidecar/http/observed_client.h"
 
-#include <string>
+#include <memory>
 #include <utility>
-
-#include "absl/strings/match.h"
-#include "nlohmann/json.hpp"
-#include "sidecar/common/json_depth.h"
 
 namespace credsync::http {
 namespace {
-
-// Error documents are a few hundred bytes; anything much larger is not one,
-// and parsing it on every failed call would cost for nothing.
-constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
-constexpr int kMaxErrorBodyDepth = 8;
 
 class ObservedClient : public Client {
  public:
@@ -34,33 +25,6 @@ class ObservedClient : public Client {
   const UpstreamObserver observer_;
 };
 
-// The POP error document's "Code" ({"RequestId", "HostId", "Code",
-// "Message", ...}), or empty when the body is not one.
-std::string errorCode(absl::string_view body) {
-  if (body.empty() || body.size() > kMaxErrorBodyBytes ||
-      !jsonDepthWithin(body, kMaxErrorBodyDepth)) {
-    return "";
-  }
-  const nlohmann::json document =
-      nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (!document.is_object()) return "";
-  const auto code = document.find("Code");
-  if (code == document.end() || !code->is_string()) return "";
-  return code->get<std::string>();
-}
-
-// How STS and KMS say "slow down" (docs/research/sdk-behaviour.md): STS
-// answers Throttling.User, "Request was denied due to user flow control"
-// (the error table of ACK's RRSA guide); the official secretsmanager clients
-// back off on KMS's Rejected.Throttling and ServiceUnavailableTemporary
-// (their backoff_utils). Which HTTP status carries them is not documented,
-// so the code decides, not the status. ServiceUnavailableTemporary counts
-// here because the clients treat it exactly like throttling: wait and retry.
-bool isThrottlingCode(absl::string_view code) {
-  return absl::StartsWith(code, "Throttling") || code == "Rejected.Throttling" ||
-         code == "ServiceUnavailableTemporary";
-}
-
 }  // namespace
 
 ClientPtr makeObservedClient(Client& inner, const TimeSource& time_source,
@@ -68,13 +32,14 @@ ClientPtr makeObservedClient(Client& inner, const TimeSource& time_source,
   return std::make_unique<ObservedClient>(inner, time_source, std::move(observer));
 }
 
-absl::string_view classifyUpstreamOutcome(const absl::StatusOr<Response>& result) {
+absl::string_view classifyUpstreamOutcome(const absl::StatusOr<Response>& result,
+                                          const ThrottleRule& is_throttled) {
   if (!result.ok()) return "network_error";
   const int status = result->status;
   if (status >= 200 && status < 300) return "ok";
   if (status == 429) return "throttled";
   if (status >= 400 && status < 600) {
-    if (isThrottlingCode(errorCode(result->body))) return "throttled";
+    if (is_throttled && is_throttled(status, result->body)) return "throttled";
     return status < 500 ? "client_error" : "server_error";
   }
   // 1xx and 3xx are nothing STS or KMS answer with; they come from something

@@ -25,15 +25,19 @@ using UpstreamObserver = std::function<void(
 ClientPtr makeObservedClient(Client& inner, const TimeSource& time_source,
                              UpstreamObserver observer);
 
+// Whether an HTTP answer (status, body) is the service asking the caller to
+// slow down. The service client knows its error codes
+// (alibaba::isThrottlingResponse); the HTTP layer does not.
+using ThrottleRule = std::function<bool(int http_status, absl::string_view body)>;
+
 // The outcome label of an upstream call, one of:
 //   "ok"             2xx;
-//   "throttled"      429, or a 4xx/5xx whose JSON error Code is a throttling
-//                    code (Throttling*, Rejected.Throttling) or
-//                    ServiceUnavailableTemporary;
+//   "throttled"      429, or a 4xx/5xx that `is_throttled` says is throttling;
 //   "client_error"   any other 4xx;
 //   "server_error"   any other 5xx, and statuses no API answers with (1xx,
 //                    3xx: redirects are not followed);
 //   "network_error"  no HTTP answer at all (a non-OK result).
-absl::string_view classifyUpstreamOutcome(const absl::StatusOr<Response>& result);
+absl::string_view classifyUpstreamOutcome(const absl::StatusOr<Response>& result,
+                                          const ThrottleRule& is_throttled);
 
 }  // namespace credsync::http

@@ -7,7 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "sidecar/alibaba/api_error.h"
+#include "sidecar/common/upstream_error.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/mutex.h"
 #include "sidecar/server/proto_time.h"
@@ -22,7 +22,7 @@ constexpr char kRetryAfterMetadata[] = "retry-after-seconds";
 
 void setError(const absl::Status& status, credsync::v1::Error* out) {
   out->set_code(absl::StatusCodeToString(status.code()));
-  out->set_upstream_code(alibaba::upstreamCode(status).value_or(""));
+  out->set_upstream_code(upstreamCode(status).value_or(""));
   out->set_message(std::string(status.message()));
 }
 
@@ -32,7 +32,7 @@ const char* refreshOutcome(const absl::Status& status) {
     case absl::StatusCode::kResourceExhausted:
       return "rate_limited";
     case absl::StatusCode::kFailedPrecondition:
-      return alibaba::upstreamCode(status).has_value() ? "failed" : "unchanged";
+      return upstreamCode(status).has_value() ? "failed" : "unchanged";
     case absl::StatusCode::kUnavailable:
       return "unavailable";
     case absl::StatusCode::kNotFound:

@@ -7,7 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "sidecar/alibaba/api_error.h"
+#include "sidecar/common/upstream_error.h"
 #include "sidecar/common/logging.h"
 
 namespace credsync::sync {
@@ -51,7 +51,7 @@ absl::Status unchangedError(const RefreshView& view, const RefreshRequest& reque
     const std::string detail =
         absl::StrCat("profile ", view.profile, ": fetching from KMS failed: ", fetch.message());
     absl::Status error =
-        alibaba::isRetryable(fetch)
+        isRetryable(fetch)
             ? absl::UnavailableError(absl::StrCat(detail, "; the previous key stays in the file"))
             : absl::FailedPreconditionError(detail);
     fetch.ForEachPayload([&](absl::string_view type, const absl::Cord& payload) {

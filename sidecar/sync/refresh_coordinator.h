@@ -161,6 +161,11 @@ class RefreshCoordinator : public SyncListener {
   const std::function<void()> wake_;
   const std::function<void()> release_memory_;
   std::atomic<int> waiting_{0};
+  // Lock order: SyncEngine's mutex, then this one, then a TokenBucket's
+  // (admit() looks up and takes a bucket token inside the callback that
+  // SyncEngine::inspectAndRequest() runs under the engine's lock). Never call
+  // into the engine while holding this mutex. clang cannot check an order
+  // across classes; the TSan tree's deadlock detector reports an inversion.
   Mutex mutex_;
   std::map<std::string, std::unique_ptr<TokenBucket>> buckets_ ABSL_GUARDED_BY(mutex_);
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mutex_);

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "sidecar/alibaba/api_error.h"
+#include "sidecar/common/upstream_error.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/output/credentials_ini.h"
 
@@ -172,7 +172,7 @@ absl::Time SyncEngine::recordRoundLocked(
                              {"next_refresh", formatTime(status.next_refresh)}});
     } else {
       const absl::Status& error = result.status();
-      const bool retryable = alibaba::isRetryable(error);
+      const bool retryable = isRetryable(error);
       ++status.consecutive_failures;
       status.last_error = error;
       status.next_refresh = schedule_.afterFailure(done, status.consecutive_failures, retryable);
@@ -389,7 +389,7 @@ bool SyncEngine::anyRetryablePending() const {
   MutexLock lock(&mutex_);
   return std::any_of(profiles_.begin(), profiles_.end(), [](const ProfileState& state) {
     return !state.status.written &&
-           (state.status.last_error.ok() || alibaba::isRetryable(state.status.last_error));
+           (state.status.last_error.ok() || isRetryable(state.status.last_error));
   });
 }
 

@@ -157,6 +157,9 @@ class SyncEngine {
   const TimeSource& time_source_;
   RefreshSchedule schedule_;
 
+  // First in the lock order: RefreshCoordinator's and TokenBucket's mutexes
+  // may be taken under it (inspectAndRequest()'s callback), never the
+  // reverse (sync/refresh_coordinator.h).
   mutable Mutex mutex_;
   std::vector<ProfileState> profiles_ ABSL_GUARDED_BY(mutex_);
   // Profiles whose fetched key is not yet in the file (a publish failed),

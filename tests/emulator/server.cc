@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -25,6 +26,23 @@
 #include "tests/emulator/services.h"
 
 namespace credsync::emulator {
+namespace {
+
+// Serves `server` (bound already) on a thread of its own, and returns once it
+// is running: httplib's stop() does nothing until listen_after_bind() has
+// marked the server running, so a stop() in that window (a SIGTERM right
+// after the start) would leave the thread listening for ever and stop()'s
+// join waiting on it. Bounded, in case the listen loop ends at once.
+std::thread serveBound(httplib::Server* server) {
+  std::thread thread([server] { server->listen_after_bind(); });
+  for (int i = 0; i < 5000 && !server->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return thread;
+}
+
+}  // namespace
+
 namespace {
 
 constexpr char kJsonContentType[] = "application/json;charset=utf-8";
@@ -558,11 +576,11 @@ absl::StatusOr<int> EmulatorServer::start() {
   }
   for (auto& listener : instances_) {
     httplib::Server* serving = listener->server.get();
-    listener->thread = std::thread([serving] { serving->listen_after_bind(); });
+    listener->thread = serveBound(serving);
     log::info("kms instance gateway",
               {{"instance", listener->gateway->instanceId()}, {"port", listener->port}});
   }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = serveBound(server_.get());
   return port;
 }
 
@@ -642,7 +660,7 @@ absl::StatusOr<int> EmulatorServer::startWrongHostListener() {
   wrong_host_server_ = std::move(server);
   wrong_host_port_ = port;
   httplib::Server* serving = wrong_host_server_.get();
-  wrong_host_thread_ = std::thread([serving] { serving->listen_after_bind(); });
+  wrong_host_thread_ = serveBound(serving);
   log::info("wrong-host listener", {{"port", port}, {"certificate_name", kWrongHostName}});
   return port;
 }
@@ -703,7 +721,7 @@ absl::StatusOr<int> EmulatorServer::startMetadataListener() {
   metadata_server_ = std::move(server);
   metadata_port_ = port;
   httplib::Server* serving = metadata_server_.get();
-  metadata_thread_ = std::thread([serving] { serving->listen_after_bind(); });
+  metadata_thread_ = serveBound(serving);
   log::info("metadata listener", {{"port", port}});
   return port;
 }

@@ -52,6 +52,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const absl::Status status = alibaba::statusFromApiError("Fuzz", *info);
   check(!status.ok());
-  check(alibaba::upstreamCode(status) == info->code);
+  check(credsync::upstreamCode(status) == info->code);
   return 0;
 }

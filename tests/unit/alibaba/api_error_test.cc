@@ -275,18 +275,52 @@ TEST(ApiErrorTest, WithContextKeepsCodeAndPayload) {
   EXPECT_TRUE(withContext(absl::OkStatus(), "x").ok());
 }
 
-// Verifies retryability by absl code: transport and throttling yes, the rest no.
-TEST(ApiErrorTest, RetryableCodes) {
-  EXPECT_TRUE(isRetryable(absl::UnavailableError("x")));
-  EXPECT_TRUE(isRetryable(absl::DeadlineExceededError("x")));
-  EXPECT_TRUE(isRetryable(absl::ResourceExhaustedError("x")));
-  EXPECT_FALSE(isRetryable(absl::OkStatus()));
-  EXPECT_FALSE(isRetryable(absl::PermissionDeniedError("x")));
-  EXPECT_FALSE(isRetryable(absl::UnauthenticatedError("x")));
-  EXPECT_FALSE(isRetryable(absl::InvalidArgumentError("x")));
-  EXPECT_FALSE(isRetryable(absl::FailedPreconditionError("x")));
-  EXPECT_FALSE(isRetryable(absl::InternalError("x")));
-  EXPECT_EQ(upstreamCode(absl::UnavailableError("x")), std::nullopt);
+// Verifies the one throttling rule, on codes and on whole answers (what the
+// HTTP layer's outcome metric is handed): the families STS, ECS and KMS use,
+// whatever the HTTP status, JSON or XML; not a code that merely contains the
+// word, not a malformed or oversized body.
+TEST(ApiErrorTest, ThrottlingRule) {
+  for (const char* code : {"Throttling", "Throttling.User", "Throttling.Api", "Rejected.Throttling",
+                           "ServiceUnavailableTemporary"}) {
+    EXPECT_TRUE(isThrottlingCode(code)) << code;
+    EXPECT_EQ(statusFromApiError("X", info(400, code)).code(), absl::StatusCode::kUnavailable)
+        << code;
+  }
+  for (const char* code :
+       {"UserThrottling", "Forbidden", "InvalidParameter", "ServiceUnavailable", "InternalFailure", ""}) {
+    EXPECT_FALSE(isThrottlingCode(code)) << code;
+  }
+  const auto json = [](const std::string& code) {
+    return "{\"RequestId\":\"5E4F\",\"HostId\":\"kms.cn-hangzhou.aliyuncs.com\",\"Code\":\"" + code +
+           "\",\"Message\":\"m\"}";
+  };
+  struct Case {
+    int status;
+    std::string body;
+    bool throttled;
+  };
+  const std::vector<Case> cases = {
+      {400, json("Throttling.User"), true},
+      {403, json("Throttling.Api"), true},
+      {400, json("Rejected.Throttling"), true},
+      {500, json("Rejected.Throttling"), true},
+      {503, json("ServiceUnavailableTemporary"), true},
+      {400, "<Error><Code>Throttling.User</Code><Message>m</Message></Error>", true},
+      {400, json("UserThrottling"), false},
+      {400, json("InvalidParameter"), false},
+      {500, json("InternalFailure"), false},
+      {400, "{\"Code\":42}", false},
+      {400, "[\"Throttling\"]", false},
+      {400, "{\"Code\":\"Throttling", false},
+      {400, std::string(100, '[') + std::string(100, ']'), false},
+      {502, "<html>bad gateway</html>", false},
+      {400, "", false},
+      {400, "{\"Code\":\"Throttling.User\",\"Pad\":\"" + std::string(128 * 1024, 'x') + "\"}", false},
+  };
+  for (const Case& test : cases) {
+    EXPECT_EQ(isThrottlingResponse(test.status, test.body), test.throttled)
+        << test.status << " " << test.body.substr(0, 80);
+  }
 }
 
 }  // namespace

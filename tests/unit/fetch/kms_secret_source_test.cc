@@ -249,8 +249,8 @@ TEST_F(KmsSecretSourceTest, DoesNotFailOverOnDefinitiveErrors) {
                 StatusIs(test.expected,
                          AllOf(StartsWith("profile default (secret acs/ram/user/demo-app): "),
                                HasSubstr(test.code))));
-    EXPECT_THAT(alibaba::upstreamCode(credential.status()), Optional(test.code));
-    EXPECT_FALSE(alibaba::isRetryable(credential.status()));
+    EXPECT_THAT(upstreamCode(credential.status()), Optional(test.code));
+    EXPECT_FALSE(isRetryable(credential.status()));
     EXPECT_EQ(http_.requestCount(), 1u) << test.code;
   }
   EXPECT_EQ(identity_.invalidations(), 0);
@@ -266,8 +266,8 @@ TEST_F(KmsSecretSourceTest, ReturnsLastErrorWhenAllEndpointsFail) {
   EXPECT_THAT(credential, StatusIs(absl::StatusCode::kUnavailable,
                                    AllOf(HasSubstr("all 2 KMS endpoints failed"),
                                          HasSubstr("InternalFailure"))));
-  EXPECT_TRUE(alibaba::isRetryable(credential.status()));
-  EXPECT_THAT(alibaba::upstreamCode(credential.status()), Optional(std::string("InternalFailure")));
+  EXPECT_TRUE(isRetryable(credential.status()));
+  EXPECT_THAT(upstreamCode(credential.status()), Optional(std::string("InternalFailure")));
   EXPECT_EQ(http_.requestCount(), 2u);
 }
 
@@ -326,7 +326,7 @@ TEST_F(KmsSecretSourceTest, ReturnsErrorOfReExchange) {
   absl::StatusOr<ManagedCredential> credential = source({"https://kms-a.example"})->fetch(profile_);
   EXPECT_THAT(credential,
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("STS AssumeRoleWithOIDC")));
-  EXPECT_THAT(alibaba::upstreamCode(credential.status()),
+  EXPECT_THAT(upstreamCode(credential.status()),
               Optional(std::string("AuthenticationFail.OIDCToken.Expired")));
   EXPECT_EQ(http_.requestCount(), 1u);
 }

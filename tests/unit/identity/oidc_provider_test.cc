@@ -341,7 +341,7 @@ TEST_F(OidcProviderTest, ServesCurrentSessionWhileRefreshFails) {
   failNext(400, "Throttling.User");
   EXPECT_EQ(keyId(provider->credentials()), "STS.KEY2");
   EXPECT_THAT(warnings(), SizeIs(2));
-  EXPECT_EQ(alibaba::upstreamCode(provider->status().last_error), "Throttling.User");
+  EXPECT_EQ(upstreamCode(provider->status().last_error), "Throttling.User");
 }
 
 // Verifies a session is never returned once less than a minute of it is

@@ -190,7 +190,7 @@ TEST_F(RefreshCoordinatorTest, FetchFailuresMapToCodes) {
   harness_->kmsAnswers("app", {denied});
   const absl::StatusOr<RefreshAnswer> answer = refresh("AK-1");
   EXPECT_THAT(answer, StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_EQ(alibaba::upstreamCode(answer.status()), "Forbidden.NoPermission");
+  EXPECT_EQ(upstreamCode(answer.status()), "Forbidden.NoPermission");
   EXPECT_THAT(harness_->writer().current(), HasSubstr("AK-1"));
 }
 
