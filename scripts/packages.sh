@@ -19,7 +19,7 @@ CREDSYNC_BUILD_PACKAGES="build-essential cmake ninja-build pkg-config
 # clang with libFuzzer, Python's gRPC for the e2e client.
 # (Node.js and npm are added by install-deps.sh only when node is missing.)
 CREDSYNC_DEV_PACKAGES="git ca-certificates openssl unzip procps
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format clang-tidy
   python3 python3-grpcio python3-protobuf"
 
 # What building and running the container image needs (scripts/image.sh,

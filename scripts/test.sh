@@ -3,10 +3,12 @@
 # the ASan+UBSan tree, and runs every ctest case (unit, fuzz-corpus replay,
 # end-to-end with the official Alibaba Cloud SDKs) in both; then the TSan
 # tree, which builds and runs only the tests labelled "concurrency"; then the
-# clang tree builds every library and the binary with -Wthread-safety -Werror
-# and runs every libFuzzer target for FUZZ_SECONDS (10) each. After the
-# release build it builds the container image (scripts/image.sh; podman, as
-# root), which the release tree's e2e_podman_pod runs.
+# clang tree builds every library and the binary with -Wthread-safety -Werror,
+# clang-tidy checks sidecar/ with its compile commands, and every libFuzzer
+# target runs for FUZZ_SECONDS (10) each. clang-format is checked by ctest
+# (lint_format). After the release build it builds the container image
+# (scripts/image.sh; podman, as root), which the release tree's
+# e2e_podman_pod runs.
 # Set TREES="release" to run only one tree, FUZZ_SECONDS=0 to skip fuzzing,
 # SKIP_IMAGE=1 to skip the image build (e2e_podman_pod still builds it).
 set -euo pipefail
@@ -50,6 +52,9 @@ done
 # clang tree; its fuzz targets reuse these objects.
 echo "== clang: -Wthread-safety -Werror build of the libraries and the binary (build/fuzz)"
 scripts/build.sh fuzz credsync || status=1
+# clang-tidy (.clang-tidy) over sidecar/ with that tree's compile commands.
+echo "== clang-tidy: sidecar/ (tests/lint/check_tidy.sh)"
+tests/lint/check_tidy.sh build/fuzz || status=1
 if [[ "${FUZZ_SECONDS:-10}" != 0 ]]; then
   echo "== fuzz: every target for ${FUZZ_SECONDS:-10}s (scripts/fuzz.sh)"
   scripts/fuzz.sh "${FUZZ_SECONDS:-10}" || status=1

@@ -272,7 +272,7 @@ bool isThrottlingResponse(int http_status, absl::string_view body) {
   // Error documents are a few hundred bytes; anything much larger is not
   // one, and parsing it for the metric on every failed call would cost for
   // nothing.
-  constexpr size_t kMaxThrottlingBodyBytes = 64 * 1024;
+  constexpr size_t kMaxThrottlingBodyBytes = size_t{64} * 1024;
   if (body.size() > kMaxThrottlingBodyBytes) return false;
   const std::optional<ApiErrorInfo> error = parseApiErrorBody(body, http_status);
   return error.has_value() && isThrottlingCode(error->code);

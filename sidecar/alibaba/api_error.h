@@ -61,9 +61,9 @@ absl::Status statusFromErrorResponse(absl::string_view action, int http_status,
 // official secretsmanager clients wait and retry on those and on
 // ServiceUnavailableTemporary exactly alike (their backoff_utils). So:
 // Throttling and Throttling.*, *.Throttling, ServiceUnavailableTemporary.
-// Which HTTP status carries them is not documented, so the code decides. The one throttling rule: statusFromApiError() maps these to
-// UNAVAILABLE, and the HTTP layer's outcome metric counts them as throttled
-// through isThrottlingResponse().
+// Which HTTP status carries them is not documented, so the code decides. The one throttling rule:
+// statusFromApiError() maps these to UNAVAILABLE, and the HTTP layer's outcome metric counts them
+// as throttled through isThrottlingResponse().
 bool isThrottlingCode(absl::string_view code);
 
 // Whether an HTTP answer is an Alibaba Cloud error document (JSON or XML, at

@@ -24,8 +24,8 @@ namespace credsync::alibaba {
 namespace {
 
 // A client key file is about 3.5 KiB, a password a few dozen bytes.
-constexpr size_t kMaxClientKeyFileBytes = 64 * 1024;
-constexpr size_t kMaxPasswordFileBytes = 4 * 1024;
+constexpr size_t kMaxClientKeyFileBytes = size_t{64} * 1024;
+constexpr size_t kMaxPasswordFileBytes = size_t{4} * 1024;
 constexpr size_t kMaxKeyIdBytes = 256;
 
 absl::Status problem(absl::string_view origin, absl::string_view what) {
@@ -301,7 +301,8 @@ absl::StatusOr<SecretString> readClientKeyPassword(const ClientKeyPasswordSource
                                                    source.env_variable, " is not set or empty"));
   }
   SecretString password(*std::move(value));
-  wipeString(*value);
+  // The moved-from string may keep the password in its inline buffer: wipe it.
+  wipeString(*value);  // NOLINT(bugprone-use-after-move)
   return password;
 }
 

@@ -23,7 +23,7 @@ constexpr absl::string_view kAction = "KMS GetSecretValue";
 constexpr size_t kMaxNameBytes = 512;
 constexpr size_t kMaxWordBytes = 128;
 // A RAMCredentials SecretData is about 150 bytes.
-constexpr size_t kMaxSecretDataBytes = 64 * 1024;
+constexpr size_t kMaxSecretDataBytes = size_t{64} * 1024;
 constexpr size_t kMaxAccessKeyIdBytes = 128;
 constexpr size_t kMaxAccessKeySecretBytes = 1024;
 // RotationInterval: KMS allows at most 8,760 h (31,536,000 s).

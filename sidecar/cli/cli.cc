@@ -35,8 +35,7 @@ struct CommandUsage {
   const char* text;  // its lines of the usage, each indented by two spaces
 };
 constexpr CommandUsage kCommands[] = {
-    {"run",
-     "  run       --config FILE [--output-dir DIR] [--log-level LEVEL]   the sidecar\n"},
+    {"run", "  run       --config FILE [--output-dir DIR] [--log-level LEVEL]   the sidecar\n"},
     {"sync",
      "  sync      --once --config FILE [--timeout 60s] [--output-dir DIR] fetch, write, exit\n"},
     {"validate",
@@ -83,8 +82,9 @@ class CommandLine {
     args.erase(args.begin());
     // `credsync COMMAND --help` (anywhere among its flags) prints that
     // command's usage, before its flags are parsed.
-    if (isCommand(command) && std::any_of(args.begin(), args.end(),
-                             [](const std::string& a) { return a == "--help" || a == "-h"; })) {
+    if (isCommand(command) && std::any_of(args.begin(), args.end(), [](const std::string& a) {
+          return a == "--help" || a == "-h";
+        })) {
       std::fputs(usage(command).c_str(), io_.out);
       return kExitOk;
     }
@@ -196,10 +196,9 @@ class CommandLine {
         // rather than report the OK of no error.
         log::error("profile not written",
                    {{"profile", status.name},
-                    {"error", status.last_error.ok()
-                                  ? absl::DeadlineExceededError(
-                                        "no fetch finished within --timeout")
-                                  : status.last_error}});
+                    {"error", status.last_error.ok() ? absl::DeadlineExceededError(
+                                                           "no fetch finished within --timeout")
+                                                     : status.last_error}});
       }
     }
     return kExitFailed;
@@ -266,13 +265,13 @@ class CommandLine {
         client::makeControlClient(*target, time_source)->refresh(request, *timeout, &retry_after);
     if (response.ok()) {
       std::fprintf(io_.out, "profile %s: %s %s, generation %llu (%s)\n", request.profile().c_str(),
-                  response->access_key_id().empty() ? "version" : "AccessKey",
-                  response->access_key_id().empty() ? response->version_id().c_str()
-                                                    : response->access_key_id().c_str(),
-                  static_cast<unsigned long long>(response->generation()),
-                  response->outcome() == credsync::v1::RefreshResponse::OUTCOME_REFRESHED
-                      ? "refreshed"
-                      : "already current");
+                   response->access_key_id().empty() ? "version" : "AccessKey",
+                   response->access_key_id().empty() ? response->version_id().c_str()
+                                                     : response->access_key_id().c_str(),
+                   static_cast<unsigned long long>(response->generation()),
+                   response->outcome() == credsync::v1::RefreshResponse::OUTCOME_REFRESHED
+                       ? "refreshed"
+                       : "already current");
       return kExitOk;
     }
     std::fprintf(io_.err, "credsync: refresh: %s: %s\n",
@@ -303,13 +302,15 @@ class CommandLine {
                    std::string(serving.status().message()).c_str());
       return kExitFailed;
     }
-    std::fprintf(io_.out, "%s: %s\n", flags->positional[0].c_str(), *serving ? "serving" : "not serving");
+    std::fprintf(io_.out, "%s: %s\n", flags->positional[0].c_str(),
+                 *serving ? "serving" : "not serving");
     return *serving ? kExitOk : kExitFailed;
   }
 
   int checkCommand(const std::vector<std::string>& args) {
     absl::StatusOr<ParsedFlags> flags = parseFlags(
-        args, {{"socket"}, {"config"}, {"address"}, {"token-file"}, {"file"}, {"timeout"}, {"every"}});
+        args,
+        {{"socket"}, {"config"}, {"address"}, {"token-file"}, {"file"}, {"timeout"}, {"every"}});
     if (!flags.ok()) return badInput(std::string(flags.status().message()));
     if (!flags->positional.empty()) {
       return badInput(absl::StrCat("unexpected argument '", flags->positional[0], "'"));
@@ -330,7 +331,8 @@ class CommandLine {
 
     if (every) blockStopSignals();
     RealTimeSource time_source;
-    std::unique_ptr<client::ControlClient> control = client::makeControlClient(*target, time_source);
+    std::unique_ptr<client::ControlClient> control =
+        client::makeControlClient(*target, time_source);
     for (;;) {
       absl::StatusOr<credsync::v1::GetStatusResponse> status = control->status(*timeout);
       absl::StatusOr<std::string> checked =
@@ -338,7 +340,8 @@ class CommandLine {
       if (checked.ok()) {
         std::fprintf(io_.out, "check: %s\n", checked->c_str());
       } else {
-        std::fprintf(io_.err, "credsync: check: %s\n", std::string(checked.status().message()).c_str());
+        std::fprintf(io_.err, "credsync: check: %s\n",
+                     std::string(checked.status().message()).c_str());
       }
       std::fflush(io_.out);
       if (!every) return checked.ok() ? kExitOk : kExitFailed;
@@ -397,7 +400,6 @@ std::string usage(const std::string& only_command) {
   }
   return text + kExitCodes;
 }
-
 
 int runCommandLine(std::vector<std::string> args, const config::Environment& env, Io io) {
   return CommandLine(env, io).run(std::move(args));

@@ -28,10 +28,9 @@ std::string directoryOf(const std::string& path) {
 std::string firstProblem(const credsync::v1::GetStatusResponse& status) {
   for (const credsync::v1::ProfileStatus& profile : status.profiles()) {
     if (profile.required() && !profile.written()) {
-      return absl::StrCat("profile ", profile.name(), " is not written yet",
-                          profile.has_last_error()
-                              ? absl::StrCat(" (", profile.last_error().message(), ")")
-                              : "");
+      return absl::StrCat(
+          "profile ", profile.name(), " is not written yet",
+          profile.has_last_error() ? absl::StrCat(" (", profile.last_error().message(), ")") : "");
     }
   }
   return "";

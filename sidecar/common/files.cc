@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "sidecar/common/errno_text.h"
 #include "sidecar/common/secret.h"
 
 namespace credsync {
@@ -42,7 +43,7 @@ class FileDescriptor {
 absl::StatusOr<std::string> readSmallFile(const std::string& path, size_t max_bytes,
                                           absl::string_view what) {
   const auto failure = [&](int error) {
-    const std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(error));
+    const std::string message = absl::StrCat(what, " ", path, ": ", errnoText(error));
     if (error == ENOENT) return absl::NotFoundError(message);
     if (error == EACCES) return absl::PermissionDeniedError(message);
     return absl::InvalidArgumentError(message);

@@ -1827,8 +1827,8 @@ absl::Status Loader::readProfileList(std::vector<ProfileConfig>& profiles) const
                    profiles_[it->second].fields.at("name"));
   }
   profiles[default_index].is_default = true;
-  std::rotate(profiles.begin(), profiles.begin() + default_index,
-              profiles.begin() + default_index + 1);
+  const auto first = profiles.begin() + static_cast<std::ptrdiff_t>(default_index);
+  std::rotate(profiles.begin(), first, first + 1);
   return absl::OkStatus();
 }
 

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "sidecar/common/errno_text.h"
 
 namespace credsync::hooks {
 namespace {
@@ -131,9 +132,11 @@ class PosixCommandSpawner : public CommandSpawner {
       return absl::InvalidArgumentError("the command is empty");
     }
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
     args.push_back(nullptr);
     std::vector<char*> env;
+    env.reserve(environment.size() + 1);
     for (const std::string& entry : environment) env.push_back(const_cast<char*>(entry.c_str()));
     env.push_back(nullptr);
 
@@ -172,7 +175,7 @@ class PosixCommandSpawner : public CommandSpawner {
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attributes);
     if (error != 0) {
-      const std::string message = absl::StrCat("cannot start ", argv[0], ": ", strerror(error));
+      const std::string message = absl::StrCat("cannot start ", argv[0], ": ", errnoText(error));
       if (error == ENOENT) return absl::NotFoundError(message);
       if (error == EACCES) return absl::PermissionDeniedError(message);
       return absl::InternalError(message);

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "sidecar/common/errno_text.h"
 
 namespace credsync::hooks {
 namespace {
@@ -40,7 +41,7 @@ class ProcProcessTable : public ProcessTable {
   absl::StatusOr<std::vector<ProcessInfo>> list() const override {
     DIR* dir = ::opendir(root_.c_str());
     if (dir == nullptr) {
-      return absl::UnavailableError(absl::StrCat("cannot list ", root_, ": ", strerror(errno)));
+      return absl::UnavailableError(absl::StrCat("cannot list ", root_, ": ", errnoText(errno)));
     }
     std::vector<ProcessInfo> processes;
     while (const dirent* entry = ::readdir(dir)) {
@@ -72,7 +73,7 @@ class ProcProcessTable : public ProcessTable {
   absl::Status sendSignal(pid_t pid, int signal) override {
     if (::kill(pid, signal) == 0) return absl::OkStatus();
     const int error = errno;
-    const std::string message = absl::StrCat("kill(", pid, ", ", signal, "): ", strerror(error));
+    const std::string message = absl::StrCat("kill(", pid, ", ", signal, "): ", errnoText(error));
     if (error == ESRCH) return absl::NotFoundError(message);
     if (error == EPERM) return absl::PermissionDeniedError(message);
     return absl::InternalError(message);

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "sidecar/common/errno_text.h"
 #include "sidecar/common/secret.h"
 #include "sidecar/identity/session_provider.h"
 
@@ -18,7 +19,7 @@ namespace credsync::identity {
 namespace {
 
 // AssumeRoleWithOIDC accepts tokens of up to 20,000 characters.
-constexpr size_t kMaxTokenFileBytes = 64 * 1024;
+constexpr size_t kMaxTokenFileBytes = size_t{64} * 1024;
 
 // Reads the projected service-account token. The kubelet replaces the file
 // (atomically, through a symlink swap) as the token ages, so it is read anew
@@ -32,7 +33,7 @@ absl::StatusOr<SecretString> readTokenFile(const std::string& path) {
     const int error = errno;
     return absl::FailedPreconditionError(absl::StrCat(
         "OIDC token file ", path, ": ",
-        error == ENOENT ? "does not exist" : absl::StrCat("cannot open: ", std::strerror(error))));
+        error == ENOENT ? "does not exist" : absl::StrCat("cannot open: ", errnoText(error))));
   }
   std::string buffer(kMaxTokenFileBytes + 1, '\0');
   size_t size = 0;
@@ -51,7 +52,7 @@ absl::StatusOr<SecretString> readTokenFile(const std::string& path) {
   if (read_error != 0) {
     wipeString(buffer);
     return absl::FailedPreconditionError(
-        absl::StrCat("OIDC token file ", path, ": cannot read: ", std::strerror(read_error)));
+        absl::StrCat("OIDC token file ", path, ": cannot read: ", errnoText(read_error)));
   }
   if (size > kMaxTokenFileBytes) {
     wipeString(buffer);

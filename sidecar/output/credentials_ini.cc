@@ -127,8 +127,7 @@ absl::StatusOr<SecretString> renderCredentialsIni(const std::vector<IniProfile>&
   return SecretString(std::move(text));
 }
 
-absl::StatusOr<std::string> readIniAccessKeyId(absl::string_view text,
-                                               absl::string_view profile) {
+absl::StatusOr<std::string> readIniAccessKeyId(absl::string_view text, absl::string_view profile) {
   const std::string where = absl::StrCat("profile \"", absl::CHexEscape(profile), "\"");
   bool in_section = false;
   bool section_seen = false;
@@ -137,8 +136,8 @@ absl::StatusOr<std::string> readIniAccessKeyId(absl::string_view text,
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line.front() == '#' || line.front() == ';') continue;
     if (line.front() == '[') {
-      in_section = line.size() >= 2 && line.back() == ']' &&
-                   line.substr(1, line.size() - 2) == profile;
+      in_section =
+          line.size() >= 2 && line.back() == ']' && line.substr(1, line.size() - 2) == profile;
       if (in_section && section_seen) {
         return absl::InvalidArgumentError(absl::StrCat(where, ": section appears twice"));
       }

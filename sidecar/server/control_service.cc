@@ -7,9 +7,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "sidecar/common/upstream_error.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/mutex.h"
+#include "sidecar/common/upstream_error.h"
 #include "sidecar/server/proto_time.h"
 #include "sidecar/server/reactor_support.h"
 #include "sidecar/server/watch_reactor.h"

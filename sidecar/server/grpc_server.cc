@@ -12,6 +12,7 @@
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "sidecar/common/errno_text.h"
 #include "sidecar/common/logging.h"
 
 namespace credsync::server {
@@ -19,7 +20,7 @@ namespace {
 
 absl::Status socketError(const std::string& path, const std::string& what) {
   return absl::FailedPreconditionError(
-      absl::StrCat("control.socket ", path, ": ", what, ": ", std::strerror(errno)));
+      absl::StrCat("control.socket ", path, ": ", what, ": ", errnoText(errno)));
 }
 
 // A socket file left by a crashed credsync is removed; a live one (another

@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "sidecar/common/crypto.h"
+#include "sidecar/common/errno_text.h"
 
 namespace credsync::server {
 namespace {
@@ -20,7 +21,7 @@ constexpr size_t kMaxTokenFile = 4096;
 
 absl::Status fileError(const std::string& what, const std::string& path) {
   return absl::FailedPreconditionError(
-      absl::StrCat("control token: ", what, " ", path, ": ", std::strerror(errno)));
+      absl::StrCat("control token: ", what, " ", path, ": ", errnoText(errno)));
 }
 
 }  // namespace

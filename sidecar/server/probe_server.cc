@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "httplib.h"
+#include "sidecar/common/errno_text.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/mutex.h"
 
@@ -52,7 +53,7 @@ constexpr size_t kMaxRequestsPerConnection = 100;
 // A probe or scrape request is a few hundred bytes in one segment. These cap
 // the head (request line and headers) in bytes and in socket reads, so a
 // client trickling bytes cannot hold a worker for long.
-constexpr size_t kMaxRequestHeadBytes = 16 * 1024;
+constexpr size_t kMaxRequestHeadBytes = size_t{16} * 1024;
 constexpr int kMaxReadsPerRequest = 64;
 constexpr int kListenBacklog = 16;
 
@@ -256,7 +257,7 @@ class ProbeServer::Impl {
         });
     // Never echo an exception's text to the client, as httplib would.
     codec_.set_exception_handler(
-        [](const httplib::Request&, httplib::Response& response, std::exception_ptr) {
+        [](const httplib::Request&, httplib::Response& response, const std::exception_ptr&) {
           response.status = 500;
           response.set_content("internal error\n", kTextContentType);
         });
@@ -317,7 +318,7 @@ class ProbeServer::Impl {
       std::array<pollfd, 2> entries = {pollfd{listener_, POLLIN, 0}, pollfd{wake_read_, POLLIN, 0}};
       if (poll(entries.data(), entries.size(), -1) < 0) {
         if (errno == EINTR) continue;
-        log::error("probe server stopped accepting", {{"error", std::strerror(errno)}});
+        log::error("probe server stopped accepting", {{"error", errnoText(errno)}});
         return;
       }
       if (entries[1].revents != 0) return;
@@ -336,7 +337,7 @@ class ProbeServer::Impl {
           // again at once: wait a little (or for stop) instead of spinning.
           if (!short_of_resources) {
             log::warn("probe server cannot accept connections",
-                      {{"address", address_}, {"error", std::strerror(errno)}});
+                      {{"address", address_}, {"error", errnoText(errno)}});
             short_of_resources = true;
           }
           waitFor(wake_read_, POLLIN, 100);
@@ -345,7 +346,7 @@ class ProbeServer::Impl {
         case EINVAL:
         case ENOTSOCK:
         case EOPNOTSUPP:
-          log::error("probe server stopped accepting", {{"error", std::strerror(errno)}});
+          log::error("probe server stopped accepting", {{"error", errnoText(errno)}});
           return;
         default:
           // EAGAIN (the client left first), ECONNABORTED, EINTR, and the
@@ -520,7 +521,7 @@ absl::StatusOr<std::unique_ptr<ProbeServer>> ProbeServer::start(const std::strin
   freeaddrinfo(resolved);
   if (listener < 0) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", address, ": ", std::strerror(bind_error)));
+        absl::StrCat("cannot listen on ", address, ": ", errnoText(bind_error)));
   }
 
   sockaddr_storage bound{};
@@ -534,7 +535,7 @@ absl::StatusOr<std::unique_ptr<ProbeServer>> ProbeServer::start(const std::strin
   if (pipe2(wake.data(), O_CLOEXEC | O_NONBLOCK) != 0) {
     const int error = errno;
     close(listener);
-    return absl::InternalError(absl::StrCat("probe server: pipe: ", std::strerror(error)));
+    return absl::InternalError(absl::StrCat("probe server: pipe: ", errnoText(error)));
   }
   const std::string host = parsed->host.find(':') != std::string::npos
                                ? absl::StrCat("[", parsed->host, "]")

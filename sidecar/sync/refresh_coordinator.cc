@@ -7,8 +7,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "sidecar/common/upstream_error.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/upstream_error.h"
 
 namespace credsync::sync {
 namespace {
@@ -359,6 +359,7 @@ void RefreshCoordinator::settleDirty() {
   answerAll(answers);
   if (retries.empty()) return;
   std::vector<std::pair<uint64_t, Admission>> admissions;
+  admissions.reserve(retries.size());
   for (auto& [id, request] : retries) admissions.emplace_back(id, admit(request, /*round=*/1));
   {
     MutexLock lock(&mutex_);

@@ -27,7 +27,7 @@ struct RefreshRequest {
   std::string profile;
   // Empty differs from every key: answered at once once a key is written.
   std::string failed_access_key_id;
-  std::string reason;                // for the log only
+  std::string reason;  // for the log only
   // Generic profiles: the secret version that failed; empty names the
   // version in the files when the request is admitted.
   std::string failed_version_id = {};

@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "sidecar/common/upstream_error.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/upstream_error.h"
 #include "sidecar/output/credentials_ini.h"
 
 namespace credsync::sync {

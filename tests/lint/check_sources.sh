@@ -3,6 +3,7 @@
 #  - production code reads clocks only in sidecar/common/clock.cc, so every
 #    schedule, backoff and expiry is testable with simulated time;
 #  - CURLOPT_VERBOSE never appears (curl would print headers with tokens);
+#  - no strerror in sidecar code (errnoText() is thread-safe);
 #  - sidecar and its unit tests lock with credsync::Mutex & co.
 #    (sidecar/common/mutex.h), which the TSan tree can see, never absl::Mutex.
 set -euo pipefail
@@ -27,6 +28,12 @@ absl_sync=$(grep -rnE 'absl::(Mutex|MutexLock|CondVar|Condition|Notification)\b'
 if [[ -n "$absl_sync" ]]; then
   echo "absl synchronisation outside sidecar/common/mutex.h (use credsync::Mutex & co.):"
   echo "$absl_sync"
+  status=1
+fi
+strerror_calls=$(grep -rnE '(^|[^a-z_])strerror\(' sidecar --include='*.cc' --include='*.h' || true)
+if [[ -n "$strerror_calls" ]]; then
+  echo "strerror in sidecar code (it may share a buffer between threads; use errnoText()):"
+  echo "$strerror_calls"
   status=1
 fi
 [[ $status -eq 0 ]] && echo "source rules hold"

@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
   const long delay_us = std::atol(argv[3]);
   const int inotify = ::inotify_init1(IN_CLOEXEC);
   if (inotify < 0 || ::inotify_add_watch(inotify, argv[2], IN_CREATE | IN_ONLYDIR) < 0) {
-    std::fprintf(stderr, "credsync-crash-killer: inotify on %s: %s\n", argv[2], std::strerror(errno));
+    std::fprintf(stderr, "credsync-crash-killer: inotify on %s: %s\n", argv[2],
+                 std::strerror(errno));
     return 2;
   }
   std::printf("ready\n");

@@ -177,7 +177,7 @@ bool parseCredentials(const std::string& text, Profile& profile, std::string& wh
 struct Counts {
   uint64_t reads = 0;
   uint64_t good = 0;
-  uint64_t changes = 0;  // reads whose key differs from the read before
+  uint64_t changes = 0;                 // reads whose key differs from the read before
   std::map<std::string, uint64_t> bad;  // kind -> count
   std::unordered_set<std::string> distinct_ids;
   int described = 0;

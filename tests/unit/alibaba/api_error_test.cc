@@ -286,13 +286,13 @@ TEST(ApiErrorTest, ThrottlingRule) {
     EXPECT_EQ(statusFromApiError("X", info(400, code)).code(), absl::StatusCode::kUnavailable)
         << code;
   }
-  for (const char* code :
-       {"UserThrottling", "Forbidden", "InvalidParameter", "ServiceUnavailable", "InternalFailure", ""}) {
+  for (const char* code : {"UserThrottling", "Forbidden", "InvalidParameter", "ServiceUnavailable",
+                           "InternalFailure", ""}) {
     EXPECT_FALSE(isThrottlingCode(code)) << code;
   }
   const auto json = [](const std::string& code) {
-    return "{\"RequestId\":\"5E4F\",\"HostId\":\"kms.cn-hangzhou.aliyuncs.com\",\"Code\":\"" + code +
-           "\",\"Message\":\"m\"}";
+    return "{\"RequestId\":\"5E4F\",\"HostId\":\"kms.cn-hangzhou.aliyuncs.com\",\"Code\":\"" +
+           code + "\",\"Message\":\"m\"}";
   };
   struct Case {
     int status;
@@ -315,7 +315,8 @@ TEST(ApiErrorTest, ThrottlingRule) {
       {400, std::string(100, '[') + std::string(100, ']'), false},
       {502, "<html>bad gateway</html>", false},
       {400, "", false},
-      {400, "{\"Code\":\"Throttling.User\",\"Pad\":\"" + std::string(128 * 1024, 'x') + "\"}", false},
+      {400, "{\"Code\":\"Throttling.User\",\"Pad\":\"" + std::string(128 * 1024, 'x') + "\"}",
+       false},
   };
   for (const Case& test : cases) {
     EXPECT_EQ(isThrottlingResponse(test.status, test.body), test.throttled)

@@ -92,9 +92,9 @@ TEST(CliTest, UsageOfOneCommandOrAll) {
 // stdout and exits 0, before the flags are parsed; no arguments is bad input.
 TEST(CliTest, HelpOnEveryCommand) {
   for (const std::string& command : kCommands) {
-    for (const std::vector<std::string>& args :
-         {std::vector<std::string>{command, "--help"}, {command, "--bogus", "-h"},
-          {"help", command}}) {
+    for (const std::vector<std::string>& args : {std::vector<std::string>{command, "--help"},
+                                                 {command, "--bogus", "-h"},
+                                                 {"help", command}}) {
       const Result result = runCli(args);
       EXPECT_EQ(result.code, kExitOk) << args[0] << " " << args[1];
       EXPECT_EQ(result.out, usage(command));
@@ -119,8 +119,10 @@ TEST(CliTest, VersionAndBadFlags) {
            {{"sync", "--once", "--config", "/nonexistent.yaml"},
             "credsync: config file /nonexistent.yaml: No such file or directory\n"},
            {{"probe"}, "credsync: probe: say which probe: credsync probe live|ready\n"},
-           {{"refresh"}, "credsync: --profile: required (the credentials.ini profile to refresh)\n"},
-           {{"check", "--every", "2h"}, "credsync: --every: must be a duration such as 30s (at most 1h)\n"},
+           {{"refresh"},
+            "credsync: --profile: required (the credentials.ini profile to refresh)\n"},
+           {{"check", "--every", "2h"},
+            "credsync: --every: must be a duration such as 30s (at most 1h)\n"},
            {{"check", "--address", "127.0.0.1:1"},
             "credsync: --address: needs --token-file (or --config) for the pod token\n"},
        }) {
@@ -137,11 +139,11 @@ TEST(CliTest, ValidatePrintsTheSummary) {
   writeFile(dir.file("config.yaml"),
             "kms:\n  endpoints: [kms.cn-hangzhou.aliyuncs.com]\nprofiles:\n"
             "  - name: default\n    secret_name: acs/ram/user/app\n");
-  const Result result = runCli({"validate", "--config", dir.file("config.yaml")},
-                               environment({{"ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r"},
-                                            {"ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
-                                             "acs:ram::1:oidc-provider/p"},
-                                            {"ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/t"}}));
+  const Result result =
+      runCli({"validate", "--config", dir.file("config.yaml")},
+             environment({{"ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r"},
+                          {"ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1:oidc-provider/p"},
+                          {"ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/t"}}));
   EXPECT_EQ(result.code, kExitOk) << result.err;
   EXPECT_THAT(result.out, StartsWith("config OK: identity oidc, 1 profile(s) [default], KMS "));
 }
@@ -192,7 +194,8 @@ TEST(CliTest, ControlTargetResolution) {
 
   writeFile(dir.file("config.yaml"),
             "kms:\n  region: cn-hangzhou\nprofiles:\n  - name: default\n    secret_name: s\n"
-            "output:\n  directory: " + dir.path() + "\ncontrol:\n  socket: /run/x.sock\n");
+            "output:\n  directory: " +
+                dir.path() + "\ncontrol:\n  socket: /run/x.sock\n");
   target = resolveControlTarget(flags({{"config", dir.file("config.yaml")}}), environment());
   ASSERT_THAT(target, IsOk());
   EXPECT_EQ(target->socket_path, "/run/x.sock");
@@ -229,9 +232,8 @@ TEST(CliTest, CredentialsFileToCheck) {
   target.socket_path = "/var/run/credsync/credsync.sock";
   EXPECT_EQ(credentialsFileToCheck(flags({}), environment(), target).value(),
             "/var/run/credsync/credentials.ini");
-  EXPECT_EQ(credentialsFileToCheck(flags({}),
-                                   environment({{"ALIBABA_CLOUD_CREDENTIALS_FILE", "/app/c.ini"}}),
-                                   target)
+  EXPECT_EQ(credentialsFileToCheck(
+                flags({}), environment({{"ALIBABA_CLOUD_CREDENTIALS_FILE", "/app/c.ini"}}), target)
                 .value(),
             "/app/c.ini");
   EXPECT_EQ(credentialsFileToCheck(flags({{"file", "/f.ini"}}),
@@ -253,8 +255,7 @@ TEST(CliTest, CredentialsFileToCheck) {
 // Verifies `check` against nothing listening fails with one line, exit 1.
 TEST(CliTest, CheckWithoutASidecarFails) {
   TempDir dir("cli_check");
-  const Result result =
-      runCli({"check", "--socket", dir.file("absent.sock"), "--timeout", "1s"});
+  const Result result = runCli({"check", "--socket", dir.file("absent.sock"), "--timeout", "1s"});
   EXPECT_EQ(result.code, kExitFailed);
   EXPECT_THAT(result.err, AllOf(StartsWith("credsync: check: "), Not(HasSubstr("\n\n"))));
   EXPECT_EQ(result.out, "");
