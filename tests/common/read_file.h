@@ -15,4 +15,9 @@ inline std::string readFile(const std::string& path) {
   return text.str();
 }
 
+// Replaces `path` with exactly `content` (created when missing).
+inline void writeFile(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+}
+
 }  // namespace credsync::testing

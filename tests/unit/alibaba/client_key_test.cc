@@ -16,6 +16,8 @@
 namespace credsync::alibaba {
 namespace {
 
+using ::credsync::testing::writeFile;
+
 using ::credsync::testing::IsOk;
 using ::credsync::testing::readFile;
 using ::credsync::testing::StatusIs;
@@ -45,10 +47,6 @@ constexpr char kClientKeySignature[] =
 
 std::string testdata(const std::string& name) {
   return absl::StrCat(CREDSYNC_ALIBABA_TESTDATA, "/", name);
-}
-
-void writeFile(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
 }
 
 const SecretString kPassword("1234");

@@ -10,12 +10,15 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/read_file.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/temp_dir.h"
 #include "tests/common/test_config.h"
 
 namespace credsync::cli {
 namespace {
+
+using ::credsync::testing::writeFile;
 
 using ::credsync::testing::IsOk;
 using ::credsync::testing::StatusIs;
@@ -61,10 +64,6 @@ ParsedFlags flags(std::map<std::string, std::string> values) {
   ParsedFlags parsed;
   parsed.values = std::move(values);
   return parsed;
-}
-
-void writeFile(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::trunc) << content;
 }
 
 const std::vector<std::string> kCommands = {"run",   "sync",  "validate", "refresh",

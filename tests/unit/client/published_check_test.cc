@@ -5,11 +5,14 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/read_file.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/temp_dir.h"
 
 namespace credsync::client {
 namespace {
+
+using ::credsync::testing::writeFile;
 
 using ::credsync::testing::IsOk;
 using ::credsync::testing::StatusIs;
@@ -19,10 +22,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kSecret[] = "SecretThatMustNeverBeShown0123";
-
-void writeFile(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
-}
 
 std::string iniWith(const std::string& profile, const std::string& id) {
   return "[" + profile + "]\nenable = true\ntype = access_key\naccess_key_id = " + id +

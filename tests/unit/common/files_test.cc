@@ -7,20 +7,19 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/read_file.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/temp_dir.h"
 
 namespace credsync {
 namespace {
 
+using ::credsync::testing::writeFile;
+
 using ::credsync::testing::IsOk;
 using ::credsync::testing::StatusIs;
 using ::credsync::testing::TempDir;
 using ::testing::HasSubstr;
-
-void writeFile(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::binary) << content;
-}
 
 // Verifies a small file is read whole, up to and including the limit.
 TEST(ReadSmallFileTest, ReadsUpToTheLimit) {

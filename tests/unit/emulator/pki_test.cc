@@ -24,10 +24,13 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/read_file.h"
 #include "tests/common/status_matchers.h"
 
 namespace credsync::emulator {
 namespace {
+
+using ::credsync::testing::writeFile;
 
 using ::credsync::testing::IsOk;
 using ::credsync::testing::StatusIs;
@@ -45,10 +48,6 @@ using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void writeFile(const std::string& path, const std::string& contents) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << contents;
 }
 
 X509Ptr loadCertificate(const std::string& path) {

@@ -16,6 +16,8 @@
 namespace credsync::server {
 namespace {
 
+using ::credsync::testing::writeFile;
+
 using ::credsync::testing::IsOk;
 using ::credsync::testing::readFile;
 using ::credsync::testing::StatusIs;
@@ -24,10 +26,6 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::Not;
-
-void writeFile(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::binary) << content;
-}
 
 struct stat statOf(const std::string& path) {
   struct stat info {};
