@@ -15,11 +15,14 @@
 #include "sidecar/common/mutex.h"
 #include "sidecar/fetch/secret_source.h"
 #include "tests/common/fake_http_client.h"
+#include "tests/common/fake_identity.h"
 #include "tests/common/simulated_time_source.h"
 #include "tests/common/status_matchers.h"
 
 namespace credsync::fetch {
 namespace {
+
+using ::credsync::testing::FakeIdentity;
 
 using ::credsync::testing::FakeHttpClient;
 using ::credsync::testing::IsOk;
@@ -38,55 +41,6 @@ absl::Time utc(int year, int month, int day, int hour, int minute, int second) {
   return absl::FromCivil(absl::CivilSecond(year, month, day, hour, minute, second),
                          absl::UTCTimeZone());
 }
-
-// An identity whose n-th session is STS.SESSION<n> with token-<n>; invalidate()
-// moves to the next session, as a real provider's new exchange would.
-class FakeIdentity : public identity::CredentialProvider {
- public:
-  absl::StatusOr<alibaba::AccessKeyCredentials> credentials() override {
-    MutexLock lock(&mutex_);
-    if (!error_.ok()) return error_;
-    alibaba::AccessKeyCredentials credentials;
-    credentials.access_key_id = absl::StrCat(permanent_ ? "LTAI" : "STS.SESSION", generation_);
-    credentials.access_key_secret = SecretString(absl::StrCat("session-secret-", generation_));
-    if (!permanent_) {
-      credentials.security_token = SecretString(absl::StrCat("session-token-", generation_));
-    }
-    return credentials;
-  }
-  void invalidate() override {
-    MutexLock lock(&mutex_);
-    ++invalidations_;
-    ++generation_;
-    if (!error_after_invalidate_.ok()) error_ = error_after_invalidate_;
-  }
-  identity::IdentityStatus status() const override { return {}; }
-
-  void setPermanent() {
-    MutexLock lock(&mutex_);
-    permanent_ = true;
-  }
-  void setError(absl::Status error) {
-    MutexLock lock(&mutex_);
-    error_ = std::move(error);
-  }
-  void setErrorAfterInvalidate(absl::Status error) {
-    MutexLock lock(&mutex_);
-    error_after_invalidate_ = std::move(error);
-  }
-  int invalidations() const {
-    MutexLock lock(&mutex_);
-    return invalidations_;
-  }
-
- private:
-  mutable Mutex mutex_;
-  int generation_ ABSL_GUARDED_BY(mutex_) = 1;
-  int invalidations_ ABSL_GUARDED_BY(mutex_) = 0;
-  bool permanent_ ABSL_GUARDED_BY(mutex_) = false;
-  absl::Status error_ ABSL_GUARDED_BY(mutex_);
-  absl::Status error_after_invalidate_ ABSL_GUARDED_BY(mutex_);
-};
 
 nlohmann::json emulatorAnswer() {
   nlohmann::json secret_data = {{"AccessKeyId", "LTAI5tManagedKey0001"},

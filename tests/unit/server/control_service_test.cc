@@ -19,6 +19,7 @@
 #include "sidecar/common/mutex.h"
 #include "sidecar/server/grpc_server.h"
 #include "tests/common/eventually.h"
+#include "tests/common/fake_identity.h"
 #include "tests/common/fake_secret_source.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/sync_harness.h"
@@ -28,6 +29,8 @@
 
 namespace credsync::server {
 namespace {
+
+using ::credsync::testing::FakeIdentity;
 
 using ::credsync::testing::configWithProfiles;
 using ::credsync::testing::eventually;
@@ -70,20 +73,6 @@ absl::Status permissionDenied() {
       alibaba::ApiErrorInfo{403, "Forbidden.NoPermission", "not allowed", "req-1"});
 }
 
-// An RRSA identity with a fixed session.
-class FakeIdentity : public identity::CredentialProvider {
- public:
-  absl::StatusOr<alibaba::AccessKeyCredentials> credentials() override {
-    return alibaba::AccessKeyCredentials{"STS.id", SecretString("sts-secret"),
-                                         SecretString("sts-token")};
-  }
-  void invalidate() override {}
-  identity::IdentityStatus status() const override {
-    return identity::IdentityStatus{"oidc", kSessionExpiry, kSessionExpiry - absl::Hours(1),
-                                    absl::OkStatus()};
-  }
-};
-
 // Remembers the outcome of every Refresh call.
 class RecordingMetrics : public metrics::SidecarMetrics {
  public:
@@ -112,6 +101,12 @@ class RecordingMetrics : public metrics::SidecarMetrics {
 // The engine and the rate limiter run on the harness's simulated clock.
 class ControlServiceTest : public ::testing::Test {
  protected:
+  // An RRSA identity with a session that expires at kSessionExpiry.
+  ControlServiceTest() {
+    identity_.setStatus(identity::IdentityStatus{
+        "oidc", kSessionExpiry, kSessionExpiry - absl::Hours(1), absl::OkStatus()});
+  }
+
   void TearDown() override {
     if (!release_fetch_.HasBeenNotified()) release_fetch_.Notify();
     if (server_ != nullptr) {
