@@ -304,12 +304,15 @@ void RefreshCoordinator::stop() {
 void RefreshCoordinator::onRoundFinished() { settleDirty(); }
 
 void RefreshCoordinator::answerAll(std::vector<Answer>& answers) {
-  for (auto& [done, result] : answers) done(std::move(result));
+  // Scheduled before any caller hears its answer, so the release time is
+  // fixed by the moment the burst ended, never by what a caller does next
+  // (such as a test advancing the clock once it has its answer).
   if (answers.size() >= kBurstAnswers && release_memory_ != nullptr) {
     MutexLock lock(&mutex_);
     release_at_ = time_source_.monotonicTime() + absl::ToChronoNanoseconds(kReleaseDelay);
     rescan_ = true;
   }
+  for (auto& [done, result] : answers) done(std::move(result));
   answers.clear();
 }
 
