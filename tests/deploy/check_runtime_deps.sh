@@ -72,36 +72,17 @@ build_stage="$(stage_text 1)"
 final_stage="$(stage_text "$stages")"
 
 # The package owning a file, from owners[] that lookup_owners fills with one
-# dpkg -S call for many files (dpkg -S is slow). Bookworm is /usr-merged: a
-# library ldd finds in /lib may be registered under /usr/lib (or the other
-# way), and ldd may name a symlink.
+# call of deploy/image-root.sh --owners (the lookup the image build uses).
 declare -A owners=()
-candidates_of() {
-  local file="$1" real
-  real="$(readlink -f "$file" || true)"
-  printf '%s\n' "$file" "/usr${file}" "${file#/usr}" "$real" "/usr${real}" "${real#/usr}" | grep '^/' | awk '!seen[$0]++'
-}
 lookup_owners() {
-  local line packages path
-  mapfile -t paths < <(for file in "$@"; do candidates_of "$file"; done | awk '!seen[$0]++')
-  [[ ${#paths[@]} -gt 0 ]] || return 0
-  # "libfoo1:amd64: /usr/lib/x" or "a:amd64, b:amd64: /dir"; the first package.
-  while IFS= read -r line; do
-    packages="${line%%: /*}"
-    path="/${line#*: /}"
-    packages="${packages%%,*}"
-    owners[$path]="${packages%%:*}"
-  done < <(dpkg -S "${paths[@]}" 2>/dev/null | grep -v '^diversion ' | grep ': /' || true)
+  local file package
+  [[ $# -gt 0 ]] || return 0
+  while IFS=$'\t' read -r file package; do
+    [[ -n "$package" ]] && owners[$file]="$package"
+  done < <("$repo/deploy/image-root.sh" --owners "$@")
 }
 owner_of() {
-  local candidate
-  while IFS= read -r candidate; do
-    if [[ -n "${owners[$candidate]:-}" ]]; then
-      echo "${owners[$candidate]}"
-      return 0
-    fi
-  done < <(candidates_of "$1")
-  return 1
+  [[ -n "${owners[$1]:-}" ]] && echo "${owners[$1]}"
 }
 
 # --- 1. the runtime root ------------------------------------------------------
