@@ -3,18 +3,22 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <deque>
-#include <set>
+#include <list>
+#include <optional>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -27,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "httplib.h"
+#include "sidecar/common/descriptors.h"
 #include "sidecar/common/errno_text.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/mutex.h"
@@ -37,25 +42,31 @@ namespace {
 constexpr char kTextContentType[] = "text/plain; charset=utf-8";
 constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
-// Probes and scrapes come one at a time per client; three workers let a
-// kubelet probe through while a scrape renders and a third client idles.
-constexpr int kWorkerThreads = 3;
-// Accepted connections beyond this are closed at once rather than queued
-// behind the workers, so a burst cannot pile up descriptors.
-constexpr size_t kMaxConnections = 32;
-// How long a connection may sit between requests (and before its first).
-// Scrape intervals are far longer, so keep-alive would not save a
-// handshake anyway; a short wait keeps a worker from idling on it.
-constexpr int kIdleTimeoutSeconds = 2;
-// Each wait for the socket while reading or writing one request.
-constexpr int kIoTimeoutMs = 2000;
+constexpr size_t kDefaultMaxConnections = 4096;
 constexpr size_t kMaxRequestsPerConnection = 100;
-// A probe or scrape request is a few hundred bytes in one segment. These cap
-// the head (request line and headers) in bytes and in socket reads, so a
-// client trickling bytes cannot hold a worker for long.
+// A probe or scrape request is a few hundred bytes in one segment.
 constexpr size_t kMaxRequestHeadBytes = size_t{16} * 1024;
-constexpr int kMaxReadsPerRequest = 64;
-constexpr int kListenBacklog = 16;
+// An answer not yet read by its client stops the reading of more requests
+// on that connection; pipelined requests wait in the kernel's buffer.
+constexpr size_t kReadChunkBytes = 4096;
+// Accepts per loop pass, so a connect storm cannot starve answering.
+constexpr int kAcceptsPerPass = 256;
+constexpr int kEventsPerWait = 256;
+// After EMFILE/ENFILE the listener rests this long instead of spinning on
+// the connection it cannot take.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+// The kernel queues this many completed handshakes for the loop to accept;
+// capped by net.core.somaxconn. A connect storm must not overflow it and make
+// a kubelet's SYN wait for a retransmit (1 s, its whole probe timeout).
+constexpr int kListenBacklog = 4096;
+// How often at most a warning about shed or refused connections is logged.
+constexpr auto kWarningInterval = std::chrono::seconds(60);
+
+// epoll user data for the two descriptors that are not connections.
+constexpr uint64_t kListenerId = 0;
+constexpr uint64_t kWakeId = 1;
+
+using Clock = std::chrono::steady_clock;
 
 struct HostPort {
   std::string host;  // without IPv6 brackets
@@ -113,95 +124,67 @@ void socketAddress(int fd, bool peer, std::string& ip, int& port) {
   port = number;
 }
 
-// Waits until `fd` is ready for `events`; false on timeout or error.
-bool waitFor(int fd, short events, int timeout_ms) {
-  pollfd entry{fd, events, 0};
-  for (;;) {
-    const int ready = poll(&entry, 1, timeout_ms);
-    if (ready > 0) return true;
-    if (ready == 0 || errno != EINTR) return false;
-  }
-}
-
-// One connection as httplib reads and writes it. Unlike httplib's own
-// stream it lives as long as the connection, so bytes of a pipelined next
-// request stay buffered, and it polls instead of select(), so descriptors
-// above FD_SETSIZE work.
-class ConnectionStream : public httplib::Stream {
+// One request head, already read whole, as httplib parses it; what httplib
+// writes goes to `output`. Nothing past the head is ever read: requests
+// with a body are answered without it, and their connection closed.
+class HeadStream : public httplib::Stream {
  public:
-  explicit ConnectionStream(int fd) : fd_(fd) {}
+  HeadStream(int fd, absl::string_view head, std::string& output)
+      : fd_(fd), head_(head), output_(output) {}
 
-  // Waits for the next request's first byte (or the peer closing).
-  bool waitForRequest(int timeout_ms) const {
-    return position_ < length_ || waitFor(fd_, POLLIN, timeout_ms);
-  }
-  void beginRequest() {
-    head_bytes_ = 0;
-    reads_ = 0;
-  }
-
-  bool is_readable() const override {
-    return position_ < length_ || waitFor(fd_, POLLIN, kIoTimeoutMs);
-  }
-  bool is_writable() const override { return waitFor(fd_, POLLOUT, kIoTimeoutMs); }
-
+  bool is_readable() const override { return position_ < head_.size(); }
+  bool is_writable() const override { return true; }
   ssize_t read(char* data, size_t size) override {
-    if (position_ == length_) {
-      const ssize_t received = fill();
-      if (received <= 0) return received;
-    }
-    const size_t count = std::min(size, length_ - position_);
-    std::memcpy(data, buffer_.data() + position_, count);
+    const size_t count = std::min(size, head_.size() - position_);
+    std::memcpy(data, head_.data() + position_, count);
     position_ += count;
     return static_cast<ssize_t>(count);
   }
-
   ssize_t write(const char* data, size_t size) override {
-    for (;;) {
-      const ssize_t sent = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (sent >= 0) return sent;
-      if (errno == EINTR) continue;
-      if ((errno != EAGAIN && errno != EWOULDBLOCK) || !waitFor(fd_, POLLOUT, kIoTimeoutMs)) {
-        return -1;
-      }
-    }
+    output_.append(data, size);
+    return static_cast<ssize_t>(size);
   }
-
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
     socketAddress(fd_, /*peer=*/true, ip, port);
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
     socketAddress(fd_, /*peer=*/false, ip, port);
   }
-  // httplib asks only to refuse descriptors its select() cannot watch; this
-  // stream polls, so it has none to refuse.
+  // httplib asks only to refuse descriptors its select() cannot watch; no
+  // select() is involved here.
   socket_t socket() const override { return INVALID_SOCKET; }
 
  private:
-  ssize_t fill() {
-    if (++reads_ > kMaxReadsPerRequest) return -1;
-    for (;;) {
-      const ssize_t received = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_DONTWAIT);
-      if (received >= 0) {
-        head_bytes_ += static_cast<size_t>(received);
-        if (head_bytes_ > kMaxRequestHeadBytes) return -1;
-        position_ = 0;
-        length_ = static_cast<size_t>(received);
-        return received;
-      }
-      if (errno == EINTR) continue;
-      if ((errno != EAGAIN && errno != EWOULDBLOCK) || !waitFor(fd_, POLLIN, kIoTimeoutMs)) {
-        return -1;
-      }
-    }
-  }
-
   const int fd_;
-  std::array<char, 4096> buffer_{};
+  const absl::string_view head_;
+  std::string& output_;
   size_t position_ = 0;
-  size_t length_ = 0;
-  size_t head_bytes_ = 0;
-  int reads_ = 0;
+};
+
+// Where a request head ends in `buffer` (just past its blank line, CRLF or
+// bare LF as httplib accepts), or npos while it is incomplete.
+size_t headEnd(absl::string_view buffer) {
+  const size_t crlf = buffer.find("\r\n\r\n");
+  const size_t lf = buffer.find("\n\n");
+  const size_t end = std::min(crlf == absl::string_view::npos ? crlf : crlf + 4,
+                              lf == absl::string_view::npos ? lf : lf + 2);
+  return end;
+}
+
+// A request for /metrics, by its request line: rendered off the loop.
+bool asksForMetrics(absl::string_view head) {
+  const size_t space = head.find(' ');
+  if (space == absl::string_view::npos) return false;
+  absl::string_view target = head.substr(space + 1);
+  target = target.substr(0, target.find_first_of(" ?\r\n"));
+  return target == "/metrics";
+}
+
+// The answer to one request head and whether the connection must close
+// after it.
+struct Answer {
+  std::string bytes;
+  bool close = false;
 };
 
 // httplib's request parser and response writer, reached through its
@@ -231,15 +214,19 @@ std::string withNewline(std::string text) {
 
 class ProbeServer::Impl {
  public:
-  Impl(ProbeHandlers handlers, int listener, int wake_read, int wake_write, std::string address,
-       int port)
+  Impl(ProbeHandlers handlers, const ProbeServerOptions& options, size_t max_connections,
+       int listener, int epoll, int wake, std::string address, int port)
       : handlers_(std::move(handlers)),
+        request_timeout_(absl::ToChronoNanoseconds(options.request_timeout)),
+        max_connections_(max_connections),
+        max_queued_renders_(options.max_queued_renders),
         listener_(listener),
-        wake_read_(wake_read),
-        wake_write_(wake_write),
+        epoll_(epoll),
+        wake_(wake),
         address_(std::move(address)),
         port_(port) {
-    codec_.set_keep_alive_timeout(kIdleTimeoutSeconds);
+    codec_.set_keep_alive_timeout(
+        std::max<time_t>(1, static_cast<time_t>(absl::ToInt64Seconds(options.request_timeout))));
     codec_.set_keep_alive_max_count(kMaxRequestsPerConnection);
     codec_.set_pre_routing_handler(
         [this](const httplib::Request& request, httplib::Response& response) {
@@ -265,16 +252,17 @@ class ProbeServer::Impl {
 
   ~Impl() {
     stop();
-    close(wake_read_);
-    close(wake_write_);
+    close(epoll_);
+    close(wake_);
   }
 
-  // Starts the acceptor and the workers; on failure, whatever started is
+  // Starts the loop and the render thread; on failure, whatever started is
   // stopped again.
   absl::Status run() {
     try {
-      for (int i = 0; i < kWorkerThreads; ++i) workers_.emplace_back([this] { workerLoop(); });
-      acceptor_ = std::thread([this] { acceptLoop(); });
+      renderer_ = std::thread([this] { renderLoop(); });
+      loop_ = std::thread([this] { eventLoop(); });
+      loop_started_ = true;
     } catch (const std::system_error& error) {
       stop();
       return absl::InternalError(
@@ -289,127 +277,484 @@ class ProbeServer::Impl {
     {
       MutexLock lock(&mutex_);
       stopping_ = true;
-      // Wakes workers blocked on a connection, idle keep-alive ones included:
-      // their next read sees end of stream. Descriptors are closed only under
-      // this mutex, so none of these can have been reused.
-      for (const int fd : connections_) shutdown(fd, SHUT_RDWR);
-      work_available_.SignalAll();
     }
-    const char wake = 'x';
-    while (::write(wake_write_, &wake, 1) < 0 && errno == EINTR) {
-    }
-    if (acceptor_.joinable()) acceptor_.join();
-    // New clients are refused from here on instead of waiting in the
-    // backlog for an accept that never comes.
-    close(listener_);
-    for (std::thread& worker : workers_) {
-      if (worker.joinable()) worker.join();
-    }
+    render_ready_.SignalAll();
+    wakeLoop();
+    // The loop closes every connection and the listener as it ends, so new
+    // clients are refused from here on.
+    if (loop_.joinable()) loop_.join();
+    if (renderer_.joinable()) renderer_.join();
+    if (!loop_started_) close(listener_);  // else the loop closed it
     stopped_ = true;
   }
 
   int port() const { return port_; }
   const std::string& address() const { return address_; }
 
+  ProbeServerStats stats() const {
+    MutexLock lock(&mutex_);
+    return stats_;
+  }
+
  private:
-  void acceptLoop() {
-    bool short_of_resources = false;
+  // A connection's state: a few hundred bytes while it idles.
+  struct Connection {
+    uint64_t id = 0;
+    int fd = -1;
+    std::string input;   // read, not yet parsed
+    std::string output;  // answered, not yet sent
+    size_t sent = 0;     // of output
+    size_t served = 0;   // requests answered
+    Clock::time_point deadline;
+    // Its place in waiting_, while it is in it.
+    std::list<uint64_t>::iterator waiting_position;
+    bool in_waiting = false;
+    bool rendering = false;    // a /metrics answer is being rendered for it
+    bool close_after = false;  // close once output is sent
+    bool peer_done = false;    // the client sent end of stream
+  };
+
+  // A /metrics request for the render thread, and its answer.
+  struct Render {
+    uint64_t connection = 0;
+    int fd = -1;  // for httplib's REMOTE_ADDR only
+    std::string head;
+    bool last = false;
+    Answer answer;
+  };
+
+  void wakeLoop() {
+    const uint64_t one = 1;
+    while (::write(wake_, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+  }
+
+  // --- the event loop ---------------------------------------------------------
+
+  void eventLoop() {
+    epoll_event listen_event{};
+    listen_event.events = EPOLLIN;
+    listen_event.data.u64 = kListenerId;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, listener_, &listen_event);
+    epoll_event wake_event{};
+    wake_event.events = EPOLLIN;
+    wake_event.data.u64 = kWakeId;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &wake_event);
+
+    std::array<epoll_event, kEventsPerWait> events{};
     for (;;) {
-      std::array<pollfd, 2> entries = {pollfd{listener_, POLLIN, 0}, pollfd{wake_read_, POLLIN, 0}};
-      if (poll(entries.data(), entries.size(), -1) < 0) {
-        if (errno == EINTR) continue;
-        log::error("probe server stopped accepting", {{"error", errnoText(errno)}});
+      const int ready = epoll_wait(epoll_, events.data(), kEventsPerWait, waitMilliseconds());
+      if (ready < 0 && errno != EINTR) {
+        log::error("probe server stopped", {{"error", errnoText(errno)}});
+        break;
+      }
+      bool stopping = false;
+      for (int i = 0; i < std::max(ready, 0); ++i) {
+        const uint64_t id = events[i].data.u64;
+        if (id == kListenerId) {
+          acceptConnections();
+        } else if (id == kWakeId) {
+          uint64_t count = 0;
+          while (::read(wake_, &count, sizeof(count)) < 0 && errno == EINTR) {
+          }
+          MutexLock lock(&mutex_);
+          stopping = stopping_;
+        } else {
+          onEvent(id, events[i].events);
+        }
+      }
+      if (stopping) break;
+      deliverRenders();
+      expire();
+      resumeListener();
+    }
+    for (auto& [id, connection] : connections_) close(connection.fd);
+    connections_.clear();
+    waiting_.clear();
+    close(listener_);
+    {
+      MutexLock lock(&mutex_);
+      stats_.open_connections = 0;
+      stopping_ = true;
+      render_queue_.clear();
+    }
+    render_ready_.SignalAll();
+  }
+
+  // Until the earliest deadline (the front of waiting_) or the listener's
+  // pause ends; -1 when nothing waits.
+  int waitMilliseconds() const {
+    std::optional<Clock::time_point> next;
+    if (!waiting_.empty()) next = connections_.at(waiting_.front()).deadline;
+    if (listener_paused_until_ && (!next || *listener_paused_until_ < *next)) {
+      next = listener_paused_until_;
+    }
+    if (!next) return -1;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now());
+    return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60'000));
+  }
+
+  void acceptConnections() {
+    for (int i = 0; i < kAcceptsPerPass; ++i) {
+      const int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          // The connection stays queued and epoll would report it again at
+          // once: rest the listener a little instead of spinning.
+          pauseListener(errno);
+        }
+        // EAGAIN: none left. ECONNABORTED, EINTR and the network errors
+        // Linux passes on from the new socket: the next event retries.
         return;
       }
-      if (entries[1].revents != 0) return;
-      const int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (fd >= 0) {
-        short_of_resources = false;
-        admit(fd);
+      if (!leavesDescriptorReserve(fd)) {
+        close(fd);
+        noteRefusedForDescriptors();
         continue;
       }
-      switch (errno) {
-        case EMFILE:
-        case ENFILE:
-        case ENOBUFS:
-        case ENOMEM:
-          // The pending connection stays queued and poll() would report it
-          // again at once: wait a little (or for stop) instead of spinning.
-          if (!short_of_resources) {
-            log::warn("probe server cannot accept connections",
-                      {{"address", address_}, {"error", errnoText(errno)}});
-            short_of_resources = true;
-          }
-          waitFor(wake_read_, POLLIN, 100);
-          break;
-        case EBADF:
-        case EINVAL:
-        case ENOTSOCK:
-        case EOPNOTSUPP:
-          log::error("probe server stopped accepting", {{"error", errnoText(errno)}});
-          return;
-        default:
-          // EAGAIN (the client left first), ECONNABORTED, EINTR, and the
-          // network errors Linux passes on from the new socket: accept(2)
-          // says to retry.
-          break;
-      }
+      if (connections_.size() >= max_connections_) shedOldestWaiting();
+      admit(fd);
     }
   }
 
   void admit(int fd) {
-    MutexLock lock(&mutex_);
-    if (stopping_ || connections_.size() >= kMaxConnections) {
+    const uint64_t id = next_id_++;
+    Connection& connection = connections_[id];
+    connection.id = id;
+    connection.fd = fd;
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLRDHUP;
+    event.data.u64 = id;
+    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
       close(fd);
+      connections_.erase(id);
       return;
     }
-    connections_.insert(fd);
-    pending_.push_back(fd);
-    work_available_.Signal();
+    startWaiting(connection);
+    MutexLock lock(&mutex_);
+    ++stats_.accepted;
+    stats_.open_connections = connections_.size();
   }
 
-  void workerLoop() {
-    for (;;) {
-      int fd = -1;
+  void pauseListener(int error) {
+    if (listener_paused_until_) return;
+    listener_paused_until_ = Clock::now() + kAcceptPause;
+    epoll_event event{};
+    event.data.u64 = kListenerId;
+    epoll_ctl(epoll_, EPOLL_CTL_MOD, listener_, &event);
+    if (shouldWarn(last_accept_warning_)) {
+      log::warn("probe server cannot accept connections",
+                {{"address", address_}, {"error", errnoText(error)}});
+    }
+  }
+
+  void resumeListener() {
+    if (!listener_paused_until_ || *listener_paused_until_ > Clock::now()) return;
+    listener_paused_until_.reset();
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = kListenerId;
+    epoll_ctl(epoll_, EPOLL_CTL_MOD, listener_, &event);
+  }
+
+  // At max_connections: the connection that has waited longest for its
+  // request (or for its client to read) makes room.
+  void shedOldestWaiting() {
+    if (waiting_.empty()) return;
+    closeConnection(waiting_.front());
+    uint64_t shed = 0;
+    {
+      MutexLock lock(&mutex_);
+      shed = ++stats_.shed;
+    }
+    if (shouldWarn(last_shed_warning_)) {
+      log::warn("probe server at its connection limit; closing the longest-waiting connections",
+                {{"address", address_},
+                 {"max_connections", max_connections_},
+                 {"shed_total", static_cast<unsigned long>(shed)}});
+    }
+  }
+
+  void noteRefusedForDescriptors() {
+    uint64_t refused = 0;
+    {
+      MutexLock lock(&mutex_);
+      refused = ++stats_.refused_for_descriptors;
+    }
+    if (shouldWarn(last_descriptor_warning_)) {
+      log::warn("probe server refusing connections to keep descriptors for publishing",
+                {{"address", address_},
+                 {"descriptor_limit", descriptorLimit()},
+                 {"reserve", kDescriptorReserve},
+                 {"refused_total", static_cast<unsigned long>(refused)}});
+    }
+  }
+
+  static bool shouldWarn(std::optional<Clock::time_point>& last) {
+    const Clock::time_point now = Clock::now();
+    if (last && now - *last < kWarningInterval) return false;
+    last = now;
+    return true;
+  }
+
+  void onEvent(uint64_t id, uint32_t events) {
+    auto found = connections_.find(id);
+    if (found == connections_.end()) return;  // closed earlier in this pass
+    Connection& connection = found->second;
+    // A reset, or both directions shut: nothing more can be said on it.
+    if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
+      closeConnection(id);
+      return;
+    }
+    if ((events & EPOLLOUT) != 0) {
+      if (!flush(connection)) return;
+    }
+    if ((events & (EPOLLIN | EPOLLRDHUP)) != 0 && connection.output.empty() &&
+        !connection.rendering) {
+      if (!readRequests(connection)) return;
+    }
+  }
+
+  // Reads what the client sent and answers every whole request in it.
+  // False when the connection was closed.
+  bool readRequests(Connection& connection) {
+    std::array<char, kReadChunkBytes> chunk{};
+    while (!connection.peer_done) {
+      const ssize_t received = ::recv(connection.fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
+      if (received > 0) {
+        connection.input.append(chunk.data(), static_cast<size_t>(received));
+        if (connection.input.size() > kMaxRequestHeadBytes + kReadChunkBytes) break;
+        continue;
+      }
+      if (received == 0) {
+        connection.peer_done = true;
+        break;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      closeConnection(connection.id);
+      return false;
+    }
+    return answerRequests(connection);
+  }
+
+  // Answers the whole request heads in `input`, in order, until one must be
+  // rendered off the loop or its answer cannot be sent at once. False when
+  // the connection was closed.
+  bool answerRequests(Connection& connection) {
+    while (connection.output.empty() && !connection.rendering && !connection.close_after) {
+      const size_t end = headEnd(connection.input);
+      if (end == absl::string_view::npos) {
+        if (connection.input.size() > kMaxRequestHeadBytes) {
+          connection.input.clear();
+          queueAnswer(connection, {"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                   "Content-Length: 0\r\nConnection: close\r\n\r\n",
+                                   true});
+          break;
+        }
+        if (connection.peer_done) {
+          closeConnection(connection.id);
+          return false;
+        }
+        return true;
+      }
+      std::string head = connection.input.substr(0, end);
+      connection.input.erase(0, end);
+      const bool last = connection.served + 1 >= kMaxRequestsPerConnection;
       {
         MutexLock lock(&mutex_);
-        while (pending_.empty() && !stopping_) work_available_.Wait(&mutex_);
-        // Connections queued at stop were shut down: serving them ends at once.
-        if (pending_.empty()) return;
-        fd = pending_.front();
-        pending_.pop_front();
+        ++stats_.requests;
       }
-      serve(fd);
+      if (handlers_.metrics && asksForMetrics(head)) {
+        if (!queueRender(connection, std::move(head), last)) {
+          queueAnswer(connection, {"HTTP/1.1 503 Service Unavailable\r\n"
+                                   "Cache-Control: no-store\r\n"
+                                   "Content-Type: text/plain; charset=utf-8\r\n"
+                                   "Content-Length: 12\r\nRetry-After: 1\r\n\r\n"
+                                   "scrape busy\n",
+                                   false});
+        }
+        continue;
+      }
+      queueAnswer(connection, answer(connection.fd, head, last));
+    }
+    return flush(connection);
+  }
+
+  void queueAnswer(Connection& connection, Answer answer) {
+    ++connection.served;
+    connection.output = std::move(answer.bytes);
+    connection.sent = 0;
+    connection.close_after = answer.close || connection.served >= kMaxRequestsPerConnection;
+    // The client has request_timeout to read it.
+    startWaiting(connection);
+  }
+
+  // Sends what is pending; once all is sent, the connection waits for its
+  // next request (or closes). False when the connection was closed.
+  bool flush(Connection& connection) {
+    if (connection.output.empty() && !connection.close_after) return true;  // nothing answered
+    while (connection.sent < connection.output.size()) {
+      const ssize_t sent =
+          ::send(connection.fd, connection.output.data() + connection.sent,
+                 connection.output.size() - connection.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (sent >= 0) {
+        connection.sent += static_cast<size_t>(sent);
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        watch(connection, EPOLLOUT);
+        return true;
+      }
+      closeConnection(connection.id);
+      return false;
+    }
+    if (connection.close_after) {
+      closeConnection(connection.id);
+      return false;
+    }
+    std::string().swap(connection.output);  // an idle connection holds no buffer
+    connection.sent = 0;
+    startWaiting(connection);
+    watch(connection, EPOLLIN | EPOLLRDHUP);
+    // Requests that arrived pipelined behind the one just answered.
+    if (headEnd(connection.input) != absl::string_view::npos || connection.peer_done) {
+      return answerRequests(connection);
+    }
+    return true;
+  }
+
+  void watch(Connection& connection, uint32_t events) {
+    epoll_event event{};
+    event.events = events;
+    event.data.u64 = connection.id;
+    epoll_ctl(epoll_, EPOLL_CTL_MOD, connection.fd, &event);
+  }
+
+  // (Re)starts the connection's clock: it has request_timeout for its next
+  // request head, or for its client to read the answer.
+  void startWaiting(Connection& connection) {
+    if (connection.in_waiting) waiting_.erase(connection.waiting_position);
+    connection.deadline = Clock::now() + request_timeout_;
+    connection.waiting_position = waiting_.insert(waiting_.end(), connection.id);
+    connection.in_waiting = true;
+  }
+
+  void stopWaiting(Connection& connection) {
+    if (!connection.in_waiting) return;
+    waiting_.erase(connection.waiting_position);
+    connection.in_waiting = false;
+  }
+
+  // Every deadline is the same span after its start, so waiting_ is in
+  // deadline order and expiry looks only at its front.
+  void expire() {
+    const Clock::time_point now = Clock::now();
+    uint64_t expired = 0;
+    while (!waiting_.empty() && connections_.at(waiting_.front()).deadline <= now) {
+      closeConnection(waiting_.front());
+      ++expired;
+    }
+    if (expired > 0) {
       MutexLock lock(&mutex_);
-      connections_.erase(fd);
-      close(fd);
+      stats_.timed_out += expired;
     }
   }
 
-  void serve(int fd) {
-    ConnectionStream stream(fd);
-    for (size_t served = 0; served < kMaxRequestsPerConnection; ++served) {
-      if (!stream.waitForRequest(kIdleTimeoutSeconds * 1000)) return;
-      stream.beginRequest();
-      bool parsed = false;
-      bool must_close = false;
-      bool connection_closed = false;
-      const bool last = served + 1 == kMaxRequestsPerConnection;
-      const bool written =
-          codec_.process_request(stream, last, connection_closed, [&](httplib::Request& request) {
-            parsed = true;
-            if (!isBodilessRead(request)) {
-              // What follows the headers is never read, so it must not be
-              // taken for the next request: answer "Connection: close".
-              must_close = true;
-              request.headers.erase("Connection");
-              request.headers.emplace("Connection", "close");
-            }
-          });
-      // Without `parsed`, httplib answered a malformed request itself and
-      // the rest of the stream cannot be trusted.
-      if (!written || !parsed || must_close || connection_closed) return;
+  void closeConnection(uint64_t id) {
+    auto found = connections_.find(id);
+    if (found == connections_.end()) return;
+    stopWaiting(found->second);
+    // Closing removes the descriptor from the epoll set.
+    close(found->second.fd);
+    connections_.erase(found);
+    MutexLock lock(&mutex_);
+    stats_.open_connections = connections_.size();
+  }
+
+  // --- /metrics on the render thread ------------------------------------------
+
+  bool queueRender(Connection& connection, std::string head, bool last) {
+    {
+      MutexLock lock(&mutex_);
+      if (render_queue_.size() >= max_queued_renders_) return false;
+      Render render;
+      render.connection = connection.id;
+      render.fd = connection.fd;
+      render.head = std::move(head);
+      render.last = last;
+      render_queue_.push_back(std::move(render));
     }
+    render_ready_.Signal();
+    connection.rendering = true;
+    stopWaiting(connection);
+    // Nothing is read meanwhile; a reset still reports EPOLLERR/EPOLLHUP.
+    watch(connection, 0);
+    return true;
+  }
+
+  void renderLoop() {
+    for (;;) {
+      Render render;
+      {
+        MutexLock lock(&mutex_);
+        while (render_queue_.empty() && !stopping_) render_ready_.Wait(&mutex_);
+        if (stopping_) return;
+        render = std::move(render_queue_.front());
+        render_queue_.pop_front();
+      }
+      // The descriptor is only read for REMOTE_ADDR; the loop closes it
+      // only after this render is delivered, or at stop, when its answer
+      // is dropped.
+      render.answer = answer(render.fd, render.head, render.last);
+      {
+        MutexLock lock(&mutex_);
+        if (stopping_) return;
+        rendered_.push_back(std::move(render));
+      }
+      wakeLoop();
+    }
+  }
+
+  void deliverRenders() {
+    std::deque<Render> rendered;
+    {
+      MutexLock lock(&mutex_);
+      rendered.swap(rendered_);
+    }
+    for (Render& render : rendered) {
+      auto found = connections_.find(render.connection);
+      if (found == connections_.end()) continue;
+      Connection& connection = found->second;
+      connection.rendering = false;
+      queueAnswer(connection, std::move(render.answer));
+      flush(connection);
+    }
+  }
+
+  // --- HTTP -------------------------------------------------------------------
+
+  Answer answer(int fd, absl::string_view head, bool last) {
+    Answer result;
+    HeadStream stream(fd, head, result.bytes);
+    bool parsed = false;
+    bool connection_closed = false;
+    const bool written =
+        codec_.process_request(stream, last, connection_closed, [&](httplib::Request& request) {
+          parsed = true;
+          if (!isBodilessRead(request)) {
+            // What follows the head is never read, so it must not be taken
+            // for the next request: answer "Connection: close".
+            result.close = true;
+            request.headers.erase("Connection");
+            request.headers.emplace("Connection", "close");
+          }
+        });
+    // Without `parsed`, httplib answered a malformed request itself and the
+    // rest of the stream cannot be trusted.
+    if (!written || !parsed || connection_closed) result.close = true;
+    return result;
   }
 
   void route(const httplib::Request& request, httplib::Response& response) const {
@@ -452,23 +797,37 @@ class ProbeServer::Impl {
   }
 
   const ProbeHandlers handlers_;
-  const int listener_;  // closed by stop(), once the acceptor is joined
-  const int wake_read_;
-  const int wake_write_;
+  const Clock::duration request_timeout_;
+  const size_t max_connections_;
+  const size_t max_queued_renders_;
+  const int listener_;  // closed by the loop as it ends
+  const int epoll_;
+  const int wake_;  // an eventfd: stop, and renders delivered
   const std::string address_;
   const int port_;
   HttpCodec codec_;
 
-  std::thread acceptor_;
-  std::vector<std::thread> workers_;
+  // Only the loop thread touches these.
+  std::unordered_map<uint64_t, Connection> connections_;
+  // Connections waiting for a request head or for their client to read, in
+  // the order their clocks started.
+  std::list<uint64_t> waiting_;
+  uint64_t next_id_ = kWakeId + 1;
+  std::optional<Clock::time_point> listener_paused_until_;
+  std::optional<Clock::time_point> last_accept_warning_;
+  std::optional<Clock::time_point> last_shed_warning_;
+  std::optional<Clock::time_point> last_descriptor_warning_;
 
-  Mutex mutex_;
+  std::thread loop_;
+  std::thread renderer_;
+  bool loop_started_ = false;  // set by run() before anyone can stop()
+
+  mutable Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
-  // Accepted and not yet closed; closed only with mutex_ held.
-  std::set<int> connections_ ABSL_GUARDED_BY(mutex_);
-  // Accepted, waiting for a worker.
-  std::deque<int> pending_ ABSL_GUARDED_BY(mutex_);
-  CondVar work_available_;
+  std::deque<Render> render_queue_ ABSL_GUARDED_BY(mutex_);
+  std::deque<Render> rendered_ ABSL_GUARDED_BY(mutex_);
+  ProbeServerStats stats_ ABSL_GUARDED_BY(mutex_);
+  CondVar render_ready_;
 
   // Serializes stop() so the threads are joined once.
   Mutex stop_mutex_;
@@ -476,7 +835,8 @@ class ProbeServer::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<ProbeServer>> ProbeServer::start(const std::string& address,
-                                                                ProbeHandlers handlers) {
+                                                                ProbeHandlers handlers,
+                                                                const ProbeServerOptions& options) {
   absl::StatusOr<HostPort> parsed = parseAddress(address);
   if (!parsed.ok()) return parsed.status();
 
@@ -531,17 +891,28 @@ absl::StatusOr<std::unique_ptr<ProbeServer>> ProbeServer::start(const std::strin
       ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
                                         : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
 
-  std::array<int, 2> wake{};
-  if (pipe2(wake.data(), O_CLOEXEC | O_NONBLOCK) != 0) {
+  const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  const int epoll = epoll_create1(EPOLL_CLOEXEC);
+  if (wake < 0 || epoll < 0) {
     const int error = errno;
     close(listener);
-    return absl::InternalError(absl::StrCat("probe server: pipe: ", errnoText(error)));
+    if (wake >= 0) close(wake);
+    if (epoll >= 0) close(epoll);
+    return absl::InternalError(absl::StrCat("probe server: ", errnoText(error)));
+  }
+  size_t max_connections = options.max_connections;
+  if (max_connections == 0) {
+    // Half of what the reserve leaves: the gRPC listeners and the process's
+    // own work share the rest.
+    const size_t limit = descriptorLimit();
+    const size_t spare = limit > kDescriptorReserve ? (limit - kDescriptorReserve) / 2 : 1;
+    max_connections = std::clamp<size_t>(spare, 1, kDefaultMaxConnections);
   }
   const std::string host = parsed->host.find(':') != std::string::npos
                                ? absl::StrCat("[", parsed->host, "]")
                                : parsed->host;
-  auto impl = std::make_unique<Impl>(std::move(handlers), listener, wake[0], wake[1],
-                                     absl::StrCat(host, ":", port), port);
+  auto impl = std::make_unique<Impl>(std::move(handlers), options, max_connections, listener, epoll,
+                                     wake, absl::StrCat(host, ":", port), port);
   if (absl::Status status = impl->run(); !status.ok()) return status;
   return std::unique_ptr<ProbeServer>(new ProbeServer(std::move(impl)));
 }
@@ -553,6 +924,8 @@ ProbeServer::~ProbeServer() { stop(); }
 int ProbeServer::port() const { return impl_->port(); }
 
 std::string ProbeServer::address() const { return impl_->address(); }
+
+ProbeServerStats ProbeServer::stats() const { return impl_->stats(); }
 
 void ProbeServer::stop() { impl_->stop(); }
 

@@ -1,10 +1,13 @@
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace credsync::server {
 
@@ -14,9 +17,10 @@ struct Readiness {
   std::string detail;
 };
 
-// What the probe server asks at each request. Handlers run on the server's
-// worker threads, possibly concurrently, and must not block for long: a
-// kubelet probe times out after one second by default. An unset handler
+// What the probe server asks at each request. `live` and `ready` run on the
+// server's event loop and must answer at once (a kubelet probe times out
+// after one second by default); `metrics` runs on its render thread. They
+// may run concurrently with each other. An unset handler
 // makes its path answer 404.
 struct ProbeHandlers {
   std::function<bool()> live;            // GET /healthz: 200 "ok\n" or 503 "scheduler stalled\n"
@@ -24,16 +28,49 @@ struct ProbeHandlers {
   std::function<std::string()> metrics;  // GET /metrics: 200, Prometheus text format 0.0.4
 };
 
+struct ProbeServerOptions {
+  // How long a connection may take, from its accept or the end of its last
+  // answer, to send a whole request head; and how long a client may take to
+  // read an answer. Longer, and the connection is closed: an idle or
+  // byte-a-second client holds nothing but its descriptor meanwhile.
+  absl::Duration request_timeout = absl::Seconds(10);
+  // Connections open at most. At the limit, the one that has waited longest
+  // for its request is closed to admit the new one, so a flood of idle
+  // connections ages out its own members, never a kubelet's fresh probe.
+  // 0: 4096, or less when RLIMIT_NOFILE leaves less beside the reserve
+  // (sidecar/common/descriptors.h).
+  size_t max_connections = 0;
+  // /metrics renders queued beyond this are answered 503 at once.
+  size_t max_queued_renders = 16;
+};
+
+// What the server has done, for credsync's metrics. Counters only grow.
+struct ProbeServerStats {
+  size_t open_connections = 0;
+  uint64_t accepted = 0;
+  uint64_t requests = 0;
+  // Closed to admit a newer one at max_connections.
+  uint64_t shed = 0;
+  // Closed for sending no whole request, or reading no answer, in time.
+  uint64_t timed_out = 0;
+  // Refused at accept because the descriptor reserve would be touched.
+  uint64_t refused_for_descriptors = 0;
+};
+
 // The HTTP listener for kubelet probes and Prometheus scrapes (docs/design.md
-// §3.4): plain HTTP, since both speak it. Serves GET and HEAD of /healthz, /readyz
-// and /metrics; other paths get 404, other methods 405, a GET with a body
-// 413, and any request with a body has its connection closed after the
-// answer. It parses requests with cpp-httplib but owns its sockets and
-// threads (httplib 0.11's own loop cannot stop while a keep-alive client
-// idles, and reports no bind errno): one acceptor and three workers, idle
-// connections closed after two seconds, at most 32 connections open. It
-// waits only on the network, with bounded timeouts, and on the handlers.
-// Thread-safe.
+// §3.4): plain HTTP, since both speak it. Serves GET and HEAD of /healthz,
+// /readyz and /metrics; other paths get 404, other methods 405, a GET with a
+// body 413, and any request with a body has its connection closed after the
+// answer.
+//
+// One event loop (epoll) owns every connection: an idle or slow connection
+// is a few hundred bytes of state and a descriptor, never a thread, so no
+// number of them delays a probe (docs/operations.md, "Probes under attack").
+// Request heads are parsed with cpp-httplib once whole; /healthz and /readyz
+// are answered on the loop, /metrics is rendered on one worker thread so a
+// slow render delays no probe. Bounded: connections (shedding the oldest
+// waiting one), head size, time per request, queued renders, and the
+// process's descriptor reserve. Thread-safe.
 class ProbeServer {
  public:
   // Binds `address`, "host:port" (IPv6 as "[::1]:port"; port 0 picks a free
@@ -42,8 +79,9 @@ class ProbeServer {
   //   UNAVAILABLE       the host does not resolve, or bind/listen failed
   //                     (the message names the address and the errno text);
   //   INTERNAL          the process is out of descriptors or threads.
-  static absl::StatusOr<std::unique_ptr<ProbeServer>> start(const std::string& address,
-                                                            ProbeHandlers handlers);
+  static absl::StatusOr<std::unique_ptr<ProbeServer>> start(
+      const std::string& address, ProbeHandlers handlers,
+      const ProbeServerOptions& options = ProbeServerOptions());
 
   ~ProbeServer();  // stops
   ProbeServer(const ProbeServer&) = delete;
@@ -53,6 +91,7 @@ class ProbeServer {
   int port() const;
   // "host:port" with the bound port, the host as given ("[::1]:41234").
   std::string address() const;
+  ProbeServerStats stats() const;
   // Closes the listener and every connection, idle keep-alive ones included,
   // waits for handlers in progress and joins the threads. Idempotent.
   void stop();

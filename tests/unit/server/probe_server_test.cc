@@ -1,6 +1,8 @@
 #include "sidecar/server/probe_server.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -17,12 +20,15 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "sidecar/common/descriptors.h"
 #include "sidecar/common/mutex.h"
+#include "tests/common/eventually.h"
 #include "tests/common/status_matchers.h"
 
 namespace credsync::server {
 namespace {
 
+using credsync::testing::eventually;
 using credsync::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -36,10 +42,15 @@ constexpr char kLoopback[] = "127.0.0.1";
 // bug fails the test instead of hanging it.
 class RawConnection {
  public:
-  explicit RawConnection(int port) {
+  // `receive_buffer` (bytes), when set, is a small SO_RCVBUF, for a client
+  // that does not read.
+  explicit RawConnection(int port, int receive_buffer = 0) {
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     timeval timeout{5, 0};
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    if (receive_buffer > 0) {
+      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+    }
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(static_cast<uint16_t>(port));
@@ -114,9 +125,9 @@ class ProbeServerTest : public ::testing::Test {
     handlers_.metrics = [] { return std::string("# HELP m M.\n# TYPE m gauge\nm 1\n"); };
   }
 
-  std::unique_ptr<ProbeServer> start() {
+  std::unique_ptr<ProbeServer> start(const ProbeServerOptions& options = ProbeServerOptions()) {
     absl::StatusOr<std::unique_ptr<ProbeServer>> server =
-        ProbeServer::start(absl::StrCat(kLoopback, ":0"), handlers_);
+        ProbeServer::start(absl::StrCat(kLoopback, ":0"), handlers_, options);
     EXPECT_THAT(server, credsync::testing::IsOk());
     return server.ok() ? *std::move(server) : nullptr;
   }
@@ -307,7 +318,7 @@ TEST_F(ProbeServerTest, KeepAliveAndPipelining) {
   ASSERT_TRUE(connection.send("GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n"));
   std::string response = connection.readResponse();
   EXPECT_THAT(response, StartsWith("HTTP/1.1 200 OK\r\n"));
-  EXPECT_THAT(response, HasSubstr("Keep-Alive: timeout=2, max=100\r\n"));
+  EXPECT_THAT(response, HasSubstr("Keep-Alive: timeout=10, max=100\r\n"));
   ASSERT_TRUE(
       connection.send("GET /readyz HTTP/1.1\r\nHost: probe\r\n\r\n"
                       "GET /nope HTTP/1.1\r\nHost: probe\r\n\r\n"
@@ -438,6 +449,161 @@ TEST_F(ProbeServerTest, DestructorStops) {
   EXPECT_TRUE(idle.closedByPeer());
   RawConnection late(port);
   EXPECT_FALSE(late.connected());
+}
+
+// What an attacker on the pod network can do to the probe port. Each test is
+// bounded in connections and in time; deadlines are the server's own
+// options, set short.
+
+// Verifies idle connections hold nothing the probes need: with a thousand
+// connections open and silent, /healthz, /readyz and /metrics answer.
+TEST_F(ProbeServerTest, IdleConnectionsDoNotStarveProbes) {
+  raiseDescriptorLimit();
+  const size_t count = std::min<size_t>(1000, (descriptorLimit() - kDescriptorReserve) / 3);
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (size_t i = 0; i < count; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(server->port()));
+    ASSERT_TRUE(idle.back()->connected()) << i;
+  }
+  ASSERT_TRUE(eventually([&] { return server->stats().open_connections == count; }));
+  httplib::Client client(kLoopback, server->port());
+  for (const char* path : {"/healthz", "/readyz", "/metrics"}) {
+    httplib::Result result = client.Get(path);
+    ASSERT_TRUE(result) << path;
+    EXPECT_EQ(result->status, 200) << path;
+  }
+  EXPECT_EQ(server->stats().shed, 0u);
+}
+
+// Verifies a client sending its request a byte at a time is closed once the
+// request timeout passes, and counted.
+TEST_F(ProbeServerTest, TricklingClientIsClosedAtTheRequestTimeout) {
+  ProbeServerOptions options;
+  options.request_timeout = absl::Milliseconds(300);
+  const std::unique_ptr<ProbeServer> server = start(options);
+  ASSERT_NE(server, nullptr);
+  RawConnection slow(server->port());
+  ASSERT_TRUE(slow.connected());
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n";
+  // 40 bytes, 50 ms apart: two seconds, well past the timeout.
+  for (const char byte : request) {
+    slow.send(std::string(1, byte));
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(slow.readResponse(), "");
+  EXPECT_EQ(server->stats().timed_out, 1u);
+  EXPECT_EQ(server->stats().requests, 0u);
+}
+
+// Verifies a client that never reads a large answer holds nothing: probes
+// are answered meanwhile, and it is closed at the request timeout.
+TEST_F(ProbeServerTest, ClientNotReadingItsAnswerIsClosedAtTheRequestTimeout) {
+  handlers_.metrics = [] { return std::string(size_t{8} << 20, 'm'); };
+  ProbeServerOptions options;
+  options.request_timeout = absl::Milliseconds(300);
+  const std::unique_ptr<ProbeServer> server = start(options);
+  ASSERT_NE(server, nullptr);
+  RawConnection stalled(server->port(), /*receive_buffer=*/4096);
+  ASSERT_TRUE(stalled.connected());
+  ASSERT_TRUE(stalled.send("GET /metrics HTTP/1.1\r\nHost: probe\r\n\r\n"));
+  httplib::Client client(kLoopback, server->port());
+  httplib::Result result = client.Get("/healthz");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_TRUE(eventually([&] { return server->stats().timed_out == 1; }));
+  EXPECT_EQ(server->stats().open_connections, 0u);
+}
+
+// Verifies that at max_connections the connection that has waited longest
+// is closed to admit a new one, which is answered.
+TEST_F(ProbeServerTest, AtTheLimitTheLongestWaitingConnectionMakesRoom) {
+  ProbeServerOptions options;
+  options.max_connections = 4;
+  const std::unique_ptr<ProbeServer> server = start(options);
+  ASSERT_NE(server, nullptr);
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (size_t i = 0; i < options.max_connections; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(server->port()));
+    ASSERT_TRUE(idle.back()->connected());
+    ASSERT_TRUE(eventually([&] { return server->stats().open_connections == i + 1; }));
+  }
+  RawConnection fresh(server->port());
+  ASSERT_TRUE(fresh.connected());
+  ASSERT_TRUE(fresh.send("GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n"));
+  EXPECT_THAT(fresh.readResponse(), StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_TRUE(idle.front()->closedByPeer());
+  EXPECT_EQ(server->stats().shed, 1u);
+  EXPECT_EQ(server->stats().open_connections, options.max_connections);
+  // The others were left alone: the second oldest still gets answers.
+  ASSERT_TRUE(idle[1]->send("GET /readyz HTTP/1.1\r\nHost: probe\r\n\r\n"));
+  EXPECT_THAT(idle[1]->readResponse(), StartsWith("HTTP/1.1 200 OK\r\n"));
+}
+
+// Verifies scrapes queued beyond max_queued_renders are answered 503 at
+// once, and probes are answered while the render thread is busy.
+TEST_F(ProbeServerTest, ScrapesBeyondTheQueueAre503) {
+  Notification render_entered;
+  Notification release_render;
+  handlers_.metrics = [&] {
+    if (!render_entered.HasBeenNotified()) render_entered.Notify();
+    release_render.WaitForNotification();
+    return std::string("m 1\n");
+  };
+  ProbeServerOptions options;
+  options.max_queued_renders = 1;
+  const std::unique_ptr<ProbeServer> server = start(options);
+  ASSERT_NE(server, nullptr);
+  const std::string scrape = "GET /metrics HTTP/1.1\r\nHost: probe\r\n\r\n";
+  RawConnection rendering(server->port());
+  ASSERT_TRUE(rendering.send(scrape));
+  render_entered.WaitForNotification();
+  RawConnection queued(server->port());
+  ASSERT_TRUE(queued.send(scrape));
+  ASSERT_TRUE(eventually([&] { return server->stats().requests == 2; }));
+  RawConnection refused(server->port());
+  ASSERT_TRUE(refused.send(scrape));
+  const std::string busy = refused.readResponse();
+  EXPECT_THAT(busy, StartsWith("HTTP/1.1 503 "));
+  EXPECT_TRUE(absl::EndsWith(busy, "\r\n\r\nscrape busy\n"));
+  httplib::Client client(kLoopback, server->port());
+  httplib::Result result = client.Get("/healthz");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  release_render.Notify();
+  EXPECT_THAT(rendering.readResponse(), StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(queued.readResponse(), StartsWith("HTTP/1.1 200 OK\r\n"));
+}
+
+// Verifies a connection that would leave fewer free descriptors than the
+// reserve is refused (closed at once) and counted, and that the server
+// serves again once descriptors are free.
+TEST_F(ProbeServerTest, RefusesConnectionsThatWouldTouchTheDescriptorReserve) {
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // The lowest free descriptor: the client's socket takes it, so the
+  // server's accept gets a higher one, which the lowered limit puts inside
+  // the reserve.
+  const int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(lowest, 0);
+  close(lowest);
+  rlimit lowered = saved;
+  lowered.rlim_cur = static_cast<rlim_t>(lowest) + 1 + kDescriptorReserve;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  {
+    RawConnection refused(server->port());
+    ASSERT_TRUE(refused.connected());
+    EXPECT_TRUE(refused.closedByPeer());
+  }
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_EQ(server->stats().refused_for_descriptors, 1u);
+  httplib::Client client(kLoopback, server->port());
+  httplib::Result result = client.Get("/healthz");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
 }
 
 }  // namespace
