@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sidecar/alibaba/api_error.h"
+#include "sidecar/common/descriptors.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/memory.h"
 #include "sidecar/http/curl_client.h"
@@ -181,6 +182,11 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
 
 absl::Status Sidecar::startServing() {
   const config::ControlConfig& control = config_.control;
+  // Every listener sheds or refuses connections before the descriptors
+  // that fetching and publishing need run out; a runtime's default soft
+  // limit (often 1024) would make that happen early for no reason.
+  log::info("descriptor limit",
+            {{"limit", raiseDescriptorLimit()}, {"reserved_for_publishing", kDescriptorReserve}});
   server::ControlServiceOptions options;
   options.version = CREDSYNC_VERSION;
   options.refresh_timeout = control.refresh_timeout;
@@ -290,6 +296,11 @@ std::string Sidecar::renderMetrics() const {
   for (const KmsInstance& instance : instances_) {
     const alibaba::ClientKeyReloads reloads = instance.key->reloads();
     state.client_keys.push_back({instance.endpoint, reloads.succeeded, reloads.failed});
+  }
+  if (probes_ != nullptr) {
+    const server::ProbeServerStats probes = probes_->stats();
+    state.listeners.push_back({"http", probes.open_connections, probes.accepted, probes.shed,
+                               probes.timed_out, probes.refused_for_descriptors, 0});
   }
   return metrics_->render(state, time_source_->systemTime());
 }

@@ -161,6 +161,33 @@ class SidecarMetricsImpl : public SidecarMetrics {
         key_reloads.increment({key.endpoint, "error"}, static_cast<double>(key.reloads_failed));
       }
     }
+    Gauge& connections = scrape.addGauge("credsync_listener_connections",
+                                         "Connections open on a listener.", {"listener"});
+    Counter& accepted =
+        scrape.addCounter("credsync_listener_connections_accepted_total",
+                          "Connections a listener accepted and served.", {"listener"});
+    Counter& closed = scrape.addCounter(
+        "credsync_listener_connections_closed_total",
+        "Connections credsync closed: shed (the longest-waiting one, to admit a new one at the "
+        "connection limit) or timeout (no whole request, or the answer not read, in time).",
+        {"listener", "reason"});
+    Counter& refused = scrape.addCounter(
+        "credsync_listener_connections_refused_total",
+        "Connections closed as they were accepted: descriptor_reserve (fewer descriptors left "
+        "than fetching and publishing need) or limit (the listener's connection limit).",
+        {"listener", "reason"});
+    const auto count = [](Counter& counter, LabelValues labels, uint64_t value) {
+      counter.initialize(labels);
+      if (value > 0) counter.increment(labels, static_cast<double>(value));
+    };
+    for (const ListenerGauges& listener : state.listeners) {
+      connections.set({listener.listener}, static_cast<double>(listener.open));
+      count(accepted, {listener.listener}, listener.accepted);
+      count(closed, {listener.listener, "shed"}, listener.shed);
+      count(closed, {listener.listener, "timeout"}, listener.timed_out);
+      count(refused, {listener.listener, "descriptor_reserve"}, listener.refused_for_descriptors);
+      count(refused, {listener.listener, "limit"}, listener.refused_at_limit);
+    }
     scrape
         .addGauge("credsync_build_info", "Always 1; the version label names the running build.",
                   {"version"})

@@ -34,6 +34,18 @@ struct ClientKeyGauges {
   uint64_t reloads_failed = 0;
 };
 
+// One listener's connections at scrape time: "http" (probes and metrics),
+// "unix" (the control socket) or "tcp" (the control API on TCP).
+struct ListenerGauges {
+  std::string listener;
+  uint64_t open = 0;
+  uint64_t accepted = 0;
+  uint64_t shed = 0;       // closed to admit a newer one at the limit
+  uint64_t timed_out = 0;  // closed for sending no request, or reading no answer, in time
+  uint64_t refused_for_descriptors = 0;
+  uint64_t refused_at_limit = 0;
+};
+
 // Everything that is read at scrape time rather than counted as it happens.
 struct StateSnapshot {
   std::vector<ProfileGauges> profiles;
@@ -43,6 +55,7 @@ struct StateSnapshot {
   int watch_subscribers = 0;
   std::vector<EndpointGauges> endpoints;
   std::vector<ClientKeyGauges> client_keys;
+  std::vector<ListenerGauges> listeners;
 };
 
 // The sidecar's Prometheus metrics (text exposition format 0.0.4), every

@@ -90,6 +90,19 @@ TEST(SidecarMetricsTest, FreshExposition) {
       "files changed on disk, by whether the new key loaded (ok) or the previous one stayed in "
       "use (error).\n"
       "# TYPE credsync_kms_instance_client_key_reloads_total counter\n"
+      "# HELP credsync_listener_connections Connections open on a listener.\n"
+      "# TYPE credsync_listener_connections gauge\n"
+      "# HELP credsync_listener_connections_accepted_total Connections a listener accepted and "
+      "served.\n"
+      "# TYPE credsync_listener_connections_accepted_total counter\n"
+      "# HELP credsync_listener_connections_closed_total Connections credsync closed: shed (the "
+      "longest-waiting one, to admit a new one at the connection limit) or timeout (no whole "
+      "request, or the answer not read, in time).\n"
+      "# TYPE credsync_listener_connections_closed_total counter\n"
+      "# HELP credsync_listener_connections_refused_total Connections closed as they were "
+      "accepted: descriptor_reserve (fewer descriptors left than fetching and publishing need) or "
+      "limit (the listener's connection limit).\n"
+      "# TYPE credsync_listener_connections_refused_total counter\n"
       "# HELP credsync_build_info Always 1; the version label names the running build.\n"
       "# TYPE credsync_build_info gauge\n"
       "credsync_build_info{version=\"1.2.3\"} 1\n");
@@ -282,6 +295,31 @@ TEST(SidecarMetricsTest, ClientKeyReloads) {
                               "kst-b.example\",result=\"ok\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("credsync_kms_instance_client_key_reloads_total{endpoint=\"https://"
                               "kst-b.example\",result=\"error\"} 0\n"));
+  EXPECT_EQ(validateExposition(text), "");
+}
+
+// Verifies each listener has its gauge and every counter series from the
+// first scrape, with the counts its server reports.
+TEST(SidecarMetricsTest, ListenerConnections) {
+  const std::unique_ptr<SidecarMetrics> metrics = makeSidecarMetrics("1.2.3");
+  StateSnapshot state;
+  state.listeners.push_back({"http", 12, 3000, 40, 7, 2, 0});
+  state.listeners.push_back({"unix", 0, 0, 0, 0, 0, 0});
+  const std::string text = metrics->render(state, kNow);
+  for (const char* line : {
+           "credsync_listener_connections{listener=\"http\"} 12\n",
+           "credsync_listener_connections_accepted_total{listener=\"http\"} 3000\n",
+           "credsync_listener_connections_closed_total{listener=\"http\",reason=\"shed\"} 40\n",
+           "credsync_listener_connections_closed_total{listener=\"http\",reason=\"timeout\"} 7\n",
+           "credsync_listener_connections_refused_total{listener=\"http\",reason=\"descriptor_"
+           "reserve\"} 2\n",
+           "credsync_listener_connections_refused_total{listener=\"http\",reason=\"limit\"} 0\n",
+           "credsync_listener_connections{listener=\"unix\"} 0\n",
+           "credsync_listener_connections_refused_total{listener=\"unix\",reason=\"descriptor_"
+           "reserve\"} 0\n",
+       }) {
+    EXPECT_THAT(text, HasSubstr(line));
+  }
   EXPECT_EQ(validateExposition(text), "");
 }
 
