@@ -1,6 +1,8 @@
 #include "sidecar/app/sidecar.h"
 
+#include <atomic>
 #include <cstdlib>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -197,6 +199,8 @@ absl::Status Sidecar::startServing() {
     if (!token.ok()) return token.status();
     options.tcp_token = *std::move(token);
   }
+  server::UnixPeerCheck unix_peers = server::makeUnixPeerCheck();
+  options.is_unix_peer = unix_peers.check;
   control_ = std::make_unique<server::ControlService>(
       *engine_, *refresher_, feed_, *identity_, metrics_.get(), *time_source_, std::move(options));
 
@@ -205,6 +209,7 @@ absl::Status Sidecar::startServing() {
   grpc_options.socket_mode = control.socket_mode;
   grpc_options.socket_group = config_.output.group;
   grpc_options.tcp_address = control.tcp_address;
+  grpc_options.before_accepting = unix_peers.bind;
   absl::StatusOr<std::unique_ptr<server::GrpcServer>> grpc = server::GrpcServer::start(
       grpc_options, control_.get(),
       server::HealthSources{[this] { return live(); }, [this] { return engine_->ready(); }},
@@ -296,6 +301,12 @@ std::string Sidecar::renderMetrics() const {
   for (const KmsInstance& instance : instances_) {
     const alibaba::ClientKeyReloads reloads = instance.key->reloads();
     state.client_keys.push_back({instance.endpoint, reloads.succeeded, reloads.failed});
+  }
+  if (grpc_ != nullptr) {
+    for (const auto& [name, gate] : grpc_->listenerStats()) {
+      state.listeners.push_back({name, gate.open, gate.accepted, 0, 0, gate.refused_for_descriptors,
+                                 gate.refused_at_limit});
+    }
   }
   if (probes_ != nullptr) {
     const server::ProbeServerStats probes = probes_->stats();

@@ -72,7 +72,10 @@ ControlService::ControlService(sync::SyncEngine& engine, sync::RefreshCoordinato
 
 grpc::Status ControlService::authorize(const grpc::ServerContextBase& context) const {
   // Only containers that mount the output volume reach the socket.
-  if (absl::StartsWith(context.peer(), "unix:")) return grpc::Status::OK;
+  const std::string peer = context.peer();
+  if (options_.is_unix_peer ? options_.is_unix_peer(peer) : absl::StartsWith(peer, "unix:")) {
+    return grpc::Status::OK;
+  }
   const absl::string_view expected = options_.tcp_token.reveal();
   const auto& metadata = context.client_metadata();
   const auto found = metadata.find(kTokenMetadata);

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "credsync/v1/credsync.grpc.pb.h"
 #include "sidecar/common/secret.h"
@@ -21,6 +23,9 @@ struct ControlServiceOptions {
   // Calls that do not arrive over the Unix socket must carry this in the
   // `credsync-token` metadata entry. Empty: such calls are refused.
   SecretString tcp_token;
+  // Whether a call's peer came over the Unix socket (GrpcServer::isUnixPeer);
+  // unset: peers named "unix:..." (gRPC's own Unix listener).
+  std::function<bool(absl::string_view peer)> is_unix_peer;
 };
 
 // credsync.v1.CredsyncService over the sync engine (proto/credsync/v1), on

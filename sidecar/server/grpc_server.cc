@@ -5,15 +5,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "grpcpp/server_posix.h"
 #include "sidecar/common/errno_text.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/server/listener.h"
 
 namespace credsync::server {
 namespace {
@@ -74,56 +78,80 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcServerOp
   server->time_source_ = &time_source;
   server->health_ = std::make_unique<HealthService>(std::move(health), options.health_interval);
 
+  // credsync binds and accepts itself and hands gRPC each connection it
+  // takes (ConnectionGate): gRPC would accept without limit.
+  absl::StatusOr<int> unix_listener =
+      listenUnix(options.socket_path, options.socket_mode, options.socket_group);
+  if (!unix_listener.ok()) return unix_listener.status();
+  std::optional<TcpListener> tcp_listener;
+  if (!options.tcp_address.empty()) {
+    absl::StatusOr<TcpListener> tcp = listenTcp(options.tcp_address, "control.tcp_address");
+    if (!tcp.ok()) {
+      ::close(*unix_listener);
+      ::unlink(options.socket_path.c_str());
+      return tcp.status();
+    }
+    tcp_listener = *std::move(tcp);
+    server->tcp_address_ = tcp_listener->address;
+  }
+
   grpc::ServerBuilder builder;
   grpc::ResourceQuota quota("credsync-control");
   quota.SetMaxThreads(options.max_threads);
   builder.SetResourceQuota(quota);
-  // gRPC sets SO_REUSEPORT by default, which lets a second process of the
-  // same user bind the TCP port too and take a share of the calls (and their
-  // pod tokens); a port in use must fail start instead.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_streams_per_connection);
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(options.max_connection_idle)));
   builder.RegisterService(service);
   builder.RegisterService(server->health_.get());
-  builder.AddListeningPort(absl::StrCat("unix:", options.socket_path),
-                           grpc::InsecureServerCredentials());
-  int tcp_port = 0;
-  if (!options.tcp_address.empty()) {
-    builder.AddListeningPort(options.tcp_address, grpc::InsecureServerCredentials(), &tcp_port);
-  }
-
-  // bind() creates the socket file with 0777 & ~umask: narrow the umask so
-  // the socket is never reachable more widely than configured, even for the
-  // instant before the chmod below.
-  const mode_t previous_umask = ::umask(~options.socket_mode & 0777);
   server->server_ = builder.BuildAndStart();
-  ::umask(previous_umask);
   if (server->server_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("control: cannot listen on unix:", options.socket_path,
-                     options.tcp_address.empty() ? "" : absl::StrCat(" or ", options.tcp_address),
-                     " (address in use, or no permission)"));
+    ::close(*unix_listener);
+    ::unlink(options.socket_path.c_str());
+    if (tcp_listener) ::close(tcp_listener->fd);
+    return absl::InternalError("control: gRPC did not start");
   }
-  if (!options.tcp_address.empty()) {
-    if (tcp_port == 0) {
-      server->server_->Shutdown();
-      return absl::UnavailableError(
-          absl::StrCat("control.tcp_address: cannot listen on ", options.tcp_address));
-    }
-    const std::string host = options.tcp_address.substr(0, options.tcp_address.rfind(':'));
-    server->tcp_address_ = absl::StrCat(host, ":", tcp_port);
-  }
-  if (::chmod(options.socket_path.c_str(), options.socket_mode) != 0 ||
-      (options.socket_group &&
-       ::chown(options.socket_path.c_str(), static_cast<uid_t>(-1), *options.socket_group) != 0)) {
-    const absl::Status error = socketError(options.socket_path, "cannot set mode or group");
+  if (options.before_accepting) options.before_accepting(*server);
+  grpc::Server* grpc_server = server->server_.get();
+  const auto hand_over = [grpc_server](int fd) { grpc::AddInsecureChannelFromFd(grpc_server, fd); };
+  absl::StatusOr<std::unique_ptr<ConnectionGate>> unix_gate =
+      ConnectionGate::start("unix", *unix_listener, options.max_connections, hand_over);
+  if (!unix_gate.ok()) {
+    if (tcp_listener) ::close(tcp_listener->fd);
     server->server_->Shutdown();
-    return error;
+    ::unlink(options.socket_path.c_str());
+    return unix_gate.status();
+  }
+  server->unix_gate_ = *std::move(unix_gate);
+  if (tcp_listener) {
+    absl::StatusOr<std::unique_ptr<ConnectionGate>> tcp_gate =
+        ConnectionGate::start("tcp", tcp_listener->fd, options.max_connections, hand_over);
+    if (!tcp_gate.ok()) {
+      server->shutdown(absl::ZeroDuration());
+      return tcp_gate.status();
+    }
+    server->tcp_gate_ = *std::move(tcp_gate);
   }
   return server;
 }
 
+bool GrpcServer::isUnixPeer(absl::string_view peer) const {
+  return unix_gate_ != nullptr && unix_gate_->handedOverPeer(peer);
+}
+
+std::vector<std::pair<std::string, ConnectionGateStats>> GrpcServer::listenerStats() const {
+  std::vector<std::pair<std::string, ConnectionGateStats>> stats;
+  if (unix_gate_ != nullptr) stats.emplace_back("unix", unix_gate_->stats());
+  if (tcp_gate_ != nullptr) stats.emplace_back("tcp", tcp_gate_->stats());
+  return stats;
+}
+
 void GrpcServer::shutdown(absl::Duration grace) {
   if (server_ == nullptr || stopped_.exchange(true)) return;
+  // No new connections from here on; those open end with the server.
+  if (unix_gate_ != nullptr) unix_gate_->stop();
+  if (tcp_gate_ != nullptr) tcp_gate_->stop();
   // Health watchers learn the end, and their streams close.
   health_->shutdown();
   server_->Shutdown(absl::ToChronoTime(time_source_->systemTime() + grace));
@@ -132,5 +160,14 @@ void GrpcServer::shutdown(absl::Duration grace) {
 }
 
 GrpcServer::~GrpcServer() { shutdown(absl::ZeroDuration()); }
+
+UnixPeerCheck makeUnixPeerCheck() {
+  auto server = std::make_shared<std::atomic<const GrpcServer*>>(nullptr);
+  return UnixPeerCheck{[server](absl::string_view peer) {
+                         const GrpcServer* bound = server->load();
+                         return bound != nullptr && bound->isUnixPeer(peer);
+                       },
+                       [server](const GrpcServer& bound) { server->store(&bound); }};
+}
 
 }  // namespace credsync::server

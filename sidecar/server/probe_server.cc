@@ -35,6 +35,7 @@
 #include "sidecar/common/errno_text.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/mutex.h"
+#include "sidecar/server/listener.h"
 
 namespace credsync::server {
 namespace {
@@ -55,10 +56,6 @@ constexpr int kEventsPerWait = 256;
 // After EMFILE/ENFILE the listener rests this long instead of spinning on
 // the connection it cannot take.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
-// The kernel queues this many completed handshakes for the loop to accept;
-// capped by net.core.somaxconn. A connect storm must not overflow it and make
-// a kubelet's SYN wait for a retransmit (1 s, its whole probe timeout).
-constexpr int kListenBacklog = 4096;
 // How often at most a warning about shed or refused connections is logged.
 constexpr auto kWarningInterval = std::chrono::seconds(60);
 
@@ -67,44 +64,6 @@ constexpr uint64_t kListenerId = 0;
 constexpr uint64_t kWakeId = 1;
 
 using Clock = std::chrono::steady_clock;
-
-struct HostPort {
-  std::string host;  // without IPv6 brackets
-  int port = 0;
-};
-
-absl::StatusOr<HostPort> parseAddress(const std::string& address) {
-  const absl::Status invalid = absl::InvalidArgumentError(absl::StrCat(
-      "probe address \"", absl::CEscape(address), "\": expected host:port ([::1]:port for IPv6)"));
-  HostPort result;
-  absl::string_view rest;
-  if (absl::StartsWith(address, "[")) {
-    const size_t close = address.find(']');
-    if (close == std::string::npos) return invalid;
-    result.host = address.substr(1, close - 1);
-    rest = absl::string_view(address).substr(close + 1);
-  } else {
-    const size_t colon = address.rfind(':');
-    if (colon == std::string::npos) return invalid;
-    result.host = address.substr(0, colon);
-    // An unbracketed IPv6 address is ambiguous: is the last group a port?
-    if (result.host.find(':') != std::string::npos) return invalid;
-    rest = absl::string_view(address).substr(colon);
-  }
-  if (result.host.empty() || std::any_of(result.host.begin(), result.host.end(), [](char c) {
-        return absl::ascii_iscntrl(static_cast<unsigned char>(c)) ||
-               absl::ascii_isspace(static_cast<unsigned char>(c)) || c == '[' || c == ']';
-      })) {
-    return invalid;
-  }
-  if (!absl::ConsumePrefix(&rest, ":") || rest.empty() || rest.size() > 5 ||
-      !std::all_of(rest.begin(), rest.end(),
-                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
-      !absl::SimpleAtoi(rest, &result.port) || result.port > 65535) {
-    return invalid;
-  }
-  return result;
-}
 
 // Both ends of a socket as httplib wants them for REMOTE_ADDR/LOCAL_ADDR.
 void socketAddress(int fd, bool peer, std::string& ip, int& port) {
@@ -408,8 +367,8 @@ class ProbeServer::Impl {
         return;
       }
       if (!leavesDescriptorReserve(fd)) {
+        noteRefusedForDescriptors();  // before the close a client can see
         close(fd);
-        noteRefusedForDescriptors();
         continue;
       }
       if (connections_.size() >= max_connections_) shedOldestWaiting();
@@ -837,65 +796,13 @@ class ProbeServer::Impl {
 absl::StatusOr<std::unique_ptr<ProbeServer>> ProbeServer::start(const std::string& address,
                                                                 ProbeHandlers handlers,
                                                                 const ProbeServerOptions& options) {
-  absl::StatusOr<HostPort> parsed = parseAddress(address);
-  if (!parsed.ok()) return parsed.status();
-
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* resolved = nullptr;
-  const std::string service = absl::StrCat(parsed->port);
-  if (const int error = getaddrinfo(parsed->host.c_str(), service.c_str(), &hints, &resolved);
-      error != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", address, ": ", gai_strerror(error)));
-  }
-  int listener = -1;
-  int bind_error = 0;
-  for (const addrinfo* candidate = resolved; candidate != nullptr && listener < 0;
-       candidate = candidate->ai_next) {
-    const int fd = socket(candidate->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-      bind_error = errno;
-      continue;
-    }
-    // SO_REUSEADDR lets a restarted sidecar bind while old connections sit
-    // in TIME_WAIT. Not SO_REUSEPORT (httplib's default): a second process
-    // could then bind the same port and take half the probes.
-    const int on = 1;
-    const int off = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    // "[::]" serves IPv4 too, whatever the host's bindv6only default.
-    if (candidate->ai_family == AF_INET6) {
-      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
-    }
-    if (bind(fd, candidate->ai_addr, candidate->ai_addrlen) == 0 &&
-        listen(fd, kListenBacklog) == 0) {
-      listener = fd;
-    } else {
-      bind_error = errno;
-      close(fd);
-    }
-  }
-  freeaddrinfo(resolved);
-  if (listener < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", address, ": ", errnoText(bind_error)));
-  }
-
-  sockaddr_storage bound{};
-  socklen_t bound_length = sizeof(bound);
-  getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &bound_length);
-  const int port =
-      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
-                                        : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
-
+  absl::StatusOr<TcpListener> listener = listenTcp(address, "probe address");
+  if (!listener.ok()) return listener.status();
   const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   const int epoll = epoll_create1(EPOLL_CLOEXEC);
   if (wake < 0 || epoll < 0) {
     const int error = errno;
-    close(listener);
+    close(listener->fd);
     if (wake >= 0) close(wake);
     if (epoll >= 0) close(epoll);
     return absl::InternalError(absl::StrCat("probe server: ", errnoText(error)));
@@ -908,11 +815,8 @@ absl::StatusOr<std::unique_ptr<ProbeServer>> ProbeServer::start(const std::strin
     const size_t spare = limit > kDescriptorReserve ? (limit - kDescriptorReserve) / 2 : 1;
     max_connections = std::clamp<size_t>(spare, 1, kDefaultMaxConnections);
   }
-  const std::string host = parsed->host.find(':') != std::string::npos
-                               ? absl::StrCat("[", parsed->host, "]")
-                               : parsed->host;
-  auto impl = std::make_unique<Impl>(std::move(handlers), options, max_connections, listener, epoll,
-                                     wake, absl::StrCat(host, ":", port), port);
+  auto impl = std::make_unique<Impl>(std::move(handlers), options, max_connections, listener->fd,
+                                     epoll, wake, listener->address, listener->port);
   if (absl::Status status = impl->run(); !status.ok()) return status;
   return std::unique_ptr<ProbeServer>(new ProbeServer(std::move(impl)));
 }

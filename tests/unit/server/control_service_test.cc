@@ -125,6 +125,8 @@ class ControlServiceTest : public ::testing::Test {
     ControlServiceOptions options;
     options.version = "1.2.3";
     options.tcp_token = SecretString(kPodToken);
+    const UnixPeerCheck unix_peers = makeUnixPeerCheck();
+    options.is_unix_peer = unix_peers.check;
     service_ = std::make_unique<ControlService>(harness_->engine(), harness_->coordinator(),
                                                 harness_->feed(), identity_, &metrics_, real_time_,
                                                 options);
@@ -132,6 +134,7 @@ class ControlServiceTest : public ::testing::Test {
     server_options.socket_path = dir_.file("credsync.sock");
     server_options.tcp_address = "127.0.0.1:0";
     server_options.health_interval = absl::Milliseconds(20);
+    server_options.before_accepting = unix_peers.bind;
     absl::StatusOr<std::unique_ptr<GrpcServer>> server =
         GrpcServer::start(server_options, service_.get(), {}, real_time_);
     ASSERT_THAT(server, IsOk());

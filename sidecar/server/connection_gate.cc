@@ -1,0 +1,272 @@
+#include "sidecar/server/connection_gate.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <optional>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "sidecar/common/descriptors.h"
+#include "sidecar/common/errno_text.h"
+#include "sidecar/common/logging.h"
+#include "sidecar/common/mutex.h"
+
+namespace credsync::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Accepts per wake-up, so stop() is never kept waiting by a storm.
+constexpr int kAcceptsPerPass = 256;
+// At the limit, the table of handed-over connections is checked against
+// the descriptors at most this often; in between, new connections are
+// refused without the check, so a storm costs no more than that.
+constexpr auto kSweepInterval = std::chrono::milliseconds(100);
+// After EMFILE/ENFILE the listener rests this long instead of spinning.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+constexpr auto kWarningInterval = std::chrono::seconds(60);
+
+// The socket inode behind `fd`, if it is open.
+std::optional<ino_t> inodeOf(int fd) {
+  struct stat info {};
+  if (fstat(fd, &info) != 0 || !S_ISSOCK(info.st_mode)) return std::nullopt;
+  return info.st_ino;
+}
+
+}  // namespace
+
+class ConnectionGate::Impl {
+ public:
+  Impl(std::string name, int listener, int wake, size_t max_connections, HandOver hand_over)
+      : name_(std::move(name)),
+        listener_(listener),
+        wake_(wake),
+        max_connections_(max_connections),
+        hand_over_(std::move(hand_over)) {}
+
+  ~Impl() {
+    stop();
+    close(wake_);
+  }
+
+  absl::Status run() {
+    try {
+      thread_ = std::thread([this] { acceptLoop(); });
+    } catch (const std::system_error& error) {
+      close(listener_);
+      return absl::InternalError(
+          absl::StrCat("control ", name_, ": cannot start a thread: ", error.what()));
+    }
+    return absl::OkStatus();
+  }
+
+  void stop() {
+    MutexLock stop_lock(&stop_mutex_);
+    if (stopped_) return;
+    const uint64_t one = 1;
+    while (::write(wake_, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+    if (thread_.joinable()) thread_.join();
+    stopped_ = true;
+  }
+
+  bool handedOver(int fd) const {
+    const std::optional<ino_t> inode = inodeOf(fd);
+    if (!inode) return false;
+    MutexLock lock(&mutex_);
+    const auto found = handed_.find(fd);
+    return found != handed_.end() && found->second == *inode;
+  }
+
+  ConnectionGateStats stats() const {
+    MutexLock lock(&mutex_);
+    sweepLocked();
+    ConnectionGateStats stats = stats_;
+    stats.open = handed_.size();
+    return stats;
+  }
+
+ private:
+  void acceptLoop() {
+    std::optional<Clock::time_point> paused_until;
+    for (;;) {
+      std::array<pollfd, 2> entries = {pollfd{wake_, POLLIN, 0}, pollfd{listener_, POLLIN, 0}};
+      int timeout_ms = -1;
+      nfds_t watched = 2;
+      if (paused_until) {
+        watched = 1;
+        timeout_ms = static_cast<int>(std::max<int64_t>(
+            0, std::chrono::ceil<std::chrono::milliseconds>(*paused_until - Clock::now()).count()));
+      }
+      const int ready = poll(entries.data(), watched, timeout_ms);
+      if (ready < 0 && errno != EINTR) {
+        log::error("control stopped accepting", {{"listener", name_}, {"error", errnoText(errno)}});
+        break;
+      }
+      if (entries[0].revents != 0) break;  // stop()
+      if (paused_until && Clock::now() >= *paused_until) paused_until.reset();
+      if (watched == 2 && entries[1].revents != 0) {
+        if (const std::optional<int> error = acceptSome(); error) {
+          paused_until = Clock::now() + kAcceptPause;
+          if (shouldWarn(last_accept_warning_)) {
+            log::warn("control cannot accept connections",
+                      {{"listener", name_}, {"error", errnoText(*error)}});
+          }
+        }
+      }
+    }
+    close(listener_);
+  }
+
+  // Accepts what is queued, up to a pass's worth. Returns the errno when
+  // the process (or system) is out of descriptors or memory.
+  std::optional<int> acceptSome() {
+    for (int i = 0; i < kAcceptsPerPass; ++i) {
+      const int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          return errno;
+        }
+        return std::nullopt;  // EAGAIN: none left; others: the next event retries
+      }
+      // Counted before the close, so a client that sees it closed sees it
+      // counted.
+      if (!leavesDescriptorReserve(fd)) {
+        refuse("descriptor_reserve");
+        close(fd);
+        continue;
+      }
+      if (!admit(fd)) {
+        refuse("limit");
+        close(fd);
+        continue;
+      }
+      hand_over_(fd);
+    }
+    return std::nullopt;
+  }
+
+  // Records `fd` as handed over, unless max_connections are open.
+  bool admit(int fd) {
+    const std::optional<ino_t> inode = inodeOf(fd);
+    if (!inode) return false;
+    MutexLock lock(&mutex_);
+    if (handed_.size() >= max_connections_) {
+      const Clock::time_point now = Clock::now();
+      if (!last_sweep_ || now - *last_sweep_ >= kSweepInterval) {
+        last_sweep_ = now;
+        sweepLocked();
+      }
+      if (handed_.size() >= max_connections_) return false;
+    }
+    // A descriptor number the server closed and the kernel reused: the
+    // entry is replaced, its old connection is gone.
+    handed_[fd] = *inode;
+    ++stats_.accepted;
+    return true;
+  }
+
+  // Forgets the connections the server has closed: their descriptor is
+  // closed, or reused for another socket.
+  void sweepLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    for (auto it = handed_.begin(); it != handed_.end();) {
+      const std::optional<ino_t> inode = inodeOf(it->first);
+      it = inode == it->second ? std::next(it) : handed_.erase(it);
+    }
+  }
+
+  void refuse(absl::string_view reason) {
+    uint64_t total = 0;
+    {
+      MutexLock lock(&mutex_);
+      total = reason == "limit" ? ++stats_.refused_at_limit : ++stats_.refused_for_descriptors;
+    }
+    if (shouldWarn(reason == "limit" ? last_limit_warning_ : last_descriptor_warning_)) {
+      log::warn(reason == "limit"
+                    ? "control refusing connections at its connection limit"
+                    : "control refusing connections to keep descriptors for publishing",
+                {{"listener", name_},
+                 {"max_connections", max_connections_},
+                 {"descriptor_limit", descriptorLimit()},
+                 {"reserve", kDescriptorReserve},
+                 {"refused_total", static_cast<unsigned long>(total)}});
+    }
+  }
+
+  static bool shouldWarn(std::optional<Clock::time_point>& last) {
+    const Clock::time_point now = Clock::now();
+    if (last && now - *last < kWarningInterval) return false;
+    last = now;
+    return true;
+  }
+
+  const std::string name_;
+  const int listener_;  // closed by the accept loop as it ends
+  const int wake_;
+  const size_t max_connections_;
+  const HandOver hand_over_;
+  std::thread thread_;
+
+  // Only the accept loop touches these.
+  std::optional<Clock::time_point> last_sweep_;
+  std::optional<Clock::time_point> last_accept_warning_;
+  std::optional<Clock::time_point> last_limit_warning_;
+  std::optional<Clock::time_point> last_descriptor_warning_;
+
+  mutable Mutex mutex_;
+  // Handed-over descriptors and the socket inode each had then.
+  mutable std::unordered_map<int, ino_t> handed_ ABSL_GUARDED_BY(mutex_);
+  ConnectionGateStats stats_ ABSL_GUARDED_BY(mutex_);
+
+  Mutex stop_mutex_;
+  bool stopped_ ABSL_GUARDED_BY(stop_mutex_) = false;
+};
+
+absl::StatusOr<std::unique_ptr<ConnectionGate>> ConnectionGate::start(std::string name,
+                                                                      int listener,
+                                                                      size_t max_connections,
+                                                                      HandOver hand_over) {
+  const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake < 0) {
+    const int error = errno;
+    close(listener);
+    return absl::InternalError(absl::StrCat("control ", name, ": ", errnoText(error)));
+  }
+  auto impl = std::make_unique<Impl>(std::move(name), listener, wake, max_connections,
+                                     std::move(hand_over));
+  if (absl::Status status = impl->run(); !status.ok()) return status;
+  return std::unique_ptr<ConnectionGate>(new ConnectionGate(std::move(impl)));
+}
+
+ConnectionGate::ConnectionGate(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ConnectionGate::~ConnectionGate() { stop(); }
+
+void ConnectionGate::stop() { impl_->stop(); }
+
+bool ConnectionGate::handedOver(int fd) const { return impl_->handedOver(fd); }
+
+bool ConnectionGate::handedOverPeer(absl::string_view peer) const {
+  int fd = -1;
+  return absl::ConsumePrefix(&peer, "fd:") && absl::SimpleAtoi(peer, &fd) && fd >= 0 &&
+         handedOver(fd);
+}
+
+ConnectionGateStats ConnectionGate::stats() const { return impl_->stats(); }
+
+}  // namespace credsync::server
