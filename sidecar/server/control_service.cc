@@ -144,6 +144,16 @@ grpc::ServerUnaryReactor* ControlService::Refresh(grpc::CallbackServerContext* c
   }
   sync::RefreshRequest refresh{request->profile(), request->failed_access_key_id(),
                                request->reason(), request->failed_version_id()};
+  if (refresher_.waiting() >= options_.max_waiting_refreshes) {
+    const grpc::Status status = finishRefresh(
+        *context, refresh,
+        absl::ResourceExhaustedError(absl::StrCat("refresh: ", options_.max_waiting_refreshes,
+                                                  " callers are already waiting; retry later")),
+        response);
+    handOver(reactor);
+    reactor->Finish(status);
+    return reactor;
+  }
   const absl::Duration budget =
       waitBudget(*context, time_source_.systemTime(), options_.refresh_timeout);
   const uint64_t id = refresher_.start(
@@ -209,6 +219,11 @@ grpc::Status ControlService::finishRefresh(grpc::CallbackServerContext& context,
 grpc::ServerWriteReactor<credsync::v1::WatchResponse>* ControlService::Watch(
     grpc::CallbackServerContext* context, const credsync::v1::WatchRequest* request) {
   if (grpc::Status denied = authorize(*context); !denied.ok()) return finishedWatch(denied);
+  if (feed_.subscribers() >= options_.max_watch_streams) {
+    return finishedWatch(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("watch: ", options_.max_watch_streams, " streams are open; close one first")));
+  }
   return startWatch(context, *request, engine_, feed_);
 }
 

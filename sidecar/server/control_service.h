@@ -23,6 +23,12 @@ struct ControlServiceOptions {
   // Calls that do not arrive over the Unix socket must carry this in the
   // `credsync-token` metadata entry. Empty: such calls are refused.
   SecretString tcp_token;
+  // Open Watch streams at most, and Refresh calls waiting at most; beyond,
+  // calls end at once with RESOURCE_EXHAUSTED. Each holds some kilobytes of
+  // gRPC call state, so these bound what a client opening calls without
+  // limit can make credsync hold (docs/operations.md, "Hostile clients").
+  int max_watch_streams = 1024;
+  int max_waiting_refreshes = 4096;
   // Whether a call's peer came over the Unix socket (GrpcServer::isUnixPeer);
   // unset: peers named "unix:..." (gRPC's own Unix listener).
   std::function<bool(absl::string_view peer)> is_unix_peer;

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/server_posix.h"
+#include "sidecar/common/descriptors.h"
 #include "sidecar/common/errno_text.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/server/listener.h"
@@ -114,9 +116,15 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcServerOp
   }
   if (options.before_accepting) options.before_accepting(*server);
   grpc::Server* grpc_server = server->server_.get();
+  // A quarter each of what the descriptor reserve leaves, at most: the
+  // probe server may take half, so no listener can starve another.
+  const size_t limit = descriptorLimit();
+  const size_t max_connections =
+      std::clamp<size_t>(limit > kDescriptorReserve ? (limit - kDescriptorReserve) / 4 : 1, 1,
+                         options.max_connections);
   const auto hand_over = [grpc_server](int fd) { grpc::AddInsecureChannelFromFd(grpc_server, fd); };
   absl::StatusOr<std::unique_ptr<ConnectionGate>> unix_gate =
-      ConnectionGate::start("unix", *unix_listener, options.max_connections, hand_over);
+      ConnectionGate::start("unix", *unix_listener, max_connections, hand_over);
   if (!unix_gate.ok()) {
     if (tcp_listener) ::close(tcp_listener->fd);
     server->server_->Shutdown();
@@ -126,7 +134,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcServerOp
   server->unix_gate_ = *std::move(unix_gate);
   if (tcp_listener) {
     absl::StatusOr<std::unique_ptr<ConnectionGate>> tcp_gate =
-        ConnectionGate::start("tcp", tcp_listener->fd, options.max_connections, hand_over);
+        ConnectionGate::start("tcp", tcp_listener->fd, max_connections, hand_over);
     if (!tcp_gate.ok()) {
       server->shutdown(absl::ZeroDuration());
       return tcp_gate.status();

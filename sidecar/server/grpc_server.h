@@ -33,7 +33,8 @@ struct GrpcServerOptions {
   int max_threads = 1024;
   // Connections open at most per listener (Unix socket, TCP); more are
   // refused as they are accepted (ConnectionGate). An idle gRPC connection
-  // holds about 12 KiB.
+  // holds about 12 KiB. Lowered to a quarter of what RLIMIT_NOFILE leaves
+  // beside the descriptor reserve, so the listeners together never take it.
   size_t max_connections = 1024;
   // Calls at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
   int max_streams_per_connection = 100;

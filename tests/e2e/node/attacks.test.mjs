@@ -2,8 +2,10 @@
 // holds thousands of idle or trickling connections on credsync's probe
 // port, or opens and closes connections as fast as it can, every kubelet-
 // style probe (a fresh connection, a one-second timeout) is answered, and
-// the counters say what was shed. Loopback only; each attack is bounded in
-// connections and in time.
+// the counters say what was shed; while one floods the control socket with
+// connections and Watch streams under a low descriptor limit, a rotation
+// still reaches the file. Loopback and a temporary directory only; each
+// attack is bounded in connections and in time.
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -12,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import { startAttacker } from './attacker.mjs';
 import { startEmulator } from './emulator.mjs';
+import { connectControl, status } from './grpc_client.mjs';
 import { httpGet, setUpRrsaWorld, startSidecar, waitForFile, writeConfig } from './sidecar.mjs';
 
 // The kubelet's default probe timeout.
@@ -98,5 +101,92 @@ describe('attacks on the probe port', () => {
     const { text } = await httpGet(address, '/metrics');
     assert.ok(metric(text, 'credsync_listener_connections_accepted_total{listener="http"}') > 2000, text);
     assert.notEqual(metric(text, 'credsync_listener_connections{listener="http"}'), undefined, text);
+  });
+});
+
+describe('attacks on the control socket', () => {
+  const SECRET = 'acs/ram/user/attacks-ctl';
+  let world;
+  let sc;
+  let socket;
+  let address;
+  const file = () => path.join(world.dir, 'out', 'credentials.ini');
+  before(async () => {
+    world = await setUpRrsaWorld(emu, { name: 'attacksctl', secrets: [SECRET] });
+    const configFile = writeConfig(world.dir, {
+      kms: { endpoints: [emu.endpoint] },
+      tls: { ca_file: emu.caFile },
+      profiles: [{ name: 'default', secret_name: SECRET }],
+      output: { directory: path.join(world.dir, 'out') },
+      refresh: { interval: '2s' },
+    });
+    // 700 descriptors: the 256 kept for publishing leave 444, of which the
+    // Unix listener may hold a quarter (111 connections).
+    sc = await startSidecar({ configFile, env: world.env, name: 'attacksctl',
+                              launcher: ['prlimit', '--nofile=700:700', '--'] });
+    socket = await sc.listening('unix');
+    address = await sc.listening('http');
+    await waitForFile(file());
+  });
+  after(async () => { await sc?.stop(); });
+
+  // Verifies that with 1,500 connections thrown at the control socket (more
+  // than the descriptors the process may use) a rotation still reaches the
+  // file, probes are answered, the refusals are counted, at most the
+  // listener's share of descriptors is held, and the socket serves a
+  // Refresh once the flood ends.
+  it('rotates while the control socket is flooded with connections', async () => {
+    const attacker = await startAttacker('idle', socket, 1500);
+    try {
+      const rotated = await emu.admin('POST', `/admin/secrets/${encodeURIComponent(SECRET)}/rotate`, {});
+      await waitForFile(file(), (c) => c.includes(rotated.access_key_id), 20000, 'show the rotated key');
+      await probeRepeatedly(address, 3);
+      const { text } = await httpGet(address, '/metrics');
+      const refused = ['limit', 'descriptor_reserve'].map(
+        (reason) => metric(text, `credsync_listener_connections_refused_total{listener="unix",reason="${reason}"}`));
+      assert.ok(refused[0] + refused[1] > 0, text);
+      // 700 descriptors: the listener's limit is a quarter of 700 - 256.
+      assert.ok(metric(text, 'credsync_listener_connections{listener="unix"}') <= 111, text);
+    } finally {
+      await attacker.stop();
+    }
+    const client = connectControl(`unix:${socket}`);
+    try {
+      const { response } = await client.refresh({ profile: 'default', failed_access_key_id: 'AK-GONE' });
+      assert.equal(response.outcome, 'OUTCOME_ALREADY_CURRENT');
+    } finally {
+      client.close();
+    }
+  });
+
+  // Verifies Watch streams beyond the cap are refused at once and a
+  // rotation still reaches the file and the streams that were admitted.
+  it('refuses Watch streams beyond its cap and still rotates', async () => {
+    // 100 streams each on 11 connections (the server's per-connection limit).
+    const clients = Array.from({ length: 11 }, () => connectControl(`unix:${socket}`, {
+      channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+    }));
+    const streams = [];
+    try {
+      for (const client of clients) {
+        for (let i = 0; i < 100; i += 1) streams.push(client.watch({ profile: 'default' }));
+      }
+      const first = await streams[0].next();
+      assert.equal(first.initial, true);
+      const refused = await Promise.race([
+        Promise.any(streams.map((s) => s.ended.then((e) => (e.code === status.RESOURCE_EXHAUSTED ? e : Promise.reject())))),
+        delay(20000).then(() => null),
+      ]);
+      assert.ok(refused, 'no Watch was refused');
+      assert.match(refused.details, /1024 streams are open/);
+      const rotated = await emu.admin('POST', `/admin/secrets/${encodeURIComponent(SECRET)}/rotate`, {});
+      await waitForFile(file(), (c) => c.includes(rotated.access_key_id), 20000, 'show the rotated key');
+      let change = await streams[0].next(20000);
+      while (change.initial) change = await streams[0].next(20000);
+      assert.equal(change.access_key_id, rotated.access_key_id);
+    } finally {
+      for (const s of streams) s.cancel();
+      for (const client of clients) client.close();
+    }
   });
 });

@@ -42,12 +42,13 @@ export function deadlineIn(ms) {
 }
 
 // A control API client for `target` ('unix:/path/credsync.sock' or
-// 'HOST:PORT'). options.token: sent as `credsync-token` metadata on every call.
-export function connectControl(target, { token } = {}) {
+// 'HOST:PORT'). options.token: sent as `credsync-token` metadata on every call;
+// options.channelOptions: more grpc-js channel options.
+export function connectControl(target, { token, channelOptions: extraOptions = {} } = {}) {
   const protos = loadProtos();
   // Never through an http_proxy/grpc_proxy from the environment: the
   // sidecar is on loopback or a Unix socket.
-  const channelOptions = { 'grpc.enable_http_proxy': 0 };
+  const channelOptions = { 'grpc.enable_http_proxy': 0, ...extraOptions };
   const service = new protos.credsync.v1.CredsyncService(target, grpc.credentials.createInsecure(), channelOptions);
   const health = new protos.grpc.health.v1.Health(target, grpc.credentials.createInsecure(), channelOptions);
 

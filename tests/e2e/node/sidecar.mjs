@@ -136,13 +136,14 @@ export function parseLogLines(text) {
 }
 
 // Starts `credsync run --config FILE`.
-export async function startSidecar({ configFile, env = {}, name = 'run', extraArgs = [] }) {
+// `launcher`: a command that execs the rest, e.g. ['prlimit', '--nofile=600:600', '--'].
+export async function startSidecar({ configFile, env = {}, name = 'run', extraArgs = [], launcher = [] }) {
   const stderrFile = logFile(name);
   const stderrFd = fs.openSync(stderrFile, 'a');
   // credsync run prints nothing on stdout; kept anyway for the hygiene scan.
   const stdoutFd = fs.openSync(stderrFile.replace(/\.stderr\.log$/, '.stdout.log'), 'a');
-  const child = spawn(sidecarBinary(), withLogLevel(['run', '--config', configFile, ...extraArgs]),
-                      { env: childEnv(env), stdio: ['ignore', stdoutFd, stderrFd] });
+  const command = [...launcher, sidecarBinary(), ...withLogLevel(['run', '--config', configFile, ...extraArgs])];
+  const child = spawn(command[0], command.slice(1), { env: childEnv(env), stdio: ['ignore', stdoutFd, stderrFd] });
   fs.closeSync(stderrFd);
   fs.closeSync(stdoutFd);
   running.add(child);

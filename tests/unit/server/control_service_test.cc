@@ -122,7 +122,7 @@ class ControlServiceTest : public ::testing::Test {
                                                                 {"batch", {key("BK-1")}}}) {
     harness_ = std::make_unique<SyncHarness>(std::move(config));
     harness_->start(first);
-    ControlServiceOptions options;
+    ControlServiceOptions options = options_;
     options.version = "1.2.3";
     options.tcp_token = SecretString(kPodToken);
     const UnixPeerCheck unix_peers = makeUnixPeerCheck();
@@ -185,6 +185,7 @@ class ControlServiceTest : public ::testing::Test {
     return target;
   }
 
+  ControlServiceOptions options_;  // start() adds the version, token and peer check
   TempDir dir_{"control_service_test"};
   RealTimeSource real_time_;
   FakeIdentity identity_;
@@ -477,6 +478,53 @@ TEST_F(ControlServiceTest, ConcurrentWatchersAndProfileFilter) {
   EXPECT_FALSE(batch->initial());
   for (WatchStream* stream : {all_a.get(), all_b.get(), batch_only.get()}) {
     stream->context.TryCancel();
+  }
+}
+
+// Verifies Watch streams beyond max_watch_streams end at once with
+// RESOURCE_EXHAUSTED, and a stream can open again once one has closed.
+TEST_F(ControlServiceTest, WatchStreamsBeyondTheCapAreRefused) {
+  options_.max_watch_streams = 2;
+  start();
+  std::unique_ptr<WatchStream> first = watch("app");
+  std::unique_ptr<WatchStream> second = watch("app");
+  ASSERT_TRUE(readOne(*first->reader) && readOne(*second->reader));
+  std::unique_ptr<WatchStream> third = watch("app");
+  EXPECT_FALSE(readOne(*third->reader));
+  const grpc::Status refused = third->reader->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("2 streams are open"));
+  first->context.TryCancel();
+  ASSERT_TRUE(eventually([&] { return harness_->feed().subscribers() == 1; }));
+  std::unique_ptr<WatchStream> again = watch("app");
+  EXPECT_TRUE(readOne(*again->reader));
+  second->context.TryCancel();
+  again->context.TryCancel();
+}
+
+// Verifies a Refresh arriving while max_waiting_refreshes callers wait ends
+// at once with RESOURCE_EXHAUSTED, and the waiting ones are still answered.
+TEST_F(ControlServiceTest, WaitingRefreshesBeyondTheCapAreRefused) {
+  options_.max_waiting_refreshes = 2;
+  start();
+  harness_->kmsAnswers("app", {key("AK-2")});
+  holdNextFetch();
+  std::vector<grpc::Status> statuses(2);
+  std::vector<RefreshResponse> responses(2);
+  std::vector<std::thread> waiting;
+  for (int i = 0; i < 2; ++i) {
+    waiting.emplace_back([&, i] { statuses[i] = refresh("app", "AK-1", &responses[i]); });
+  }
+  ASSERT_TRUE(eventually([&] { return harness_->coordinator().waiting() == 2; }));
+  RefreshResponse response;
+  const grpc::Status refused = refresh("app", "AK-1", &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("2 callers are already waiting"));
+  release_fetch_.Notify();
+  for (std::thread& caller : waiting) caller.join();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(statuses[i].ok()) << statuses[i].error_message();
+    EXPECT_EQ(responses[i].access_key_id(), "AK-2");
   }
 }
 
