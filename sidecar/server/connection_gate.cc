@@ -69,6 +69,7 @@ class ConnectionGate::Impl {
       thread_ = std::thread([this] { acceptLoop(); });
     } catch (const std::system_error& error) {
       close(listener_);
+      listener_closed_ = true;
       return absl::InternalError(
           absl::StrCat("control ", name_, ": cannot start a thread: ", error.what()));
     }
@@ -81,16 +82,21 @@ class ConnectionGate::Impl {
     const uint64_t one = 1;
     while (::write(wake_, &one, sizeof(one)) < 0 && errno == EINTR) {
     }
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) {
+      thread_.join();  // the accept loop closed the listener as it ended
+    } else if (!listener_closed_) {
+      close(listener_);
+    }
     stopped_ = true;
   }
 
   bool handedOver(int fd) const {
-    const std::optional<ino_t> inode = inodeOf(fd);
-    if (!inode) return false;
+    // The descriptor is read under the mutex the accept loop recorded it
+    // under, which orders this read after its accept for ThreadSanitizer too
+    // (the hand-over itself goes through gRPC, which TSan does not see).
     MutexLock lock(&mutex_);
     const auto found = handed_.find(fd);
-    return found != handed_.end() && found->second == *inode;
+    return found != handed_.end() && inodeOf(fd) == found->second;
   }
 
   ConnectionGateStats stats() const {
@@ -103,26 +109,25 @@ class ConnectionGate::Impl {
 
  private:
   void acceptLoop() {
-    std::optional<Clock::time_point> paused_until;
+    // After EMFILE the listener rests until then, unwatched.
+    Clock::time_point resume_at = Clock::time_point::min();
     for (;;) {
+      const Clock::time_point now = Clock::now();
+      const bool resting = now < resume_at;
       std::array<pollfd, 2> entries = {pollfd{wake_, POLLIN, 0}, pollfd{listener_, POLLIN, 0}};
-      int timeout_ms = -1;
-      nfds_t watched = 2;
-      if (paused_until) {
-        watched = 1;
-        timeout_ms = static_cast<int>(std::max<int64_t>(
-            0, std::chrono::ceil<std::chrono::milliseconds>(*paused_until - Clock::now()).count()));
-      }
-      const int ready = poll(entries.data(), watched, timeout_ms);
+      const int timeout_ms =
+          resting ? static_cast<int>(
+                        std::chrono::ceil<std::chrono::milliseconds>(resume_at - now).count())
+                  : -1;
+      const int ready = poll(entries.data(), resting ? 1 : 2, timeout_ms);
       if (ready < 0 && errno != EINTR) {
         log::error("control stopped accepting", {{"listener", name_}, {"error", errnoText(errno)}});
         break;
       }
       if (entries[0].revents != 0) break;  // stop()
-      if (paused_until && Clock::now() >= *paused_until) paused_until.reset();
-      if (watched == 2 && entries[1].revents != 0) {
+      if (!resting && entries[1].revents != 0) {
         if (const std::optional<int> error = acceptSome(); error) {
-          paused_until = Clock::now() + kAcceptPause;
+          resume_at = Clock::now() + kAcceptPause;
           if (shouldWarn(last_accept_warning_)) {
             log::warn("control cannot accept connections",
                       {{"listener", name_}, {"error", errnoText(*error)}});
@@ -221,6 +226,7 @@ class ConnectionGate::Impl {
   const size_t max_connections_;
   const HandOver hand_over_;
   std::thread thread_;
+  bool listener_closed_ = false;  // by a failed run()
 
   // Only the accept loop touches these.
   std::optional<Clock::time_point> last_sweep_;
@@ -237,10 +243,10 @@ class ConnectionGate::Impl {
   bool stopped_ ABSL_GUARDED_BY(stop_mutex_) = false;
 };
 
-absl::StatusOr<std::unique_ptr<ConnectionGate>> ConnectionGate::start(std::string name,
-                                                                      int listener,
-                                                                      size_t max_connections,
-                                                                      HandOver hand_over) {
+absl::StatusOr<std::unique_ptr<ConnectionGate>> ConnectionGate::create(std::string name,
+                                                                       int listener,
+                                                                       size_t max_connections,
+                                                                       HandOver hand_over) {
   const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake < 0) {
     const int error = errno;
@@ -249,13 +255,14 @@ absl::StatusOr<std::unique_ptr<ConnectionGate>> ConnectionGate::start(std::strin
   }
   auto impl = std::make_unique<Impl>(std::move(name), listener, wake, max_connections,
                                      std::move(hand_over));
-  if (absl::Status status = impl->run(); !status.ok()) return status;
   return std::unique_ptr<ConnectionGate>(new ConnectionGate(std::move(impl)));
 }
 
 ConnectionGate::ConnectionGate(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 ConnectionGate::~ConnectionGate() { stop(); }
+
+absl::Status ConnectionGate::serve() { return impl_->run(); }
 
 void ConnectionGate::stop() { impl_->stop(); }
 

@@ -34,11 +34,14 @@ class ConnectionGate {
  public:
   using HandOver = std::function<void(int fd)>;
 
-  // Takes `listener` (listening, non-blocking) and serves it on its own
-  // thread until stop(). `name` is the listener's name in logs ("unix").
-  static absl::StatusOr<std::unique_ptr<ConnectionGate>> start(std::string name, int listener,
-                                                               size_t max_connections,
-                                                               HandOver hand_over);
+  // Takes `listener` (listening, non-blocking); accepts nothing until
+  // serve(), so the gate can be stored where calls will look for it first.
+  // `name` is the listener's name in logs ("unix").
+  static absl::StatusOr<std::unique_ptr<ConnectionGate>> create(std::string name, int listener,
+                                                                size_t max_connections,
+                                                                HandOver hand_over);
+  // Accepts on its own thread until stop().
+  absl::Status serve();
   ~ConnectionGate();  // stops
   ConnectionGate(const ConnectionGate&) = delete;
   ConnectionGate& operator=(const ConnectionGate&) = delete;

@@ -124,7 +124,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcServerOp
                          options.max_connections);
   const auto hand_over = [grpc_server](int fd) { grpc::AddInsecureChannelFromFd(grpc_server, fd); };
   absl::StatusOr<std::unique_ptr<ConnectionGate>> unix_gate =
-      ConnectionGate::start("unix", *unix_listener, max_connections, hand_over);
+      ConnectionGate::create("unix", *unix_listener, max_connections, hand_over);
   if (!unix_gate.ok()) {
     if (tcp_listener) ::close(tcp_listener->fd);
     server->server_->Shutdown();
@@ -132,20 +132,31 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcServerOp
     return unix_gate.status();
   }
   server->unix_gate_ = *std::move(unix_gate);
+  server->unix_peers_.store(server->unix_gate_.get(), std::memory_order_release);
   if (tcp_listener) {
     absl::StatusOr<std::unique_ptr<ConnectionGate>> tcp_gate =
-        ConnectionGate::start("tcp", tcp_listener->fd, max_connections, hand_over);
+        ConnectionGate::create("tcp", tcp_listener->fd, max_connections, hand_over);
     if (!tcp_gate.ok()) {
       server->shutdown(absl::ZeroDuration());
       return tcp_gate.status();
     }
     server->tcp_gate_ = *std::move(tcp_gate);
   }
+  // Only now, with both gates where isUnixPeer() looks, are connections
+  // accepted.
+  for (ConnectionGate* gate : {server->unix_gate_.get(), server->tcp_gate_.get()}) {
+    if (gate == nullptr) continue;
+    if (absl::Status serving = gate->serve(); !serving.ok()) {
+      server->shutdown(absl::ZeroDuration());
+      return serving;
+    }
+  }
   return server;
 }
 
 bool GrpcServer::isUnixPeer(absl::string_view peer) const {
-  return unix_gate_ != nullptr && unix_gate_->handedOverPeer(peer);
+  const ConnectionGate* gate = unix_peers_.load(std::memory_order_acquire);
+  return gate != nullptr && gate->handedOverPeer(peer);
 }
 
 std::vector<std::pair<std::string, ConnectionGateStats>> GrpcServer::listenerStats() const {

@@ -84,6 +84,10 @@ class GrpcServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<ConnectionGate> unix_gate_;
   std::unique_ptr<ConnectionGate> tcp_gate_;
+  // unix_gate_, for isUnixPeer() on gRPC's threads: published before the
+  // first connection is accepted, in a way ThreadSanitizer can see (gRPC's
+  // own synchronisation is not instrumented).
+  std::atomic<const ConnectionGate*> unix_peers_{nullptr};
   std::string tcp_address_;
   std::atomic<bool> stopped_{false};
 };

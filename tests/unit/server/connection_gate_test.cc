@@ -69,12 +69,13 @@ class ConnectionGateTest : public ::testing::Test {
     ASSERT_THAT(listener, IsOk());
     port_ = listener->port;
     absl::StatusOr<std::unique_ptr<ConnectionGate>> gate =
-        ConnectionGate::start("test", listener->fd, max_connections, [this](int fd) {
+        ConnectionGate::create("test", listener->fd, max_connections, [this](int fd) {
           MutexLock lock(&mutex_);
           handed_.push_back(fd);
         });
     ASSERT_THAT(gate, IsOk());
     gate_ = *std::move(gate);
+    ASSERT_THAT(gate_->serve(), IsOk());
   }
   std::vector<int> handed() {
     MutexLock lock(&mutex_);
@@ -176,6 +177,27 @@ TEST_F(ConnectionGateTest, RefusesConnectionsThatWouldTouchTheDescriptorReserve)
   EXPECT_TRUE(handed().empty());
   Client accepted(port_);
   EXPECT_TRUE(eventually([&] { return handed().size() == 1; }));
+}
+
+// Verifies a gate not yet serving accepts nothing (clients wait in the
+// backlog), and that stopping it unserved closes the listener.
+TEST_F(ConnectionGateTest, AcceptsNothingBeforeServe) {
+  absl::StatusOr<TcpListener> listener = listenTcp("127.0.0.1:0", "test address");
+  ASSERT_THAT(listener, IsOk());
+  int handed = 0;
+  absl::StatusOr<std::unique_ptr<ConnectionGate>> gate =
+      ConnectionGate::create("test", listener->fd, 8, [&handed](int fd) {
+        ++handed;
+        close(fd);
+      });
+  ASSERT_THAT(gate, IsOk());
+  Client waiting(listener->port);
+  EXPECT_TRUE(waiting.connected());  // the kernel completes the handshake
+  EXPECT_EQ((*gate)->stats().accepted, 0u);
+  (*gate)->stop();
+  EXPECT_EQ(handed, 0);
+  Client late(listener->port);
+  EXPECT_FALSE(late.connected());
 }
 
 // Verifies stop() closes the listener: later clients are refused.
