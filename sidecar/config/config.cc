@@ -1,5 +1,4 @@
 #include "sidecar/config/config.h"
-#include "sidecar/output/credentials_ini.h"
 
 #include <signal.h>
 
@@ -26,8 +25,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "sidecar/alibaba/ecs_metadata_client.h"
+#include "sidecar/common/endpoint.h"
 #include "sidecar/common/files.h"
+#include "sidecar/common/name_rules.h"
+#include "sidecar/common/status_line.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
@@ -223,7 +224,7 @@ bool isSessionNameChar(char c) { return absl::ascii_isalnum(c) || absl::StrConta
 // The credentials.ini renderer's rule, so a name that would make every
 // publish fail is refused here, where the user can see which key is wrong.
 bool isProfileName(absl::string_view name) {
-  return name.size() <= 64 && output::validateIniProfileName(name).ok();
+  return name.size() <= 64 && validateIniProfileName(name).ok();
 }
 
 // What the output writer accepts as a file name ([A-Za-z0-9._-], not
@@ -266,7 +267,7 @@ absl::StatusOr<std::string> normaliseEndpoint(absl::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("must not be empty");
   const std::string url =
       absl::StrContains(text, "://") ? std::string(text) : absl::StrCat("https://", text);
-  absl::StatusOr<alibaba::Endpoint> endpoint = alibaba::parseEndpoint(url);
+  absl::StatusOr<Endpoint> endpoint = parseEndpoint(url);
   if (!endpoint.ok()) return endpoint.status();
   const std::string authority = absl::AsciiStrToLower(endpoint->host);
   if (endpoint->scheme == "http" && !isLoopbackHost(authority)) {
@@ -1163,7 +1164,7 @@ absl::Status Loader::readStsEndpoint(IdentityConfig& identity) const {
 absl::Status Loader::readEcsRamRole(IdentityConfig& identity) const {
   if (const RawValue* raw = find("identity.role_name"); raw != nullptr) {
     const std::string name(absl::StripAsciiWhitespace(raw->text));
-    if (!name.empty() && !alibaba::isValidEcsRoleName(name)) {
+    if (!name.empty() && !isValidEcsRoleName(name)) {
       return invalid("identity.role_name", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -", *raw);
     }
     identity.ecs_role_name = name;
@@ -1173,7 +1174,7 @@ absl::Status Loader::readEcsRamRole(IdentityConfig& identity) const {
     // The metadata service speaks plain HTTP on a link-local address.
     const std::string url =
         absl::StrContains(text, "://") ? std::string(text) : absl::StrCat("http://", text);
-    absl::StatusOr<alibaba::Endpoint> endpoint = alibaba::parseEndpoint(url);
+    absl::StatusOr<Endpoint> endpoint = parseEndpoint(url);
     if (text.empty() || !endpoint.ok() || endpoint->scheme != "http") {
       return invalid("identity.metadata_endpoint",
                      "must be http://host[:port], such as http://100.100.100.200", *raw);
@@ -1888,16 +1889,6 @@ absl::StatusOr<ClientSettings> Loader::buildClientSettings() {
   return settings;
 }
 
-// Messages are single lines by contract; enforce it whatever a parser said.
-absl::Status oneLine(const absl::Status& status) {
-  if (status.ok()) return status;
-  std::string message(status.message());
-  for (char& c : message) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  return absl::Status(status.code(), message);
-}
-
 }  // namespace
 
 Environment processEnvironment() {
@@ -1911,17 +1902,18 @@ Environment processEnvironment() {
 absl::StatusOr<Config> parseConfig(absl::string_view text, const Environment& env,
                                    const Overrides& overrides) {
   Loader loader(env);
-  if (absl::Status status = loader.readText(text); !status.ok()) return oneLine(status);
-  if (absl::Status status = loader.applyOverrides(overrides); !status.ok()) return oneLine(status);
+  if (absl::Status status = loader.readText(text); !status.ok()) return asOneLine(status);
+  if (absl::Status status = loader.applyOverrides(overrides); !status.ok())
+    return asOneLine(status);
   loader.applyEnvironment();
   if (absl::Status status = loader.applyInstanceEnvironment(); !status.ok()) {
-    return oneLine(status);
+    return asOneLine(status);
   }
   if (absl::Status status = loader.applyRegionEnvironment(); !status.ok()) {
-    return oneLine(status);
+    return asOneLine(status);
   }
   absl::StatusOr<Config> config = loader.build();
-  if (!config.ok()) return oneLine(config.status());
+  if (!config.ok()) return asOneLine(config.status());
   return config;
 }
 
@@ -1947,10 +1939,10 @@ absl::StatusOr<ClientSettings> loadClientSettings(const std::string& path, const
   absl::StatusOr<std::string> text = readConfigText(path);
   if (!text.ok()) return text.status();
   Loader loader(env);
-  if (absl::Status status = loader.readText(*text); !status.ok()) return oneLine(status);
+  if (absl::Status status = loader.readText(*text); !status.ok()) return asOneLine(status);
   loader.applyEnvironment();
   absl::StatusOr<ClientSettings> settings = loader.buildClientSettings();
-  if (!settings.ok()) return oneLine(settings.status());
+  if (!settings.ok()) return asOneLine(settings.status());
   return settings;
 }
 
@@ -1962,7 +1954,7 @@ absl::StatusOr<std::unique_ptr<alibaba::ReloadingClientKey>> openInstanceClientK
   absl::StatusOr<std::unique_ptr<alibaba::ReloadingClientKey>> key =
       alibaba::ReloadingClientKey::open(instance.client_key_file, password, env, instance.endpoint);
   if (!key.ok()) {
-    return oneLine(absl::Status(
+    return asOneLine(absl::Status(
         key.status().code(),
         absl::StrCat("KMS instance ", instance.endpoint, ": ", key.status().message())));
   }
