@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "sidecar/alibaba/response_parsing.h"
 #include "sidecar/common/logging.h"
+#include "sidecar/common/name_rules.h"
 #include "sidecar/common/secret.h"
 
 namespace credsync::alibaba {
@@ -145,12 +146,6 @@ class EcsMetadataClientImpl : public EcsMetadataClient {
 };
 
 }  // namespace
-
-bool isValidEcsRoleName(absl::string_view name) {
-  return !name.empty() && name.size() <= 64 && absl::c_all_of(name, [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-  });
-}
 
 absl::StatusOr<StsSession> parseEcsRoleCredentials(const http::Response& response) {
   absl::StatusOr<nlohmann::json> document = internal::parseJsonAnswer(kAction, response.body);

@@ -45,10 +45,6 @@ using EcsMetadataClientPtr = std::unique_ptr<EcsMetadataClient>;
 // SecurityToken, and Expiration "YYYY-MM-DDTHH:MM:SSZ".
 absl::StatusOr<StsSession> parseEcsRoleCredentials(const http::Response& response);
 
-// Whether `name` may be a RAM role name in a metadata path: 1 to 64 of
-// A-Z a-z 0-9 . _ - (keeps a discovered name from changing the path).
-bool isValidEcsRoleName(absl::string_view name);
-
 EcsMetadataClientPtr makeEcsMetadataClient(http::Client& http, EcsMetadataOptions options);
 
 }  // namespace credsync::alibaba

@@ -6,6 +6,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "sidecar/alibaba/signature.h"
+#include "sidecar/common/endpoint.h"
 #include "sidecar/common/secret.h"
 #include "sidecar/http/client.h"
 
@@ -41,17 +42,6 @@ struct RpcCall {
   // "GET" or "POST".
   std::string method = "POST";
 };
-
-// The parts of a validated endpoint.
-struct Endpoint {
-  std::string scheme;  // "http" or "https", lowercase
-  std::string host;    // "host[:port]" exactly as given: the Host header and URL authority
-};
-
-// Accepts "http(s)://host[:port][/]". INVALID_ARGUMENT names the problem
-// (scheme, missing host, bad port, path/query/fragment, user info) without
-// echoing the endpoint, which could carry user info.
-absl::StatusOr<Endpoint> parseEndpoint(absl::string_view endpoint);
 
 // Builds the request for `call`:
 //   kAcs3HmacSha256: business params in the query; x-acs-action, x-acs-version,

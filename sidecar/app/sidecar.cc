@@ -19,9 +19,6 @@
 namespace credsync::app {
 namespace {
 
-constexpr char kTokenFileName[] = "control-token";
-constexpr char kCredentialsFileName[] = "credentials.ini";
-
 // Counts every completed fetch by profile and result.
 class FetchMetrics : public sync::SyncListener {
  public:
@@ -45,10 +42,27 @@ absl::Duration livenessLimit(const config::Config& config) {
   return absl::Seconds(60) + call * calls;
 }
 
+alibaba::SignatureScheme signatureScheme(config::KmsSignature signature) {
+  switch (signature) {
+    case config::KmsSignature::kAcs3:
+      return alibaba::SignatureScheme::kAcs3HmacSha256;
+    case config::KmsSignature::kHmacSha1:
+      return alibaba::SignatureScheme::kRpcHmacSha1;
+  }
+  return alibaba::SignatureScheme::kAcs3HmacSha256;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& config,
-                                                         const TimeSource& time_source) {
+                                                         ClientKeys client_keys,
+                                                         const TimeSource& time_source,
+                                                         const TransportFactory& make_transport) {
+  if (client_keys.size() != config.kms.instances.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the sidecar needs one client key per KMS instance: got ", client_keys.size(),
+                     " for ", config.kms.instances.size()));
+  }
   std::unique_ptr<Sidecar> sidecar(new Sidecar());
   sidecar->config_ = config;
   sidecar->time_source_ = &time_source;
@@ -66,7 +80,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
   http_options.verify_tls = config.tls.verify;
   http_options.connect_timeout = config.http.connect_timeout;
   http_options.total_timeout = config.http.request_timeout;
-  sidecar->transport_ = http::makeCurlClient(http_options);
+  sidecar->transport_ = make_transport(http_options);
   metrics::SidecarMetrics* metrics = sidecar->metrics_.get();
   const auto observe = [&time_source, metrics](http::Client& transport) {
     return http::makeObservedClient(
@@ -94,14 +108,13 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
   } else {
     sidecar->identity_ = identity::makeStaticProvider(config.identity);
   }
-  sidecar->kms_ = alibaba::makeKmsClient(*sidecar->http_, time_source, config.kms.signature);
+  sidecar->kms_ =
+      alibaba::makeKmsClient(*sidecar->http_, time_source, signatureScheme(config.kms.signature));
   std::vector<fetch::KmsBackendPtr> backends;
   // KMS instances first: the dedicated gateway in the VPC, needing no STS
   // exchange; the OpenAPI endpoints after them as the fallback.
-  for (const config::KmsInstanceConfig& instance : config.kms.instances) {
-    absl::StatusOr<std::unique_ptr<alibaba::ReloadingClientKey>> key =
-        config::openInstanceClientKey(instance, config::processEnvironment());
-    if (!key.ok()) return key.status();
+  for (size_t i = 0; i < config.kms.instances.size(); ++i) {
+    const config::KmsInstanceConfig& instance = config.kms.instances[i];
     if (!instance.verify) {
       log::warn(
           "TLS verification is OFF for a KMS instance (insecure_skip_verify): secrets can "
@@ -113,8 +126,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
     options.verify_tls = instance.verify;
     KmsInstance wired;
     wired.endpoint = instance.endpoint;
-    wired.key = *std::move(key);
-    wired.transport = http::makeCurlClient(options);
+    wired.key = std::move(client_keys[i]);
+    wired.transport = make_transport(options);
     wired.http = observe(*wired.transport);
     wired.client = alibaba::makeDkmsClient(*wired.http, *wired.key, time_source);
     backends.push_back(fetch::makeInstanceBackend(*wired.client, instance.endpoint));
@@ -153,7 +166,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
 
   hooks::HookRunnerOptions hook_options;
   hook_options.output_directory = config.output.directory;
-  hook_options.credentials_file = absl::StrCat(config.output.directory, "/", kCredentialsFileName);
+  hook_options.credentials_file =
+      absl::StrCat(config.output.directory, "/", config::kCredentialsIniFile);
   if (const char* path = std::getenv("PATH"); path != nullptr && *path != '\0') {
     hook_options.path = path;
   }
@@ -194,7 +208,7 @@ absl::Status Sidecar::startServing() {
   options.refresh_timeout = control.refresh_timeout;
   if (!control.tcp_address.empty()) {
     absl::StatusOr<SecretString> token = server::loadOrCreatePodToken(
-        control.token_file, absl::StrCat(config_.output.directory, "/", kTokenFileName),
+        control.token_file, absl::StrCat(config_.output.directory, "/", config::kControlTokenFile),
         config_.output.file_mode, config_.output.group);
     if (!token.ok()) return token.status();
     options.tcp_token = *std::move(token);
@@ -221,9 +235,9 @@ absl::Status Sidecar::startServing() {
     log::info("control listening",
               {{"transport", "tcp"},
                {"address", grpc_->tcpAddress()},
-               {"token", control.token_file.empty()
-                             ? absl::StrCat(config_.output.directory, "/", kTokenFileName)
-                             : control.token_file}});
+               {"token", control.token_file.empty() ? absl::StrCat(config_.output.directory, "/",
+                                                                   config::kControlTokenFile)
+                                                    : control.token_file}});
   }
 
   if (!control.http_address.empty()) {

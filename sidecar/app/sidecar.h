@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "sidecar/alibaba/dkms_client.h"
 #include "sidecar/alibaba/kms_client.h"
 #include "sidecar/alibaba/sts_client.h"
+#include "sidecar/app/client_keys.h"
 #include "sidecar/common/random.h"
 #include "sidecar/common/secret.h"
 #include "sidecar/common/time_source.h"
@@ -18,6 +20,7 @@
 #include "sidecar/hooks/hook_runner.h"
 #include "sidecar/hooks/process_table.h"
 #include "sidecar/http/client.h"
+#include "sidecar/http/curl_client.h"
 #include "sidecar/identity/credential_provider.h"
 #include "sidecar/metrics/sidecar_metrics.h"
 #include "sidecar/output/atomic_writer.h"
@@ -39,8 +42,20 @@ namespace credsync::app {
 // over HTTP.
 class Sidecar {
  public:
-  static absl::StatusOr<std::unique_ptr<Sidecar>> create(const config::Config& config,
-                                                         const TimeSource& time_source);
+  // Makes the HTTP transport for one set of TLS and timeout options: the
+  // shared one, and one per KMS instance (each trusts its own CA).
+  // http::makeCurlClient in production; tests pass one that makes fakes.
+  using TransportFactory = std::function<http::ClientPtr(const http::CurlClientOptions&)>;
+
+  // Wires everything from `config`. `client_keys` are the keys of
+  // config.kms.instances, opened by openClientKeys() (so that the command
+  // line reports a bad one as bad input); the sidecar owns and signs with
+  // them and opens nothing itself. A count that does not match the instances
+  // is INVALID_ARGUMENT; an output directory that cannot be prepared is the
+  // writer's error.
+  static absl::StatusOr<std::unique_ptr<Sidecar>> create(
+      const config::Config& config, ClientKeys client_keys, const TimeSource& time_source,
+      const TransportFactory& make_transport = http::makeCurlClient);
   ~Sidecar();
 
   // Opens the control socket, the optional TCP listener and the HTTP port,

@@ -8,12 +8,14 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "sidecar/app/client_keys.h"
 #include "sidecar/app/sidecar.h"
 #include "sidecar/client/control_client.h"
 #include "sidecar/client/published_check.h"
@@ -110,6 +112,7 @@ class CommandLine {
 
   struct Loaded {
     config::Config config;
+    app::ClientKeys client_keys;  // of config.kms.instances
     ParsedFlags flags;
   };
 
@@ -145,16 +148,14 @@ class CommandLine {
     }
     // A client key that cannot be opened (missing file, wrong password) is bad
     // input like the config that names it: caught here, before anything runs.
-    for (const config::KmsInstanceConfig& instance : config->kms.instances) {
-      absl::StatusOr<std::unique_ptr<alibaba::ReloadingClientKey>> key =
-          config::openInstanceClientKey(instance, env_);
-      if (!key.ok()) {
-        *exit_code = badInput(std::string(key.status().message()));
-        return std::nullopt;
-      }
+    // The sidecar signs with these very keys: they are opened only here.
+    absl::StatusOr<app::ClientKeys> client_keys = app::openClientKeys(config->kms, env_);
+    if (!client_keys.ok()) {
+      *exit_code = badInput(std::string(client_keys.status().message()));
+      return std::nullopt;
     }
     log::setLevel(config->log_level);
-    return Loaded{*std::move(config), *std::move(flags)};
+    return Loaded{*std::move(config), *std::move(client_keys), *std::move(flags)};
   }
 
   int validateCommand(const std::vector<std::string>& args) {
@@ -177,7 +178,8 @@ class CommandLine {
       return badInput("--timeout: must be a positive duration such as 30s or 2m");
     }
     RealTimeSource time_source;
-    auto sidecar = app::Sidecar::create(loaded->config, time_source);
+    auto sidecar =
+        app::Sidecar::create(loaded->config, std::move(loaded->client_keys), time_source);
     if (!sidecar.ok()) {
       log::error("cannot start", {{"error", sidecar.status()}});
       return kExitFailed;
@@ -358,7 +360,8 @@ class CommandLine {
     blockStopSignals();
 
     RealTimeSource time_source;
-    auto sidecar = app::Sidecar::create(loaded->config, time_source);
+    auto sidecar =
+        app::Sidecar::create(loaded->config, std::move(loaded->client_keys), time_source);
     if (!sidecar.ok()) {
       log::error("cannot start", {{"error", sidecar.status()}});
       return kExitFailed;

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,8 +11,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "sidecar/alibaba/client_key_source.h"
-#include "sidecar/alibaba/request_signer.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/secret.h"
 
@@ -126,6 +123,12 @@ struct KmsInstanceConfig {
   bool verify = true;
 };
 
+// kms.signature: how OpenAPI requests are signed.
+enum class KmsSignature {
+  kAcs3,      // "acs3": ACS3-HMAC-SHA256, the default of current SDKs
+  kHmacSha1,  // "hmac-sha1": the older RPC signature (SignatureVersion 1.0)
+};
+
 struct KmsConfig {
   std::string region;  // kms.region / ALIBABA_CLOUD_REGION_ID
   // Resolved OpenAPI (RAM-signed) URLs tried in order: kms.endpoints, else
@@ -135,7 +138,7 @@ struct KmsConfig {
   // not add the shared gateway, and no identity is needed.
   std::vector<std::string> endpoints;
   std::vector<KmsInstanceConfig> instances;
-  alibaba::SignatureScheme signature = alibaba::SignatureScheme::kAcs3HmacSha256;
+  KmsSignature signature = KmsSignature::kAcs3;
   // Each endpoint's circuit breaker (fetch::CircuitBreaker): after
   // kms.circuit_failure_threshold consecutive retryable failures (0: never)
   // an endpoint is skipped for kms.circuit_open_for, doubling after each
@@ -263,13 +266,5 @@ absl::StatusOr<ClientSettings> loadClientSettings(const std::string& path, const
 // Reads and parses a file; a missing or unreadable file names the path.
 absl::StatusOr<Config> loadConfigFile(const std::string& path, const Environment& env,
                                       const Overrides& overrides = {});
-
-// Reads `instance`'s password (file or environment variable) and loads its
-// client key, for the sidecar's startup: an error is one line naming the
-// instance endpoint and what is wrong ("KMS instance https://kst-…: client
-// key /keys/ck.json: wrong password (…)"), never key material; treat it as
-// fatal. The key is re-read when its files change (alibaba::ReloadingClientKey).
-absl::StatusOr<std::unique_ptr<alibaba::ReloadingClientKey>> openInstanceClientKey(
-    const KmsInstanceConfig& instance, const Environment& env);
 
 }  // namespace credsync::config

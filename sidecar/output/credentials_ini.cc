@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "sidecar/common/name_rules.h"
 
 namespace credsync::output {
 namespace {
@@ -59,26 +60,6 @@ size_t sectionSize(const IniProfile& profile) {
 }
 
 }  // namespace
-
-absl::Status validateIniProfileName(absl::string_view name) {
-  if (name.empty()) return absl::InvalidArgumentError("profile name is empty");
-  for (const char c : name) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("profile name \"", absl::CHexEscape(name),
-                       "\" may contain only letters, digits, '_' and '-' (SDK ini parsers read "
-                       "other characters differently)"));
-    }
-  }
-  if (name == "DEFAULT") {
-    return absl::InvalidArgumentError(
-        "profile name \"DEFAULT\" is the defaults section of Python's configparser and go-ini");
-  }
-  if (name == "__proto__") {
-    return absl::InvalidArgumentError("profile name \"__proto__\" is dropped by Node's ini parser");
-  }
-  return absl::OkStatus();
-}
 
 absl::Status validateIniCredential(absl::string_view profile, absl::string_view access_key_id,
                                    const SecretString& access_key_secret) {

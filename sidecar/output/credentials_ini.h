@@ -25,13 +25,14 @@ struct IniProfile {
 //   access_key_id = ...
 //   access_key_secret = ...
 // Refuses (INVALID_ARGUMENT naming the profile and field, never the value)
-// an empty list, names that validateIniProfileName() refuses or that are
-// duplicated, and values that any of those parsers would read differently:
-// empty, surrounding whitespace, control characters, non-ASCII bytes (Java's
-// FileReader and Python decode with the platform charset, and they trim
-// Unicode spaces differently), any of # ; % [ ] = " ' \ ` (comments,
-// interpolation, quoting, go-ini's backtick and """ quoting), and the
-// literals true, false and null (Node's `ini` turns them into non-strings).
+// an empty list, names that validateIniProfileName() (common/name_rules.h)
+// refuses or that are duplicated, and values that any of those parsers would
+// read differently: empty, surrounding whitespace, control characters,
+// non-ASCII bytes (Java's FileReader and Python decode with the platform
+// charset, and they trim Unicode spaces differently), any of
+// # ; % [ ] = " ' \ ` (comments, interpolation, quoting, go-ini's backtick
+// and """ quoting), and the literals true, false and null (Node's `ini`
+// turns them into non-strings).
 absl::StatusOr<SecretString> renderCredentialsIni(const std::vector<IniProfile>& profiles);
 
 // Whether renderCredentialsIni() would accept this key for `profile`: the
@@ -40,13 +41,6 @@ absl::StatusOr<SecretString> renderCredentialsIni(const std::vector<IniProfile>&
 // value).
 absl::Status validateIniCredential(absl::string_view profile, absl::string_view access_key_id,
                                    const SecretString& access_key_secret);
-
-// A section name every parser reads back unchanged: [A-Za-z0-9_-]+. Narrower
-// than the characters a file name allows: Node's `ini` nests `[a.b]` under
-// `a` (so the SDK would not find profile "a.b"); "DEFAULT" is the defaults
-// section of Python's configparser and go-ini; "__proto__" is dropped by
-// Node's `ini`. Exposed so configuration can refuse such a name up front.
-absl::Status validateIniProfileName(absl::string_view name);
 
 // Reads section `profile`'s access_key_id from credentials.ini text, as the
 // SDK parsers read what renderCredentialsIni() writes: lines trimmed, `#` and

@@ -171,13 +171,5 @@ TEST(ParseEcsRoleCredentialsTest, RejectsMalformedAnswers) {
   }
 }
 
-// Verifies role-name validation.
-TEST(IsValidEcsRoleNameTest, Accepts) {
-  EXPECT_TRUE(isValidEcsRoleName("EcsRamRole-1.a_b"));
-  EXPECT_FALSE(isValidEcsRoleName(""));
-  EXPECT_FALSE(isValidEcsRoleName("a/b"));
-  EXPECT_FALSE(isValidEcsRoleName(std::string(65, 'a')));
-}
-
 }  // namespace
 }  // namespace credsync::alibaba

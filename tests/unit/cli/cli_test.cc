@@ -3,13 +3,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/fake_environment.h"
 #include "tests/common/read_file.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/temp_dir.h"
@@ -20,22 +23,16 @@ namespace {
 
 using ::credsync::testing::writeFile;
 
+using ::credsync::testing::fakeEnvironment;
+
 using ::credsync::testing::IsOk;
 using ::credsync::testing::StatusIs;
 using ::credsync::testing::TempDir;
 using ::testing::AllOf;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-
-// An environment with exactly these variables.
-config::Environment environment(std::map<std::string, std::string> variables = {}) {
-  return [variables](const std::string& name) -> std::optional<std::string> {
-    auto found = variables.find(name);
-    if (found == variables.end()) return std::nullopt;
-    return found->second;
-  };
-}
 
 // What a command printed and returned.
 struct Result {
@@ -44,7 +41,7 @@ struct Result {
   std::string err;
 };
 
-Result runCli(std::vector<std::string> args, const config::Environment& env = environment()) {
+Result runCli(std::vector<std::string> args, const config::Environment& env = fakeEnvironment()) {
   char* out_buffer = nullptr;
   char* err_buffer = nullptr;
   size_t out_size = 0;
@@ -140,11 +137,38 @@ TEST(CliTest, ValidatePrintsTheSummary) {
             "  - name: default\n    secret_name: acs/ram/user/app\n");
   const Result result =
       runCli({"validate", "--config", dir.file("config.yaml")},
-             environment({{"ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r"},
-                          {"ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1:oidc-provider/p"},
-                          {"ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/t"}}));
+             fakeEnvironment({{"ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r"},
+                              {"ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1:oidc-provider/p"},
+                              {"ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/t"}}));
   EXPECT_EQ(result.code, kExitOk) << result.err;
   EXPECT_THAT(result.out, StartsWith("config OK: identity oidc, 1 profile(s) [default], KMS "));
+}
+
+// Verifies a KMS instance's client key that does not open (a wrong
+// password) is bad input like the config naming it: exit 2 and one line
+// naming the instance, before anything runs.
+TEST(CliTest, BadClientKeyIsOneLineOfBadInput) {
+  TempDir dir("cli_client_key");
+  writeFile(dir.file("config.yaml"),
+            absl::StrCat("kms:\n  instances:\n"
+                         "    - endpoint: kst-1.cryptoservice.kms.aliyuncs.com\n"
+                         "      region_id: cn-hangzhou\n"
+                         "      client_key_file: ",
+                         CREDSYNC_ALIBABA_TESTDATA, "/java_sdk_client_key.json\n",
+                         "      password_env: CK_PASSWORD\n",
+                         "profiles:\n  - {name: app, secret_name: acs/ram/user/app}\n"));
+  for (const char* command : {"validate", "sync"}) {
+    std::vector<std::string> args = {command, "--config", dir.file("config.yaml")};
+    if (std::string(command) == "sync") args.push_back("--once");
+    const Result result = runCli(args, fakeEnvironment({{"CK_PASSWORD", "4321"}}));
+    EXPECT_EQ(result.code, kExitBadInput) << command;
+    EXPECT_THAT(result.err,
+                AllOf(StartsWith("credsync: KMS instance "
+                                 "https://kst-1.cryptoservice.kms.aliyuncs.com: client key "),
+                      HasSubstr("wrong password"), EndsWith("\n")))
+        << command;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << command;
+  }
 }
 
 // Verifies the summary names generic profiles, lists instances before
@@ -182,12 +206,12 @@ TEST(CliTest, RefreshExitCodes) {
 // the config's socket, and TCP with the pod token from a file.
 TEST(CliTest, ControlTargetResolution) {
   TempDir dir("cli_target");
-  absl::StatusOr<client::ControlTarget> target = resolveControlTarget(flags({}), environment());
+  absl::StatusOr<client::ControlTarget> target = resolveControlTarget(flags({}), fakeEnvironment());
   ASSERT_THAT(target, IsOk());
   EXPECT_EQ(target->socket_path, kDefaultSocket);
   EXPECT_EQ(target->tcp_address, "");
 
-  target = resolveControlTarget(flags({{"socket", "/s.sock"}}), environment());
+  target = resolveControlTarget(flags({{"socket", "/s.sock"}}), fakeEnvironment());
   ASSERT_THAT(target, IsOk());
   EXPECT_EQ(target->socket_path, "/s.sock");
 
@@ -195,7 +219,7 @@ TEST(CliTest, ControlTargetResolution) {
             "kms:\n  region: cn-hangzhou\nprofiles:\n  - name: default\n    secret_name: s\n"
             "output:\n  directory: " +
                 dir.path() + "\ncontrol:\n  socket: /run/x.sock\n");
-  target = resolveControlTarget(flags({{"config", dir.file("config.yaml")}}), environment());
+  target = resolveControlTarget(flags({{"config", dir.file("config.yaml")}}), fakeEnvironment());
   ASSERT_THAT(target, IsOk());
   EXPECT_EQ(target->socket_path, "/run/x.sock");
 
@@ -203,24 +227,26 @@ TEST(CliTest, ControlTargetResolution) {
   // generated file in its output directory.
   writeFile(dir.file("control-token"), "0123456789abcdef0123456789abcdef\n");
   target = resolveControlTarget(
-      flags({{"address", "127.0.0.1:9901"}, {"config", dir.file("config.yaml")}}), environment());
+      flags({{"address", "127.0.0.1:9901"}, {"config", dir.file("config.yaml")}}),
+      fakeEnvironment());
   ASSERT_THAT(target, IsOk());
   EXPECT_EQ(target->tcp_address, "127.0.0.1:9901");
   EXPECT_EQ(target->token.reveal(), "0123456789abcdef0123456789abcdef");
   target = resolveControlTarget(
       flags({{"address", "127.0.0.1:9901"}, {"token-file", dir.file("control-token")}}),
-      environment());
+      fakeEnvironment());
   ASSERT_THAT(target, IsOk());
 
-  EXPECT_THAT(resolveControlTarget(flags({{"address", "127.0.0.1:9901"}}), environment()),
+  EXPECT_THAT(resolveControlTarget(flags({{"address", "127.0.0.1:9901"}}), fakeEnvironment()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--address: needs")));
   writeFile(dir.file("short-token"), "short\n");
   EXPECT_THAT(resolveControlTarget(
                   flags({{"address", "127.0.0.1:9901"}, {"token-file", dir.file("short-token")}}),
-                  environment()),
+                  fakeEnvironment()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at least 16")));
-  EXPECT_THAT(resolveControlTarget(flags({{"config", dir.file("missing.yaml")}}), environment()),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing.yaml")));
+  EXPECT_THAT(
+      resolveControlTarget(flags({{"config", dir.file("missing.yaml")}}), fakeEnvironment()),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing.yaml")));
 }
 
 // Verifies which file `check` reads: --file, the SDKs' variable, the
@@ -229,25 +255,26 @@ TEST(CliTest, CredentialsFileToCheck) {
   TempDir dir("cli_file");
   client::ControlTarget target;
   target.socket_path = "/var/run/credsync/credsync.sock";
-  EXPECT_EQ(credentialsFileToCheck(flags({}), environment(), target).value(),
+  EXPECT_EQ(credentialsFileToCheck(flags({}), fakeEnvironment(), target).value(),
             "/var/run/credsync/credentials.ini");
+  EXPECT_EQ(
+      credentialsFileToCheck(
+          flags({}), fakeEnvironment({{"ALIBABA_CLOUD_CREDENTIALS_FILE", "/app/c.ini"}}), target)
+          .value(),
+      "/app/c.ini");
   EXPECT_EQ(credentialsFileToCheck(
-                flags({}), environment({{"ALIBABA_CLOUD_CREDENTIALS_FILE", "/app/c.ini"}}), target)
-                .value(),
-            "/app/c.ini");
-  EXPECT_EQ(credentialsFileToCheck(flags({{"file", "/f.ini"}}),
-                                   environment({{"ALIBABA_CLOUD_CREDENTIALS_FILE", "/app/c.ini"}}),
-                                   target)
+                flags({{"file", "/f.ini"}}),
+                fakeEnvironment({{"ALIBABA_CLOUD_CREDENTIALS_FILE", "/app/c.ini"}}), target)
                 .value(),
             "/f.ini");
   writeFile(dir.file("config.yaml"),
             "kms:\n  region: cn-hangzhou\nprofiles:\n  - name: default\n    secret_name: s\n"
             "output:\n  directory: /out\n");
-  EXPECT_EQ(
-      credentialsFileToCheck(flags({{"config", dir.file("config.yaml")}}), environment(), target)
-          .value(),
-      "/out/credentials.ini");
-  EXPECT_THAT(credentialsFileToCheck(flags({{"file", ""}}), environment(), target),
+  EXPECT_EQ(credentialsFileToCheck(flags({{"config", dir.file("config.yaml")}}), fakeEnvironment(),
+                                   target)
+                .value(),
+            "/out/credentials.ini");
+  EXPECT_THAT(credentialsFileToCheck(flags({{"file", ""}}), fakeEnvironment(), target),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--file: must not be empty")));
 }
 

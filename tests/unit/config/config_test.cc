@@ -20,11 +20,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/common/fake_environment.h"
 #include "tests/common/status_matchers.h"
 
 namespace credsync::config {
 namespace {
 
+using ::credsync::testing::fakeEnvironment;
 using ::credsync::testing::IsOk;
 using ::credsync::testing::StatusIs;
 using ::testing::AllOf;
@@ -34,14 +36,6 @@ using ::testing::Not;
 using ::testing::StartsWith;
 
 using EnvMap = std::map<std::string, std::string>;
-
-Environment fakeEnvironment(EnvMap vars) {
-  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-    const auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
 
 constexpr char kRoleArn[] = "acs:ram::1234567890:role/app-reader";
 constexpr char kProviderArn[] = "acs:ram::1234567890:oidc-provider/ack-rrsa-c1";
@@ -197,7 +191,7 @@ void expectFullConfig(const Config& config) {
   EXPECT_EQ(config.kms.region, "cn-shanghai");
   EXPECT_THAT(config.kms.endpoints, ElementsAre("https://kms-vpc.cn-shanghai.aliyuncs.com",
                                                 "https://kms.cn-shanghai.aliyuncs.com:8443"));
-  EXPECT_EQ(config.kms.signature, alibaba::SignatureScheme::kRpcHmacSha1);
+  EXPECT_EQ(config.kms.signature, KmsSignature::kHmacSha1);
   EXPECT_EQ(config.kms.circuit_failure_threshold, 5);
   EXPECT_EQ(config.kms.circuit_open_for, absl::Seconds(10));
   EXPECT_EQ(config.kms.circuit_max_open_for, absl::Minutes(2));
@@ -268,7 +262,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_TRUE(config->identity.static_access_key_secret.empty());
   EXPECT_EQ(config->kms.region, "cn-hangzhou");
   EXPECT_THAT(config->kms.endpoints, ElementsAre("https://kms.cn-hangzhou.aliyuncs.com"));
-  EXPECT_EQ(config->kms.signature, alibaba::SignatureScheme::kAcs3HmacSha256);
+  EXPECT_EQ(config->kms.signature, KmsSignature::kAcs3);
   EXPECT_EQ(config->kms.circuit_failure_threshold, 3);
   EXPECT_EQ(config->kms.circuit_open_for, absl::Seconds(30));
   EXPECT_EQ(config->kms.circuit_max_open_for, absl::Minutes(5));
@@ -407,8 +401,7 @@ std::vector<PrecedenceCase> precedenceCases() {
        "https://c.example.com https://d.example.com"},
       {"kms.signature", "", "", "hmac-sha1", "acs3",
        [](const Config& c) {
-         return std::string(
-             c.kms.signature == alibaba::SignatureScheme::kAcs3HmacSha256 ? "acs3" : "hmac-sha1");
+         return std::string(c.kms.signature == KmsSignature::kAcs3 ? "acs3" : "hmac-sha1");
        },
        std::string("acs3"), "", "hmac-sha1", "acs3"},
       {"tls.ca_file", "", "", "/file/ca.pem", "/flag/ca.pem",
@@ -1414,34 +1407,6 @@ TEST(ConfigInstancesTest, NotAFlag) {
                           {{"kms.instances", "kst-1.example.com"}}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        StartsWith("kms.instances: cannot be overridden by a flag")));
-}
-
-std::string alibabaTestdata(const std::string& name) {
-  return std::string(CREDSYNC_ALIBABA_TESTDATA) + "/" + name;
-}
-
-// Verifies the startup loader: the official Java SDK fixture loads with its
-// password file, and a wrong password is one line naming the instance and
-// the file.
-TEST(ConfigInstancesTest, OpenInstanceClientKey) {
-  KmsInstanceConfig instance;
-  instance.endpoint = "https://kst-1.cryptoservice.kms.aliyuncs.com";
-  instance.client_key_file = alibabaTestdata("java_sdk_client_key.json");
-  instance.password_file = alibabaTestdata("java_sdk_client_key_password.txt");
-  const auto key = openInstanceClientKey(instance, fakeEnvironment({}));
-  ASSERT_THAT(key, IsOk());
-  EXPECT_EQ((*key)->current()->keyId(), "key_for_unit_test");
-
-  instance.password_file.clear();
-  instance.password_env = "CK_PASSWORD";
-  EXPECT_THAT(
-      openInstanceClientKey(instance, fakeEnvironment({{"CK_PASSWORD", "4321"}})),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               AllOf(StartsWith("KMS instance https://kst-1.cryptoservice.kms.aliyuncs.com: "
-                                "client key "),
-                     HasSubstr("java_sdk_client_key.json: wrong password"), Not(HasSubstr("\n")))));
-  EXPECT_THAT(openInstanceClientKey(instance, fakeEnvironment({})),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CK_PASSWORD is not set")));
 }
 
 // Verifies both kinds of hook with every key, the defaults (name hooks[i],

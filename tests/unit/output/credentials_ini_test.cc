@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sidecar/common/name_rules.h"
 #include "tests/common/status_matchers.h"
 
 namespace credsync::output {

@@ -1,0 +1,36 @@
+#include "sidecar/common/name_rules.h"
+
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace credsync {
+
+absl::Status validateIniProfileName(absl::string_view name) {
+  if (name.empty()) return absl::InvalidArgumentError("profile name is empty");
+  for (const char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("profile name \"", absl::CHexEscape(name),
+                       "\" may contain only letters, digits, '_' and '-' (SDK ini parsers read "
+                       "other characters differently)"));
+    }
+  }
+  if (name == "DEFAULT") {
+    return absl::InvalidArgumentError(
+        "profile name \"DEFAULT\" is the defaults section of Python's configparser and go-ini");
+  }
+  if (name == "__proto__") {
+    return absl::InvalidArgumentError("profile name \"__proto__\" is dropped by Node's ini parser");
+  }
+  return absl::OkStatus();
+}
+
+bool isValidEcsRoleName(absl::string_view name) {
+  return !name.empty() && name.size() <= 64 && absl::c_all_of(name, [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+}  // namespace credsync

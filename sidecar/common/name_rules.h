@@ -1,0 +1,23 @@
+#pragma once
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+// Rules for names that the configuration refuses up front, where the user
+// sees which key is wrong, and that the component using the name checks
+// again. They live here so that config and that component share one rule
+// without depending on each other.
+namespace credsync {
+
+// A credentials.ini section name every SDK parser reads back unchanged:
+// [A-Za-z0-9_-]+. Narrower than the characters a file name allows: Node's
+// `ini` nests `[a.b]` under `a` (so the SDK would not find profile "a.b");
+// "DEFAULT" is the defaults section of Python's configparser and go-ini;
+// "__proto__" is dropped by Node's `ini`. INVALID_ARGUMENT says why.
+absl::Status validateIniProfileName(absl::string_view name);
+
+// Whether `name` may be a RAM role name in an ECS metadata path: 1 to 64 of
+// A-Z a-z 0-9 . _ - (keeps a discovered name from changing the path).
+bool isValidEcsRoleName(absl::string_view name);
+
+}  // namespace credsync

@@ -1,0 +1,193 @@
+#include "sidecar/config/service_sections.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "sidecar/config/value_checks.h"
+
+namespace credsync::config::loading {
+namespace {
+
+// "host:port" with a numeric port (0 picks one); IPv6 hosts in brackets.
+absl::Status readListenAddress(const RawConfig& raw_config, absl::string_view key,
+                               std::string& out) {
+  const RawValue* raw = raw_config.find(key);
+  if (raw == nullptr) return absl::OkStatus();
+  const std::string text(absl::StripAsciiWhitespace(raw->text));
+  if (text.empty()) {
+    out.clear();
+    return absl::OkStatus();
+  }
+  const size_t colon = text.rfind(':');
+  int port = -1;
+  const bool bracketed = absl::StartsWith(text, "[");
+  const std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
+  const bool host_ok =
+      !host.empty() && !hasControlOrSpace(host) &&
+      (bracketed ? absl::EndsWith(host, "]") : host.find(':') == std::string::npos);
+  if (colon == std::string::npos || !host_ok ||
+      !absl::c_all_of(text.substr(colon + 1), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(text.substr(colon + 1), &port) || port > 65535) {
+    return invalid(key, "must be host:port, such as 127.0.0.1:9901 (port 0 picks one)", *raw);
+  }
+  out = text;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status readOutput(const RawConfig& raw_config, OutputConfig& output) {
+  if (const RawValue* raw = raw_config.find("output.directory")) {
+    if (!absl::StartsWith(raw->text, "/") || absl::StrContains(raw->text, '\0')) {
+      return invalid("output.directory", "must be an absolute path", *raw);
+    }
+    output.directory = raw->text;
+  }
+  if (const RawValue* raw = raw_config.find("output.file_mode")) {
+    absl::string_view text = absl::StripAsciiWhitespace(raw->text);
+    const bool octal_digits = (text.size() == 3 || text.size() == 4) &&
+                              absl::c_all_of(text, [](char c) { return c >= '0' && c <= '7'; });
+    if (!octal_digits) {
+      return invalid("output.file_mode", "must be an octal mode such as \"0440\"", *raw);
+    }
+    const uint32_t mode =
+        static_cast<uint32_t>(std::strtoul(std::string(text).c_str(), nullptr, 8));
+    // The file holds an AccessKey: nobody executes it and only its owner
+    // (credsync) may change it; reading is what group/other are for.
+    if (mode & 07000) {
+      return invalid("output.file_mode", "must not set setuid, setgid or sticky bits", *raw);
+    }
+    if (mode & ~0644u) {
+      return invalid("output.file_mode",
+                     "must not grant execute, or write to group or others (at most 0644)", *raw);
+    }
+    if ((mode & 0444u) == 0) return invalid("output.file_mode", "must grant read to someone", *raw);
+    output.file_mode = mode;
+  }
+  if (const RawValue* raw = raw_config.find("output.group")) {
+    const absl::string_view text = absl::StripAsciiWhitespace(raw->text);
+    uint32_t gid = 0;
+    if (text.empty()) {
+      output.group.reset();
+    } else if (!absl::c_all_of(text, absl::ascii_isdigit) || !absl::SimpleAtoi(text, &gid) ||
+               gid == std::numeric_limits<uint32_t>::max()) {
+      // (gid_t)-1 means "leave unchanged" to chown, so it cannot be a group.
+      return invalid("output.group", "must be a numeric group ID", *raw);
+    } else {
+      output.group = static_cast<gid_t>(gid);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status readRefresh(const RawConfig& raw_config, RefreshConfig& refresh) {
+  struct DurationKey {
+    const char* key;
+    absl::Duration min;
+    absl::Duration* out;
+  };
+  const DurationKey durations[] = {
+      // Seconds are allowed for tests and demos; production keeps the 1h default.
+      {"refresh.interval", absl::Seconds(1), &refresh.interval},
+      {"refresh.rotation_delay", absl::ZeroDuration(), &refresh.rotation_delay},
+      {"refresh.rotation_jitter", absl::ZeroDuration(), &refresh.rotation_jitter},
+      {"refresh.startup_jitter", absl::ZeroDuration(), &refresh.startup_jitter},
+      {"refresh.retry_initial_backoff", absl::Milliseconds(1), &refresh.retry_initial_backoff},
+      {"refresh.retry_max_backoff", absl::Milliseconds(1), &refresh.retry_max_backoff},
+      {"refresh.on_demand_refill", absl::Milliseconds(1), &refresh.on_demand_refill},
+  };
+  for (const DurationKey& duration : durations) {
+    if (absl::Status status = raw_config.readDuration(duration.key, duration.min, *duration.out);
+        !status.ok()) {
+      return status;
+    }
+  }
+  if (const RawValue* raw = raw_config.find("refresh.jitter")) {
+    double jitter = 0;
+    if (!absl::SimpleAtod(absl::StripAsciiWhitespace(raw->text), &jitter) ||
+        !std::isfinite(jitter) || jitter < 0 || jitter > 0.5) {
+      return invalid("refresh.jitter", "must be a number from 0 to 0.5", *raw);
+    }
+    refresh.jitter = jitter;
+  }
+  if (const RawValue* raw = raw_config.find("refresh.on_demand_burst")) {
+    int burst = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(raw->text), &burst) || burst < 1 ||
+        burst > 1000) {
+      return invalid("refresh.on_demand_burst", "must be a whole number from 1 to 1000", *raw);
+    }
+    refresh.on_demand_burst = burst;
+  }
+  if (refresh.retry_max_backoff < refresh.retry_initial_backoff) {
+    const RawValue* raw = raw_config.find("refresh.retry_max_backoff");
+    if (raw == nullptr) raw = raw_config.find("refresh.retry_initial_backoff");
+    return invalid("refresh.retry_max_backoff",
+                   "must not be less than refresh.retry_initial_backoff", *raw);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status readControl(const RawConfig& raw_config, const OutputConfig& output,
+                         ControlConfig& control) {
+  control.socket_path = absl::StrCat(output.directory, "/credsync.sock");
+  if (const RawValue* raw = raw_config.find("control.socket")) {
+    if (!raw->text.empty()) {
+      if (!absl::StartsWith(raw->text, "/") || hasControlOrSpace(raw->text)) {
+        return invalid("control.socket", "must be an absolute path", *raw);
+      }
+      control.socket_path = raw->text;
+    }
+  }
+  // sockaddr_un holds 108 bytes including the terminating NUL.
+  if (control.socket_path.size() > 107) {
+    const RawValue* raw = raw_config.find("control.socket");
+    const std::string problem =
+        "must be at most 107 bytes (a Unix socket path limit); set a shorter path";
+    return raw != nullptr
+               ? invalid("control.socket", problem, *raw)
+               : invalid("control.socket", absl::StrCat(problem, " (the default is under ",
+                                                        "output.directory, which is too long)"));
+  }
+  if (const RawValue* raw = raw_config.find("control.socket_mode")) {
+    absl::string_view text = absl::StripAsciiWhitespace(raw->text);
+    const bool octal_digits = (text.size() == 3 || text.size() == 4) &&
+                              absl::c_all_of(text, [](char c) { return c >= '0' && c <= '7'; });
+    const uint32_t mode =
+        octal_digits ? static_cast<uint32_t>(std::strtoul(std::string(text).c_str(), nullptr, 8))
+                     : 0;
+    // Connecting needs write permission; nobody executes a socket, and
+    // "others" would let any container user trigger refreshes.
+    if (!octal_digits || (mode & ~0660u) != 0 || (mode & 0200u) == 0) {
+      return invalid("control.socket_mode",
+                     "must be an octal mode granting the owner write, at most 0660", *raw);
+    }
+    control.socket_mode = mode;
+  }
+  if (absl::Status status =
+          readListenAddress(raw_config, "control.tcp_address", control.tcp_address);
+      !status.ok()) {
+    return status;
+  }
+  if (const RawValue* raw = raw_config.find("control.token_file")) {
+    if (!raw->text.empty() && (!absl::StartsWith(raw->text, "/") || hasControlOrSpace(raw->text))) {
+      return invalid("control.token_file", "must be an absolute path", *raw);
+    }
+    control.token_file = raw->text;
+  }
+  if (absl::Status status =
+          readListenAddress(raw_config, "control.http_address", control.http_address);
+      !status.ok()) {
+    return status;
+  }
+  return raw_config.readDuration("control.refresh_timeout", absl::Milliseconds(100),
+                                 control.refresh_timeout);
+}
+
+}  // namespace credsync::config::loading
