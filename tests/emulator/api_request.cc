@@ -26,7 +26,7 @@ absl::StatusOr<ApiRequest> parseApiRequest(
   const size_t question = target.find('?');
   request.path = std::string(target.substr(0, question));
   if (question != absl::string_view::npos) {
-    auto query = alibaba::parseQueryString(target.substr(question + 1));
+    auto query = parseUrlEncoded(target.substr(question + 1));
     if (!query.ok()) return query.status();
     request.query = *std::move(query);
   }
@@ -35,7 +35,7 @@ absl::StatusOr<ApiRequest> parseApiRequest(
   }
   const std::string content_type = request.header("content-type").value_or("");
   if (absl::StartsWithIgnoreCase(content_type, "application/x-www-form-urlencoded")) {
-    auto form = alibaba::parseQueryString(body);
+    auto form = parseUrlEncoded(body);
     if (!form.ok()) return form.status();
     request.form = *std::move(form);
   }

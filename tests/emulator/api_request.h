@@ -7,7 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "sidecar/alibaba/signature.h"
+#include "tests/emulator/url_encoding.h"
 
 namespace credsync::emulator {
 
@@ -17,9 +17,9 @@ namespace credsync::emulator {
 struct ApiRequest {
   std::string method;
   std::string path;
-  alibaba::Params query;   // from the request target only (ACS3 signs these)
-  alibaba::Params form;    // from an x-www-form-urlencoded body
-  alibaba::Params params;  // query and form together (RPC signs these)
+  ParamMap query;   // from the request target only (ACS3 signs these)
+  ParamMap form;    // from an x-www-form-urlencoded body
+  ParamMap params;  // query and form together (RPC signs these)
   std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
   std::string body;
   std::string action;

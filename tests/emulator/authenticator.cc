@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "sidecar/alibaba/signature.h"
-#include "sidecar/common/crypto.h"
+#include "tests/emulator/hashing.h"
+#include "tests/emulator/pop_signature.h"
 
 namespace credsync::emulator {
 namespace {
@@ -76,11 +76,11 @@ std::variant<Principal, ApiError> authenticateRpc(const ApiRequest& request, Wor
        {"AccessKeyId", "Signature", "SignatureMethod", "SignatureNonce", "Timestamp"}) {
     if (!request.param(name)) return missingParameter(name);
   }
-  if (*request.param("SignatureMethod") != alibaba::rpc::kSignatureMethod) {
+  if (*request.param("SignatureMethod") != pop::kRpcSignatureMethod) {
     return ApiError{400, "InvalidParameter.SignatureMethod",
                     "Specified signature method is not supported."};
   }
-  if (request.param("SignatureVersion").value_or("1.0") != alibaba::rpc::kSignatureVersion) {
+  if (request.param("SignatureVersion").value_or("1.0") != pop::kRpcSignatureVersion) {
     return ApiError{400, "InvalidParameter.SignatureVersion",
                     "Specified signature version is not supported."};
   }
@@ -95,14 +95,11 @@ std::variant<Principal, ApiError> authenticateRpc(const ApiRequest& request, Wor
   KeyLookup lookup;
   if (auto error = checkCommon(fields, world, &lookup)) return *error;
 
-  alibaba::Params signed_params = request.params;
-  signed_params.erase("Signature");
+  const std::string string_to_sign = pop::rpcStringToSign(request.method, request.params);
   const std::string expected =
-      alibaba::rpc::signature(request.method, signed_params, lookup.principal.secret.reveal());
-  if (!crypto::constantTimeEquals(expected, *request.param("Signature"))) {
-    return ApiError{400, "SignatureDoesNotMatch",
-                    absl::StrCat(kSignatureMismatch,
-                                 alibaba::rpc::stringToSign(request.method, signed_params))};
+      pop::rpcExpectedSignature(lookup.principal.secret.reveal(), string_to_sign);
+  if (!pop::signatureMatches(expected, *request.param("Signature"))) {
+    return ApiError{400, "SignatureDoesNotMatch", absl::StrCat(kSignatureMismatch, string_to_sign)};
   }
   if (!world.recordNonce(fields.access_key_id, fields.nonce)) {
     return ApiError{400, "SignatureNonceUsed", "Specified signature nonce was used already."};
@@ -111,13 +108,13 @@ std::variant<Principal, ApiError> authenticateRpc(const ApiRequest& request, Wor
 }
 
 std::variant<Principal, ApiError> authenticateAcs3(const ApiRequest& request, World& world) {
-  auto authorization = alibaba::acs3::parseAuthorizationHeader(*request.header("authorization"));
+  auto authorization = pop::parseAcs3Authorization(*request.header("authorization"));
   if (!authorization.ok()) {
     return ApiError{400, "IncompleteSignature",
                     absl::StrCat("The request signature does not conform to Aliyun standards: ",
                                  authorization.status().message())};
   }
-  if (authorization->algorithm != alibaba::acs3::kAlgorithm) {
+  if (authorization->algorithm != pop::kAcs3Algorithm) {
     return ApiError{400, "InvalidParameter.SignatureMethod",
                     "Specified signature method is not supported."};
   }
@@ -134,7 +131,7 @@ std::variant<Principal, ApiError> authenticateAcs3(const ApiRequest& request, Wo
     }
   }
   const std::string payload_hash = *request.header("x-acs-content-sha256");
-  if (payload_hash != crypto::hexLower(crypto::sha256(request.body))) {
+  if (payload_hash != hashing::sha256Hex(request.body)) {
     return ApiError{400, "InvalidParameter.ContentSha256",
                     "Specified x-acs-content-sha256 does not match the request body."};
   }
@@ -149,21 +146,11 @@ std::variant<Principal, ApiError> authenticateAcs3(const ApiRequest& request, Wo
   KeyLookup lookup;
   if (auto error = checkCommon(fields, world, &lookup)) return *error;
 
-  alibaba::acs3::CanonicalRequestInput input;
-  input.method = request.method;
-  input.path = request.path.empty() ? "/" : request.path;
-  input.query = request.query;
-  input.hashed_payload = payload_hash;
-  for (const std::string& signed_header : authorization->signed_headers) {
-    for (const auto& [name, value] : request.headers) {
-      if (name == signed_header) input.headers.emplace_back(name, value);
-    }
-  }
-  const alibaba::acs3::CanonicalRequest canonical = alibaba::acs3::canonicalRequest(input);
-  const std::string string_to_sign = alibaba::acs3::stringToSign(canonical.text);
+  const std::string string_to_sign = pop::acs3StringToSign(
+      pop::acs3CanonicalRequest(request, authorization->signed_headers, payload_hash));
   const std::string expected =
-      alibaba::acs3::signature(lookup.principal.secret.reveal(), string_to_sign);
-  if (!crypto::constantTimeEquals(expected, authorization->signature)) {
+      pop::acs3ExpectedSignature(lookup.principal.secret.reveal(), string_to_sign);
+  if (!pop::signatureMatches(expected, authorization->signature)) {
     return ApiError{400, "SignatureDoesNotMatch", absl::StrCat(kSignatureMismatch, string_to_sign)};
   }
   if (!world.recordNonce(fields.access_key_id, fields.nonce)) {

@@ -10,6 +10,7 @@
 #include "alibaba/dkms/api.pb.h"
 #include "sidecar/common/crypto.h"
 #include "tests/emulator/client_key_crypto.h"
+#include "tests/emulator/hashing.h"
 #include "tests/emulator/services.h"
 
 namespace credsync::emulator {
@@ -168,7 +169,7 @@ GatewayAnswer KmsInstanceGateway::handle(const GatewayRequest& request) const {
   // message is the one the Java SDK retries on; the code is a guess.
   const std::string* content_sha256 = firstHeader(request, "content-sha256");
   if (content_sha256 == nullptr ||
-      *content_sha256 != absl::AsciiStrToUpper(crypto::hexLower(crypto::sha256(request.body)))) {
+      *content_sha256 != absl::AsciiStrToUpper(hashing::sha256Hex(request.body))) {
     return error(400, "InvalidParam", "The Param Content-SHA256 is invalid.");
   }
   const std::string* authorization = firstHeader(request, "authorization");
@@ -181,8 +182,8 @@ GatewayAnswer KmsInstanceGateway::handle(const GatewayRequest& request) const {
       }
     }
   }
-  auto signature = crypto::base64Decode(signature_b64);
-  if (signature_b64.empty() || !signature.ok()) {
+  const std::optional<std::string> signature = hashing::base64Decode(signature_b64);
+  if (signature_b64.empty() || !signature) {
     return error(400, "InvalidParam", "The Param Authorization is invalid.");
   }
 

@@ -18,7 +18,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "httplib.h"
-#include "sidecar/alibaba/signature.h"
 #include "sidecar/common/crypto.h"
 #include "sidecar/common/logging.h"
 #include "tests/emulator/authenticator.h"

@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sidecar/common/crypto.h"
+#include "tests/common/signature_vectors.h"
 #include "tests/common/status_matchers.h"
 
 // Vectors are data carried over from the official SDKs' tests and Alibaba's
@@ -20,6 +21,7 @@
 namespace credsync::alibaba {
 namespace {
 
+namespace vectors = ::credsync::testing::signature_vectors;
 using ::credsync::testing::IsOk;
 using ::credsync::testing::StatusIs;
 using ::testing::ElementsAre;
@@ -217,34 +219,21 @@ TEST(CanonicalQueryStringTest, SortsBytewiseAndKeepsEmptyValues) {
 // rpc:: HMAC-SHA1
 
 // The Alibaba "Request signatures" doc example (ECS DescribeRegions).
-Params docExampleParams() {
-  return {{"AccessKeyId", "testid"},
-          {"Action", "DescribeRegions"},
-          {"Format", "XML"},
-          {"SignatureMethod", "HMAC-SHA1"},
-          {"SignatureNonce", "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf"},
-          {"SignatureVersion", "1.0"},
-          {"Timestamp", "2016-02-23T12:46:24Z"},
-          {"Version", "2014-05-26"}};
-}
+Params docExampleParams() { return vectors::rpcDocParams(); }
 
 // Verifies the official doc vector, GET: StringToSign and OLeaidS1JvxuMvnyHOwuJ+uX5qY=.
 TEST(RpcSignatureTest, MatchesOfficialDocGetVector) {
   // Alibaba Cloud "Request signatures" doc (help.aliyun.com/en/document_detail/130769.html).
-  EXPECT_EQ(rpc::stringToSign("GET", docExampleParams()),
-            "GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions%26Format%3DXML"
-            "%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3ee8c1b8-83d3-44af-a94f-"
-            "4e0ad82fd6cf%26SignatureVersion%3D1.0%26Timestamp%3D2016-02-23T12%253A46%253A24Z"
-            "%26Version%3D2014-05-26");
-  EXPECT_EQ(rpc::signature("GET", docExampleParams(), "testsecret"),
-            "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
+  EXPECT_EQ(rpc::stringToSign("GET", docExampleParams()), vectors::kRpcDocGetStringToSign);
+  EXPECT_EQ(rpc::signature("GET", docExampleParams(), vectors::kRpcDocSecret),
+            vectors::kRpcDocGetSignature);
 }
 
 // Verifies the official doc vector with POST: MxbnVAM4w6sft9xjVpe/GCKueuk=.
 TEST(RpcSignatureTest, MatchesOfficialDocPostVector) {
   // alibaba-facts.md 4.2 #1 (the doc's params signed with POST; recomputed).
-  EXPECT_EQ(rpc::signature("POST", docExampleParams(), "testsecret"),
-            "MxbnVAM4w6sft9xjVpe/GCKueuk=");
+  EXPECT_EQ(rpc::signature("POST", docExampleParams(), vectors::kRpcDocSecret),
+            vectors::kRpcDocPostSignature);
 }
 
 // Verifies that a Signature parameter already present is left out of the signed string.
@@ -258,24 +247,14 @@ TEST(RpcSignatureTest, IgnoresSignatureParameter) {
 // Verifies the alibaba-cloud-sdk-go composer vectors, with and without SecurityToken.
 TEST(RpcSignatureTest, MatchesAlibabaCloudSdkGoComposerVectors) {
   // aliyun/alibaba-cloud-sdk-go sdk/auth/rpc_signature_composer_test.go (TestRpcSignatureComposer).
-  Params params = {{"AccessKeyId", "accessKeyId"},
-                   {"Action", ""},
-                   {"Format", "JSON"},
-                   {"RegionId", "regionId"},
-                   {"SignatureMethod", "HMAC-SHA1"},
-                   {"SignatureNonce", "MOCK_UUID"},
-                   {"SignatureType", ""},
-                   {"SignatureVersion", "1.0"},
-                   {"Timestamp", "mock date"},
-                   {"Version", ""}};
-  EXPECT_EQ(rpc::stringToSign("GET", params),
-            "GET&%2F&AccessKeyId%3DaccessKeyId%26Action%3D%26Format%3DJSON%26RegionId%3DregionId"
-            "%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3DMOCK_UUID%26SignatureType%3D"
-            "%26SignatureVersion%3D1.0%26Timestamp%3Dmock%2520date%26Version%3D");
-  EXPECT_EQ(rpc::signature("GET", params, "accessKeySecret"), "7loPmFjvDnzOVnQeQNj85S6nFGY=");
+  Params params = vectors::rpcGoComposerParams();
+  EXPECT_EQ(rpc::stringToSign("GET", params), vectors::kRpcGoComposerStringToSign);
+  EXPECT_EQ(rpc::signature("GET", params, vectors::kRpcGoComposerSecret),
+            vectors::kRpcGoComposerSignature);
 
-  params["SecurityToken"] = "accessKeyStsToken";
-  EXPECT_EQ(rpc::signature("GET", params, "accessKeySecret"), "5Nxdcler+ihqWqv0Hr2On4PsBf4=");
+  params["SecurityToken"] = vectors::kRpcGoComposerSecurityToken;
+  EXPECT_EQ(rpc::signature("GET", params, vectors::kRpcGoComposerSecret),
+            vectors::kRpcGoComposerWithTokenSignature);
 }
 
 // Verifies the alibaba-cloud-sdk-go buildRpcStringToSign vectors (form + query, nested URL).
@@ -302,9 +281,10 @@ TEST(RpcSignatureTest, MatchesTeaRpcUtilVector) {
   // aliyun/alibabacloud-rpc-util-sdk python/tests/test_client.py (test_get_signature_v1),
   // php/tests/RpcUtilsTest.php (testGetSignature); aliyun/darabonba-openapi-util
   // python/tests/test_client.py (test_get_rpc_signature), java ClientTest (getRPCSignatureTest).
-  const Params params = {{"query", "test"}, {"body", "test"}};
-  EXPECT_EQ(rpc::stringToSign("GET", params), "GET&%2F&body%3Dtest%26query%3Dtest");
-  EXPECT_EQ(rpc::signature("GET", params, "secret"), "XlUyV4sXjOuX5FnjUz9IF9tm5rU=");
+  const Params params = vectors::rpcTeaUtilParams();
+  EXPECT_EQ(rpc::stringToSign("GET", params), vectors::kRpcTeaUtilStringToSign);
+  EXPECT_EQ(rpc::signature("GET", params, vectors::kRpcTeaUtilSecret),
+            vectors::kRpcTeaUtilSignature);
 }
 
 // Verifies the getRPCSignature vector with an empty method, plus its GET/POST variants.
@@ -342,16 +322,8 @@ acs3::CanonicalRequestInput docV3Input() {
   acs3::CanonicalRequestInput input;
   input.method = "POST";
   input.path = "/";
-  input.query = {{"ImageId", "win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd"},
-                 {"RegionId", "cn-shanghai"}};
-  input.headers = {
-      {"host", "ecs.cn-shanghai.aliyuncs.com"},
-      {"x-acs-action", "RunInstances"},
-      {"x-acs-content-sha256", std::string(acs3::kEmptyPayloadHash)},
-      {"x-acs-date", "2023-10-26T10:22:32Z"},
-      {"x-acs-signature-nonce", "3156853299f313e23d1673dc12e1703d"},
-      {"x-acs-version", "2014-05-26"},
-  };
+  input.query = vectors::acs3DocQuery();
+  input.headers = vectors::acs3DocHeaders();
   input.hashed_payload = std::string(acs3::kEmptyPayloadHash);
   return input;
 }
@@ -361,34 +333,17 @@ TEST(Acs3SignatureTest, MatchesOfficialDocVector) {
   // Alibaba Cloud "Request syntax and signature method V3"
   // (alibabacloud.com/help/en/sdk/product-overview/v3-request-structure-and-signature).
   const acs3::CanonicalRequest canonical = acs3::canonicalRequest(docV3Input());
-  EXPECT_EQ(
-      canonical.text,
-      "POST\n"
-      "/\n"
-      "ImageId=win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd&RegionId=cn-shanghai\n"
-      "host:ecs.cn-shanghai.aliyuncs.com\n"
-      "x-acs-action:RunInstances\n"
-      "x-acs-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
-      "x-acs-date:2023-10-26T10:22:32Z\n"
-      "x-acs-signature-nonce:3156853299f313e23d1673dc12e1703d\n"
-      "x-acs-version:2014-05-26\n"
-      "\n"
-      "host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version\n"
-      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(
-      canonical.signed_headers,
-      "host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version");
+  EXPECT_EQ(canonical.text, vectors::kAcs3DocCanonicalRequest);
+  EXPECT_EQ(canonical.signed_headers, vectors::kAcs3DocSignedHeaders);
   EXPECT_EQ(crypto::hexLower(crypto::sha256(canonical.text)),
             "7ea06492da5221eba5297e897ce16e55f964061054b7695beedaac1145b1e259");
   const std::string string_to_sign = acs3::stringToSign(canonical.text);
-  EXPECT_EQ(string_to_sign,
-            "ACS3-HMAC-SHA256\n7ea06492da5221eba5297e897ce16e55f964061054b7695beedaac1145b1e259");
-  const std::string signature = acs3::signature("YourAccessKeySecret", string_to_sign);
-  EXPECT_EQ(signature, "06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0");
-  EXPECT_EQ(acs3::authorizationHeader("YourAccessKeyId", canonical.signed_headers, signature),
-            "ACS3-HMAC-SHA256 Credential=YourAccessKeyId,SignedHeaders=host;x-acs-action;"
-            "x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,"
-            "Signature=06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0");
+  EXPECT_EQ(string_to_sign, vectors::kAcs3DocStringToSign);
+  const std::string signature = acs3::signature(vectors::kAcs3DocSecret, string_to_sign);
+  EXPECT_EQ(signature, vectors::kAcs3DocSignature);
+  EXPECT_EQ(
+      acs3::authorizationHeader(vectors::kAcs3DocAccessKeyId, canonical.signed_headers, signature),
+      vectors::kAcs3DocAuthorization);
 }
 
 // Verifies that header order and name case in the input do not change the result.
@@ -406,10 +361,10 @@ acs3::CanonicalRequestInput openApiUtilInput(std::string method) {
   acs3::CanonicalRequestInput input;
   input.method = std::move(method);
   input.path = "/";
-  input.query = {{"test", "ok"}, {"empty", ""}};
-  input.headers = {{"x-acs-test", "http"}, {"x-acs-TEST", "https"}};
+  input.query = vectors::acs3OpenApiUtilQuery();
+  input.headers = vectors::acs3OpenApiUtilHeaders();
   // SM3("test"), used by the util tests as an opaque payload hash.
-  input.hashed_payload = "55e12e91650d2fec56ec74e1d3e4ddbfce2ef3a65890c2a19ecf88a307e76a23";
+  input.hashed_payload = vectors::kAcs3OpenApiUtilPayloadHash;
   return input;
 }
 
@@ -418,23 +373,20 @@ TEST(Acs3SignatureTest, MatchesOpenApiUtilPythonVectorWithRepeatedHeaderMerge) {
   // aliyun/darabonba-openapi-util python/tests/test_client.py (test_get_authorization) at the
   // commit in alibaba-facts.md; canonical query "empty=&test=ok", header "x-acs-test:http,https".
   const acs3::CanonicalRequest canonical = acs3::canonicalRequest(openApiUtilInput("GET"));
-  EXPECT_EQ(canonical.text,
-            "GET\n/\nempty=&test=ok\nx-acs-test:http,https\n\nx-acs-test\n"
-            "55e12e91650d2fec56ec74e1d3e4ddbfce2ef3a65890c2a19ecf88a307e76a23");
+  EXPECT_EQ(canonical.text, vectors::kAcs3OpenApiUtilGetCanonicalRequest);
   EXPECT_EQ(canonical.signed_headers, "x-acs-test");
-  EXPECT_EQ(
-      acs3::authorizationHeader("acesskey", canonical.signed_headers,
-                                acs3::signature("secret", acs3::stringToSign(canonical.text))),
-      "ACS3-HMAC-SHA256 Credential=acesskey,SignedHeaders=x-acs-test,"
-      "Signature=d16b30a7699ae9e43875b13195b2f81bcc3ed10c14a9b5eb780e51619aa50be1");
+  EXPECT_EQ(acs3::authorizationHeader("acesskey", canonical.signed_headers,
+                                      acs3::signature(vectors::kAcs3OpenApiUtilSecret,
+                                                      acs3::stringToSign(canonical.text))),
+            vectors::kAcs3OpenApiUtilGetAuthorization);
 }
 
 // Verifies the darabonba-openapi-util Go vector (empty method string).
 TEST(Acs3SignatureTest, MatchesOpenApiUtilGoVector) {
   // aliyun/darabonba-openapi-util golang/service/service_test.go (Test_GetAuthorization).
   const acs3::CanonicalRequest canonical = acs3::canonicalRequest(openApiUtilInput(""));
-  EXPECT_EQ(acs3::signature("secret", acs3::stringToSign(canonical.text)),
-            "4ab59fffe3c5738ff8a2729f90cc04fe18b02a4b15b2102cbaf92f9ff3df2ea3");
+  EXPECT_EQ(acs3::signature(vectors::kAcs3OpenApiUtilSecret, acs3::stringToSign(canonical.text)),
+            vectors::kAcs3OpenApiUtilEmptyMethodSignature);
 }
 
 // Verifies that method and path are used literally, reproducing the TS util's JS quirk.
@@ -491,10 +443,7 @@ TEST(Acs3SignatureTest, EmptyPayloadHashIsSha256OfEmptyString) {
 
 // Verifies that the official doc's Authorization header parses into its parts.
 TEST(ParseAuthorizationHeaderTest, ParsesOfficialDocHeader) {
-  auto parsed = acs3::parseAuthorizationHeader(
-      "ACS3-HMAC-SHA256 Credential=YourAccessKeyId,SignedHeaders=host;x-acs-action;"
-      "x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,"
-      "Signature=06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0");
+  auto parsed = acs3::parseAuthorizationHeader(vectors::kAcs3DocAuthorization);
   ASSERT_THAT(parsed, IsOk());
   EXPECT_EQ(parsed->algorithm, "ACS3-HMAC-SHA256");
   EXPECT_EQ(parsed->access_key_id, "YourAccessKeyId");
