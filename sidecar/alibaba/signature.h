@@ -8,8 +8,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-// The two request-signing schemes of Alibaba Cloud's POP gateway, shared by
-// the sidecar (to sign) and the emulator (to verify by recomputing).
+// The two request-signing schemes of Alibaba Cloud's POP gateway, as the
+// sidecar signs with them. The emulator verifies with its own code
+// (tests/emulator/pop_signature.h); the two share only Alibaba's published
+// test vectors, so a signing bug cannot pass on both sides.
 //   rpc::   HMAC-SHA1, SignatureVersion 1.0 (Alibaba's docs call it "V2").
 //   acs3::  ACS3-HMAC-SHA256 (Alibaba's "V3"), the current default of the SDKs.
 // Pure functions: no clock, no randomness, no I/O.
