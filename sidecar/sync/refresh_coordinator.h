@@ -108,8 +108,8 @@ class RefreshCoordinator : public SyncListener {
   // later calls are answered at once with CANCELLED. Idempotent.
   void stop();
 
-  // Callers waiting for a fetch right now.
-  int waiting() const { return waiting_.load(); }
+  // Callers waiting for a fetch right now; for tests that line callers up.
+  int waitingForTest() const { return waiting_.load(); }
 
   // Set on RESOURCE_EXHAUSTED: how long until the profile's next token.
   static std::optional<absl::Duration> retryAfter(const absl::Status& status);

@@ -70,7 +70,7 @@ class OidcProviderTest : public ::testing::Test {
     config_.role_session_name = "credsync-pod";
     config_.session_duration = absl::Hours(1);
 
-    log::setSink([this](absl::string_view line) {
+    log::setSinkForTest([this](absl::string_view line) {
       MutexLock lock(&log_mutex_);
       log_lines_.emplace_back(line);
     });
@@ -79,7 +79,7 @@ class OidcProviderTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    log::setSink(nullptr);
+    log::setSinkForTest(nullptr);
     // No secret of any exchange, nor any OIDC token, reached a log line.
     MutexLock lock(&log_mutex_);
     for (const std::string& line : log_lines_) {

@@ -339,7 +339,7 @@ TEST_F(ControlServiceTest, DeadlineShorterThanFetchIsDeadlineExceeded) {
               StatusIs(absl::StatusCode::kDeadlineExceeded));
 
   // The handlers return although the fetch is still held.
-  EXPECT_TRUE(eventually([&] { return harness_->coordinator().waiting() == 0; }));
+  EXPECT_TRUE(eventually([&] { return harness_->coordinator().waitingForTest() == 0; }));
   EXPECT_TRUE(eventually([&] { return metrics_.outcomes().size() == 2; }));
   EXPECT_EQ(harness_->source().callsOf("app"), 2);
 
@@ -361,7 +361,7 @@ TEST_F(ControlServiceTest, ConcurrentRefreshesShareOneFetch) {
     MutexLock lock(&harness_->source().mutex);
     harness_->source().during_fetch = [this] {
       // Hold the fetch until every caller waits on it.
-      eventually([this] { return harness_->coordinator().waiting() >= kCallers; });
+      eventually([this] { return harness_->coordinator().waitingForTest() >= kCallers; });
     };
   }
   std::vector<RefreshResponse> responses(kCallers);

@@ -130,15 +130,15 @@ class ProbeServerTest : public ::testing::Test {
 TEST_F(ProbeServerTest, ReportsBoundAddress) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  EXPECT_GT(server->port(), 0);
-  EXPECT_EQ(server->address(), absl::StrCat(kLoopback, ":", server->port()));
+  EXPECT_GT(server->portForTest(), 0);
+  EXPECT_EQ(server->address(), absl::StrCat(kLoopback, ":", server->portForTest()));
 }
 
 // Verifies /healthz answers 200 "ok" while live and 503 once stalled.
 TEST_F(ProbeServerTest, Liveness) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/healthz");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);
@@ -158,7 +158,7 @@ TEST_F(ProbeServerTest, Liveness) {
 TEST_F(ProbeServerTest, Readiness) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/readyz");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);
@@ -176,7 +176,7 @@ TEST_F(ProbeServerTest, ReadinessWithoutDetail) {
   handlers_.ready = [] { return Readiness{}; };
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/readyz");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 503);
@@ -187,7 +187,7 @@ TEST_F(ProbeServerTest, ReadinessWithoutDetail) {
 TEST_F(ProbeServerTest, Metrics) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/metrics");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);
@@ -199,7 +199,7 @@ TEST_F(ProbeServerTest, Metrics) {
 TEST_F(ProbeServerTest, Head) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  RawConnection connection(server->port());
+  RawConnection connection(server->portForTest());
   ASSERT_TRUE(connection.connected());
   connection.expectHead();
   ASSERT_TRUE(connection.send("HEAD /metrics HTTP/1.1\r\nHost: probe\r\n\r\n"));
@@ -219,7 +219,7 @@ TEST_F(ProbeServerTest, UnknownPathsAre404) {
   handlers_.metrics = nullptr;
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   for (const char* path : {"/", "/healthz/", "/livez", "/metrics", "/HEALTHZ", "/../healthz"}) {
     httplib::Result result = client.Get(path);
     ASSERT_TRUE(result) << path;
@@ -241,7 +241,7 @@ TEST_F(ProbeServerTest, OtherMethodsAre405) {
   };
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   std::vector<httplib::Result> results;
   results.push_back(client.Post("/healthz", "x", "text/plain"));
   results.push_back(client.Put("/healthz", "", "text/plain"));
@@ -263,7 +263,7 @@ TEST_F(ProbeServerTest, RequestBodiesCloseTheConnection) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
   {
-    RawConnection connection(server->port());
+    RawConnection connection(server->portForTest());
     ASSERT_TRUE(connection.connected());
     ASSERT_TRUE(
         connection.send("GET /healthz HTTP/1.1\r\nHost: probe\r\nContent-Length: 41\r\n\r\n"
@@ -274,7 +274,7 @@ TEST_F(ProbeServerTest, RequestBodiesCloseTheConnection) {
     EXPECT_EQ(connection.readResponse(), "");
   }
   {
-    RawConnection connection(server->port());
+    RawConnection connection(server->portForTest());
     ASSERT_TRUE(connection.connected());
     ASSERT_TRUE(connection.send(
         "POST /healthz HTTP/1.1\r\nHost: probe\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -286,7 +286,7 @@ TEST_F(ProbeServerTest, RequestBodiesCloseTheConnection) {
   }
   {
     // "Expect: 100-continue" gets the final answer, not an invitation.
-    RawConnection connection(server->port());
+    RawConnection connection(server->portForTest());
     ASSERT_TRUE(connection.connected());
     ASSERT_TRUE(
         connection.send("POST /metrics HTTP/1.1\r\nHost: probe\r\nContent-Length: 100000\r\n"
@@ -302,7 +302,7 @@ TEST_F(ProbeServerTest, RequestBodiesCloseTheConnection) {
 TEST_F(ProbeServerTest, KeepAliveAndPipelining) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  RawConnection connection(server->port());
+  RawConnection connection(server->portForTest());
   ASSERT_TRUE(connection.connected());
   ASSERT_TRUE(connection.send("GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n"));
   std::string response = connection.readResponse();
@@ -326,14 +326,14 @@ TEST_F(ProbeServerTest, MalformedRequests) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
   {
-    RawConnection connection(server->port());
+    RawConnection connection(server->portForTest());
     ASSERT_TRUE(connection.connected());
     ASSERT_TRUE(connection.send("GET /healthz\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n"));
     EXPECT_THAT(connection.readResponse(), StartsWith("HTTP/1.1 400 "));
     EXPECT_EQ(connection.readResponse(), "");
   }
   {
-    RawConnection connection(server->port());
+    RawConnection connection(server->portForTest());
     ASSERT_TRUE(connection.connected());
     connection.send(absl::StrCat("GET /healthz HTTP/1.1\r\nHost: probe\r\n", std::string(64, 'X'),
                                  ": ", std::string(2000, 'y'), "\r\n"));
@@ -344,7 +344,7 @@ TEST_F(ProbeServerTest, MalformedRequests) {
     EXPECT_THAT(connection.readResponse(), Not(StartsWith("HTTP/1.1 200 ")));
   }
   // The server still serves afterwards.
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/healthz");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);
@@ -363,13 +363,13 @@ TEST_F(ProbeServerTest, SlowHandlerDoesNotBlockOtherProbes) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
   std::thread scrape([&] {
-    httplib::Client client(kLoopback, server->port());
+    httplib::Client client(kLoopback, server->portForTest());
     httplib::Result result = client.Get("/metrics");
     ASSERT_TRUE(result);
     EXPECT_EQ(result->status, 200);
   });
   metrics_entered.WaitForNotification();
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/healthz");
   release_metrics.Notify();
   scrape.join();
@@ -394,7 +394,7 @@ TEST_F(ProbeServerTest, RejectsMalformedAddresses) {
 TEST_F(ProbeServerTest, PortInUse) {
   const std::unique_ptr<ProbeServer> first = start();
   ASSERT_NE(first, nullptr);
-  const std::string taken = absl::StrCat(kLoopback, ":", first->port());
+  const std::string taken = absl::StrCat(kLoopback, ":", first->portForTest());
   EXPECT_THAT(ProbeServer::start(taken, handlers_),
               StatusIs(absl::StatusCode::kUnavailable,
                        AllOf(HasSubstr(taken), HasSubstr("Address already in use"))));
@@ -406,7 +406,7 @@ TEST_F(ProbeServerTest, PortInUse) {
 TEST_F(ProbeServerTest, StopClosesIdleKeepAliveConnections) {
   std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  const int port = server->port();
+  const int port = server->portForTest();
   RawConnection idle(port);
   ASSERT_TRUE(idle.connected());
   ASSERT_TRUE(idle.send("GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n"));
@@ -431,7 +431,7 @@ TEST_F(ProbeServerTest, StopClosesIdleKeepAliveConnections) {
 TEST_F(ProbeServerTest, DestructorStops) {
   std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  const int port = server->port();
+  const int port = server->portForTest();
   RawConnection idle(port);
   ASSERT_TRUE(idle.connected());
   server.reset();

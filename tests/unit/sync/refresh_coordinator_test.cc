@@ -132,7 +132,7 @@ TEST_F(RefreshCoordinatorTest, CallersDuringAFetchJoinIt) {
     MutexLock lock(&harness_->source().mutex);
     harness_->source().during_fetch = [&] {
       // Hold the fetch until every caller waits on it.
-      while (harness_->coordinator().waiting() < 8) std::this_thread::yield();
+      while (harness_->coordinator().waitingForTest() < 8) std::this_thread::yield();
       release.Notify();
     };
   }
@@ -217,7 +217,7 @@ TEST_F(RefreshCoordinatorTest, JoinedEarlierFetchIsFollowedByOwnFetch) {
     harness_->source().during_fetch = [&] {
       caller = std::thread([&] { answer = refresh("AK-1"); });
       spawned.Notify();
-      while (harness_->coordinator().waiting() < 1) std::this_thread::yield();
+      while (harness_->coordinator().waitingForTest() < 1) std::this_thread::yield();
     };
   }
   // A scheduled fetch, not one the caller asked for.
@@ -259,7 +259,7 @@ TEST_F(RefreshCoordinatorTest, WaitsAreBoundedAndRequestsChecked) {
               StatusIs(absl::StatusCode::kCancelled));
   EXPECT_THAT(refresh("AK-1", "nope"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
   EXPECT_THAT(refresh("AK-1", ""), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_EQ(harness_->coordinator().waiting(), 0);
+  EXPECT_EQ(harness_->coordinator().waitingForTest(), 0);
   EXPECT_EQ(harness_->source().callsOf("app"), 1);
 }
 
@@ -273,7 +273,7 @@ TEST_F(RefreshCoordinatorTest, CancelAndStopAnswerWaiters) {
   const uint64_t id =
       harness_->coordinator().start({"app", "AK-1", ""}, kPatience, cancelled.callback());
   harness_->coordinator().start({"app", "AK-1", ""}, kPatience, stopped.callback());
-  EXPECT_EQ(harness_->coordinator().waiting(), 2);
+  EXPECT_EQ(harness_->coordinator().waitingForTest(), 2);
   harness_->coordinator().cancel(id);
   ASSERT_TRUE(cancelled.done.HasBeenNotified());
   EXPECT_THAT(cancelled.answer, StatusIs(absl::StatusCode::kCancelled));
@@ -302,7 +302,7 @@ TEST_F(RefreshCoordinatorTest, ThousandWaitersWithoutThreads) {
     answers.push_back(std::make_unique<Answered>());
     harness_->coordinator().start({"app", "AK-1", "storm"}, kPatience, answers.back()->callback());
   }
-  EXPECT_EQ(harness_->coordinator().waiting(), kCallers);
+  EXPECT_EQ(harness_->coordinator().waitingForTest(), kCallers);
   release.Notify();
   int causers = 0;
   for (const auto& answered : answers) {
@@ -312,7 +312,7 @@ TEST_F(RefreshCoordinatorTest, ThousandWaitersWithoutThreads) {
     causers += answered->answer->coalesced ? 0 : 1;
   }
   EXPECT_EQ(causers, 1);
-  EXPECT_EQ(harness_->coordinator().waiting(), 0);
+  EXPECT_EQ(harness_->coordinator().waitingForTest(), 0);
   EXPECT_EQ(harness_->source().callsOf("app"), 2);
   // The burst's memory is handed back once its calls have been freed: a
   // little later on the injected clock, and once.
