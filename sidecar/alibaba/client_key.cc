@@ -236,8 +236,8 @@ absl::StatusOr<ClientKey> ClientKey::fromJson(absl::string_view json, const Secr
   return ClientKey(id, home);
 }
 
-absl::StatusOr<ClientKey> ClientKey::fromPrivateKeyPem(std::string key_id,
-                                                       const SecretString& pem) {
+absl::StatusOr<ClientKey> ClientKey::fromPrivateKeyPemForTest(std::string key_id,
+                                                              const SecretString& pem) {
   const std::string origin = absl::StrCat("PEM for ", key_id);
   if (key_id.empty()) return problem(origin, "KeyId is empty");
   std::unique_ptr<BIO, BioDeleter> bio(

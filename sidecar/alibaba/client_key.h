@@ -39,7 +39,8 @@ class ClientKey {
                                             absl::string_view origin);
   // A PEM RSA private key (PKCS#1 or PKCS#8, unencrypted), as the official
   // SDKs' "privateKey" option accepts; for tests and the Java SDK's vector.
-  static absl::StatusOr<ClientKey> fromPrivateKeyPem(std::string key_id, const SecretString& pem);
+  static absl::StatusOr<ClientKey> fromPrivateKeyPemForTest(std::string key_id,
+                                                            const SecretString& pem);
 
   ClientKey(ClientKey&&) noexcept;
   ClientKey& operator=(ClientKey&&) noexcept;

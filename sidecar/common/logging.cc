@@ -52,12 +52,7 @@ void setLevel(Level level) {
   state().level = level;
 }
 
-bool enabled(Level level) {
-  MutexLock lock(&state().mutex);
-  return level >= state().level;
-}
-
-void setSink(Sink sink) {
+void setSinkForTest(Sink sink) {
   MutexLock lock(&state().mutex);
   state().sink = std::move(sink);
 }

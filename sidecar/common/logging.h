@@ -60,10 +60,9 @@ using Fields = std::initializer_list<std::pair<absl::string_view, Value>>;
 using Sink = std::function<void(absl::string_view line)>;
 
 void setLevel(Level level);
-bool enabled(Level level);
 // Replaces where lines go (stderr by default); tests capture them here.
 // Passing nullptr restores stderr.
-void setSink(Sink sink);
+void setSinkForTest(Sink sink);
 // A name added to every line as "component", e.g. "credsync" or "emulator".
 void setComponent(absl::string_view component);
 

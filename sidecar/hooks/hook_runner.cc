@@ -104,7 +104,7 @@ bool HookRunner::hasWorkLocked() const {
   return absl::c_any_of(pending_, [](const Pending& p) { return !p.profiles.empty(); });
 }
 
-bool HookRunner::awaitIdle(absl::Duration timeout) {
+bool HookRunner::awaitIdleForTest(absl::Duration timeout) {
   MutexLock lock(&mutex_);
   const auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return !running_ && !hasWorkLocked();

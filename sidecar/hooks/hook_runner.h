@@ -68,7 +68,7 @@ class HookRunner : public sync::SyncListener {
   void onRoundFinished() override;
 
   // Waits (real time) until no hook is pending or running; for tests.
-  bool awaitIdle(absl::Duration timeout);
+  bool awaitIdleForTest(absl::Duration timeout);
 
  private:
   struct Pending {

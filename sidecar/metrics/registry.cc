@@ -125,7 +125,7 @@ void Counter::initialize(LabelValues values) {
   series_.try_emplace(toKey(values), 0.0);
 }
 
-double Counter::value(LabelValues values) const {
+double Counter::valueForTest(LabelValues values) const {
   MutexLock lock(&mutex_);
   const auto it = series_.find(toKey(values));
   return it == series_.end() ? 0 : it->second;

@@ -64,8 +64,9 @@ class Counter : public Family {
   // real increment shows up in rate() and increase() instead of being the
   // series' first sample.
   void initialize(LabelValues values);
-  // The current value (zero for a series that does not exist).
-  double value(LabelValues values) const;
+  // The current value (zero for a series that does not exist); for tests,
+  // since production only renders it.
+  double valueForTest(LabelValues values) const;
   void render(std::string& out) const override;
 
  private:

@@ -770,7 +770,7 @@ absl::StatusOr<OutputWriterPtr> makeWriter(const AtomicWriterOptions& options,
 
 }  // namespace
 
-absl::string_view publishStepName(PublishStep step) { return stepNameOf(step); }
+absl::string_view publishStepNameForTest(PublishStep step) { return stepNameOf(step); }
 
 absl::StatusOr<OutputWriterPtr> makeAtomicWriter(const AtomicWriterOptions& options,
                                                  const TimeSource& time_source) {

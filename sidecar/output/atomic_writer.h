@@ -82,7 +82,8 @@ enum class PublishStep {
   kOldDataDirPartlyRemoved,  // each expired superseded directory: one entry is gone
   kOldDataDirRemoved,        // each expired superseded directory: it is gone
 };
-absl::string_view publishStepName(PublishStep step);
+// The step's name, for the traces of crash tests.
+absl::string_view publishStepNameForTest(PublishStep step);
 
 // Called after each step; returning true makes publish() stop right there,
 // as if the process had died: it returns ABORTED, cleans nothing up, and the

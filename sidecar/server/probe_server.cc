@@ -825,7 +825,7 @@ ProbeServer::ProbeServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 ProbeServer::~ProbeServer() { stop(); }
 
-int ProbeServer::port() const { return impl_->port(); }
+int ProbeServer::portForTest() const { return impl_->port(); }
 
 std::string ProbeServer::address() const { return impl_->address(); }
 

@@ -87,8 +87,9 @@ class ProbeServer {
   ProbeServer(const ProbeServer&) = delete;
   ProbeServer& operator=(const ProbeServer&) = delete;
 
-  // The bound port (the one picked when 0 was asked for).
-  int port() const;
+  // The bound port (the one picked when 0 was asked for); for tests, which
+  // connect to it (production logs address()).
+  int portForTest() const;
   // "host:port" with the bound port, the host as given ("[::1]:41234").
   std::string address() const;
   ProbeServerStats stats() const;

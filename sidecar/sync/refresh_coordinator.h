@@ -108,7 +108,7 @@ class RefreshCoordinator : public SyncListener {
   // later calls are answered at once with CANCELLED. Idempotent.
   void stop();
 
-  // Callers waiting for a fetch right now.
+  // Callers waiting for a fetch right now (the control service caps them).
   int waiting() const { return waiting_.load(); }
 
   // Set on RESOURCE_EXHAUSTED: how long until the profile's next token.

@@ -98,15 +98,16 @@ class SyncEngine {
   // returns the time the next profile falls due.
   absl::Time runDue();
 
-  // Makes a profile due now (false if there is no such profile).
-  bool requestRefresh(const std::string& profile);
+  // Makes a profile due now (false if there is no such profile), as a Refresh
+  // that asks for a fetch does; for tests, which drive the engine directly.
+  bool requestRefreshForTest(const std::string& profile);
 
   // Registers a listener before the engine runs; it must outlive the engine.
   void addListener(SyncListener* listener);
 
   // For Refresh: under the engine's lock, shows `profile` (a configured name,
-  // or "default") to `should_request` and, when it returns true, requests a
-  // fetch as requestRefresh() does. nullopt for an unknown profile.
+  // or "default") to `should_request` and, when it returns true, makes the
+  // profile due now. nullopt for an unknown profile.
   std::optional<RefreshView> inspectAndRequest(
       const std::string& profile, absl::FunctionRef<bool(const RefreshView&)> should_request);
 
@@ -127,7 +128,7 @@ class SyncEngine {
     std::optional<fetch::ManagedCredential> credential;
     // The version of `credential` that is in the published files.
     std::string published_version_id;
-    // Counts requestRefresh() calls, so a request made while a fetch is in
+    // Counts refresh requests, so a request made while a fetch is in
     // flight is not overwritten by that fetch's schedule.
     uint64_t refresh_requests = 0;
     // The requests the latest started fetch answers.

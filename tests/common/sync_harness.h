@@ -62,7 +62,7 @@ class SyncHarness {
   // Makes `profile` due now and wakes the driver, as the scheduler would
   // when its refresh time comes.
   void refreshNow(const std::string& profile) {
-    engine_->requestRefresh(profile);
+    engine_->requestRefreshForTest(profile);
     MutexLock lock(&mutex_);
     ++wakes_;
   }

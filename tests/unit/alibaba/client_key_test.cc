@@ -66,7 +66,7 @@ TEST(ClientKeyTest, JavaSdkClientKeyVector) {
 
 // Verifies the Java SDK's vector (a): the PKCS#1 PEM key.
 TEST(ClientKeyTest, JavaSdkPemVector) {
-  absl::StatusOr<ClientKey> key = ClientKey::fromPrivateKeyPem(
+  absl::StatusOr<ClientKey> key = ClientKey::fromPrivateKeyPemForTest(
       "access_key_id", SecretString(readFile(testdata("java_sdk_test_key.pem"))));
   ASSERT_THAT(key, IsOk());
   absl::StatusOr<std::string> signature = key->sign(kStringToSign);
@@ -143,7 +143,7 @@ TEST(ClientKeyTest, NoPrivateKey) {
 
 // Verifies PEM input that is not a key is refused without echoing it.
 TEST(ClientKeyTest, BadPem) {
-  EXPECT_THAT(ClientKey::fromPrivateKeyPem("id", SecretString("-----BEGIN NOTHING-----")),
+  EXPECT_THAT(ClientKey::fromPrivateKeyPemForTest("id", SecretString("-----BEGIN NOTHING-----")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not an unencrypted PEM")));
 }
 

@@ -149,7 +149,7 @@ TEST_F(DkmsClientTest, DateFromTimeSource) {
 // Verifies each request signs with the key the source holds at that moment,
 // so a client key replaced on disk is used from the next request on.
 TEST_F(DkmsClientTest, SignsWithTheCurrentKey) {
-  absl::StatusOr<ClientKey> replacement = ClientKey::fromPrivateKeyPem(
+  absl::StatusOr<ClientKey> replacement = ClientKey::fromPrivateKeyPemForTest(
       "KAAP.replacement",
       SecretString(readFile(absl::StrCat(CREDSYNC_ALIBABA_TESTDATA, "/java_sdk_test_key.pem"))));
   ASSERT_THAT(replacement, IsOk());

@@ -38,10 +38,10 @@ class EcsMetadataClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
     options_.endpoint = kEndpoint;
-    log::setSink([this](absl::string_view line) { log_lines_.emplace_back(line); });
+    log::setSinkForTest([this](absl::string_view line) { log_lines_.emplace_back(line); });
   }
   void TearDown() override {
-    log::setSink(nullptr);
+    log::setSinkForTest(nullptr);
     for (const std::string& line : log_lines_) {
       EXPECT_THAT(line, Not(HasSubstr("ecs-secret-value"))) << line;
       EXPECT_THAT(line, Not(HasSubstr("ecs-sts-token"))) << line;

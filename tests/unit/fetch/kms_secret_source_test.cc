@@ -78,7 +78,7 @@ std::optional<std::string> headerOf(const http::Request& request, absl::string_v
 class KmsSecretSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    log::setSink([this](absl::string_view line) {
+    log::setSinkForTest([this](absl::string_view line) {
       MutexLock lock(&log_mutex_);
       log_lines_.emplace_back(line);
     });
@@ -86,7 +86,7 @@ class KmsSecretSourceTest : public ::testing::Test {
     profile_.secret_name = "acs/ram/user/demo-app";
   }
   void TearDown() override {
-    log::setSink(nullptr);
+    log::setSinkForTest(nullptr);
     MutexLock lock(&log_mutex_);
     for (const std::string& line : log_lines_) {
       EXPECT_THAT(line, Not(HasSubstr("session-secret-")));

@@ -83,14 +83,14 @@ struct HookRun {
 class HookRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    log::setSink([this](absl::string_view line) {
+    log::setSinkForTest([this](absl::string_view line) {
       MutexLock lock(&mutex_);
       log_.emplace_back(line);
     });
   }
   void TearDown() override {
     if (runner_ != nullptr) runner_->stop(absl::ZeroDuration());
-    log::setSink(nullptr);
+    log::setSinkForTest(nullptr);
   }
 
   HookRunner& start(std::vector<config::HookConfig> hooks) {
@@ -116,7 +116,7 @@ class HookRunnerTest : public ::testing::Test {
     runner_->onRoundFinished();
   }
 
-  void settle() { ASSERT_TRUE(runner_->awaitIdle(absl::Seconds(20))); }
+  void settle() { ASSERT_TRUE(runner_->awaitIdleForTest(absl::Seconds(20))); }
 
   std::vector<HookRun> runs() {
     MutexLock lock(&mutex_);
@@ -367,7 +367,7 @@ TEST_F(HookRunnerTest, PidFileTargets) {
 TEST_F(HookRunnerTest, NoHooksNoWork) {
   start({});
   publish(1, {"app"});
-  EXPECT_TRUE(runner_->awaitIdle(absl::ZeroDuration()));
+  EXPECT_TRUE(runner_->awaitIdleForTest(absl::ZeroDuration()));
   EXPECT_THAT(runs(), IsEmpty());
 }
 

@@ -22,13 +22,13 @@ constexpr absl::string_view kSecret = "StaticDevelopmentSecret0123456789";
 class StaticProviderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    log::setSink([this](absl::string_view line) { lines_.emplace_back(line); });
+    log::setSinkForTest([this](absl::string_view line) { lines_.emplace_back(line); });
     config_.type = config::IdentityType::kStatic;
     config_.static_access_key_id = "LTAI5tStaticKey0001";
     config_.static_access_key_secret = SecretString(std::string(kSecret));
   }
   void TearDown() override {
-    log::setSink(nullptr);
+    log::setSinkForTest(nullptr);
     for (const std::string& line : lines_) EXPECT_THAT(line, Not(HasSubstr(std::string(kSecret))));
   }
 

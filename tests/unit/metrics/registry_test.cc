@@ -30,8 +30,8 @@ TEST(RegistryTest, CounterWithLabels) {
             "demo_requests_total{action=\"Get\",outcome=\"ok\"} 2\n"
             "demo_requests_total{action=\"Get\",outcome=\"throttled\"} 1\n"
             "demo_requests_total{action=\"Put\",outcome=\"ok\"} 1\n");
-  EXPECT_EQ(counter.value({"Get", "ok"}), 2);
-  EXPECT_EQ(counter.value({"Get", "missing"}), 0);
+  EXPECT_EQ(counter.valueForTest({"Get", "ok"}), 2);
+  EXPECT_EQ(counter.valueForTest({"Get", "missing"}), 0);
 }
 
 // Verifies a family without samples still announces itself, and that an
@@ -154,8 +154,8 @@ TEST(RegistryTest, ConcurrentRecording) {
     });
   }
   for (std::thread& thread : threads) thread.join();
-  EXPECT_EQ(counter.value({"even"}), 4000);
-  EXPECT_EQ(counter.value({"odd"}), 4000);
+  EXPECT_EQ(counter.valueForTest({"even"}), 4000);
+  EXPECT_EQ(counter.valueForTest({"odd"}), 4000);
   EXPECT_THAT(registry.render(), HasSubstr("demo_seconds_count 8000\n"));
 }
 

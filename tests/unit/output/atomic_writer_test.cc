@@ -505,7 +505,7 @@ TEST_F(AtomicWriterTest, CrashAtAnyStepLeavesPreviousOrNewSet) {
   };
   const std::set<std::string> all_names = {"credentials.ini", "extra.ini", "added.ini"};
   for (const CrashPoint& point : points) {
-    SCOPED_TRACE(absl::StrCat(publishStepName(point.step), " #", point.occurrence));
+    SCOPED_TRACE(absl::StrCat(publishStepNameForTest(point.step), " #", point.occurrence));
     std::filesystem::remove_all(dir_);
     {
       OutputWriterPtr writer = makeWriter();

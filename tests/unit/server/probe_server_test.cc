@@ -141,15 +141,15 @@ class ProbeServerTest : public ::testing::Test {
 TEST_F(ProbeServerTest, ReportsBoundAddress) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  EXPECT_GT(server->port(), 0);
-  EXPECT_EQ(server->address(), absl::StrCat(kLoopback, ":", server->port()));
+  EXPECT_GT(server->portForTest(), 0);
+  EXPECT_EQ(server->address(), absl::StrCat(kLoopback, ":", server->portForTest()));
 }
 
 // Verifies /healthz answers 200 "ok" while live and 503 once stalled.
 TEST_F(ProbeServerTest, Liveness) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/healthz");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);
@@ -169,7 +169,7 @@ TEST_F(ProbeServerTest, Liveness) {
 TEST_F(ProbeServerTest, Readiness) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/readyz");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);
@@ -187,7 +187,7 @@ TEST_F(ProbeServerTest, ReadinessWithoutDetail) {
   handlers_.ready = [] { return Readiness{}; };
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/readyz");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 503);
@@ -198,7 +198,7 @@ TEST_F(ProbeServerTest, ReadinessWithoutDetail) {
 TEST_F(ProbeServerTest, Metrics) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/metrics");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);
@@ -210,7 +210,7 @@ TEST_F(ProbeServerTest, Metrics) {
 TEST_F(ProbeServerTest, Head) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  RawConnection connection(server->port());
+  RawConnection connection(server->portForTest());
   ASSERT_TRUE(connection.connected());
   connection.expectHead();
   ASSERT_TRUE(connection.send("HEAD /metrics HTTP/1.1\r\nHost: probe\r\n\r\n"));
@@ -230,7 +230,7 @@ TEST_F(ProbeServerTest, UnknownPathsAre404) {
   handlers_.metrics = nullptr;
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   for (const char* path : {"/", "/healthz/", "/livez", "/metrics", "/HEALTHZ", "/../healthz"}) {
     httplib::Result result = client.Get(path);
     ASSERT_TRUE(result) << path;
@@ -252,7 +252,7 @@ TEST_F(ProbeServerTest, OtherMethodsAre405) {
   };
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   std::vector<httplib::Result> results;
   results.push_back(client.Post("/healthz", "x", "text/plain"));
   results.push_back(client.Put("/healthz", "", "text/plain"));
@@ -274,7 +274,7 @@ TEST_F(ProbeServerTest, RequestBodiesCloseTheConnection) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
   {
-    RawConnection connection(server->port());
+    RawConnection connection(server->portForTest());
     ASSERT_TRUE(connection.connected());
     ASSERT_TRUE(
         connection.send("GET /healthz HTTP/1.1\r\nHost: probe\r\nContent-Length: 41\r\n\r\n"
@@ -285,7 +285,7 @@ TEST_F(ProbeServerTest, RequestBodiesCloseTheConnection) {
     EXPECT_EQ(connection.readResponse(), "");
   }
   {
-    RawConnection connection(server->port());
+    RawConnection connection(server->portForTest());
     ASSERT_TRUE(connection.connected());
     ASSERT_TRUE(connection.send(
         "POST /healthz HTTP/1.1\r\nHost: probe\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -297,7 +297,7 @@ TEST_F(ProbeServerTest, RequestBodiesCloseTheConnection) {
   }
   {
     // "Expect: 100-continue" gets the final answer, not an invitation.
-    RawConnection connection(server->port());
+    RawConnection connection(server->portForTest());
     ASSERT_TRUE(connection.connected());
     ASSERT_TRUE(
         connection.send("POST /metrics HTTP/1.1\r\nHost: probe\r\nContent-Length: 100000\r\n"
@@ -313,7 +313,7 @@ TEST_F(ProbeServerTest, RequestBodiesCloseTheConnection) {
 TEST_F(ProbeServerTest, KeepAliveAndPipelining) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  RawConnection connection(server->port());
+  RawConnection connection(server->portForTest());
   ASSERT_TRUE(connection.connected());
   ASSERT_TRUE(connection.send("GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n"));
   std::string response = connection.readResponse();
@@ -337,14 +337,14 @@ TEST_F(ProbeServerTest, MalformedRequests) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
   {
-    RawConnection connection(server->port());
+    RawConnection connection(server->portForTest());
     ASSERT_TRUE(connection.connected());
     ASSERT_TRUE(connection.send("GET /healthz\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n"));
     EXPECT_THAT(connection.readResponse(), StartsWith("HTTP/1.1 400 "));
     EXPECT_EQ(connection.readResponse(), "");
   }
   {
-    RawConnection connection(server->port());
+    RawConnection connection(server->portForTest());
     ASSERT_TRUE(connection.connected());
     connection.send(absl::StrCat("GET /healthz HTTP/1.1\r\nHost: probe\r\n", std::string(64, 'X'),
                                  ": ", std::string(2000, 'y'), "\r\n"));
@@ -355,7 +355,7 @@ TEST_F(ProbeServerTest, MalformedRequests) {
     EXPECT_THAT(connection.readResponse(), Not(StartsWith("HTTP/1.1 200 ")));
   }
   // The server still serves afterwards.
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/healthz");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);
@@ -374,13 +374,13 @@ TEST_F(ProbeServerTest, SlowHandlerDoesNotBlockOtherProbes) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
   std::thread scrape([&] {
-    httplib::Client client(kLoopback, server->port());
+    httplib::Client client(kLoopback, server->portForTest());
     httplib::Result result = client.Get("/metrics");
     ASSERT_TRUE(result);
     EXPECT_EQ(result->status, 200);
   });
   metrics_entered.WaitForNotification();
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/healthz");
   release_metrics.Notify();
   scrape.join();
@@ -405,7 +405,7 @@ TEST_F(ProbeServerTest, RejectsMalformedAddresses) {
 TEST_F(ProbeServerTest, PortInUse) {
   const std::unique_ptr<ProbeServer> first = start();
   ASSERT_NE(first, nullptr);
-  const std::string taken = absl::StrCat(kLoopback, ":", first->port());
+  const std::string taken = absl::StrCat(kLoopback, ":", first->portForTest());
   EXPECT_THAT(ProbeServer::start(taken, handlers_),
               StatusIs(absl::StatusCode::kUnavailable,
                        AllOf(HasSubstr(taken), HasSubstr("Address already in use"))));
@@ -417,7 +417,7 @@ TEST_F(ProbeServerTest, PortInUse) {
 TEST_F(ProbeServerTest, StopClosesIdleKeepAliveConnections) {
   std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  const int port = server->port();
+  const int port = server->portForTest();
   RawConnection idle(port);
   ASSERT_TRUE(idle.connected());
   ASSERT_TRUE(idle.send("GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n"));
@@ -442,7 +442,7 @@ TEST_F(ProbeServerTest, StopClosesIdleKeepAliveConnections) {
 TEST_F(ProbeServerTest, DestructorStops) {
   std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  const int port = server->port();
+  const int port = server->portForTest();
   RawConnection idle(port);
   ASSERT_TRUE(idle.connected());
   server.reset();
@@ -464,11 +464,11 @@ TEST_F(ProbeServerTest, IdleConnectionsDoNotStarveProbes) {
   ASSERT_NE(server, nullptr);
   std::vector<std::unique_ptr<RawConnection>> idle;
   for (size_t i = 0; i < count; ++i) {
-    idle.push_back(std::make_unique<RawConnection>(server->port()));
+    idle.push_back(std::make_unique<RawConnection>(server->portForTest()));
     ASSERT_TRUE(idle.back()->connected()) << i;
   }
   ASSERT_TRUE(eventually([&] { return server->stats().open_connections == count; }));
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   for (const char* path : {"/healthz", "/readyz", "/metrics"}) {
     httplib::Result result = client.Get(path);
     ASSERT_TRUE(result) << path;
@@ -484,7 +484,7 @@ TEST_F(ProbeServerTest, TricklingClientIsClosedAtTheRequestTimeout) {
   options.request_timeout = absl::Milliseconds(300);
   const std::unique_ptr<ProbeServer> server = start(options);
   ASSERT_NE(server, nullptr);
-  RawConnection slow(server->port());
+  RawConnection slow(server->portForTest());
   ASSERT_TRUE(slow.connected());
   const std::string request = "GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n";
   // 40 bytes, 50 ms apart: two seconds, well past the timeout.
@@ -505,10 +505,10 @@ TEST_F(ProbeServerTest, ClientNotReadingItsAnswerIsClosedAtTheRequestTimeout) {
   options.request_timeout = absl::Milliseconds(300);
   const std::unique_ptr<ProbeServer> server = start(options);
   ASSERT_NE(server, nullptr);
-  RawConnection stalled(server->port(), /*receive_buffer=*/4096);
+  RawConnection stalled(server->portForTest(), /*receive_buffer=*/4096);
   ASSERT_TRUE(stalled.connected());
   ASSERT_TRUE(stalled.send("GET /metrics HTTP/1.1\r\nHost: probe\r\n\r\n"));
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/healthz");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);
@@ -525,11 +525,11 @@ TEST_F(ProbeServerTest, AtTheLimitTheLongestWaitingConnectionMakesRoom) {
   ASSERT_NE(server, nullptr);
   std::vector<std::unique_ptr<RawConnection>> idle;
   for (size_t i = 0; i < options.max_connections; ++i) {
-    idle.push_back(std::make_unique<RawConnection>(server->port()));
+    idle.push_back(std::make_unique<RawConnection>(server->portForTest()));
     ASSERT_TRUE(idle.back()->connected());
     ASSERT_TRUE(eventually([&] { return server->stats().open_connections == i + 1; }));
   }
-  RawConnection fresh(server->port());
+  RawConnection fresh(server->portForTest());
   ASSERT_TRUE(fresh.connected());
   ASSERT_TRUE(fresh.send("GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n"));
   EXPECT_THAT(fresh.readResponse(), StartsWith("HTTP/1.1 200 OK\r\n"));
@@ -556,18 +556,18 @@ TEST_F(ProbeServerTest, ScrapesBeyondTheQueueAre503) {
   const std::unique_ptr<ProbeServer> server = start(options);
   ASSERT_NE(server, nullptr);
   const std::string scrape = "GET /metrics HTTP/1.1\r\nHost: probe\r\n\r\n";
-  RawConnection rendering(server->port());
+  RawConnection rendering(server->portForTest());
   ASSERT_TRUE(rendering.send(scrape));
   render_entered.WaitForNotification();
-  RawConnection queued(server->port());
+  RawConnection queued(server->portForTest());
   ASSERT_TRUE(queued.send(scrape));
   ASSERT_TRUE(eventually([&] { return server->stats().requests == 2; }));
-  RawConnection refused(server->port());
+  RawConnection refused(server->portForTest());
   ASSERT_TRUE(refused.send(scrape));
   const std::string busy = refused.readResponse();
   EXPECT_THAT(busy, StartsWith("HTTP/1.1 503 "));
   EXPECT_TRUE(absl::EndsWith(busy, "\r\n\r\nscrape busy\n"));
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/healthz");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);
@@ -594,13 +594,13 @@ TEST_F(ProbeServerTest, RefusesConnectionsThatWouldTouchTheDescriptorReserve) {
   lowered.rlim_cur = static_cast<rlim_t>(lowest) + 1 + kDescriptorReserve;
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
   {
-    RawConnection refused(server->port());
+    RawConnection refused(server->portForTest());
     ASSERT_TRUE(refused.connected());
     EXPECT_TRUE(refused.closedByPeer());
   }
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   EXPECT_EQ(server->stats().refused_for_descriptors, 1u);
-  httplib::Client client(kLoopback, server->port());
+  httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/healthz");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);

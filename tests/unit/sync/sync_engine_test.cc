@@ -193,8 +193,8 @@ TEST_F(SyncEngineTest, UnwritableKeyIsAFailedFetch) {
   source_.script["app"] = {key("AK-APP-1"), hostile};
   source_.script["batch"] = {key("AK-BATCH-1"), key("AK-BATCH-2")};
   engine().runDue();
-  engine().requestRefresh("app");
-  engine().requestRefresh("batch");
+  engine().requestRefreshForTest("app");
+  engine().requestRefreshForTest("batch");
   const absl::Time next = engine().runDue();
   EXPECT_THAT(writer_.current(), HasSubstr("AK-APP-1"));
   EXPECT_THAT(writer_.current(), HasSubstr("AK-BATCH-2"));
@@ -207,13 +207,13 @@ TEST_F(SyncEngineTest, UnwritableKeyIsAFailedFetch) {
   EXPECT_GE(next - time_.systemTime(), absl::Minutes(30));
 }
 
-// Verifies requestRefresh makes a profile due at once.
+// Verifies requestRefreshForTest makes a profile due at once.
 TEST_F(SyncEngineTest, RequestRefreshMakesDue) {
   source_.script["app"] = {key("AK-APP-1"), key("AK-APP-2")};
   source_.script["batch"] = {key("AK-BATCH-1")};
   engine().runDue();
-  EXPECT_TRUE(engine().requestRefresh("app"));
-  EXPECT_FALSE(engine().requestRefresh("nope"));
+  EXPECT_TRUE(engine().requestRefreshForTest("app"));
+  EXPECT_FALSE(engine().requestRefreshForTest("nope"));
   engine().runDue();
   EXPECT_THAT(writer_.current(), HasSubstr("AK-APP-2"));
   EXPECT_EQ(source_.calls["batch"], 1);
@@ -224,7 +224,7 @@ TEST_F(SyncEngineTest, RequestRefreshMakesDue) {
 TEST_F(SyncEngineTest, RequestDuringFetchIsKept) {
   source_.script["app"] = {key("AK-APP-1"), key("AK-APP-2")};
   source_.script["batch"] = {key("AK-BATCH-1")};
-  source_.during_fetch = [this] { engine().requestRefresh("app"); };
+  source_.during_fetch = [this] { engine().requestRefreshForTest("app"); };
   const absl::Time next = engine().runDue();
   EXPECT_EQ(next, time_.systemTime());
   engine().runDue();
@@ -286,11 +286,11 @@ TEST_F(SyncEngineTest, ListenersHearFetchesAndChanges) {
   EXPECT_EQ(listener.changes[0].previous_access_key_id, "");
   EXPECT_EQ(listener.changes[0].generation, 1u);
 
-  engine().requestRefresh("app");
-  engine().requestRefresh("batch");
+  engine().requestRefreshForTest("app");
+  engine().requestRefreshForTest("batch");
   engine().runDue();
   EXPECT_EQ(listener.changes.size(), 2u);
-  engine().requestRefresh("app");
+  engine().requestRefreshForTest("app");
   engine().runDue();
   ASSERT_EQ(listener.changes.size(), 3u);
   EXPECT_EQ(listener.changes[2].access_key_id, "AK-APP-2");

@@ -84,7 +84,7 @@ TEST(SyncRunnerTest, WakeRunsRequestedRefresh) {
   SyncRunner runner(engine, time);
   runner.start();
   while (source.calls < 1) std::this_thread::yield();
-  engine.requestRefresh("default");
+  engine.requestRefreshForTest("default");
   runner.wake();
   while (source.calls < 2) std::this_thread::yield();
   runner.stop();
