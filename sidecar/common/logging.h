@@ -1,8 +1,10 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -79,5 +81,22 @@ inline void warn(absl::string_view message, Fields fields = {}) {
 inline void error(absl::string_view message, Fields fields = {}) {
   write(Level::kError, message, fields);
 }
+
+// For a warning a flood of events would repeat: due() is true at most once
+// per `interval` of the steady clock. Not thread-safe: one per thread.
+class Occasionally {
+ public:
+  explicit Occasionally(std::chrono::steady_clock::duration interval) : interval_(interval) {}
+  bool due() {
+    const auto now = std::chrono::steady_clock::now();
+    if (last_ && now - *last_ < interval_) return false;
+    last_ = now;
+    return true;
+  }
+
+ private:
+  const std::chrono::steady_clock::duration interval_;
+  std::optional<std::chrono::steady_clock::time_point> last_;
+};
 
 }  // namespace credsync::log

@@ -13,6 +13,13 @@
 namespace credsync::metrics {
 namespace {
 
+// A counter read at scrape time from a count kept elsewhere: the series
+// exists from the first scrape, at 0 until something happened.
+void setCount(Counter& counter, LabelValues labels, uint64_t value) {
+  counter.initialize(labels);
+  if (value > 0) counter.increment(labels, static_cast<double>(value));
+}
+
 // STS and KMS calls take from a few milliseconds (same region) to the 30 s
 // that is the longest total timeout a call is given.
 const std::vector<double> kUpstreamLatencyBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -141,10 +148,7 @@ class SidecarMetricsImpl : public SidecarMetrics {
       for (const char* name : {"closed", "open", "half_open"}) {
         circuit.set({endpoint.endpoint, name}, endpoint.circuit_state == name ? 1 : 0);
       }
-      opened.initialize({endpoint.endpoint});
-      if (endpoint.times_opened > 0) {
-        opened.increment({endpoint.endpoint}, static_cast<double>(endpoint.times_opened));
-      }
+      setCount(opened, {endpoint.endpoint}, endpoint.times_opened);
     }
     Counter& key_reloads = scrape.addCounter(
         "credsync_kms_instance_client_key_reloads_total",
@@ -152,14 +156,8 @@ class SidecarMetricsImpl : public SidecarMetrics {
         "loaded (ok) or the previous one stayed in use (error).",
         {"endpoint", "result"});
     for (const ClientKeyGauges& key : state.client_keys) {
-      key_reloads.initialize({key.endpoint, "ok"});
-      key_reloads.initialize({key.endpoint, "error"});
-      if (key.reloads_succeeded > 0) {
-        key_reloads.increment({key.endpoint, "ok"}, static_cast<double>(key.reloads_succeeded));
-      }
-      if (key.reloads_failed > 0) {
-        key_reloads.increment({key.endpoint, "error"}, static_cast<double>(key.reloads_failed));
-      }
+      setCount(key_reloads, {key.endpoint, "ok"}, key.reloads_succeeded);
+      setCount(key_reloads, {key.endpoint, "error"}, key.reloads_failed);
     }
     Gauge& connections = scrape.addGauge("credsync_listener_connections",
                                          "Connections open on a listener.", {"listener"});
@@ -176,17 +174,14 @@ class SidecarMetricsImpl : public SidecarMetrics {
         "Connections closed as they were accepted: descriptor_reserve (fewer descriptors left "
         "than fetching and publishing need) or limit (the listener's connection limit).",
         {"listener", "reason"});
-    const auto count = [](Counter& counter, LabelValues labels, uint64_t value) {
-      counter.initialize(labels);
-      if (value > 0) counter.increment(labels, static_cast<double>(value));
-    };
     for (const ListenerGauges& listener : state.listeners) {
       connections.set({listener.listener}, static_cast<double>(listener.open));
-      count(accepted, {listener.listener}, listener.accepted);
-      count(closed, {listener.listener, "shed"}, listener.shed);
-      count(closed, {listener.listener, "timeout"}, listener.timed_out);
-      count(refused, {listener.listener, "descriptor_reserve"}, listener.refused_for_descriptors);
-      count(refused, {listener.listener, "limit"}, listener.refused_at_limit);
+      setCount(accepted, {listener.listener}, listener.accepted);
+      setCount(closed, {listener.listener, "shed"}, listener.shed);
+      setCount(closed, {listener.listener, "timeout"}, listener.timed_out);
+      setCount(refused, {listener.listener, "descriptor_reserve"},
+               listener.refused_for_descriptors);
+      setCount(refused, {listener.listener, "limit"}, listener.refused_at_limit);
     }
     scrape
         .addGauge("credsync_build_info", "Always 1; the version label names the running build.",

@@ -128,7 +128,7 @@ class ConnectionGate::Impl {
       if (!resting && entries[1].revents != 0) {
         if (const std::optional<int> error = acceptSome(); error) {
           resume_at = Clock::now() + kAcceptPause;
-          if (shouldWarn(last_accept_warning_)) {
+          if (last_accept_warning_.due()) {
             log::warn("control cannot accept connections",
                       {{"listener", name_}, {"error", errnoText(*error)}});
           }
@@ -201,7 +201,7 @@ class ConnectionGate::Impl {
       MutexLock lock(&mutex_);
       total = reason == "limit" ? ++stats_.refused_at_limit : ++stats_.refused_for_descriptors;
     }
-    if (shouldWarn(reason == "limit" ? last_limit_warning_ : last_descriptor_warning_)) {
+    if ((reason == "limit" ? last_limit_warning_ : last_descriptor_warning_).due()) {
       log::warn(reason == "limit"
                     ? "control refusing connections at its connection limit"
                     : "control refusing connections to keep descriptors for publishing",
@@ -211,13 +211,6 @@ class ConnectionGate::Impl {
                  {"reserve", kDescriptorReserve},
                  {"refused_total", static_cast<unsigned long>(total)}});
     }
-  }
-
-  static bool shouldWarn(std::optional<Clock::time_point>& last) {
-    const Clock::time_point now = Clock::now();
-    if (last && now - *last < kWarningInterval) return false;
-    last = now;
-    return true;
   }
 
   const std::string name_;
@@ -230,9 +223,9 @@ class ConnectionGate::Impl {
 
   // Only the accept loop touches these.
   std::optional<Clock::time_point> last_sweep_;
-  std::optional<Clock::time_point> last_accept_warning_;
-  std::optional<Clock::time_point> last_limit_warning_;
-  std::optional<Clock::time_point> last_descriptor_warning_;
+  log::Occasionally last_accept_warning_{kWarningInterval};
+  log::Occasionally last_limit_warning_{kWarningInterval};
+  log::Occasionally last_descriptor_warning_{kWarningInterval};
 
   mutable Mutex mutex_;
   // Handed-over descriptors and the socket inode each had then.

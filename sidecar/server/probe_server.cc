@@ -401,7 +401,7 @@ class ProbeServer::Impl {
     epoll_event event{};
     event.data.u64 = kListenerId;
     epoll_ctl(epoll_, EPOLL_CTL_MOD, listener_, &event);
-    if (shouldWarn(last_accept_warning_)) {
+    if (last_accept_warning_.due()) {
       log::warn("probe server cannot accept connections",
                 {{"address", address_}, {"error", errnoText(error)}});
     }
@@ -426,7 +426,7 @@ class ProbeServer::Impl {
       MutexLock lock(&mutex_);
       shed = ++stats_.shed;
     }
-    if (shouldWarn(last_shed_warning_)) {
+    if (last_shed_warning_.due()) {
       log::warn("probe server at its connection limit; closing the longest-waiting connections",
                 {{"address", address_},
                  {"max_connections", max_connections_},
@@ -440,20 +440,13 @@ class ProbeServer::Impl {
       MutexLock lock(&mutex_);
       refused = ++stats_.refused_for_descriptors;
     }
-    if (shouldWarn(last_descriptor_warning_)) {
+    if (last_descriptor_warning_.due()) {
       log::warn("probe server refusing connections to keep descriptors for publishing",
                 {{"address", address_},
                  {"descriptor_limit", descriptorLimit()},
                  {"reserve", kDescriptorReserve},
                  {"refused_total", static_cast<unsigned long>(refused)}});
     }
-  }
-
-  static bool shouldWarn(std::optional<Clock::time_point>& last) {
-    const Clock::time_point now = Clock::now();
-    if (last && now - *last < kWarningInterval) return false;
-    last = now;
-    return true;
   }
 
   void onEvent(uint64_t id, uint32_t events) {
@@ -773,9 +766,9 @@ class ProbeServer::Impl {
   std::list<uint64_t> waiting_;
   uint64_t next_id_ = kWakeId + 1;
   std::optional<Clock::time_point> listener_paused_until_;
-  std::optional<Clock::time_point> last_accept_warning_;
-  std::optional<Clock::time_point> last_shed_warning_;
-  std::optional<Clock::time_point> last_descriptor_warning_;
+  log::Occasionally last_accept_warning_{kWarningInterval};
+  log::Occasionally last_shed_warning_{kWarningInterval};
+  log::Occasionally last_descriptor_warning_{kWarningInterval};
 
   std::thread loop_;
   std::thread renderer_;

@@ -1,8 +1,6 @@
 #include "sidecar/server/connection_gate.h"
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 #include "sidecar/common/descriptors.h"
 #include "sidecar/common/mutex.h"
 #include "sidecar/server/listener.h"
+#include "tests/common/descriptor_limit.h"
 #include "tests/common/eventually.h"
 #include "tests/common/status_matchers.h"
 
@@ -26,6 +25,8 @@ namespace {
 
 using ::credsync::testing::eventually;
 using ::credsync::testing::IsOk;
+using ::credsync::testing::limitPuttingTheNextAcceptInTheReserve;
+using ::credsync::testing::ScopedDescriptorLimit;
 
 // A loopback client connection; reads time out after 5 s.
 class Client {
@@ -157,22 +158,12 @@ TEST_F(ConnectionGateTest, RefusesBeyondTheLimitUntilTheServerClosesOne) {
 // once and counted, and never handed over.
 TEST_F(ConnectionGateTest, RefusesConnectionsThatWouldTouchTheDescriptorReserve) {
   start(8);
-  rlimit saved{};
-  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
-  const int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(lowest, 0);
-  close(lowest);
-  // The client takes `lowest`; the gate's accept a higher one, which the
-  // lowered limit puts inside the reserve.
-  rlimit lowered = saved;
-  lowered.rlim_cur = static_cast<rlim_t>(lowest) + 1 + kDescriptorReserve;
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
   {
+    const ScopedDescriptorLimit lowered(limitPuttingTheNextAcceptInTheReserve());
     Client refused(port_);
     ASSERT_TRUE(refused.connected());
     EXPECT_TRUE(refused.closedByPeer());
   }
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   EXPECT_EQ(gate_->stats().refused_for_descriptors, 1u);
   EXPECT_TRUE(handed().empty());
   Client accepted(port_);

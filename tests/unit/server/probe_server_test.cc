@@ -1,8 +1,6 @@
 #include "sidecar/server/probe_server.h"
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -22,6 +20,7 @@
 #include "httplib.h"
 #include "sidecar/common/descriptors.h"
 #include "sidecar/common/mutex.h"
+#include "tests/common/descriptor_limit.h"
 #include "tests/common/eventually.h"
 #include "tests/common/status_matchers.h"
 
@@ -29,6 +28,8 @@ namespace credsync::server {
 namespace {
 
 using credsync::testing::eventually;
+using credsync::testing::limitPuttingTheNextAcceptInTheReserve;
+using credsync::testing::ScopedDescriptorLimit;
 using credsync::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -582,23 +583,12 @@ TEST_F(ProbeServerTest, ScrapesBeyondTheQueueAre503) {
 TEST_F(ProbeServerTest, RefusesConnectionsThatWouldTouchTheDescriptorReserve) {
   const std::unique_ptr<ProbeServer> server = start();
   ASSERT_NE(server, nullptr);
-  rlimit saved{};
-  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
-  // The lowest free descriptor: the client's socket takes it, so the
-  // server's accept gets a higher one, which the lowered limit puts inside
-  // the reserve.
-  const int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(lowest, 0);
-  close(lowest);
-  rlimit lowered = saved;
-  lowered.rlim_cur = static_cast<rlim_t>(lowest) + 1 + kDescriptorReserve;
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
   {
+    const ScopedDescriptorLimit lowered(limitPuttingTheNextAcceptInTheReserve());
     RawConnection refused(server->portForTest());
     ASSERT_TRUE(refused.connected());
     EXPECT_TRUE(refused.closedByPeer());
   }
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   EXPECT_EQ(server->stats().refused_for_descriptors, 1u);
   httplib::Client client(kLoopback, server->portForTest());
   httplib::Result result = client.Get("/healthz");
