@@ -7,9 +7,13 @@
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "tests/common/temp_dir.h"
 
 namespace credsync::server {
 namespace {
@@ -20,9 +24,12 @@ using ::testing::HasSubstr;
 
 constexpr char kServiceName[] = "credsync.v1.CredsyncService";
 
-// The health service alone, served in process (no socket, no port) with
+// The health service alone, served on a Unix socket in a temp dir with
 // sources a test flips. Watch re-evaluates every millisecond, so every
-// change reaches a watcher without any test waiting on a clock.
+// change reaches a watcher without any test waiting on a clock. Not gRPC's
+// in-process channel: it hands message buffers between threads inside
+// gRPC's core, which ThreadSanitizer cannot see, so the TSan tree reported
+// the hand-over as a race.
 class HealthServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -36,11 +43,14 @@ class HealthServiceTest : public ::testing::Test {
       server_.reset();  // before the service it serves
     }
     health_ = std::make_unique<HealthService>(std::move(sources), absl::Milliseconds(1));
+    const std::string address = "unix:" + dir_.file("health-" + std::to_string(++servers_));
     grpc::ServerBuilder builder;
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials());
     builder.RegisterService(health_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    stub_ = grpc::health::v1::Health::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+    stub_ = grpc::health::v1::Health::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   }
 
   // The Check answer for `service`, or "error <gRPC code>".
@@ -77,6 +87,8 @@ class HealthServiceTest : public ::testing::Test {
 
   std::atomic<bool> live_{true};
   std::atomic<bool> ready_{false};
+  credsync::testing::TempDir dir_{"health_service_test"};
+  int servers_ = 0;  // a fresh socket for each server a test starts
   std::unique_ptr<HealthService> health_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::health::v1::Health::Stub> stub_;
