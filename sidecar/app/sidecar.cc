@@ -246,7 +246,7 @@ absl::Status Sidecar::startServing() {
     handlers.ready = [this] { return readiness(); };
     handlers.metrics = [this] { return renderMetrics(); };
     absl::StatusOr<std::unique_ptr<server::ProbeServer>> probes =
-        server::ProbeServer::start(control.http_address, std::move(handlers));
+        server::ProbeServer::start(control.http_address, std::move(handlers), *time_source_);
     if (!probes.ok()) return probes.status();
     probes_ = *std::move(probes);
     log::info("http listening", {{"address", probes_->address()}});

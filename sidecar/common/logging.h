@@ -1,6 +1,5 @@
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -12,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "sidecar/common/secret.h"
+#include "sidecar/common/time_source.h"
 
 // Structured logs: one JSON object per line on stderr, with "time", "level",
 // "msg" and the caller's fields. Secret values cannot be passed as fields
@@ -82,21 +82,21 @@ inline void error(absl::string_view message, Fields fields = {}) {
   write(Level::kError, message, fields);
 }
 
-// For a warning a flood of events would repeat: due() is true at most once
-// per `interval` of the steady clock. Not thread-safe: one per thread.
+// For a warning a flood of events would repeat: due(now) is true at most
+// once per `interval` (`now` from a TimeSource). Not thread-safe: one per
+// thread.
 class Occasionally {
  public:
-  explicit Occasionally(std::chrono::steady_clock::duration interval) : interval_(interval) {}
-  bool due() {
-    const auto now = std::chrono::steady_clock::now();
+  explicit Occasionally(MonotonicTime::duration interval) : interval_(interval) {}
+  bool due(MonotonicTime now) {
     if (last_ && now - *last_ < interval_) return false;
     last_ = now;
     return true;
   }
 
  private:
-  const std::chrono::steady_clock::duration interval_;
-  std::optional<std::chrono::steady_clock::time_point> last_;
+  const MonotonicTime::duration interval_;
+  std::optional<MonotonicTime> last_;
 };
 
 }  // namespace credsync::log

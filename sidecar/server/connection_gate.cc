@@ -29,8 +29,6 @@
 namespace credsync::server {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 // Accepts per wake-up, so stop() is never kept waiting by a storm.
 constexpr int kAcceptsPerPass = 256;
 // At the limit, the table of handed-over connections is checked against
@@ -52,8 +50,10 @@ std::optional<ino_t> inodeOf(int fd) {
 
 class ConnectionGate::Impl {
  public:
-  Impl(std::string name, int listener, int wake, size_t max_connections, HandOver hand_over)
-      : name_(std::move(name)),
+  Impl(std::string name, int listener, int wake, size_t max_connections, HandOver hand_over,
+       const TimeSource& time_source)
+      : time_source_(time_source),
+        name_(std::move(name)),
         listener_(listener),
         wake_(wake),
         max_connections_(max_connections),
@@ -110,9 +110,9 @@ class ConnectionGate::Impl {
  private:
   void acceptLoop() {
     // After EMFILE the listener rests until then, unwatched.
-    Clock::time_point resume_at = Clock::time_point::min();
+    MonotonicTime resume_at = MonotonicTime::min();
     for (;;) {
-      const Clock::time_point now = Clock::now();
+      const MonotonicTime now = time_source_.monotonicTime();
       const bool resting = now < resume_at;
       std::array<pollfd, 2> entries = {pollfd{wake_, POLLIN, 0}, pollfd{listener_, POLLIN, 0}};
       const int timeout_ms =
@@ -127,8 +127,8 @@ class ConnectionGate::Impl {
       if (entries[0].revents != 0) break;  // stop()
       if (!resting && entries[1].revents != 0) {
         if (const std::optional<int> error = acceptSome(); error) {
-          resume_at = Clock::now() + kAcceptPause;
-          if (last_accept_warning_.due()) {
+          resume_at = time_source_.monotonicTime() + kAcceptPause;
+          if (last_accept_warning_.due(time_source_.monotonicTime())) {
             log::warn("control cannot accept connections",
                       {{"listener", name_}, {"error", errnoText(*error)}});
           }
@@ -172,7 +172,7 @@ class ConnectionGate::Impl {
     if (!inode) return false;
     MutexLock lock(&mutex_);
     if (handed_.size() >= max_connections_) {
-      const Clock::time_point now = Clock::now();
+      const MonotonicTime now = time_source_.monotonicTime();
       if (!last_sweep_ || now - *last_sweep_ >= kSweepInterval) {
         last_sweep_ = now;
         sweepLocked();
@@ -201,7 +201,8 @@ class ConnectionGate::Impl {
       MutexLock lock(&mutex_);
       total = reason == "limit" ? ++stats_.refused_at_limit : ++stats_.refused_for_descriptors;
     }
-    if ((reason == "limit" ? last_limit_warning_ : last_descriptor_warning_).due()) {
+    if ((reason == "limit" ? last_limit_warning_ : last_descriptor_warning_)
+            .due(time_source_.monotonicTime())) {
       log::warn(reason == "limit"
                     ? "control refusing connections at its connection limit"
                     : "control refusing connections to keep descriptors for publishing",
@@ -213,6 +214,7 @@ class ConnectionGate::Impl {
     }
   }
 
+  const TimeSource& time_source_;
   const std::string name_;
   const int listener_;  // closed by the accept loop as it ends
   const int wake_;
@@ -222,7 +224,7 @@ class ConnectionGate::Impl {
   bool listener_closed_ = false;  // by a failed run()
 
   // Only the accept loop touches these.
-  std::optional<Clock::time_point> last_sweep_;
+  std::optional<MonotonicTime> last_sweep_;
   log::Occasionally last_accept_warning_{kWarningInterval};
   log::Occasionally last_limit_warning_{kWarningInterval};
   log::Occasionally last_descriptor_warning_{kWarningInterval};
@@ -236,10 +238,9 @@ class ConnectionGate::Impl {
   bool stopped_ ABSL_GUARDED_BY(stop_mutex_) = false;
 };
 
-absl::StatusOr<std::unique_ptr<ConnectionGate>> ConnectionGate::create(std::string name,
-                                                                       int listener,
-                                                                       size_t max_connections,
-                                                                       HandOver hand_over) {
+absl::StatusOr<std::unique_ptr<ConnectionGate>> ConnectionGate::create(
+    std::string name, int listener, size_t max_connections, HandOver hand_over,
+    const TimeSource& time_source) {
   const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake < 0) {
     const int error = errno;
@@ -247,7 +248,7 @@ absl::StatusOr<std::unique_ptr<ConnectionGate>> ConnectionGate::create(std::stri
     return absl::InternalError(absl::StrCat("control ", name, ": ", errnoText(error)));
   }
   auto impl = std::make_unique<Impl>(std::move(name), listener, wake, max_connections,
-                                     std::move(hand_over));
+                                     std::move(hand_over), time_source);
   return std::unique_ptr<ConnectionGate>(new ConnectionGate(std::move(impl)));
 }
 

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "sidecar/common/time_source.h"
 
 namespace credsync::server {
 
@@ -37,9 +38,11 @@ class ConnectionGate {
   // Takes `listener` (listening, non-blocking); accepts nothing until
   // serve(), so the gate can be stored where calls will look for it first.
   // `name` is the listener's name in logs ("unix").
+  // `time_source` must outlive the gate.
   static absl::StatusOr<std::unique_ptr<ConnectionGate>> create(std::string name, int listener,
                                                                 size_t max_connections,
-                                                                HandOver hand_over);
+                                                                HandOver hand_over,
+                                                                const TimeSource& time_source);
   // Accepts on its own thread until stop().
   absl::Status serve();
   ~ConnectionGate();  // stops

@@ -124,7 +124,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcServerOp
                          options.max_connections);
   const auto hand_over = [grpc_server](int fd) { grpc::AddInsecureChannelFromFd(grpc_server, fd); };
   absl::StatusOr<std::unique_ptr<ConnectionGate>> unix_gate =
-      ConnectionGate::create("unix", *unix_listener, max_connections, hand_over);
+      ConnectionGate::create("unix", *unix_listener, max_connections, hand_over, time_source);
   if (!unix_gate.ok()) {
     if (tcp_listener) ::close(tcp_listener->fd);
     server->server_->Shutdown();
@@ -135,7 +135,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcServerOp
   server->unix_peers_.store(server->unix_gate_.get(), std::memory_order_release);
   if (tcp_listener) {
     absl::StatusOr<std::unique_ptr<ConnectionGate>> tcp_gate =
-        ConnectionGate::create("tcp", tcp_listener->fd, max_connections, hand_over);
+        ConnectionGate::create("tcp", tcp_listener->fd, max_connections, hand_over, time_source);
     if (!tcp_gate.ok()) {
       server->shutdown(absl::ZeroDuration());
       return tcp_gate.status();

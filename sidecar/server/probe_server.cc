@@ -63,8 +63,6 @@ constexpr auto kWarningInterval = std::chrono::seconds(60);
 constexpr uint64_t kListenerId = 0;
 constexpr uint64_t kWakeId = 1;
 
-using Clock = std::chrono::steady_clock;
-
 // Both ends of a socket as httplib wants them for REMOTE_ADDR/LOCAL_ADDR.
 void socketAddress(int fd, bool peer, std::string& ip, int& port) {
   sockaddr_storage storage{};
@@ -173,9 +171,10 @@ std::string withNewline(std::string text) {
 
 class ProbeServer::Impl {
  public:
-  Impl(ProbeHandlers handlers, const ProbeServerOptions& options, size_t max_connections,
-       int listener, int epoll, int wake, std::string address, int port)
+  Impl(ProbeHandlers handlers, const TimeSource& time_source, const ProbeServerOptions& options,
+       size_t max_connections, int listener, int epoll, int wake, std::string address, int port)
       : handlers_(std::move(handlers)),
+        time_source_(time_source),
         request_timeout_(absl::ToChronoNanoseconds(options.request_timeout)),
         max_connections_(max_connections),
         max_queued_renders_(options.max_queued_renders),
@@ -264,7 +263,7 @@ class ProbeServer::Impl {
     std::string output;  // answered, not yet sent
     size_t sent = 0;     // of output
     size_t served = 0;   // requests answered
-    Clock::time_point deadline;
+    MonotonicTime deadline;
     // Its place in waiting_, while it is in it.
     std::list<uint64_t>::iterator waiting_position;
     bool in_waiting = false;
@@ -343,13 +342,14 @@ class ProbeServer::Impl {
   // Until the earliest deadline (the front of waiting_) or the listener's
   // pause ends; -1 when nothing waits.
   int waitMilliseconds() const {
-    std::optional<Clock::time_point> next;
+    std::optional<MonotonicTime> next;
     if (!waiting_.empty()) next = connections_.at(waiting_.front()).deadline;
     if (listener_paused_until_ && (!next || *listener_paused_until_ < *next)) {
       next = listener_paused_until_;
     }
     if (!next) return -1;
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now());
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(*next - time_source_.monotonicTime());
     return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60'000));
   }
 
@@ -397,18 +397,18 @@ class ProbeServer::Impl {
 
   void pauseListener(int error) {
     if (listener_paused_until_) return;
-    listener_paused_until_ = Clock::now() + kAcceptPause;
+    listener_paused_until_ = time_source_.monotonicTime() + kAcceptPause;
     epoll_event event{};
     event.data.u64 = kListenerId;
     epoll_ctl(epoll_, EPOLL_CTL_MOD, listener_, &event);
-    if (last_accept_warning_.due()) {
+    if (last_accept_warning_.due(time_source_.monotonicTime())) {
       log::warn("probe server cannot accept connections",
                 {{"address", address_}, {"error", errnoText(error)}});
     }
   }
 
   void resumeListener() {
-    if (!listener_paused_until_ || *listener_paused_until_ > Clock::now()) return;
+    if (!listener_paused_until_ || *listener_paused_until_ > time_source_.monotonicTime()) return;
     listener_paused_until_.reset();
     epoll_event event{};
     event.events = EPOLLIN;
@@ -426,7 +426,7 @@ class ProbeServer::Impl {
       MutexLock lock(&mutex_);
       shed = ++stats_.shed;
     }
-    if (last_shed_warning_.due()) {
+    if (last_shed_warning_.due(time_source_.monotonicTime())) {
       log::warn("probe server at its connection limit; closing the longest-waiting connections",
                 {{"address", address_},
                  {"max_connections", max_connections_},
@@ -440,7 +440,7 @@ class ProbeServer::Impl {
       MutexLock lock(&mutex_);
       refused = ++stats_.refused_for_descriptors;
     }
-    if (last_descriptor_warning_.due()) {
+    if (last_descriptor_warning_.due(time_source_.monotonicTime())) {
       log::warn("probe server refusing connections to keep descriptors for publishing",
                 {{"address", address_},
                  {"descriptor_limit", descriptorLimit()},
@@ -588,7 +588,7 @@ class ProbeServer::Impl {
   // request head, or for its client to read the answer.
   void startWaiting(Connection& connection) {
     if (connection.in_waiting) waiting_.erase(connection.waiting_position);
-    connection.deadline = Clock::now() + request_timeout_;
+    connection.deadline = time_source_.monotonicTime() + request_timeout_;
     connection.waiting_position = waiting_.insert(waiting_.end(), connection.id);
     connection.in_waiting = true;
   }
@@ -602,7 +602,7 @@ class ProbeServer::Impl {
   // Every deadline is the same span after its start, so waiting_ is in
   // deadline order and expiry looks only at its front.
   void expire() {
-    const Clock::time_point now = Clock::now();
+    const MonotonicTime now = time_source_.monotonicTime();
     uint64_t expired = 0;
     while (!waiting_.empty() && connections_.at(waiting_.front()).deadline <= now) {
       closeConnection(waiting_.front());
@@ -749,7 +749,8 @@ class ProbeServer::Impl {
   }
 
   const ProbeHandlers handlers_;
-  const Clock::duration request_timeout_;
+  const TimeSource& time_source_;
+  const MonotonicTime::duration request_timeout_;
   const size_t max_connections_;
   const size_t max_queued_renders_;
   const int listener_;  // closed by the loop as it ends
@@ -765,7 +766,7 @@ class ProbeServer::Impl {
   // the order their clocks started.
   std::list<uint64_t> waiting_;
   uint64_t next_id_ = kWakeId + 1;
-  std::optional<Clock::time_point> listener_paused_until_;
+  std::optional<MonotonicTime> listener_paused_until_;
   log::Occasionally last_accept_warning_{kWarningInterval};
   log::Occasionally last_shed_warning_{kWarningInterval};
   log::Occasionally last_descriptor_warning_{kWarningInterval};
@@ -788,6 +789,7 @@ class ProbeServer::Impl {
 
 absl::StatusOr<std::unique_ptr<ProbeServer>> ProbeServer::start(const std::string& address,
                                                                 ProbeHandlers handlers,
+                                                                const TimeSource& time_source,
                                                                 const ProbeServerOptions& options) {
   absl::StatusOr<TcpListener> listener = listenTcp(address, "probe address");
   if (!listener.ok()) return listener.status();
@@ -808,8 +810,8 @@ absl::StatusOr<std::unique_ptr<ProbeServer>> ProbeServer::start(const std::strin
     const size_t spare = limit > kDescriptorReserve ? (limit - kDescriptorReserve) / 2 : 1;
     max_connections = std::clamp<size_t>(spare, 1, kDefaultMaxConnections);
   }
-  auto impl = std::make_unique<Impl>(std::move(handlers), options, max_connections, listener->fd,
-                                     epoll, wake, listener->address, listener->port);
+  auto impl = std::make_unique<Impl>(std::move(handlers), time_source, options, max_connections,
+                                     listener->fd, epoll, wake, listener->address, listener->port);
   if (absl::Status status = impl->run(); !status.ok()) return status;
   return std::unique_ptr<ProbeServer>(new ProbeServer(std::move(impl)));
 }

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "sidecar/common/time_source.h"
 
 namespace credsync::server {
 
@@ -79,8 +80,9 @@ class ProbeServer {
   //   UNAVAILABLE       the host does not resolve, or bind/listen failed
   //                     (the message names the address and the errno text);
   //   INTERNAL          the process is out of descriptors or threads.
+  // Deadlines are read from `time_source` (which must outlive the server).
   static absl::StatusOr<std::unique_ptr<ProbeServer>> start(
-      const std::string& address, ProbeHandlers handlers,
+      const std::string& address, ProbeHandlers handlers, const TimeSource& time_source,
       const ProbeServerOptions& options = ProbeServerOptions());
 
   ~ProbeServer();  // stops

@@ -69,11 +69,13 @@ class ConnectionGateTest : public ::testing::Test {
     absl::StatusOr<TcpListener> listener = listenTcp("127.0.0.1:0", "test address");
     ASSERT_THAT(listener, IsOk());
     port_ = listener->port;
-    absl::StatusOr<std::unique_ptr<ConnectionGate>> gate =
-        ConnectionGate::create("test", listener->fd, max_connections, [this](int fd) {
+    absl::StatusOr<std::unique_ptr<ConnectionGate>> gate = ConnectionGate::create(
+        "test", listener->fd, max_connections,
+        [this](int fd) {
           MutexLock lock(&mutex_);
           handed_.push_back(fd);
-        });
+        },
+        time_source_);
     ASSERT_THAT(gate, IsOk());
     gate_ = *std::move(gate);
     ASSERT_THAT(gate_->serve(), IsOk());
@@ -89,6 +91,7 @@ class ConnectionGateTest : public ::testing::Test {
     handed_.erase(handed_.begin() + static_cast<std::ptrdiff_t>(index));
   }
 
+  RealTimeSource time_source_;
   int port_ = 0;
   std::unique_ptr<ConnectionGate> gate_;
   Mutex mutex_;
@@ -176,11 +179,13 @@ TEST_F(ConnectionGateTest, AcceptsNothingBeforeServe) {
   absl::StatusOr<TcpListener> listener = listenTcp("127.0.0.1:0", "test address");
   ASSERT_THAT(listener, IsOk());
   int handed = 0;
-  absl::StatusOr<std::unique_ptr<ConnectionGate>> gate =
-      ConnectionGate::create("test", listener->fd, 8, [&handed](int fd) {
+  absl::StatusOr<std::unique_ptr<ConnectionGate>> gate = ConnectionGate::create(
+      "test", listener->fd, 8,
+      [&handed](int fd) {
         ++handed;
         close(fd);
-      });
+      },
+      time_source_);
   ASSERT_THAT(gate, IsOk());
   Client waiting(listener->port);
   EXPECT_TRUE(waiting.connected());  // the kernel completes the handshake

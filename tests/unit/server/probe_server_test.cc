@@ -128,11 +128,13 @@ class ProbeServerTest : public ::testing::Test {
 
   std::unique_ptr<ProbeServer> start(const ProbeServerOptions& options = ProbeServerOptions()) {
     absl::StatusOr<std::unique_ptr<ProbeServer>> server =
-        ProbeServer::start(absl::StrCat(kLoopback, ":0"), handlers_, options);
+        ProbeServer::start(absl::StrCat(kLoopback, ":0"), handlers_, time_source_, options);
     EXPECT_THAT(server, credsync::testing::IsOk());
     return server.ok() ? *std::move(server) : nullptr;
   }
 
+  // Real time: the server's deadlines are waited for on real sockets.
+  RealTimeSource time_source_;
   std::atomic<bool> live_{true};
   std::atomic<bool> ready_{true};
   ProbeHandlers handlers_;
@@ -395,7 +397,7 @@ TEST_F(ProbeServerTest, RejectsMalformedAddresses) {
        {"", "127.0.0.1", "127.0.0.1:", ":8080", "127.0.0.1:http", "127.0.0.1:65536", "127.0.0.1:-1",
         "127.0.0.1:123456", "::1:8080", "[::1]", "[::1]8080", "[::1:8080", "127.0.0.1 :8080",
         "127.0.0.1:80 80"}) {
-    EXPECT_THAT(ProbeServer::start(address, handlers_),
+    EXPECT_THAT(ProbeServer::start(address, handlers_, time_source_),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("host:port")))
         << address;
   }
@@ -407,7 +409,7 @@ TEST_F(ProbeServerTest, PortInUse) {
   const std::unique_ptr<ProbeServer> first = start();
   ASSERT_NE(first, nullptr);
   const std::string taken = absl::StrCat(kLoopback, ":", first->portForTest());
-  EXPECT_THAT(ProbeServer::start(taken, handlers_),
+  EXPECT_THAT(ProbeServer::start(taken, handlers_, time_source_),
               StatusIs(absl::StatusCode::kUnavailable,
                        AllOf(HasSubstr(taken), HasSubstr("Address already in use"))));
 }
