@@ -247,8 +247,15 @@ absl::Status statusFromApiError(absl::string_view action, const ApiErrorInfo& er
   }
   if (!error.message.empty()) absl::StrAppend(&message, ": ", error.message);
   if (!error.request_id.empty()) absl::StrAppend(&message, " (RequestId ", error.request_id, ")");
-  return withUpstreamCode(absl::Status(classify(error.code, error.http_status), message),
-                          error.code);
+  absl::Status status =
+      withUpstreamCode(absl::Status(classify(error.code, error.http_status), message), error.code);
+  // "Slow down" proper: a quota code or HTTP 429. ServiceUnavailableTemporary,
+  // which the outcome metric counts with them, is an overloaded server: a
+  // 5xx, retried like one.
+  const bool quota = absl::StartsWith(error.code, "Throttling") ||
+                     absl::EndsWith(error.code, ".Throttling") || error.http_status == 429;
+  if (quota) status = markThrottled(std::move(status));
+  return status;
 }
 
 absl::Status statusFromErrorResponse(absl::string_view action, int http_status,

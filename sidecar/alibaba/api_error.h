@@ -45,7 +45,10 @@ ApiErrorInfo sanitizeApiError(ApiErrorInfo error, absl::Span<const absl::string_
 //                        Unauthorized (unknown client key) and SignatureNotMatch
 //   INVALID_ARGUMENT     MissingParameter, InvalidParameter.*, other 4xx
 // Message: "<action>: <Code>: <Message> (RequestId <id>)". `action` names
-// the call, e.g. "KMS GetSecretValue".
+// the call, e.g. "KMS GetSecretValue". A quota answer (Throttling,
+// Throttling.*, *.Throttling, or HTTP 429) is also markThrottled()
+// (sidecar/common/upstream_error.h), so schedulers back off further than
+// after an outage; ServiceUnavailableTemporary is not: it is a 503.
 absl::Status statusFromApiError(absl::string_view action, const ApiErrorInfo& error);
 
 // The status for a non-2xx HTTP answer: parseApiErrorBody, then

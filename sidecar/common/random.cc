@@ -28,7 +28,9 @@ RandomPtr makeRandom() {
   const std::string bytes = crypto::randomBytes(sizeof(uint64_t));
   uint64_t seed;
   std::memcpy(&seed, bytes.data(), sizeof(seed));
-  return std::make_unique<Mt19937Random>(seed);
+  return makeSeededRandom(seed);
 }
+
+RandomPtr makeSeededRandom(uint64_t seed) { return std::make_unique<Mt19937Random>(seed); }
 
 }  // namespace credsync

@@ -26,4 +26,8 @@ using RandomPtr = std::unique_ptr<Random>;
 // Seeded from OpenSSL's DRBG, so that pods started together spread out.
 RandomPtr makeRandom();
 
+// The same draws for the same seed: for simulations that must be
+// reproducible (bench/fleet), never for a running sidecar.
+RandomPtr makeSeededRandom(uint64_t seed);
+
 }  // namespace credsync

@@ -16,6 +16,15 @@ std::optional<std::string> upstreamCode(const absl::Status& status) {
   return std::string(*payload);
 }
 
+absl::Status markThrottled(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kThrottledPayloadUrl, absl::Cord());
+  return status;
+}
+
+bool isThrottled(const absl::Status& status) {
+  return status.GetPayload(kThrottledPayloadUrl).has_value();
+}
+
 absl::Status withContext(const absl::Status& status, absl::string_view context) {
   if (status.ok()) return status;
   absl::Status result(status.code(), absl::StrCat(context, ": ", status.message()));

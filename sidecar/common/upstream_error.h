@@ -23,6 +23,17 @@ absl::Status withUpstreamCode(absl::Status status, absl::string_view code);
 // The upstream code carried by a status, if any.
 std::optional<std::string> upstreamCode(const absl::Status& status);
 
+// The status payload type URL marking an upstream's "slow down" answer.
+inline constexpr absl::string_view kThrottledPayloadUrl = "type.credsync.dev/throttled";
+
+// `status` marked as the upstream asking callers to slow down (a quota or
+// flow-control answer, HTTP 429): retries back off further than after an
+// outage, since every retry spends the quota that is exhausted.
+absl::Status markThrottled(absl::Status status);
+
+// Whether `status` carries markThrottled()'s mark.
+bool isThrottled(const absl::Status& status);
+
 // `status` with "<context>: " put in front of its message, code and payloads
 // (the upstream code) kept. OK stays OK.
 absl::Status withContext(const absl::Status& status, absl::string_view context);

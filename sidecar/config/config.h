@@ -178,6 +178,10 @@ struct RefreshConfig {
   // min(retry_max_backoff, retry_initial_backoff * 2^attempt).
   absl::Duration retry_initial_backoff = absl::Seconds(2);
   absl::Duration retry_max_backoff = absl::Seconds(10);
+  // Retries after a throttling answer (the upstream's quota is spent, so
+  // every retry costs it more): decorrelated jitter, each delay uniform in
+  // [retry_initial_backoff, min(throttled_max_backoff, 3 x the previous)].
+  absl::Duration throttled_max_backoff = absl::Minutes(1);
   // Upstream calls made on an app's Refresh, per profile (docs/design.md
   // §3.4): a token bucket of refresh.on_demand_burst tokens, one more every
   // refresh.on_demand_refill, as the official managed-credentials plug-ins do.

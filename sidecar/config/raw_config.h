@@ -79,6 +79,7 @@ inline constexpr KeySpec kKeys[] = {
     {"refresh.startup_jitter", nullptr, false},
     {"refresh.retry_initial_backoff", nullptr, false},
     {"refresh.retry_max_backoff", nullptr, false},
+    {"refresh.throttled_max_backoff", nullptr, false},
     {"refresh.on_demand_burst", nullptr, false},
     {"refresh.on_demand_refill", nullptr, false},
     {"control.socket", nullptr, false},

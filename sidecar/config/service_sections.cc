@@ -101,6 +101,7 @@ absl::Status readRefresh(const RawConfig& raw_config, RefreshConfig& refresh) {
       {"refresh.startup_jitter", absl::ZeroDuration(), &refresh.startup_jitter},
       {"refresh.retry_initial_backoff", absl::Milliseconds(1), &refresh.retry_initial_backoff},
       {"refresh.retry_max_backoff", absl::Milliseconds(1), &refresh.retry_max_backoff},
+      {"refresh.throttled_max_backoff", absl::Milliseconds(1), &refresh.throttled_max_backoff},
       {"refresh.on_demand_refill", absl::Milliseconds(1), &refresh.on_demand_refill},
   };
   for (const DurationKey& duration : durations) {
@@ -129,6 +130,12 @@ absl::Status readRefresh(const RawConfig& raw_config, RefreshConfig& refresh) {
     const RawValue* raw = raw_config.find("refresh.retry_max_backoff");
     if (raw == nullptr) raw = raw_config.find("refresh.retry_initial_backoff");
     return invalid("refresh.retry_max_backoff",
+                   "must not be less than refresh.retry_initial_backoff", *raw);
+  }
+  if (refresh.throttled_max_backoff < refresh.retry_initial_backoff) {
+    const RawValue* raw = raw_config.find("refresh.throttled_max_backoff");
+    if (raw == nullptr) raw = raw_config.find("refresh.retry_initial_backoff");
+    return invalid("refresh.throttled_max_backoff",
                    "must not be less than refresh.retry_initial_backoff", *raw);
   }
   return absl::OkStatus();

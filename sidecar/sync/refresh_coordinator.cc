@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -86,14 +87,14 @@ struct RefreshCoordinator::Admission {
 
 RefreshCoordinator::RefreshCoordinator(SyncEngine& engine, const config::RefreshConfig& config,
                                        const TimeSource& time_source, std::function<void()> wake,
-                                       std::function<void()> release_memory)
+                                       std::function<void()> release_memory, Deadlines deadlines)
     : engine_(engine),
       config_(config),
       time_source_(time_source),
       wake_(std::move(wake)),
       release_memory_(std::move(release_memory)) {
   engine_.addListener(this);
-  dispatcher_ = std::thread([this] { dispatch(); });
+  if (deadlines == Deadlines::kOwnThread) dispatcher_ = std::thread([this] { dispatch(); });
 }
 
 RefreshCoordinator::~RefreshCoordinator() { stop(); }
@@ -115,11 +116,14 @@ std::optional<absl::Duration> RefreshCoordinator::retryAfter(const absl::Status&
   return absl::Seconds(seconds);
 }
 
-RefreshCoordinator::Admission RefreshCoordinator::admit(RefreshRequest& request, int round) {
+RefreshCoordinator::Admission RefreshCoordinator::admit(RefreshRequest& request, int round,
+                                                        absl::Duration patience) {
   Admission admission;
   const std::string& failed_key = request.failed_access_key_id;
   bool rate_limited = false;
   bool requested = false;
+  bool throttled = false;
+  const absl::Time now = time_source_.systemTime();
   std::optional<RefreshView> seen =
       engine_.inspectAndRequest(request.profile, [&](const RefreshView& view) {
         // "The value I have is wrong", for a generic profile, means the
@@ -131,6 +135,13 @@ RefreshCoordinator::Admission RefreshCoordinator::admit(RefreshRequest& request,
         // Join: in the second round any fetch in flight started after this
         // caller's first one completed, so it is fresh enough.
         if (view.fetch_requested || view.fetch_in_flight) return false;
+        // Upstream asked to slow down: a Refresh must not pull the retry
+        // its backoff scheduled earlier, or a fleet of apps would undo the
+        // backoff of a fleet of sidecars. It waits for that retry instead.
+        if (isThrottled(view.last_fetch) && view.next_fetch > now) {
+          throttled = true;
+          return false;
+        }
         if (!bucketFor(view.profile).tryTake()) {
           rate_limited = true;
           return false;
@@ -157,6 +168,23 @@ RefreshCoordinator::Admission RefreshCoordinator::admit(RefreshRequest& request,
     error.SetPayload(kRetryAfterPayload,
                      absl::Cord(absl::StrCat(std::ceil(absl::ToDoubleSeconds(wait)))));
     admission.answer = std::move(error);
+    return admission;
+  }
+  if (throttled) {
+    const absl::Duration wait = view.next_fetch - now;
+    if (wait > patience) {
+      absl::Status error = markThrottled(absl::UnavailableError(absl::StrCat(
+          "profile ", view.profile, ": KMS or STS is throttling; the next attempt is in ",
+          absl::FormatDuration(absl::Ceil(wait, absl::Seconds(1))),
+          " and the previous key stays in the file")));
+      error.SetPayload(kRetryAfterPayload,
+                       absl::Cord(absl::StrCat(std::ceil(absl::ToDoubleSeconds(wait)))));
+      admission.answer = std::move(error);
+      return admission;
+    }
+    // Joins the scheduled retry: the next fetch to start.
+    admission.profile = view.profile;
+    admission.awaited = view.fetches_started + 1;
     return admission;
   }
   admission.profile = view.profile;
@@ -218,7 +246,7 @@ uint64_t RefreshCoordinator::start(const RefreshRequest& request, absl::Duration
     MutexLock lock(&mutex_);
     completions_before = completions_;
   }
-  Admission admission = admit(bounded, /*round=*/0);
+  Admission admission = admit(bounded, /*round=*/0, timeout);
   if (admission.answer) {
     done(*std::move(admission.answer));
     return 0;
@@ -293,12 +321,57 @@ absl::StatusOr<RefreshAnswer> RefreshCoordinator::refresh(const RefreshRequest& 
 }
 
 void RefreshCoordinator::stop() {
+  std::vector<Answer> answers;
   {
     MutexLock lock(&mutex_);
     if (stopping_) return;
     stopping_ = true;
+    if (!dispatcher_.joinable()) {
+      // No dispatcher to answer the waiters: answer them here.
+      for (auto& [id, waiter] : waiters_) {
+        answers.emplace_back(std::move(waiter.done),
+                             absl::CancelledError("refresh: credsync is shutting down"));
+      }
+      waiters_.clear();
+      waiting_ = 0;
+    }
   }
+  for (auto& [done, result] : answers) done(std::move(result));
   if (dispatcher_.joinable()) dispatcher_.join();
+}
+
+void RefreshCoordinator::collectExpiredLocked(MonotonicTime now, std::vector<Answer>& answers) {
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    Waiter& waiter = it->second;
+    if (waiter.readmitting || waiter.deadline > now) {
+      ++it;
+      continue;
+    }
+    answers.emplace_back(std::move(waiter.done),
+                         absl::DeadlineExceededError(absl::StrCat(
+                             "profile ", waiter.profile, ": no answer from KMS within ",
+                             absl::FormatDuration(waiter.timeout),
+                             "; the fetch goes on and Watch reports its result")));
+    it = waiters_.erase(it);
+    --waiting_;
+  }
+}
+
+void RefreshCoordinator::answerExpired() {
+  std::vector<Answer> answers;
+  bool release = false;
+  {
+    MutexLock lock(&mutex_);
+    const MonotonicTime now = time_source_.monotonicTime();
+    collectExpiredLocked(now, answers);
+    if (release_at_ && *release_at_ <= now) {
+      release_at_.reset();
+      release = true;
+    }
+  }
+  answerAll(answers);
+  if (release) release_memory_();
+  settleDirty();
 }
 
 void RefreshCoordinator::onRoundFinished() { settleDirty(); }
@@ -332,7 +405,7 @@ void RefreshCoordinator::settleDirty() {
     if (view) views.emplace(profile, *std::move(view));
   }
   std::vector<Answer> answers;
-  std::vector<std::pair<uint64_t, RefreshRequest>> retries;
+  std::vector<std::tuple<uint64_t, RefreshRequest, absl::Duration>> retries;
   {
     MutexLock lock(&mutex_);
     for (auto it = waiters_.begin(); it != waiters_.end();) {
@@ -346,7 +419,8 @@ void RefreshCoordinator::settleDirty() {
       std::optional<absl::StatusOr<RefreshAnswer>> result = settle(waiter, view->second, &retry);
       if (retry) {
         waiter.readmitting = true;
-        retries.emplace_back(it->first, waiter.request);
+        retries.emplace_back(it->first, waiter.request,
+                             absl::FromChrono(waiter.deadline - time_source_.monotonicTime()));
       }
       if (!result) {
         ++it;
@@ -363,7 +437,9 @@ void RefreshCoordinator::settleDirty() {
   if (retries.empty()) return;
   std::vector<std::pair<uint64_t, Admission>> admissions;
   admissions.reserve(retries.size());
-  for (auto& [id, request] : retries) admissions.emplace_back(id, admit(request, /*round=*/1));
+  for (auto& [id, request, patience] : retries) {
+    admissions.emplace_back(id, admit(request, /*round=*/1, patience));
+  }
   {
     MutexLock lock(&mutex_);
     for (auto& [id, admission] : admissions) {
@@ -428,21 +504,7 @@ void RefreshCoordinator::dispatch() {
         waiters_.clear();
         waiting_ = 0;
       } else {
-        const MonotonicTime checked = time_source_.monotonicTime();
-        for (auto it = waiters_.begin(); it != waiters_.end();) {
-          Waiter& waiter = it->second;
-          if (waiter.readmitting || waiter.deadline > checked) {
-            ++it;
-            continue;
-          }
-          answers.emplace_back(std::move(waiter.done),
-                               absl::DeadlineExceededError(absl::StrCat(
-                                   "profile ", waiter.profile, ": no answer from KMS within ",
-                                   absl::FormatDuration(waiter.timeout),
-                                   "; the fetch goes on and Watch reports its result")));
-          it = waiters_.erase(it);
-          --waiting_;
-        }
+        collectExpiredLocked(time_source_.monotonicTime(), answers);
       }
     }
     answerAll(answers);

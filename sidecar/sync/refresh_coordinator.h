@@ -63,7 +63,9 @@ using RefreshCallback = std::function<void(absl::StatusOr<RefreshAnswer>)>;
 //   FAILED_PRECONDITION KMS still returns the failed key, or refuses for a
 //                       reason no retry fixes (upstream code kept);
 //   UNAVAILABLE         the fetch failed in a retryable way, or the new key
-//                       could not be written;
+//                       could not be written, or upstream throttled the last
+//                       fetch and its retry is further off than the caller's
+//                       timeout (retry_after says when);
 //   DEADLINE_EXCEEDED / CANCELLED  the caller stopped waiting (or credsync
 //                       is shutting down).
 // A waiting caller is a record, not a thread: one dispatcher thread settles
@@ -78,12 +80,18 @@ class RefreshCoordinator : public SyncListener {
   static constexpr size_t kBurstAnswers = 64;
   static constexpr absl::Duration kReleaseDelay = absl::Seconds(1);
 
+  // Who answers waiters whose deadline passed: the coordinator's own
+  // dispatcher thread, or its owner calling answerExpired() (a simulation
+  // that drives thousands of coordinators from one thread on one clock).
+  enum class Deadlines { kOwnThread, kCallerDriven };
+
   // `wake` nudges the scheduler thread to run what is due now.
   // `release_memory` (optional) returns freed memory to the system after a
   // burst of answers (releaseFreedMemory() in production).
   RefreshCoordinator(SyncEngine& engine, const config::RefreshConfig& config,
                      const TimeSource& time_source, std::function<void()> wake,
-                     std::function<void()> release_memory = nullptr);
+                     std::function<void()> release_memory = nullptr,
+                     Deadlines deadlines = Deadlines::kOwnThread);
   // Answers every caller still waiting with CANCELLED.
   ~RefreshCoordinator() override;
   RefreshCoordinator(const RefreshCoordinator&) = delete;
@@ -107,6 +115,11 @@ class RefreshCoordinator : public SyncListener {
   // Answers every waiting caller with CANCELLED and stops the dispatcher;
   // later calls are answered at once with CANCELLED. Idempotent.
   void stop();
+
+  // Answers the callers whose deadline has passed, with DEADLINE_EXCEEDED.
+  // The dispatcher thread does this itself; a kCallerDriven coordinator's
+  // owner calls it as its clock moves.
+  void answerExpired();
 
   // Callers waiting for a fetch right now (the control service caps them).
   int waiting() const { return waiting_.load(); }
@@ -140,8 +153,9 @@ class RefreshCoordinator : public SyncListener {
 
   using Answer = std::pair<RefreshCallback, absl::StatusOr<RefreshAnswer>>;
 
-  // Fills in a generic request's empty failed_version_id.
-  Admission admit(RefreshRequest& request, int round);
+  // Fills in a generic request's empty failed_version_id. `patience`: how
+  // long the caller may still wait.
+  Admission admit(RefreshRequest& request, int round, absl::Duration patience);
   // Answers or re-admits the waiters of the profiles marked dirty. Called
   // without mutex_ (it calls the engine and the callbacks).
   void settleDirty();
@@ -153,6 +167,10 @@ class RefreshCoordinator : public SyncListener {
   std::optional<absl::StatusOr<RefreshAnswer>> settle(const Waiter& waiter, const RefreshView& view,
                                                       bool* retry);
   void dispatch();
+  // Moves the answers of waiters past their deadline (by `now`) into
+  // `answers`.
+  void collectExpiredLocked(MonotonicTime now, std::vector<Answer>& answers)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   TokenBucket& bucketFor(const std::string& profile);
 
   SyncEngine& engine_;

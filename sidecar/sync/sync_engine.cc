@@ -71,6 +71,14 @@ absl::Time RefreshSchedule::afterFailure(absl::Time now, int consecutive_failure
   return now + std::max(kMinimumRetryDelay, random_.uniformDuration(ceiling));
 }
 
+absl::Time RefreshSchedule::afterThrottling(absl::Time now, absl::Duration& previous_delay) {
+  const absl::Duration base = config_.retry_initial_backoff;
+  const absl::Duration upper =
+      std::min(config_.throttled_max_backoff, std::max(base, previous_delay) * 3);
+  previous_delay = base + random_.uniformDuration(upper - base);
+  return now + std::max(kMinimumRetryDelay, previous_delay);
+}
+
 SyncEngine::SyncEngine(const config::Config& config, fetch::SecretSource& source,
                        output::OutputWriter& writer, const TimeSource& time_source, Random& random)
     : config_(config),
@@ -157,6 +165,7 @@ absl::Time SyncEngine::recordRoundLocked(
       status.last_success = done;
       status.last_error = absl::OkStatus();
       status.consecutive_failures = 0;
+      state->throttled_delay = absl::ZeroDuration();
       status.version_id = result->version_id;
       status.next_rotation_date = result->next_rotation_date;
       status.next_refresh = schedule_.afterSuccess(done, result->next_rotation_date);
@@ -175,7 +184,10 @@ absl::Time SyncEngine::recordRoundLocked(
       const bool retryable = isRetryable(error);
       ++status.consecutive_failures;
       status.last_error = error;
-      status.next_refresh = schedule_.afterFailure(done, status.consecutive_failures, retryable);
+      status.next_refresh =
+          retryable && isThrottled(error)
+              ? schedule_.afterThrottling(done, state->throttled_delay)
+              : schedule_.afterFailure(done, status.consecutive_failures, retryable);
       if (requested_meanwhile) status.next_refresh = done;
       // Degraded mode is never silent: say whether the last good key stays.
       const std::string next_refresh = formatTime(status.next_refresh);
@@ -183,6 +195,7 @@ absl::Time SyncEngine::recordRoundLocked(
                  {{"profile", name},
                   {"error", error},
                   {"retryable", retryable},
+                  {"throttled", isThrottled(error)},
                   {"failures", status.consecutive_failures},
                   {"next_refresh", next_refresh},
                   {"serving_last_good_key", state->credential.has_value()}});
@@ -333,6 +346,7 @@ RefreshView SyncEngine::viewLocked(const ProfileState& state) const {
   view.fetch_requested = state.refresh_requests != state.requests_covered;
   view.last_fetch = state.last_fetch;
   view.publish_pending = unpublished_.count(state.config.name) > 0;
+  view.next_fetch = state.status.next_refresh;
   return view;
 }
 

@@ -56,6 +56,13 @@ class RefreshSchedule {
   // backoff for retryable errors; the slow interval for the others, so that
   // a missing permission or secret does not spin.
   absl::Time afterFailure(absl::Time now, int consecutive_failures, bool retryable);
+  // After a throttling answer: decorrelated jitter, uniform in
+  // [retry_initial_backoff, min(throttled_max_backoff, 3 x previous_delay)],
+  // and `previous_delay` becomes the delay drawn (zero means none yet).
+  // Unlike full jitter's, each draw depends on the pod's own last one, so a
+  // throttled fleet spreads over the whole cap instead of coming back in
+  // waves (bench/fleet measures both).
+  absl::Time afterThrottling(absl::Time now, absl::Duration& previous_delay);
 
  private:
   absl::Time slow(absl::Time now);
@@ -80,6 +87,7 @@ struct RefreshView {
   bool fetch_requested = false;  // requested, not yet started
   absl::Status last_fetch;       // the latest completed fetch
   bool publish_pending = false;  // a fetched key is not in the file yet
+  absl::Time next_fetch;         // when the next fetch is scheduled
 };
 
 // Identity -> fetch -> store -> publish. Keeps each profile's latest good
@@ -137,6 +145,8 @@ class SyncEngine {
     uint64_t fetches_completed = 0;
     bool fetch_in_flight = false;
     absl::Status last_fetch;
+    // The last delay drawn after a throttling answer (zero after a success).
+    absl::Duration throttled_delay;
   };
 
   ProfileState* findLocked(const std::string& profile) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

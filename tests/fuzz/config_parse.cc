@@ -83,6 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check(c.refresh.interval >= absl::Minutes(1));
   check(c.refresh.retry_initial_backoff > absl::ZeroDuration());
   check(c.refresh.retry_max_backoff >= c.refresh.retry_initial_backoff);
+  check(c.refresh.throttled_max_backoff >= c.refresh.retry_initial_backoff);
   check(c.http.connect_timeout > absl::ZeroDuration());
   check(c.http.request_timeout > absl::ZeroDuration());
   check((c.output.file_mode & ~0644u) == 0 && (c.output.file_mode & 0444u) != 0);

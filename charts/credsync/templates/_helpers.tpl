@@ -228,6 +228,7 @@ environment (e.g. what ACK's webhook injects) still apply.
 {{- $_ := include "credsync.put" (list $refresh "startup_jitter" $r.startupJitter) }}
 {{- $_ := include "credsync.put" (list $refresh "retry_initial_backoff" $r.retryInitialBackoff) }}
 {{- $_ := include "credsync.put" (list $refresh "retry_max_backoff" $r.retryMaxBackoff) }}
+{{- $_ := include "credsync.put" (list $refresh "throttled_max_backoff" $r.throttledMaxBackoff) }}
 {{- if not (kindIs "invalid" $r.onDemandBurst) }}
 {{- $_ := set $refresh "on_demand_burst" (int $r.onDemandBurst) }}
 {{- end }}

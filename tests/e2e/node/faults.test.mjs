@@ -85,6 +85,12 @@ async function startCaseOn(emu, name, { retryable, proxy = false }) {
       rotation_jitter: '0s',
       retry_initial_backoff: `${INITIAL_BACKOFF_MS}ms`,
       retry_max_backoff: `${MAX_BACKOFF_MS}ms`,
+      // The throttling class (Rejected.Throttling) backs off with
+      // decorrelated jitter, each delay in [initial, min(cap, 3 x
+      // previous)]: with the same cap its delays stay within the bounds
+      // above. That it backs off further by default is the unit tests' and
+      // bench/fleet's to show.
+      throttled_max_backoff: `${MAX_BACKOFF_MS}ms`,
       on_demand_burst: 100,
     },
     log: { level: 'debug' },

@@ -285,11 +285,19 @@ TEST(ApiErrorTest, ThrottlingRule) {
     EXPECT_TRUE(isThrottlingCode(code)) << code;
     EXPECT_EQ(statusFromApiError("X", info(400, code)).code(), absl::StatusCode::kUnavailable)
         << code;
+    // The quota codes ask for a longer backoff; ServiceUnavailableTemporary
+    // is a 503 and is retried like one.
+    EXPECT_EQ(isThrottled(statusFromApiError("X", info(400, code))),
+              std::string(code) != "ServiceUnavailableTemporary")
+        << code;
   }
   for (const char* code : {"UserThrottling", "Forbidden", "InvalidParameter", "ServiceUnavailable",
                            "InternalFailure", ""}) {
     EXPECT_FALSE(isThrottlingCode(code)) << code;
+    EXPECT_FALSE(isThrottled(statusFromApiError("X", info(503, code)))) << code;
   }
+  // A bare 429 says "slow down" whatever its body.
+  EXPECT_TRUE(isThrottled(statusFromErrorResponse("X", 429, "")));
   const auto json = [](const std::string& code) {
     return "{\"RequestId\":\"5E4F\",\"HostId\":\"kms.cn-hangzhou.aliyuncs.com\",\"Code\":\"" +
            code + "\",\"Message\":\"m\"}";

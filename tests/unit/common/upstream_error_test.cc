@@ -35,6 +35,17 @@ TEST(UpstreamErrorTest, WithContextKeepsCodeAndPayload) {
 }
 
 // Verifies retryability by absl code: transport and throttling yes, the rest no.
+// Verifies the throttling mark is set only on errors, survives
+// withContext, and is not confused with the upstream code.
+TEST(UpstreamErrorTest, ThrottledMarkTravelsAsPayload) {
+  EXPECT_FALSE(isThrottled(absl::UnavailableError("reset")));
+  const absl::Status marked = markThrottled(absl::UnavailableError("slow down"));
+  EXPECT_TRUE(isThrottled(marked));
+  EXPECT_TRUE(isThrottled(withContext(marked, "profile app")));
+  EXPECT_FALSE(upstreamCode(marked).has_value());
+  EXPECT_FALSE(isThrottled(markThrottled(absl::OkStatus())));
+}
+
 TEST(UpstreamErrorTest, RetryableCodes) {
   EXPECT_TRUE(isRetryable(absl::UnavailableError("x")));
   EXPECT_TRUE(isRetryable(absl::DeadlineExceededError("x")));

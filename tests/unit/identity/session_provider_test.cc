@@ -282,6 +282,34 @@ TEST_F(SessionProviderTest, ServesCurrentSessionWhileRefreshFails) {
   EXPECT_THAT(provider->status().last_error, StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
+// Verifies that while STS throttles, the valid session is used to its last
+// minute (every fetch meanwhile succeeds), with one attempt per hold-off,
+// and that after it the throttling error is returned with its mark, so the
+// scheduler backs off as throttling asks.
+TEST_F(SessionProviderTest, ThrottledStsKeepsTheValidSessionUntilItsLastMinute) {
+  CredentialProviderPtr provider = makeProvider();
+  ASSERT_THAT(provider->credentials(), IsOk());
+  const absl::Time expiration = time_.systemTime() + absl::Hours(1);
+  const absl::Status throttled = markThrottled(absl::UnavailableError(
+      "STS AssumeRoleWithOIDC: Throttling.User: Request was denied due to user flow control."));
+  time_.advance(absl::Minutes(46));
+  int served = 0;
+  while (time_.systemTime() + absl::Minutes(1) < expiration - absl::Seconds(30)) {
+    failNext(throttled);
+    EXPECT_EQ(keyId(provider->credentials()), "STS.KEY1");
+    ++served;
+    time_.advance(absl::Seconds(30));
+  }
+  EXPECT_EQ(served, 25);  // 46 min to 58.5 min, every 30 s
+  EXPECT_EQ(exchanges(), 1 + served);
+  EXPECT_THAT(log_.linesAt("warn"), SizeIs(1));
+  time_.advance(absl::Seconds(31));  // under a minute left
+  failNext(throttled);
+  const absl::StatusOr<alibaba::AccessKeyCredentials> last = provider->credentials();
+  EXPECT_THAT(last, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("Throttling.User")));
+  EXPECT_TRUE(isThrottled(last.status()));
+}
+
 // Verifies a session is never returned once less than a minute of it is
 // left: the refresh error is returned instead, and stays so after expiry.
 TEST_F(SessionProviderTest, NeverReturnsNearlyExpiredSession) {

@@ -321,6 +321,99 @@ TEST_F(RefreshCoordinatorTest, ThousandWaitersWithoutThreads) {
   EXPECT_TRUE(eventually([&] { return harness_->memoryReleases() == 1; }));
 }
 
+// A coordinator without a dispatcher thread (Deadlines::kCallerDriven, as
+// the fleet simulation drives thousands of them): the test's thread runs
+// the engine and the deadlines.
+class CallerDrivenRefreshTest : public ::testing::Test {
+ protected:
+  CallerDrivenRefreshTest()
+      : engine_(config_, source_, writer_, time_, random_),
+        coordinator_(
+            engine_, config_.refresh, time_, [this] { ++wakes_; }, nullptr,
+            RefreshCoordinator::Deadlines::kCallerDriven) {}
+
+  std::unique_ptr<Answered> call(absl::Duration patience) {
+    auto answered = std::make_unique<Answered>();
+    coordinator_.start({"app", "AK-1", "test"}, patience, answered->callback());
+    return answered;
+  }
+  // Runs the engine at its next scheduled fetch.
+  void runScheduled() {
+    time_.advance(engine_.status().front().next_refresh - time_.systemTime());
+    engine_.runDue();
+  }
+
+  config::Config config_ =
+      configWithProfiles({profile("app", "acs/ram/user/app", /*is_default=*/true)});
+  testing::FakeSecretSource source_;
+  testing::FakeWriter writer_;
+  testing::SimulatedTimeSource time_;
+  testing::FakeRandom random_{0.5};
+  int wakes_ = 0;
+  SyncEngine engine_;
+  RefreshCoordinator coordinator_;
+};
+
+// Verifies that after a throttled fetch a Refresh does not pull the
+// backoff's retry earlier: a caller whose patience covers the retry waits
+// for it and is answered by it; one whose patience does not is told at
+// once, with the throttling mark and how long until the retry.
+TEST_F(CallerDrivenRefreshTest, ThrottledFetchIsNotPulledEarlier) {
+  const absl::Status throttled =
+      markThrottled(absl::UnavailableError("KMS GetSecretValue: Rejected.Throttling"));
+  source_.script["app"] = {key("AK-1"), throttled, throttled, key("AK-2")};
+  engine_.runDue();
+  ASSERT_TRUE(engine_.ready());
+
+  std::unique_ptr<Answered> first = call(kPatience);
+  EXPECT_EQ(wakes_, 1);
+  engine_.runDue();  // the requested fetch, throttled
+  ASSERT_TRUE(first->done.HasBeenNotified());
+  EXPECT_THAT(first->answer, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_TRUE(isThrottled(first->answer.status()));
+
+  std::unique_ptr<Answered> joined = call(kPatience);  // the retry is 4 s away
+  std::unique_ptr<Answered> hurried = call(absl::Seconds(1));
+  EXPECT_FALSE(joined->done.HasBeenNotified());
+  ASSERT_TRUE(hurried->done.HasBeenNotified());
+  EXPECT_THAT(hurried->answer, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("throttling")));
+  EXPECT_TRUE(isThrottled(hurried->answer.status()));
+  EXPECT_EQ(RefreshCoordinator::retryAfter(hurried->answer.status()), absl::Seconds(4));
+  EXPECT_EQ(wakes_, 1);
+  EXPECT_EQ(source_.callsOf("app"), 2);
+
+  runScheduled();  // throttled again, 4 s later
+  ASSERT_TRUE(joined->done.HasBeenNotified());
+  EXPECT_THAT(joined->answer, StatusIs(absl::StatusCode::kUnavailable));
+
+  std::unique_ptr<Answered> last = call(kPatience);
+  runScheduled();  // 7 s later: the new key
+  ASSERT_TRUE(last->done.HasBeenNotified());
+  ASSERT_THAT(last->answer, IsOk());
+  EXPECT_EQ(last->answer->access_key_id, "AK-2");
+  EXPECT_TRUE(last->answer->coalesced);
+  EXPECT_EQ(wakes_, 1);
+  EXPECT_EQ(source_.callsOf("app"), 4);
+}
+
+// Verifies a caller-driven coordinator answers expired waiters when asked,
+// and its stop() answers the rest.
+TEST_F(CallerDrivenRefreshTest, DeadlinesAndStopWithoutADispatcher) {
+  source_.script["app"] = {key("AK-1")};
+  engine_.runDue();
+  std::unique_ptr<Answered> brief = call(absl::Seconds(5));
+  std::unique_ptr<Answered> patient = call(absl::Minutes(5));
+  EXPECT_EQ(coordinator_.waiting(), 2);
+  time_.advance(absl::Seconds(6));
+  coordinator_.answerExpired();
+  ASSERT_TRUE(brief->done.HasBeenNotified());
+  EXPECT_THAT(brief->answer, StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_FALSE(patient->done.HasBeenNotified());
+  coordinator_.stop();
+  ASSERT_TRUE(patient->done.HasBeenNotified());
+  EXPECT_THAT(patient->answer, StatusIs(absl::StatusCode::kCancelled));
+}
+
 // Verifies a few answers at once do not release memory.
 TEST_F(RefreshCoordinatorTest, SmallBatchesDoNotReleaseMemory) {
   start("AK-1");

@@ -54,6 +54,35 @@ TEST(RefreshScheduleTest, BackoffBoundsAndSlowFallback) {
 }
 
 // Verifies the first fetch waits at most the startup jitter.
+// Verifies a throttling answer backs off with decorrelated jitter: each
+// delay uniform in [2 s, min(1 min, 3 x the previous)], growing from the
+// pod's own last draw up to the longer cap.
+TEST(RefreshScheduleTest, ThrottlingBacksOffWithDecorrelatedJitterToALongerCap) {
+  testing::FakeRandom random(0.999999);
+  RefreshSchedule schedule(defaults(), random);
+  absl::Duration previous;
+  // At the top of each range: 6 s, 18 s, 54 s, then the 60 s cap.
+  const absl::Duration expected[] = {absl::Seconds(6), absl::Seconds(18), absl::Seconds(54),
+                                     absl::Seconds(60), absl::Seconds(60)};
+  for (absl::Duration delay : expected) {
+    const absl::Time next = schedule.afterThrottling(kNow, previous);
+    EXPECT_NEAR(absl::ToDoubleSeconds(next - kNow), absl::ToDoubleSeconds(delay), 0.01);
+    EXPECT_EQ(previous, next - kNow);
+  }
+  // Past a plain retry's 10 s cap, and never below the initial backoff.
+  random.set(0.0);
+  EXPECT_EQ(schedule.afterThrottling(kNow, previous), kNow + absl::Seconds(2));
+  EXPECT_EQ(previous, absl::Seconds(2));
+  random.set(0.5);
+  EXPECT_EQ(schedule.afterThrottling(kNow, previous), kNow + absl::Seconds(4));
+
+  config::RefreshConfig short_cap = defaults();
+  short_cap.throttled_max_backoff = absl::Seconds(2);
+  RefreshSchedule capped(short_cap, random);
+  absl::Duration none;
+  EXPECT_EQ(capped.afterThrottling(kNow, none), kNow + absl::Seconds(2));
+}
+
 TEST(RefreshScheduleTest, StartupJitter) {
   testing::FakeRandom random(0.5);
   config::RefreshConfig config = defaults();

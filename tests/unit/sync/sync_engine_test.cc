@@ -138,6 +138,33 @@ TEST_F(SyncEngineTest, FailureKeepsLastGoodKey) {
   EXPECT_EQ(statusOf("app").consecutive_failures, 0);
 }
 
+// Verifies a throttling answer is retried on the longer, decorrelated
+// schedule (4 s, then 7 s at the middle of each range), not a 5xx's 1 s,
+// the last good key staying, and that a success starts the next throttled
+// streak from the bottom again.
+TEST_F(SyncEngineTest, ThrottlingBacksOffFurtherThanAnOutage) {
+  const absl::Status throttled =
+      markThrottled(absl::UnavailableError("KMS GetSecretValue: Rejected.Throttling"));
+  source_.script["app"] = {key("AK-APP-1"), throttled,
+                           throttled,       key("AK-APP-1"),
+                           throttled,       absl::UnavailableError("KMS GetSecretValue: HTTP 503")};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  random_.set(0.5);
+  engine().runDue();
+  const auto retryAfter = [&]() {
+    time_.advance(statusOf("app").next_refresh - time_.systemTime());
+    engine().runDue();
+    return statusOf("app").next_refresh - time_.systemTime();
+  };
+  EXPECT_EQ(retryAfter(), absl::Seconds(4));  // uniform in [2 s, 6 s]
+  EXPECT_EQ(retryAfter(), absl::Seconds(7));  // uniform in [2 s, 12 s]
+  EXPECT_THAT(writer_.current(), HasSubstr("AK-APP-1"));
+  EXPECT_TRUE(engine().ready());
+  EXPECT_GT(retryAfter(), absl::Minutes(50));  // success: the slow interval
+  EXPECT_EQ(retryAfter(), absl::Seconds(4));   // a new streak starts low
+  EXPECT_EQ(retryAfter(), absl::Seconds(2));   // a 503: full jitter, n = 2
+}
+
 // Verifies a profile without permission is reported, nothing is written for
 // it, the other profile is written, and it falls back to the slow schedule.
 TEST_F(SyncEngineTest, PermissionDeniedProfileIsNotWritten) {
