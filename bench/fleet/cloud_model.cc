@@ -65,29 +65,25 @@ std::string CloudModel::keyIdAt(absl::Time time) const {
 http::Response CloudModel::answer(int pod, const http::Request& request) {
   const absl::Time now = time_source_.systemTime();
   ++requests_;
-  if (absl::StartsWith(request.url, options_.sts_endpoint)) {
-    const bool accepted = sts_limiter_.tryAccept(now);
-    count(pod, Service::kSts, !accepted, now);
-    if (!accepted) {
-      return jsonResponse(400, {{"RequestId", absl::StrCat("fleet-", requests_)},
-                                {"Code", "Throttling.User"},
-                                {"Message", "Request was denied due to user flow control."}});
-    }
-    return sts(now);
-  }
-  if (absl::StartsWith(request.url, options_.kms_endpoint)) {
-    const bool accepted = kms_limiter_.tryAccept(now);
-    count(pod, Service::kKms, !accepted, now);
-    if (!accepted) {
-      return jsonResponse(400, {{"RequestId", absl::StrCat("fleet-", requests_)},
-                                {"Code", "Rejected.Throttling"},
-                                {"Message", "QPS Limit Exceeded"}});
-    }
-    return kms(now);
-  }
-  return jsonResponse(404, {{"RequestId", absl::StrCat("fleet-", requests_)},
-                            {"Code", "InvalidAction.NotFound"},
-                            {"Message", "no such endpoint in the fleet model"}});
+  if (absl::StartsWith(request.url, options_.sts_endpoint)) return admit(pod, Service::kSts, now);
+  if (absl::StartsWith(request.url, options_.kms_endpoint)) return admit(pod, Service::kKms, now);
+  return error(404, "InvalidAction.NotFound", "no such endpoint in the fleet model");
+}
+
+http::Response CloudModel::admit(int pod, Service service, absl::Time now) {
+  const bool to_sts = service == Service::kSts;
+  const bool accepted = (to_sts ? sts_limiter_ : kms_limiter_).tryAccept(now);
+  count(pod, service, !accepted, now);
+  if (accepted) return to_sts ? sts(now) : kms(now);
+  // The codes and messages the services answer with.
+  return to_sts ? error(400, "Throttling.User", "Request was denied due to user flow control.")
+                : error(400, "Rejected.Throttling", "QPS Limit Exceeded");
+}
+
+http::Response CloudModel::error(int status, absl::string_view code, absl::string_view message) {
+  return jsonResponse(status, {{"RequestId", absl::StrCat("fleet-", requests_)},
+                               {"Code", std::string(code)},
+                               {"Message", std::string(message)}});
 }
 
 http::Response CloudModel::sts(absl::Time now) {

@@ -108,6 +108,9 @@ class CloudModel {
 
   size_t versionIndexAt(absl::Time time) const;
   const Version& versionAt(absl::Time time) const;
+  // Counts the call and answers it, or refuses it above the quota.
+  http::Response admit(int pod, Service service, absl::Time now);
+  http::Response error(int status, absl::string_view code, absl::string_view message);
   http::Response sts(absl::Time now);
   http::Response kms(absl::Time now);
   void count(int pod, Service service, bool throttled, absl::Time now);

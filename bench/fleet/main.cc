@@ -71,8 +71,8 @@ absl::StatusOr<Options> parseOptions(const std::vector<std::string>& args) {
                                                         {"sts-per-minute"},
                                                         {"kms-qps"},
                                                         {"session-duration"},
-                        {"interval"},
-                        {"retry-max-backoff"},
+                                                        {"interval"},
+                                                        {"retry-max-backoff"},
                                                         {"throttled-max-backoff"},
                                                         {"callers-per-pod"},
                                                         {"seed"},
@@ -131,7 +131,8 @@ absl::StatusOr<Options> parseOptions(const std::vector<std::string>& args) {
       return status;
     }
   }
-  if (fleet.cloud.session_duration < absl::Minutes(15) || fleet.refresh.interval < absl::Seconds(1)) {
+  if (fleet.cloud.session_duration < absl::Minutes(15) ||
+      fleet.refresh.interval < absl::Seconds(1)) {
     return absl::InvalidArgumentError(
         "--session-duration must be at least 15m (as STS requires) and --interval at least 1s");
   }
@@ -147,8 +148,8 @@ constexpr int kSteadyHours = 6;
 
 PhaseReport perHour(PhaseReport report) {
   Traffic& t = report.traffic;
-  for (int64_t* count : {&t.sts, &t.sts_throttled, &t.kms, &t.kms_throttled, &t.retries,
-                         &t.wasted_retries}) {
+  for (int64_t* count :
+       {&t.sts, &t.sts_throttled, &t.kms, &t.kms_throttled, &t.retries, &t.wasted_retries}) {
     *count /= kSteadyHours;
   }
   report.name = absl::StrCat("steady state, per hour (", kSteadyHours, " h mean)");

@@ -497,9 +497,14 @@ std::string validateSummary(const config::Config& config) {
   // Without an OpenAPI endpoint no RAM identity is used (the sidecar runs with none).
   const char* identity =
       config.kms.endpoints.empty() ? "none" : config::identityTypeName(config.identity.type);
+  // The STS endpoint only where it is called: the OIDC identity.
+  const std::string sts =
+      !config.kms.endpoints.empty() && config.identity.type == config::IdentityType::kOidc
+          ? absl::StrCat(", STS ", config.identity.sts_endpoint)
+          : "";
   return absl::StrCat("config OK: identity ", identity, ", ", config.profiles.size(),
                       " profile(s) [", absl::StrJoin(profiles, ", "), "], KMS ",
-                      absl::StrJoin(kms, ", "), ", output ", config.output.directory);
+                      absl::StrJoin(kms, ", "), sts, ", output ", config.output.directory);
 }
 
 }  // namespace credsync::cli

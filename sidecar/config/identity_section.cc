@@ -38,7 +38,24 @@ bool isSessionNameChar(char c) { return absl::ascii_isalnum(c) || absl::StrConta
 // sts[-vpc].<region>.aliyuncs.com for a region, else sts.aliyuncs.com (the
 // VPC flag alone does not change the central endpoint). Across sources the
 // precedence holds: a region set in the file beats an endpoint that only
-// the environment gives.
+// the environment gives. One rule beyond the SDKs': with no STS endpoint or
+// STS region from any source, STS follows KMS's region and VPC choice, so a
+// VPC-only cluster that names only kms.region does not call the public
+// central endpoint, which it cannot reach.
+// STS in KMS's region: sts-vpc.<kms.region> when identity.vpc_endpoint says
+// so, or, where it is not set, kms.vpc_endpoint. nullopt without a valid
+// kms.region (kms_section reports an invalid one).
+std::optional<std::string> followKms(const RawConfig& raw_config, const RawValue* identity_vpc,
+                                     bool identity_vpc_value) {
+  const RawValue* kms_region = raw_config.find("kms.region");
+  if (kms_region == nullptr) return std::nullopt;
+  const std::string region(absl::StripAsciiWhitespace(kms_region->text));
+  if (region.empty() || !isRegion(region)) return std::nullopt;
+  bool vpc = identity_vpc_value;
+  if (identity_vpc == nullptr && !raw_config.readBool("kms.vpc_endpoint", vpc).ok()) vpc = false;
+  return absl::StrCat("https://", vpc ? "sts-vpc." : "sts.", region, ".aliyuncs.com");
+}
+
 absl::Status readStsEndpoint(const RawConfig& raw_config, IdentityConfig& identity) {
   const RawValue* endpoint = raw_config.find("identity.sts_endpoint");
   const RawValue* region = raw_config.find("identity.sts_region");
@@ -70,6 +87,8 @@ absl::Status readStsEndpoint(const RawConfig& raw_config, IdentityConfig& identi
   } else if (!region_id.empty()) {
     identity.sts_endpoint =
         absl::StrCat("https://", vpc ? "sts-vpc." : "sts.", region_id, ".aliyuncs.com");
+  } else if (std::optional<std::string> followed = followKms(raw_config, vpc_raw, vpc)) {
+    identity.sts_endpoint = *followed;
   } else {
     identity.sts_endpoint = "https://sts.aliyuncs.com";
   }

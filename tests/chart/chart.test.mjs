@@ -637,6 +637,18 @@ describe('helm template: custom STS and KMS endpoints, CA bundle', () => {
 
   test('credsync validate accepts the config', () => assertValidates(objs));
   test('valid objects', () => assertModels(objs));
+
+  // A VPC-only cluster names only the KMS region and the VPC switch: STS must
+  // follow them (the central sts.aliyuncs.com is not reachable there), and
+  // validate says which endpoint credsync will call. No RRSA endpoint
+  // variables, as on ACK with rrsa.projectToken (the chart's default).
+  test('kms.region and kms.vpcEndpoint alone: STS follows them', () => {
+    const o = render({ set: { 'config.kms.region': 'cn-shenzhen', 'config.kms.vpcEndpoint': 'true' } });
+    assert.equal(configOf(o).identity.sts_endpoint, undefined);
+    const r = runValidate(o);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, / KMS https:\/\/kms-vpc\.cn-shenzhen\.aliyuncs\.com, STS https:\/\/sts-vpc\.cn-shenzhen\.aliyuncs\.com, output /);
+  });
 });
 
 describe('helm template: config.kms.instances (client keys from Secrets)', () => {
@@ -812,7 +824,7 @@ describe('helm template: config.kms.instances (client keys from Secrets)', () =>
       assertValidates(objs);
       // Both instances first, then the region's gateway: the order fetches try them.
       assert.match(runValidate(objs).stdout,
-        /KMS https:\/\/kst-[^ ]+ \(instance\), https:\/\/kst-[^ ]+ \(instance\), https:\/\/kms\.cn-hangzhou\.aliyuncs\.com, output/);
+        /KMS https:\/\/kst-[^ ]+ \(instance\), https:\/\/kst-[^ ]+ \(instance\), https:\/\/kms\.cn-hangzhou\.aliyuncs\.com, STS https:\/\/sts\.cn-hangzhou\.aliyuncs\.com, output/);
     });
     test('valid objects', () => assertModels(objs));
 

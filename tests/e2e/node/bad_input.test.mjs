@@ -227,7 +227,8 @@ describe('bad input, end to end', () => {
 
   // Verifies that ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED is not bad input
   // whatever it holds: "true" in any case turns the VPC endpoint on, any
-  // other value turns it off (as the SDKs read it; docs/configuration.md).
+  // other value turns it off (as the SDKs read it; docs/configuration.md),
+  // for KMS and for STS, which follows KMS's region when nothing names its own.
   it('the VPC switch is never bad input', async () => {
     for (const [value, host] of [['TRUE', 'kms-vpc.cn-hangzhou.aliyuncs.com'], ['true', 'kms-vpc.cn-hangzhou.aliyuncs.com'],
                                  ['yes', 'kms.cn-hangzhou.aliyuncs.com'], ['1', 'kms.cn-hangzhou.aliyuncs.com'],
@@ -237,7 +238,9 @@ describe('bad input, end to end', () => {
       const result = await run(['validate', '--config', file],
                                { env: { ...table.base_environment, ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED: value }, cwd: c.dir });
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, new RegExp(`KMS https://${host.replace(/\./g, '\\.')}, output`), value);
+      const sts = host.replace(/^kms/, 'sts');
+      assert.match(result.stdout,
+                   new RegExp(`KMS https://${host.replace(/\./g, '\\.')}, STS https://${sts.replace(/\./g, '\\.')}, output`), value);
       assert.deepEqual(listTree(c.dir), ['config.yaml', 'out']);
     }
   });

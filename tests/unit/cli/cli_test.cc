@@ -181,11 +181,16 @@ TEST(CliTest, ValidateSummaryOrderAndIdentity) {
   instance.endpoint = "kst-hzz1.cryptoservice.kms.aliyuncs.com";
   config.kms.instances = {instance};
   config.kms.endpoints = {"kms.cn-hangzhou.aliyuncs.com"};
+  config.identity.sts_endpoint = "https://sts-vpc.cn-hangzhou.aliyuncs.com";
   config.output.directory = "/var/run/credsync";
   EXPECT_EQ(validateSummary(config),
             "config OK: identity oidc, 2 profile(s) [default, db (generic)], KMS "
             "kst-hzz1.cryptoservice.kms.aliyuncs.com (instance), kms.cn-hangzhou.aliyuncs.com, "
-            "output /var/run/credsync");
+            "STS https://sts-vpc.cn-hangzhou.aliyuncs.com, output /var/run/credsync");
+  // Another identity calls no STS endpoint of credsync's choosing.
+  config.identity.type = config::IdentityType::kEcsRamRole;
+  EXPECT_THAT(validateSummary(config), Not(HasSubstr("STS")));
+  config.identity.type = config::IdentityType::kOidc;
   config.kms.endpoints.clear();
   EXPECT_THAT(validateSummary(config), StartsWith("config OK: identity none, "));
 }

@@ -257,7 +257,8 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(config->identity.role_session_name, "credsync");
   EXPECT_EQ(config->identity.session_duration, absl::Hours(1));
   EXPECT_EQ(config->identity.policy, "");
-  EXPECT_EQ(config->identity.sts_endpoint, "https://sts.aliyuncs.com");
+  // No STS setting: STS follows the KMS region (ALIBABA_CLOUD_REGION_ID).
+  EXPECT_EQ(config->identity.sts_endpoint, "https://sts.cn-hangzhou.aliyuncs.com");
   EXPECT_TRUE(config->identity.static_access_key_id.empty());
   EXPECT_TRUE(config->identity.static_access_key_secret.empty());
   EXPECT_EQ(config->kms.region, "cn-hangzhou");
@@ -352,10 +353,10 @@ std::vector<PrecedenceCase> precedenceCases() {
        std::string("credsync-pod-1"), "env-session", "file-session", "flag-session"},
       {"identity.sts_endpoint", "ALIBABA_CLOUD_STS_ENDPOINT", "sts.env.example.com",
        "sts.file.example.com", "sts.flag.example.com", stsEndpoint,
-       std::string("https://sts.aliyuncs.com"), "https://sts.env.example.com",
+       std::string("https://sts.cn-hangzhou.aliyuncs.com"), "https://sts.env.example.com",
        "https://sts.file.example.com", "https://sts.flag.example.com"},
       {"identity.sts_region", "ALIBABA_CLOUD_STS_REGION", "cn-beijing", "cn-shanghai",
-       "ap-southeast-1", stsEndpoint, std::string("https://sts.aliyuncs.com"),
+       "ap-southeast-1", stsEndpoint, std::string("https://sts.cn-hangzhou.aliyuncs.com"),
        "https://sts.cn-beijing.aliyuncs.com", "https://sts.cn-shanghai.aliyuncs.com",
        "https://sts.ap-southeast-1.aliyuncs.com"},
       {"kms.region", "ALIBABA_CLOUD_REGION_ID", "cn-beijing", "cn-shanghai", "ap-southeast-1",
@@ -547,12 +548,13 @@ TEST(ConfigTest, NullFallsThroughEmptyStringShadows) {
   const std::string empty_value = std::string("identity:\n  sts_endpoint: \"\"\n") + kProfiles;
   const auto shadowed = parseConfig(empty_value, fakeEnvironment(env));
   ASSERT_THAT(shadowed, IsOk());
-  EXPECT_EQ(shadowed->identity.sts_endpoint, "https://sts.aliyuncs.com");
+  // Shadowed, so unset: STS follows the KMS region, as with nothing set.
+  EXPECT_EQ(shadowed->identity.sts_endpoint, "https://sts.cn-hangzhou.aliyuncs.com");
 
   // The same through a flag.
   const auto flag = parseConfig(kProfiles, fakeEnvironment(env), {{"identity.sts_endpoint", ""}});
   ASSERT_THAT(flag, IsOk());
-  EXPECT_EQ(flag->identity.sts_endpoint, "https://sts.aliyuncs.com");
+  EXPECT_EQ(flag->identity.sts_endpoint, "https://sts.cn-hangzhou.aliyuncs.com");
 }
 
 struct EndpointCase {
@@ -563,13 +565,54 @@ struct EndpointCase {
   std::string want;
 };
 
+// No region anywhere: kms.region "" hides ALIBABA_CLOUD_REGION_ID, and an
+// endpoint stands in for KMS.
+const std::map<std::string, std::string> kNoRegion = {
+    {"kms.region", "\"\""}, {"kms.endpoints", "[kms.cn-hangzhou.aliyuncs.com]"}};
+
 // Verifies STS endpoint selection, mirroring credentials-go's
 // providers/oidc_test.go (TestNewOIDCCredentialsProvider) plus the ACK
 // webhook's ALIBABA_CLOUD_STS_ENDPOINT and credsync's source precedence.
 TEST(ConfigTest, StsEndpointSelection) {
   const std::vector<EndpointCase> cases = {
-      // oidc_test.go: "sts endpoint: default".
-      {"default", {}, {}, {}, "https://sts.aliyuncs.com"},
+      // oidc_test.go: "sts endpoint: default", with no region anywhere
+      // (kms.region "" hides ALIBABA_CLOUD_REGION_ID).
+      {"default", {}, kNoRegion, {}, "https://sts.aliyuncs.com"},
+      // credsync's rule: no STS setting, so STS follows KMS's region and
+      // VPC choice (a VPC-only cluster cannot reach the central endpoint).
+      {"follows the kms region", {}, {}, {}, "https://sts.cn-hangzhou.aliyuncs.com"},
+      {"follows kms vpc",
+       {},
+       {{"kms.region", "cn-shenzhen"}, {"kms.vpc_endpoint", "true"}},
+       {},
+       "https://sts-vpc.cn-shenzhen.aliyuncs.com"},
+      {"follows the vpc env with the region env",
+       {{"ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "true"}},
+       {},
+       {},
+       "https://sts-vpc.cn-hangzhou.aliyuncs.com"},
+      {"identity vpc false beats kms vpc",
+       {},
+       {{"kms.region", "cn-shenzhen"},
+        {"kms.vpc_endpoint", "true"},
+        {"identity.vpc_endpoint", "false"}},
+       {},
+       "https://sts.cn-shenzhen.aliyuncs.com"},
+      {"sts region beats kms region",
+       {},
+       {{"kms.region", "cn-shenzhen"}, {"identity.sts_region", "cn-beijing"}},
+       {},
+       "https://sts.cn-beijing.aliyuncs.com"},
+      {"any explicit sts endpoint beats the kms region",
+       {{"ALIBABA_CLOUD_STS_ENDPOINT", "sts-vpc.cn-hangzhou.aliyuncs.com"}},
+       {{"kms.region", "cn-shenzhen"}},
+       {},
+       "https://sts-vpc.cn-hangzhou.aliyuncs.com"},
+      {"kms endpoints alone say no region",
+       {},
+       {{"kms.region", "\"\""}, {"kms.endpoints", "[kms.cn-beijing.aliyuncs.com]"}},
+       {},
+       "https://sts.aliyuncs.com"},
       // "with sts endpoint env": region and VPC from the environment.
       {"env region and vpc",
        {{"ALIBABA_CLOUD_STS_REGION", "cn-hangzhou"},
@@ -610,7 +653,7 @@ TEST(ConfigTest, StsEndpointSelection) {
       // The SDKs ignore the VPC switch without a region.
       {"vpc without region",
        {{"ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "true"}},
-       {},
+       kNoRegion,
        {},
        "https://sts.aliyuncs.com"},
       // ACK webhook >= 0.4 injects all three; the endpoint wins.

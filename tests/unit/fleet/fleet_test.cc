@@ -27,6 +27,16 @@ class FleetTest : public ::testing::Test {
     EXPECT_TRUE(fleet.ok()) << fleet.status();
     return fleet.ok() ? *std::move(fleet) : nullptr;
   }
+
+  // A fleet whose rollout has finished, every pod ready; null (and a
+  // failure) otherwise.
+  static std::unique_ptr<Fleet> rolledOut(const FleetOptions& options) {
+    std::unique_ptr<Fleet> fleet = make(options);
+    if (fleet == nullptr) return nullptr;
+    const PhaseReport rollout = fleet->rollout(absl::Hours(1));
+    EXPECT_EQ(rollout.pods.missing, 0);
+    return rollout.pods.missing == 0 ? std::move(fleet) : nullptr;
+  }
 };
 
 TEST_F(FleetTest, RolloutUnderTheQuotasCostsOneCallOfEachKindPerPod) {
@@ -63,9 +73,8 @@ TEST_F(FleetTest, RolloutAboveTheStsQuotaWaitsForItAndNeverExceedsIt) {
 }
 
 TEST_F(FleetTest, ScheduledRotationReachesEveryPodAfterTheRotationDelay) {
-  auto fleet = make(small(30));
+  auto fleet = rolledOut(small(30));
   ASSERT_NE(fleet, nullptr);
-  ASSERT_EQ(fleet->rollout(absl::Hours(1)).pods.missing, 0);
   const PhaseReport rotation = fleet->scheduledRotation(absl::Hours(1));
   EXPECT_EQ(rotation.pods.missing, 0);
   // refresh.rotation_delay 5m plus up to refresh.rotation_jitter 5m.
@@ -77,9 +86,8 @@ TEST_F(FleetTest, ScheduledRotationReachesEveryPodAfterTheRotationDelay) {
 TEST_F(FleetTest, EmergencyRefreshStormCostsOneKmsCallPerPod) {
   FleetOptions options = small(25);
   options.callers_per_pod = 6;
-  auto fleet = make(options);
+  auto fleet = rolledOut(options);
   ASSERT_NE(fleet, nullptr);
-  ASSERT_EQ(fleet->rollout(absl::Hours(1)).pods.missing, 0);
   const PhaseReport emergency = fleet->emergencyRotation(absl::Hours(1));
   EXPECT_EQ(emergency.pods.missing, 0);
   EXPECT_EQ(emergency.pods.max, absl::ZeroDuration());
@@ -92,9 +100,8 @@ TEST_F(FleetTest, EmergencyStormAboveTheKmsQuotaLeavesRetriesToTheBackoff) {
   FleetOptions options = small(40);
   options.cloud.kms_per_second = 4;
   options.callers_per_pod = 4;
-  auto fleet = make(options);
+  auto fleet = rolledOut(options);
   ASSERT_NE(fleet, nullptr);
-  ASSERT_EQ(fleet->rollout(absl::Hours(1)).pods.missing, 0);
   const PhaseReport emergency = fleet->emergencyRotation(absl::Hours(1));
   EXPECT_EQ(emergency.pods.missing, 0);
   EXPECT_GE(emergency.pods.max, absl::Seconds(9));  // 40 pods at 4 a second
@@ -111,9 +118,8 @@ TEST_F(FleetTest, EmergencyStormAboveTheKmsQuotaLeavesRetriesToTheBackoff) {
 }
 
 TEST_F(FleetTest, SteadyStateFetchesAboutOncePerIntervalAndKeepsSessions) {
-  auto fleet = make(small(40));
+  auto fleet = rolledOut(small(40));
   ASSERT_NE(fleet, nullptr);
-  ASSERT_EQ(fleet->rollout(absl::Hours(1)).pods.missing, 0);
   const PhaseReport steady = fleet->steadyState(absl::Hours(3), absl::Hours(6));
   // refresh.interval 1h +- 10%: 40 pods over 6 hours.
   EXPECT_GE(steady.traffic.kms, 40 * 6 * 9 / 10);
