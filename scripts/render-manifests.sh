@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Renders the plain manifests for users without Helm from the chart:
 #   deploy/manifests/credsync.yaml  <- charts/credsync + deploy/manifests/values.yaml
-# tests/chart checks that the committed file matches (`--check`).
+# without a namespace, so `kubectl apply -n NS` and kustomize's `namespace:`
+# (deploy/kustomize) place them. tests/chart checks that the committed file
+# matches (`--check`).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${repo}/deploy/manifests/credsync.yaml"
@@ -9,9 +11,20 @@ out="${repo}/deploy/manifests/credsync.yaml"
 render() {
   echo "# Rendered by scripts/render-manifests.sh from charts/credsync with"
   echo "# deploy/manifests/values.yaml; do not edit by hand in this repository."
-  echo "# Apply with: kubectl apply -n <namespace> -f credsync.yaml"
-  "${repo}/scripts/helm.sh" template credsync "${repo}/charts/credsync" \
-    --namespace default -f "${repo}/deploy/manifests/values.yaml"
+  echo "# Apply with: kubectl apply -n <namespace> -f credsync.yaml, or build on"
+  echo "# the kustomize base in deploy/kustomize/base."
+  # The chart puts .Release.Namespace into each object's metadata; these
+  # manifests carry none (a metadata-level line, two spaces in). A
+  # placeholder left anywhere else would be a namespace baked in: refuse.
+  local text
+  text="$("${repo}/scripts/helm.sh" template credsync "${repo}/charts/credsync" \
+    --namespace credsync-render-placeholder -f "${repo}/deploy/manifests/values.yaml" |
+    grep -v '^  namespace: credsync-render-placeholder$')"
+  if grep -q credsync-render-placeholder <<<"$text"; then
+    echo "render-manifests: the chart uses the namespace outside metadata.namespace" >&2
+    return 1
+  fi
+  printf '%s\n' "$text"
 }
 
 if [[ "${1:-}" == "--check" ]]; then

@@ -1357,10 +1357,42 @@ describe('plain manifests for users without Helm', () => {
     assert.equal(r.status, 0, r.stderr);
   });
 
-  test('the manifests are valid Kubernetes objects', async () => {
+  const manifests = () => {
     const text = fs.readFileSync(path.join(repo, 'deploy', 'manifests', 'credsync.yaml'), 'utf8');
-    const objs = YAML.parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean);
+    return YAML.parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean);
+  };
+  // `kubectl kustomize DIR` (kubectl from scripts/kubectl.sh), parsed.
+  const kustomize = (dir) => {
+    const r = spawnSync(path.join(repo, 'scripts', 'kubectl.sh'), ['kustomize', path.join(repo, dir)],
+                        { encoding: 'utf8', maxBuffer: 64 << 20 });
+    assert.equal(r.status, 0, r.stderr);
+    return YAML.parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
+  };
+  const byKindName = (objs) => Object.fromEntries(objs.map((o) => [`${o.kind}/${o.metadata.name}`, o]));
+
+  test('the manifests are valid Kubernetes objects', async () => {
+    const objs = manifests();
     assert.deepEqual(objs.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'ServiceAccount']);
+    await assertModels(objs);
+  });
+
+  // Their header says `kubectl apply -n <namespace>`: a namespace baked in
+  // would make kubectl refuse (or, matching, ignore) the one asked for.
+  test('no object names a namespace', () => {
+    for (const o of manifests()) assert.equal(o.metadata.namespace, undefined, `${o.kind}/${o.metadata.name}`);
+  });
+
+  test('the kustomize base is exactly the manifests', () => {
+    assert.deepEqual(byKindName(kustomize('deploy/kustomize/base')), byKindName(manifests()));
+  });
+
+  test('the example overlay places everything in its namespace with its image', async () => {
+    const objs = kustomize('deploy/kustomize/example');
+    assert.deepEqual(objs.map((o) => o.metadata.namespace), objs.map(() => 'my-app'));
+    const pod = find(objs, 'Deployment').spec.template.spec;
+    const credsync = [...pod.initContainers, ...pod.containers].filter((c) => c.name.startsWith('credsync'));
+    assert.ok(credsync.length > 0);
+    for (const c of credsync) assert.equal(c.image, 'registry.example.com/platform/credsync:0.1.0');
     await assertModels(objs);
   });
 });
