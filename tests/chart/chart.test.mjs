@@ -527,6 +527,40 @@ describe('helm template: several profiles', () => {
   });
 });
 
+describe('helm template: generic profiles only', () => {
+  const objs = render({
+    setJson: {
+      'config.profiles': [
+        { name: 'db', secretName: 'app/db', kind: 'generic', format: 'json_keys' },
+        { name: 'tls', secretName: 'app/tls', kind: 'generic', file: 'tls.pem' },
+      ],
+    },
+  });
+
+  // No credentials.ini is written: an SDK pointed at it would fail.
+  test('the app is not pointed at a credentials.ini', () => {
+    const app = byName(deploymentPod(objs).containers, 'app');
+    assert.equal(app.env, undefined);
+    assert.deepEqual(app.args.slice(0, 1), ['check']);
+  });
+
+  test('a RAM credentials profile beside them brings the variable back', () => {
+    const mixed = render({
+      setJson: {
+        'config.profiles': [
+          { name: 'db', secretName: 'app/db', kind: 'generic' },
+          { name: 'default', secretName: 'acs/ram/user/app' },
+        ],
+      },
+    });
+    assert.deepEqual(byName(deploymentPod(mixed).containers, 'app').env,
+                     [{ name: 'ALIBABA_CLOUD_CREDENTIALS_FILE', value: `${OUTPUT_DIR}/credentials.ini` }]);
+  });
+
+  test('credsync validate accepts the config', () => assertValidates(objs));
+  test('valid objects', () => assertModels(objs));
+});
+
 describe('helm template: change hooks and shareProcessNamespace', () => {
   const hooks = [
     { name: 'reload-nginx', signal: { signal: 'SIGHUP', process: 'nginx' } },
@@ -1228,6 +1262,18 @@ describe('helm template: full.yaml (every value set)', () => {
   test('valid objects', () => assertModels(objs));
 });
 
+// Profiles credsync validate refuses (sidecar/config/profiles_section.cc)
+// that JSON Schema can also say: the schema must refuse each, so a bad
+// profile fails `helm install`, not the pod at start (a crash loop).
+const PROFILE_RULES = [
+  ['a generic profile as the default', { name: 'db', secretName: 'b', kind: 'generic', default: true }],
+  ['a generic profile named default', { name: 'default', secretName: 'b', kind: 'generic' }],
+  ['file on a ram_credentials profile', { name: 'a', secretName: 'b', file: 'x' }],
+  ['format on a profile without kind', { name: 'a', secretName: 'b', format: 'raw' }],
+  ['filePrefix on a raw generic profile', { name: 'db', secretName: 'b', kind: 'generic', filePrefix: 'db.' }],
+  ['file on a json_keys profile', { name: 'db', secretName: 'b', kind: 'generic', format: 'json_keys', file: 'x' }],
+];
+
 describe('values.schema.json rejects bad values', () => {
   const cases = [
     ['an unknown top-level key', { set: { replicas: '2' } }, /additional properties 'replicas' not allowed/],
@@ -1247,6 +1293,8 @@ describe('values.schema.json rejects bad values', () => {
     ['an unknown profile kind', { setJson: { 'config.profiles': [{ name: 'a', secretName: 'b', kind: 'kv' }] } }, /\/config\/profiles\/0\/kind/],
     ['a generic file with a slash', { setJson: { 'config.profiles': [{ name: 'a', secretName: 'b', kind: 'generic', file: '../x' }] } }, /\/config\/profiles\/0\/file/],
     ['a secret name with a space', { setJson: { 'config.profiles': [{ name: 'a', secretName: 'b c' }] } }, /secretName/],
+    // What credsync validate refuses about profiles, refused before render.
+    ...PROFILE_RULES.map(([what, profile]) => [what, { setJson: { 'config.profiles': [profile] } }, /\/config\/profiles\/0/]),
     ['a duration without a unit', { set: { 'config.refresh.interval': '3600' } }, /\/config\/refresh\/interval/],
     ['a malformed duration', { set: { 'config.refresh.startupJitter': '10 seconds' } }, /\/config\/refresh\/startupJitter/],
     ['a port above 65535', { set: { 'config.control.tcp.port': '70000' } }, /\/config\/control\/tcp\/port/],
@@ -1265,6 +1313,20 @@ describe('values.schema.json rejects bad values', () => {
       const err = renderFails(opts);
       assert.match(err, /values don't meet the specifications of the schema/);
       assert.match(err, pattern);
+    });
+  }
+
+  // The other half of PROFILE_RULES: rendered without the schema, each is
+  // a config credsync itself refuses, so the schema refuses nothing valid.
+  for (const [what, profile] of PROFILE_RULES) {
+    test(`credsync validate refuses it too: ${what}`, () => {
+      const r = helm(['template', 'credsync', chart, '--skip-schema-validation',
+                      ...valueArgs({ setJson: { 'config.profiles': [profile] } })]);
+      assert.equal(r.status, 0, r.stderr);
+      const objs = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
+      const v = runValidate(objs);
+      assert.equal(v.status, 2, `credsync validate accepted ${JSON.stringify(profile)}: ${v.stdout}`);
+      assert.match(v.stderr, /^credsync: profiles\[0\]\./);
     });
   }
 

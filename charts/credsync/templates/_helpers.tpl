@@ -492,10 +492,20 @@ the projected RRSA token `credsync-rrsa-token` and, with config.kms.instances,
 {{- end }}
 {{- end }}
 
-{{/* PUBLIC: what an app container adds to its env to read the file through its SDK. */}}
+{{/*
+PUBLIC: what an app container adds to its env to read the file through its
+SDK. Nothing when every profile is kind generic: no credentials.ini is
+written then, and an SDK pointed at a missing file fails its chain.
+*/}}
 {{- define "credsync.appEnv" -}}
+{{- $ram := false }}
+{{- range .Values.config.profiles }}
+{{- if ne (.kind | default "ram_credentials") "generic" }}{{ $ram = true }}{{ end }}
+{{- end }}
+{{- if $ram -}}
 - name: ALIBABA_CLOUD_CREDENTIALS_FILE
   value: {{ printf "%s/credentials.ini" (include "credsync.outputDir" .) }}
+{{- end }}
 {{- end }}
 
 {{/*
