@@ -52,10 +52,15 @@ function valueArgs({ files = [minimal], set = {}, setString = {}, setJson = {} }
   return args;
 }
 
+// `helm template` of the chart as release rel in namespace apps; `args` are
+// further helm flags (e.g. --skip-schema-validation).
+const templateArgs = ({ args = [], ...opts } = {}) =>
+  ['template', 'rel', chart, '--namespace', 'apps', ...args, ...valueArgs(opts)];
+
 // Renders the chart and returns the parsed objects; throws with helm's
 // message when rendering fails.
 function render(opts = {}) {
-  const r = helm(['template', 'rel', chart, '--namespace', 'apps', ...valueArgs(opts)]);
+  const r = helm(templateArgs(opts));
   if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr.trim()}`);
   return YAML.parseAllDocuments(r.stdout)
     .map((d) => {
@@ -67,7 +72,7 @@ function render(opts = {}) {
 
 // Renders expecting failure; returns helm's stderr.
 function renderFails(opts = {}) {
-  const r = helm(['template', 'rel', chart, ...valueArgs(opts)]);
+  const r = helm(templateArgs(opts));
   assert.notEqual(r.status, 0, 'helm template should fail');
   return r.stderr;
 }
@@ -90,6 +95,23 @@ const envMap = (container) =>
   Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
 const configOf = (objs) => YAML.parse(find(objs, 'ConfigMap').data['config.yaml']);
 const allContainers = (pod) => [...(pod.initContainers ?? []), ...pod.containers];
+
+// Every label of every object, a pod template's included, as [where, key, value].
+const allLabels = (objs) => objs.flatMap((o) => [
+  ...Object.entries(o.metadata.labels ?? {}).map(([k, v]) => [`${o.kind} ${o.metadata.name}`, k, v]),
+  ...Object.entries(o.spec?.template?.metadata?.labels ?? {}).map(([k, v]) => [`${o.kind} ${o.metadata.name} pod template`, k, v]),
+]);
+// A label value as the API server takes it: at most 63 characters, empty or
+// [A-Za-z0-9._-] beginning and ending with a letter or digit.
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+function assertLabelValues(objs) {
+  for (const [where, k, v] of allLabels(objs)) {
+    assert.equal(typeof v, 'string', `${where} label ${k} is a string`);
+    assert.ok(v.length <= 63, `${where} label ${k}=${v} is longer than 63 characters`);
+    assert.match(v, LABEL_VALUE, `${where} label ${k}=${v} is not a valid label value`);
+    assert.ok(!v.includes('sha256'), `${where} label ${k}=${v} carries the digest`);
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Checks shared by many scenarios
@@ -942,21 +964,47 @@ describe('helm template: app.enabled=false', () => {
 
 describe('helm template: image.digest (pinning the image)', () => {
   const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
-  test('every credsync container pulls tag@digest; labels keep the tag', async () => {
-    const objs = render({ set: { 'image.repository': 'registry.cn-hangzhou.aliyuncs.com/team/credsync',
-                                 'image.tag': '0.1.0', 'image.digest': DIGEST, 'sidecar.mode': 'classic' } });
-    const want = `registry.cn-hangzhou.aliyuncs.com/team/credsync:0.1.0@${DIGEST}`;
-    const pods = [deploymentPod(objs), find(objs, 'Pod').spec];
-    for (const pod of pods) {
-      for (const c of allContainers(pod)) assert.equal(c.image, want, `${c.name} image`);
-    }
-    for (const o of objs) {
-      for (const [k, v] of Object.entries(o.metadata.labels ?? {})) {
-        assert.ok(!String(v).includes('sha256'), `${o.kind} label ${k}=${v} carries the digest`);
+  const REPOSITORY = 'registry.cn-hangzhou.aliyuncs.com/team/credsync';
+  const versionLabels = (objs) => allLabels(objs).filter(([, k]) => k === 'app.kubernetes.io/version').map(([, , v]) => v);
+
+  for (const mode of ['native', 'classic']) {
+    test(`${mode}: every container pulls repository:tag@digest; no label carries the digest`, async () => {
+      const objs = render({ set: { 'image.repository': REPOSITORY, 'image.tag': '0.1.0', 'image.digest': DIGEST, 'sidecar.mode': mode } });
+      const want = `${REPOSITORY}:0.1.0@${DIGEST}`;
+      // The example app and the test pod's checker run the credsync image too.
+      for (const pod of [deploymentPod(objs), testPod(objs)]) {
+        assert.ok(allContainers(pod).length >= 2);
+        for (const c of allContainers(pod)) assert.equal(c.image, want, `${c.name} image`);
       }
-    }
-    assert.equal(find(objs, 'Deployment').metadata.labels['app.kubernetes.io/version'], '0.1.0');
-    await assertModels(objs);
+      assertLabelValues(objs);
+      const versions = versionLabels(objs);
+      assert.equal(versions.length, 5, 'ServiceAccount, ConfigMap, Deployment, its pod template, test Pod');
+      for (const v of versions) assert.equal(v, '0.1.0');
+      await assertModels(objs);
+    });
+  }
+
+  test('a tag longer than a label value: the image keeps it, the version label is cut to 63 valid characters', () => {
+    // 83 characters; the 63rd is a dot, which a label value cannot end with.
+    const tag = `0.1.0-build.${'7'.repeat(50)}.${'a'.repeat(20)}`;
+    const objs = render({ set: { 'image.repository': REPOSITORY, 'image.tag': tag, 'image.digest': DIGEST } });
+    for (const c of allContainers(deploymentPod(objs))) assert.equal(c.image, `${REPOSITORY}:${tag}@${DIGEST}`, c.name);
+    assertLabelValues(objs);
+    for (const v of versionLabels(objs)) assert.equal(v, `0.1.0-build.${'7'.repeat(50)}`);
+  });
+
+  test('without the schema, a digest written into the tag still never reaches a label', () => {
+    const objs = render({ args: ['--skip-schema-validation'], set: { 'image.tag': `0.1.0@${DIGEST}` } });
+    assert.equal(deploymentPod(objs).initContainers[0].image, `ghcr.io/credsync/credsync:0.1.0@${DIGEST}`);
+    assertLabelValues(objs);
+    for (const v of versionLabels(objs)) assert.equal(v, '0.1.0');
+  });
+
+  test('without image.digest, the image is repository:tag and the version label the appVersion', () => {
+    const objs = render();
+    for (const c of allContainers(deploymentPod(objs))) assert.equal(c.image, 'ghcr.io/credsync/credsync:0.1.0', c.name);
+    assertLabelValues(objs);
+    for (const v of versionLabels(objs)) assert.equal(v, '0.1.0');
   });
   test('a digest that is not sha256:<64 hex> is refused by the schema', () => {
     const err = renderFails({ set: { 'image.digest': 'sha256:abc' } });

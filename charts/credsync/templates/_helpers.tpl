@@ -38,9 +38,23 @@ contains the chart name; at most 63 characters (a DNS label).
 {{- define "credsync.labels" -}}
 helm.sh/chart: {{ include "credsync.chart" . }}
 {{ include "credsync.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ include "credsync.versionLabel" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: credsync
+{{- end }}
+
+{{/*
+The app.kubernetes.io/version label: the image tag (default the appVersion),
+never image.digest, made a valid label value whatever the tag: anything from
+an "@" on is dropped (a digest that slipped into the tag), a character a label
+value cannot hold becomes "_", and the value is cut to 63 characters and
+trimmed to begin and end with a letter or digit.
+*/}}
+{{- define "credsync.versionLabel" -}}
+{{- $v := .Values.image.tag | default .Chart.AppVersion | toString }}
+{{- $v = regexReplaceAll "@.*$" $v "" }}
+{{- $v = regexReplaceAll "[^A-Za-z0-9._-]" $v "_" }}
+{{- $v | trunc 63 | trimAll "-._" }}
 {{- end }}
 
 {{/* Labels that select the Deployment's pods; never change them on upgrade. */}}
@@ -63,7 +77,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- include "credsync.fullname" . }}
 {{- end }}
 
-{{/* The credsync image reference. */}}
+{{/*
+The credsync image reference: repository:tag, and with image.digest
+repository:tag@digest (the runtime pulls by the digest; the tag stays for
+people reading the pod spec).
+*/}}
 {{- define "credsync.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- with .Values.image.digest }}@{{ . }}{{ end }}
