@@ -6,12 +6,16 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${repo}/deploy/manifests/credsync.yaml"
 
+# The values fix sidecar.mode=native; --kube-version makes the render the
+# same whatever Kubernetes version this helm assumes by default.
 render() {
   echo "# Rendered by scripts/render-manifests.sh from charts/credsync with"
   echo "# deploy/manifests/values.yaml; do not edit by hand in this repository."
+  echo "# Needs Kubernetes 1.29+ (credsync is a native sidecar); for an older"
+  echo "# cluster render the chart with sidecar.mode=classic."
   echo "# Apply with: kubectl apply -n <namespace> -f credsync.yaml"
   "${repo}/scripts/helm.sh" template credsync "${repo}/charts/credsync" \
-    --namespace default -f "${repo}/deploy/manifests/values.yaml"
+    --namespace default --kube-version 1.29.0 -f "${repo}/deploy/manifests/values.yaml"
 }
 
 if [[ "${1:-}" == "--check" ]]; then

@@ -52,10 +52,33 @@ function valueArgs({ files = [minimal], set = {}, setString = {}, setJson = {} }
   return args;
 }
 
-// `helm template` of the chart as release rel in namespace apps; `args` are
-// further helm flags (e.g. --skip-schema-validation).
-const templateArgs = ({ args = [], ...opts } = {}) =>
-  ['template', 'rel', chart, '--namespace', 'apps', ...args, ...valueArgs(opts)];
+// The cluster version (.Capabilities.KubeVersion) a render sees unless a
+// test names another: one with native sidecars, so that the default
+// sidecar.mode auto means native whatever version this helm binary assumes
+// by default (its client-go version).
+const KUBE_VERSION = '1.30.0';
+
+// `helm template` of the chart as release rel in namespace apps on
+// Kubernetes `kubeVersion`; `args` are further helm flags (e.g.
+// --skip-schema-validation).
+const templateArgs = ({ args = [], kubeVersion = KUBE_VERSION, ...opts } = {}) =>
+  ['template', 'rel', chart, '--namespace', 'apps', '--kube-version', kubeVersion, ...args, ...valueArgs(opts)];
+
+// Renders deploy/examples/myapp, a chart that adds credsync to its own pod
+// with the named templates, with this chart as its dependency; returns
+// helm's result.
+function renderParent(args = [], kubeVersion = KUBE_VERSION) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-parent-'));
+  try {
+    const parent = path.join(tmp, 'myapp');
+    fs.cpSync(path.join(repo, 'deploy', 'examples', 'myapp'), parent, { recursive: true });
+    fs.cpSync(chart, path.join(parent, 'charts', 'credsync'), { recursive: true });
+    return helm(['template', 'rel', parent, '--kube-version', kubeVersion, ...args]);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+const parseObjects = (stdout) => YAML.parseAllDocuments(stdout).map((d) => d.toJS()).filter(Boolean);
 
 // Renders the chart and returns the parsed objects; throws with helm's
 // message when rendering fails.
@@ -489,6 +512,108 @@ describe('helm template: sidecar.mode=classic', () => {
   });
 });
 
+describe('helm template: sidecar.mode auto (the default) follows the cluster version', () => {
+  const NATIVE_ONLY_MESSAGE = (version) =>
+    `sidecar.mode=native needs native sidecars, on by default from Kubernetes 1.29, and the cluster is ${version}: set sidecar.mode=auto or classic`;
+  const LAYOUTS = {
+    native: { initContainers: ['credsync'], containers: ['app'] },
+    classic: { initContainers: ['credsync-init'], containers: ['credsync', 'app'] },
+  };
+  // The Deployment's pod in `mode`: restartPolicy Always on the native
+  // sidecar and on nothing else.
+  function assertLayout(objs, mode) {
+    const pod = deploymentPod(objs);
+    assert.deepEqual(names(pod.initContainers), LAYOUTS[mode].initContainers);
+    assert.deepEqual(names(pod.containers), LAYOUTS[mode].containers);
+    const credsync = byName(mode === 'native' ? pod.initContainers : pod.containers, 'credsync');
+    assertCredsyncContainer(credsync, { native: mode === 'native' });
+    for (const c of allContainers(pod)) {
+      if (c !== credsync) assert.equal(c.restartPolicy, undefined, `${c.name} has no restartPolicy`);
+    }
+  }
+  // The helm test pod runs credsync as a native sidecar whatever the mode:
+  // rendered only where the cluster has native sidecars.
+  function assertTestPod(objs, present) {
+    if (!present) return none(objs, 'Pod');
+    const tp = testPod(objs);
+    assert.deepEqual(names(tp.initContainers), ['credsync']);
+    assert.equal(tp.initContainers[0].restartPolicy, 'Always');
+  }
+
+  test('values.yaml defaults to auto; the schema takes auto, native and classic', () => {
+    const values = YAML.parse(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8'));
+    assert.equal(values.sidecar.mode, 'auto');
+    const schema = JSON.parse(fs.readFileSync(path.join(chart, 'values.schema.json'), 'utf8'));
+    assert.deepEqual(schema.properties.sidecar.properties.mode.enum, ['auto', 'native', 'classic']);
+  });
+
+  for (const [kubeVersion, mode] of [
+    ['1.25.0', 'classic'],
+    ['1.28.0', 'classic'],
+    ['1.28.15-aliyun.1', 'classic'],
+    ['1.29.0', 'native'],
+    ['1.30.1-aliyun.1', 'native'],
+  ]) {
+    test(`auto on Kubernetes ${kubeVersion}: ${mode}`, async () => {
+      const objs = render({ kubeVersion });
+      assertLayout(objs, mode);
+      assertTestPod(objs, mode === 'native');
+      assertVolumes(deploymentPod(objs));
+      assertPodSecurity(deploymentPod(objs));
+      assertValidates(objs);
+      await assertModels(objs);
+    });
+  }
+
+  test('native on Kubernetes 1.28: the render fails with one line naming the mode and the version', () => {
+    for (const set of [
+      { 'sidecar.mode': 'native' },
+      // Even when the chart places no sidecar itself (a parent chart does).
+      { 'sidecar.mode': 'native', 'deployment.enabled': 'false', 'tests.enabled': 'false' },
+    ]) {
+      const err = renderFails({ kubeVersion: '1.28.0', set });
+      assert.ok(err.includes(NATIVE_ONLY_MESSAGE('v1.28.0')), err);
+      assert.equal(err.split('\n').filter((l) => l.includes('sidecar.mode')).length, 1, err);
+    }
+  });
+
+  test('native from 1.29 and classic on any version render as asked', () => {
+    assertLayout(render({ kubeVersion: '1.29.0', set: { 'sidecar.mode': 'native' } }), 'native');
+    for (const kubeVersion of ['1.25.0', '1.28.0', '1.29.0']) {
+      const objs = render({ kubeVersion, set: { 'sidecar.mode': 'classic' } });
+      assertLayout(objs, 'classic');
+      assertTestPod(objs, kubeVersion === '1.29.0');
+    }
+  });
+
+  test('app.enabled=false below 1.29: credsync-init, then credsync alone', () => {
+    const pod = deploymentPod(render({ kubeVersion: '1.28.0', set: { 'app.enabled': 'false' } }));
+    assert.deepEqual(names(pod.initContainers), ['credsync-init']);
+    assert.deepEqual(names(pod.containers), ['credsync']);
+    for (const c of allContainers(pod)) assert.equal(c.restartPolicy, undefined, c.name);
+  });
+
+  test('a parent chart\'s includes follow the same rule', () => {
+    const layout = (r) => {
+      assert.equal(r.status, 0, r.stderr);
+      const pod = deploymentPod(parseObjects(r.stdout));
+      return [names(pod.initContainers), names(pod.containers), allContainers(pod).filter((c) => c.restartPolicy).map((c) => c.name)];
+    };
+    assert.deepEqual(layout(renderParent([], '1.28.0')), [['credsync-init', 'migrate'], ['credsync', 'web'], []]);
+    assert.deepEqual(layout(renderParent([], '1.29.0')), [['credsync', 'migrate'], ['web'], ['credsync']]);
+    const r = renderParent(['--set', 'credsync.sidecar.mode=native'], '1.28.0');
+    assert.notEqual(r.status, 0);
+    assert.ok(r.stderr.includes(NATIVE_ONLY_MESSAGE('v1.28.0')), r.stderr);
+  });
+
+  test('NOTES name the mode in effect and what sidecar.mode says', () => {
+    const r = helm(['install', 'rel', chart, '--dry-run=client', '--namespace', 'apps', '-f', minimal]);
+    assert.equal(r.status, 0, r.stderr);
+    // helm install --dry-run has no --kube-version: helm's own default, 1.29 or later.
+    assert.match(r.stdout, /Sidecar mode: native \(sidecar\.mode=auto, Kubernetes v1\.\d+\.\d+\)\. credsync is an init container with restartPolicy Always\./);
+  });
+});
+
 describe('helm template: TCP listener on', () => {
   test('binds loopback by default and exposes the grpc port', async () => {
     const objs = render({ set: { 'config.control.tcp.enabled': 'true' } });
@@ -848,23 +973,15 @@ describe('helm template: config.kms.instances (client keys from Secrets)', () =>
   });
 
   test('a parent chart\'s pod gets the client keys in credsync only', () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-parent-'));
-    try {
-      const parent = path.join(tmp, 'myapp');
-      fs.cpSync(path.join(repo, 'deploy', 'examples', 'myapp'), parent, { recursive: true });
-      fs.cpSync(chart, path.join(parent, 'charts', 'credsync'), { recursive: true });
-      for (const mode of ['native', 'classic']) {
-        const r = helm(['template', 'rel', parent, '--set', `credsync.sidecar.mode=${mode}`,
-          '--set-json', `credsync.config.kms.instances=${JSON.stringify(one)}`]);
-        assert.equal(r.status, 0, r.stderr);
-        const objs = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
-        const pod = deploymentPod(objs);
-        assertKmsInstancesMounted(pod);
-        assert.ok(names(allContainers(pod)).includes('migrate') && names(allContainers(pod)).includes('web'));
-        assertValidates(objs);
-      }
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
+    for (const mode of ['native', 'classic']) {
+      const r = renderParent(['--set', `credsync.sidecar.mode=${mode}`,
+        '--set-json', `credsync.config.kms.instances=${JSON.stringify(one)}`]);
+      assert.equal(r.status, 0, r.stderr);
+      const objs = parseObjects(r.stdout);
+      const pod = deploymentPod(objs);
+      assertKmsInstancesMounted(pod);
+      assert.ok(names(allContainers(pod)).includes('migrate') && names(allContainers(pod)).includes('web'));
+      assertValidates(objs);
     }
   });
 
@@ -1273,7 +1390,7 @@ describe('values.schema.json rejects bad values', () => {
     ['a wrong type (string for integer)', { set: { 'deployment.replicas': 'two' } }, /\/deployment\/replicas/],
     ['a wrong type (string for boolean)', { setString: { 'rrsa.projectToken': 'yes' } }, /\/rrsa\/projectToken/],
     ['a wrong type (object for string)', { setJson: { 'config.logLevel': { level: 'info' } } }, /\/config\/logLevel/],
-    ['a bad sidecar.mode', { set: { 'sidecar.mode': 'sidecar' } }, /\/sidecar\/mode.*'native', 'classic'/s],
+    ['a bad sidecar.mode', { set: { 'sidecar.mode': 'sidecar' } }, /\/sidecar\/mode.*'auto', 'native', 'classic'/s],
     ['a bad log level', { set: { 'config.logLevel': 'verbose' } }, /\/config\/logLevel/],
     ['a bad signature', { set: { 'config.kms.signature': 'hmac-sha256' } }, /\/config\/kms\/signature/],
     ['a bad version stage', { setJson: { 'config.profiles': [{ name: 'a', secretName: 'b', versionStage: 'current' }] } }, /versionStage/],
@@ -1349,40 +1466,32 @@ describe('values.schema.json rejects bad values', () => {
 
 describe('other charts include the named templates', () => {
   test('a parent chart adds the sidecar from .Subcharts.credsync (docs/install.md)', async () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-parent-'));
-    try {
-      const parent = path.join(tmp, 'myapp');
-      fs.cpSync(path.join(repo, 'deploy', 'examples', 'myapp'), parent, { recursive: true });
-      fs.cpSync(chart, path.join(parent, 'charts', 'credsync'), { recursive: true });
-      for (const mode of ['native', 'classic']) {
-        const r = helm(['template', 'rel', parent, '--set', `credsync.sidecar.mode=${mode}`]);
-        assert.equal(r.status, 0, r.stderr);
-        const objs = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
-        assert.deepEqual(objs.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'ServiceAccount']);
-        const dep = find(objs, 'Deployment', 'rel-myapp');
-        const pod = dep.spec.template.spec;
-        assert.equal(pod.serviceAccountName, 'rel-credsync');
-        if (mode === 'native') {
-          assert.deepEqual(names(pod.initContainers), ['credsync', 'migrate']);
-          assertCredsyncContainer(pod.initContainers[0], { native: true });
-          assert.deepEqual(names(pod.containers), ['web']);
-        } else {
-          assert.deepEqual(names(pod.initContainers), ['credsync-init', 'migrate']);
-          assert.deepEqual(names(pod.containers), ['credsync', 'web']);
-          assertCredsyncContainer(pod.containers[0], { native: false });
-        }
-        const web = byName(pod.containers, 'web');
-        assert.equal(envMap(web).ALIBABA_CLOUD_CREDENTIALS_FILE, `${OUTPUT_DIR}/credentials.ini`);
-        assert.equal(envMap(web).PORT, '8080');
-        assert.deepEqual(names(pod.volumes), ['credsync', 'credsync-config', 'credsync-rrsa-token', 'cache']);
-        assertVolumes(pod);
-        assertPodSecurity(pod);
-        assert.match(dep.spec.template.metadata.annotations['checksum/credsync-config'], /^[0-9a-f]{64}$/);
-        assertValidates(objs);
-        await assertModels(objs);
+    for (const mode of ['native', 'classic']) {
+      const r = renderParent(['--set', `credsync.sidecar.mode=${mode}`]);
+      assert.equal(r.status, 0, r.stderr);
+      const objs = parseObjects(r.stdout);
+      assert.deepEqual(objs.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'ServiceAccount']);
+      const dep = find(objs, 'Deployment', 'rel-myapp');
+      const pod = dep.spec.template.spec;
+      assert.equal(pod.serviceAccountName, 'rel-credsync');
+      if (mode === 'native') {
+        assert.deepEqual(names(pod.initContainers), ['credsync', 'migrate']);
+        assertCredsyncContainer(pod.initContainers[0], { native: true });
+        assert.deepEqual(names(pod.containers), ['web']);
+      } else {
+        assert.deepEqual(names(pod.initContainers), ['credsync-init', 'migrate']);
+        assert.deepEqual(names(pod.containers), ['credsync', 'web']);
+        assertCredsyncContainer(pod.containers[0], { native: false });
       }
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
+      const web = byName(pod.containers, 'web');
+      assert.equal(envMap(web).ALIBABA_CLOUD_CREDENTIALS_FILE, `${OUTPUT_DIR}/credentials.ini`);
+      assert.equal(envMap(web).PORT, '8080');
+      assert.deepEqual(names(pod.volumes), ['credsync', 'credsync-config', 'credsync-rrsa-token', 'cache']);
+      assertVolumes(pod);
+      assertPodSecurity(pod);
+      assert.match(dep.spec.template.metadata.annotations['checksum/credsync-config'], /^[0-9a-f]{64}$/);
+      assertValidates(objs);
+      await assertModels(objs);
     }
   });
 });

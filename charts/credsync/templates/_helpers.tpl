@@ -355,6 +355,41 @@ volumeMounts:
 {{- end }}
 
 {{/*
+"true" when the cluster runs native sidecars (init containers with
+restartPolicy: Always), on by default from Kubernetes 1.29. The version is
+.Capabilities.KubeVersion: the cluster's with helm install/upgrade, helm's
+built-in default with helm template unless --kube-version is given.
+"-0" admits the pre-release forms providers use (v1.30.1-aliyun.1).
+*/}}
+{{- define "credsync.nativeSidecarsAvailable" -}}
+{{- if semverCompare ">=1.29.0-0" .Capabilities.KubeVersion.Version }}true{{ end }}
+{{- end }}
+
+{{/*
+PUBLIC: the sidecar mode in effect, native or classic. sidecar.mode auto is
+native on Kubernetes 1.29 or later and classic below; native on an older
+cluster fails the render with one line, since there the kubelet would treat
+credsync as an ordinary init container that never exits and the pod would
+never start.
+*/}}
+{{- define "credsync.sidecarMode" -}}
+{{- $mode := .Values.sidecar.mode | default "auto" }}
+{{- $native := include "credsync.nativeSidecarsAvailable" . }}
+{{- if eq $mode "auto" }}
+{{- ternary "native" "classic" (eq $native "true") }}
+{{- else if eq $mode "native" }}
+{{- if not $native }}
+{{- fail (printf "sidecar.mode=native needs native sidecars, on by default from Kubernetes 1.29, and the cluster is %s: set sidecar.mode=auto or classic" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- print "native" }}
+{{- else if eq $mode "classic" }}
+{{- print "classic" }}
+{{- else }}
+{{- fail (printf "sidecar.mode=%s: use auto, native or classic" $mode) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The credsync container, as a list item. Takes (dict "root" ROOT "mode"
 native|classic): native adds restartPolicy: Always (an init container that
 keeps running, Kubernetes 1.29+).
@@ -413,13 +448,14 @@ keeps running, Kubernetes 1.29+).
 {{- end }}
 
 {{/*
-PUBLIC: the credsync container as a list item, placed as sidecar.mode says:
-with native, under initContainers (it carries restartPolicy: Always); with
-classic, under containers (and credsync.syncOnceContainer under initContainers).
-Prefer credsync.initContainers and credsync.containers, which place it for you.
+PUBLIC: the credsync container as a list item, placed as the mode in effect
+(credsync.sidecarMode) says: native, under initContainers (it carries
+restartPolicy: Always); classic, under containers (and
+credsync.syncOnceContainer under initContainers). Prefer
+credsync.initContainers and credsync.containers, which place it for you.
 */}}
 {{- define "credsync.sidecarContainer" -}}
-{{- include "credsync.container" (dict "root" . "mode" .Values.sidecar.mode) }}
+{{- include "credsync.container" (dict "root" . "mode" (include "credsync.sidecarMode" .)) }}
 {{- end }}
 
 {{/*
@@ -444,21 +480,25 @@ before the app containers start.
 {{- end }}
 
 {{/*
-PUBLIC: the init containers credsync needs in sidecar.mode: native, the
-sidecar itself; classic, credsync-init. Put them before your own init
-containers, so those can use the credentials too (native mode).
+PUBLIC: the init containers credsync needs in the mode in effect
+(credsync.sidecarMode): native, the sidecar itself; classic, credsync-init.
+Put them before your own init containers, so those can use the credentials
+too (native mode).
 */}}
 {{- define "credsync.initContainers" -}}
-{{- if eq .Values.sidecar.mode "native" }}
+{{- if eq (include "credsync.sidecarMode" .) "native" }}
 {{- include "credsync.sidecarContainer" . }}
 {{- else }}
 {{- include "credsync.syncOnceContainer" . }}
 {{- end }}
 {{- end }}
 
-{{/* PUBLIC: the regular containers credsync needs: none (native) or the sidecar (classic). */}}
+{{/*
+PUBLIC: the regular containers credsync needs in the mode in effect: none
+(native) or the sidecar (classic).
+*/}}
 {{- define "credsync.containers" -}}
-{{- if eq .Values.sidecar.mode "classic" }}
+{{- if eq (include "credsync.sidecarMode" .) "classic" }}
 {{- include "credsync.sidecarContainer" . }}
 {{- end }}
 {{- end }}
