@@ -1144,15 +1144,80 @@ describe('helm template: serviceAccount.create=false', () => {
 });
 
 describe('helm template: rrsa.projectToken=false (ack-pod-identity-webhook)', () => {
-  const objs = render({
-    files: [],
-    set: {
-      'rrsa.projectToken': 'false',
-      'rrsa.roleName': 'credsync-demo',
-      'config.kms.region': 'cn-hangzhou',
-      'config.profiles[0].name': 'default',
-      'config.profiles[0].secretName': 'acs/ram/user/demo-app',
-    },
+  const webhook = {
+    'rrsa.projectToken': 'false',
+    'rrsa.roleName': 'credsync-demo',
+    'config.kms.region': 'cn-hangzhou',
+    'config.profiles[0].name': 'default',
+    'config.profiles[0].secretName': 'acs/ram/user/demo-app',
+  };
+  const objs = render({ files: [], set: webhook });
+  const ONLY = 'pod-identity.alibabacloud.com/only-containers';
+  const podAnnotations = (o) => find(o, 'Deployment').spec.template.metadata.annotations;
+  // The containers that are credsync's, by the names the chart gives them.
+  const credsyncContainers = (pod) => names(allContainers(pod)).filter((n) => n === 'credsync' || n === 'credsync-init');
+
+  // The webhook injects into every container unless only-containers names
+  // some; an app given credsync's RRSA identity would use it before the
+  // credentials file. The annotation must name exactly credsync's containers.
+  for (const [what, opts, want] of [
+    ['native', {}, ['credsync']],
+    ['auto below 1.29 (classic)', { kubeVersion: '1.28.0' }, ['credsync-init', 'credsync']],
+    ['classic', { set: { 'sidecar.mode': 'classic' } }, ['credsync-init', 'credsync']],
+    ['native without the app (credsync an ordinary container)', { set: { 'app.enabled': 'false' } }, ['credsync']],
+  ]) {
+    test(`${what}: the pods' only-containers annotation names exactly the credsync containers`, () => {
+      const o = render({ files: [], ...opts, set: { ...webhook, ...opts.set } });
+      const pod = deploymentPod(o);
+      assert.deepEqual(podAnnotations(o)[ONLY].split(','), want);
+      assert.deepEqual(credsyncContainers(pod).sort(), [...want].sort(), 'the pod\'s credsync containers');
+      if (!opts.set?.['app.enabled']) assert.ok(names(pod.containers).includes('app'), 'the app is there, and not named');
+      assert.match(podAnnotations(o)['checksum/credsync-config'], /^[0-9a-f]{64}$/);
+      const tests = o.filter((x) => x.kind === 'Pod');
+      for (const t of tests) {
+        assert.equal(t.metadata.annotations[ONLY], 'credsync', 'the helm test pod');
+        assert.deepEqual(credsyncContainers(t.spec), ['credsync']);
+      }
+      assert.equal(tests.length, opts.kubeVersion === '1.28.0' ? 0 : 1);
+    });
+  }
+
+  test('with rrsa.projectToken (the default) the chart projects the token itself and sets no such annotation', () => {
+    const o = render();
+    assert.equal(podAnnotations(o)[ONLY], undefined);
+    assert.equal(find(o, 'Pod').metadata.annotations[ONLY], undefined);
+  });
+
+  test('deployment.podAnnotations are kept, and one of the same name replaces the chart\'s', () => {
+    const extra = { 'prometheus.io/scrape': 'true', 'pod-identity.alibabacloud.com/skip-containers': 'app' };
+    let ann = podAnnotations(render({ files: [], set: webhook, setJson: { 'deployment.podAnnotations': extra } }));
+    assert.deepEqual(ann, { ...extra, [ONLY]: 'credsync', 'checksum/credsync-config': ann['checksum/credsync-config'] });
+    ann = podAnnotations(render({ files: [], set: webhook, setJson: { 'deployment.podAnnotations': { [ONLY]: 'credsync,debug' } } }));
+    assert.equal(ann[ONLY], 'credsync,debug');
+  });
+
+  test('a parent chart gets it from credsync.podAnnotations, in both modes', () => {
+    for (const [mode, want] of [['native', ['credsync']], ['classic', ['credsync-init', 'credsync']]]) {
+      const r = renderParent(['--set', 'credsync.rrsa.projectToken=false', '--set', `credsync.sidecar.mode=${mode}`]);
+      assert.equal(r.status, 0, r.stderr);
+      const o = parseObjects(r.stdout);
+      const pod = deploymentPod(o);
+      assert.deepEqual(podAnnotations(o)[ONLY].split(','), want);
+      assert.deepEqual(credsyncContainers(pod).sort(), [...want].sort());
+      for (const other of ['migrate', 'web']) assert.ok(names(allContainers(pod)).includes(other));
+      assertVolumes(pod, { projectToken: false });
+    }
+    const plain = parseObjects(renderParent().stdout);
+    assert.equal(podAnnotations(plain)[ONLY], undefined, 'not with rrsa.projectToken');
+  });
+
+  test('NOTES name the annotation and how to check that the init container was injected', () => {
+    const r = helm(['install', 'rel', chart, '--dry-run=client', '--namespace', 'apps', ...valueArgs({ files: [], set: webhook })]);
+    assert.equal(r.status, 0, r.stderr);
+    const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    assert.match(notes, /pod-identity\.alibabacloud\.com\/only-containers=credsync,\n/);
+    assert.match(notes, /Whether it mutates init containers .* is not verified/s);
+    assert.match(notes, /jsonpath='\{\.items\[0\]\.spec\.initContainers\[0\]\.env\[\*\]\.name\}'/);
   });
 
   test('no RRSA variables or token volume from the chart', () => {

@@ -390,6 +390,40 @@ never start.
 {{- end }}
 
 {{/*
+The names of the credsync containers. They are not values: the webhook
+annotation (credsync.podAnnotations), the docs and the tests name them.
+*/}}
+{{- define "credsync.sidecarContainerName" -}}credsync{{- end }}
+{{- define "credsync.syncOnceContainerName" -}}credsync-init{{- end }}
+
+{{/*
+The credsync containers of a pod in MODE (native|classic), comma-separated:
+native, the sidecar; classic, credsync-init and the sidecar.
+*/}}
+{{- define "credsync.containerNames" -}}
+{{- if eq . "classic" }}
+{{- printf "%s,%s" (include "credsync.syncOnceContainerName" .) (include "credsync.sidecarContainerName" .) }}
+{{- else }}
+{{- include "credsync.sidecarContainerName" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+ACK's ack-pod-identity-webhook, used when rrsa.projectToken is false, injects
+the RRSA token and variables into every container of the pod unless the pod
+annotation pod-identity.alibabacloud.com/only-containers names some. Every
+official SDK's default credential chain tries OIDC before the credentials
+file, so an app container given them would act as credsync's KMS-reader role
+instead of the managed AccessKey. Rendered for (dict "root" ROOT "mode" MODE)
+as "KEY: VALUE" lines, or nothing with rrsa.projectToken.
+*/}}
+{{- define "credsync.webhookAnnotations" -}}
+{{- if not .root.Values.rrsa.projectToken }}
+{{- printf "pod-identity.alibabacloud.com/only-containers: %s" (include "credsync.containerNames" .mode | quote) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The credsync container, as a list item. Takes (dict "root" ROOT "mode"
 native|classic): native adds restartPolicy: Always (an init container that
 keeps running, Kubernetes 1.29+).
@@ -397,7 +431,7 @@ keeps running, Kubernetes 1.29+).
 {{- define "credsync.container" -}}
 {{- $root := .root }}
 {{- $v := $root.Values -}}
-- name: credsync
+- name: {{ include "credsync.sidecarContainerName" $root }}
   image: {{ include "credsync.image" $root | quote }}
   imagePullPolicy: {{ $v.image.pullPolicy }}
   {{- if eq .mode "native" }}
@@ -464,7 +498,7 @@ fetches every profile, writes credentials.ini and exits, so the file exists
 before the app containers start.
 */}}
 {{- define "credsync.syncOnceContainer" -}}
-- name: credsync-init
+- name: {{ include "credsync.syncOnceContainerName" . }}
   image: {{ include "credsync.image" . | quote }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
   command: ["/usr/local/bin/credsync"]
@@ -567,12 +601,26 @@ read-only (connecting to the socket still works).
 {{- end }}
 
 {{/*
-PUBLIC: pod annotations that roll the pods when the credsync config changes.
+The pod annotations of credsync.podAnnotations, as a JSON object (so the
+chart's own Deployment can merge deployment.podAnnotations over them).
 */}}
-{{- define "credsync.podAnnotations" -}}
+{{- define "credsync.podAnnotationsJson" -}}
 {{- $text := printf "%s\n%s" (include "credsync.configYaml" .) .Values.config.tls.caBundle }}
 {{- range .Values.config.kms.instances }}
 {{- $text = printf "%s\n%s" $text (.caBundle | default "") }}
 {{- end }}
-{{- printf "checksum/credsync-config: %s" ($text | sha256sum) }}
+{{- $annotations := dict "checksum/credsync-config" ($text | sha256sum) }}
+{{- $webhook := include "credsync.webhookAnnotations" (dict "root" . "mode" (include "credsync.sidecarMode" .)) | fromYaml }}
+{{- toJson (merge $annotations $webhook) }}
+{{- end }}
+
+{{/*
+PUBLIC: the pod annotations credsync needs: checksum/credsync-config, which
+rolls the pods when the credsync config changes, and, with
+rrsa.projectToken=false, pod-identity.alibabacloud.com/only-containers naming
+the credsync containers of the mode in effect (credsync.webhookAnnotations),
+so that ACK's webhook injects credsync's RAM identity into them alone.
+*/}}
+{{- define "credsync.podAnnotations" -}}
+{{- include "credsync.podAnnotationsJson" . | fromJson | toYaml | trimSuffix "\n" }}
 {{- end }}
