@@ -8,9 +8,13 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${repo}/deploy/manifests/credsync.yaml"
 
+# The values fix sidecar.mode=native; --kube-version makes the render the
+# same whatever Kubernetes version this helm assumes by default.
 render() {
   echo "# Rendered by scripts/render-manifests.sh from charts/credsync with"
   echo "# deploy/manifests/values.yaml; do not edit by hand in this repository."
+  echo "# Needs Kubernetes 1.29+ (credsync is a native sidecar); for an older"
+  echo "# cluster render the chart with sidecar.mode=classic."
   echo "# Apply with: kubectl apply -n <namespace> -f credsync.yaml, or build on"
   echo "# the kustomize base in deploy/kustomize/base."
   # The chart puts .Release.Namespace into each object's metadata; these
@@ -18,7 +22,8 @@ render() {
   # placeholder left anywhere else would be a namespace baked in: refuse.
   local text
   text="$("${repo}/scripts/helm.sh" template credsync "${repo}/charts/credsync" \
-    --namespace credsync-render-placeholder -f "${repo}/deploy/manifests/values.yaml" |
+    --namespace credsync-render-placeholder --kube-version 1.29.0 \
+    -f "${repo}/deploy/manifests/values.yaml" |
     grep -v '^  namespace: credsync-render-placeholder$')"
   if grep -q credsync-render-placeholder <<<"$text"; then
     echo "render-manifests: the chart uses the namespace outside metadata.namespace" >&2

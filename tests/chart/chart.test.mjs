@@ -52,10 +52,38 @@ function valueArgs({ files = [minimal], set = {}, setString = {}, setJson = {} }
   return args;
 }
 
+// The cluster version (.Capabilities.KubeVersion) a render sees unless a
+// test names another: one with native sidecars, so that the default
+// sidecar.mode auto means native whatever version this helm binary assumes
+// by default (its client-go version).
+const KUBE_VERSION = '1.30.0';
+
+// `helm template` of the chart as release rel in namespace apps on
+// Kubernetes `kubeVersion`; `args` are further helm flags (e.g.
+// --skip-schema-validation).
+const templateArgs = ({ args = [], kubeVersion = KUBE_VERSION, ...opts } = {}) =>
+  ['template', 'rel', chart, '--namespace', 'apps', '--kube-version', kubeVersion, ...args, ...valueArgs(opts)];
+
+// Renders deploy/examples/myapp, a chart that adds credsync to its own pod
+// with the named templates, with this chart as its dependency; returns
+// helm's result.
+function renderParent(args = [], kubeVersion = KUBE_VERSION) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-parent-'));
+  try {
+    const parent = path.join(tmp, 'myapp');
+    fs.cpSync(path.join(repo, 'deploy', 'examples', 'myapp'), parent, { recursive: true });
+    fs.cpSync(chart, path.join(parent, 'charts', 'credsync'), { recursive: true });
+    return helm(['template', 'rel', parent, '--kube-version', kubeVersion, ...args]);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+const parseObjects = (stdout) => YAML.parseAllDocuments(stdout).map((d) => d.toJS()).filter(Boolean);
+
 // Renders the chart and returns the parsed objects; throws with helm's
 // message when rendering fails.
 function render(opts = {}) {
-  const r = helm(['template', 'rel', chart, '--namespace', 'apps', ...valueArgs(opts)]);
+  const r = helm(templateArgs(opts));
   if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr.trim()}`);
   return YAML.parseAllDocuments(r.stdout)
     .map((d) => {
@@ -67,7 +95,7 @@ function render(opts = {}) {
 
 // Renders expecting failure; returns helm's stderr.
 function renderFails(opts = {}) {
-  const r = helm(['template', 'rel', chart, ...valueArgs(opts)]);
+  const r = helm(templateArgs(opts));
   assert.notEqual(r.status, 0, 'helm template should fail');
   return r.stderr;
 }
@@ -90,6 +118,23 @@ const envMap = (container) =>
   Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
 const configOf = (objs) => YAML.parse(find(objs, 'ConfigMap').data['config.yaml']);
 const allContainers = (pod) => [...(pod.initContainers ?? []), ...pod.containers];
+
+// Every label of every object, a pod template's included, as [where, key, value].
+const allLabels = (objs) => objs.flatMap((o) => [
+  ...Object.entries(o.metadata.labels ?? {}).map(([k, v]) => [`${o.kind} ${o.metadata.name}`, k, v]),
+  ...Object.entries(o.spec?.template?.metadata?.labels ?? {}).map(([k, v]) => [`${o.kind} ${o.metadata.name} pod template`, k, v]),
+]);
+// A label value as the API server takes it: at most 63 characters, empty or
+// [A-Za-z0-9._-] beginning and ending with a letter or digit.
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+function assertLabelValues(objs) {
+  for (const [where, k, v] of allLabels(objs)) {
+    assert.equal(typeof v, 'string', `${where} label ${k} is a string`);
+    assert.ok(v.length <= 63, `${where} label ${k}=${v} is longer than 63 characters`);
+    assert.match(v, LABEL_VALUE, `${where} label ${k}=${v} is not a valid label value`);
+    assert.ok(!v.includes('sha256'), `${where} label ${k}=${v} carries the digest`);
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Checks shared by many scenarios
@@ -464,6 +509,108 @@ describe('helm template: sidecar.mode=classic', () => {
   test('valid objects and config', async () => {
     assertValidates(objs);
     await assertModels(objs);
+  });
+});
+
+describe('helm template: sidecar.mode auto (the default) follows the cluster version', () => {
+  const NATIVE_ONLY_MESSAGE = (version) =>
+    `sidecar.mode=native needs native sidecars, on by default from Kubernetes 1.29, and the cluster is ${version}: set sidecar.mode=auto or classic`;
+  const LAYOUTS = {
+    native: { initContainers: ['credsync'], containers: ['app'] },
+    classic: { initContainers: ['credsync-init'], containers: ['credsync', 'app'] },
+  };
+  // The Deployment's pod in `mode`: restartPolicy Always on the native
+  // sidecar and on nothing else.
+  function assertLayout(objs, mode) {
+    const pod = deploymentPod(objs);
+    assert.deepEqual(names(pod.initContainers), LAYOUTS[mode].initContainers);
+    assert.deepEqual(names(pod.containers), LAYOUTS[mode].containers);
+    const credsync = byName(mode === 'native' ? pod.initContainers : pod.containers, 'credsync');
+    assertCredsyncContainer(credsync, { native: mode === 'native' });
+    for (const c of allContainers(pod)) {
+      if (c !== credsync) assert.equal(c.restartPolicy, undefined, `${c.name} has no restartPolicy`);
+    }
+  }
+  // The helm test pod runs credsync as a native sidecar whatever the mode:
+  // rendered only where the cluster has native sidecars.
+  function assertTestPod(objs, present) {
+    if (!present) return none(objs, 'Pod');
+    const tp = testPod(objs);
+    assert.deepEqual(names(tp.initContainers), ['credsync']);
+    assert.equal(tp.initContainers[0].restartPolicy, 'Always');
+  }
+
+  test('values.yaml defaults to auto; the schema takes auto, native and classic', () => {
+    const values = YAML.parse(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8'));
+    assert.equal(values.sidecar.mode, 'auto');
+    const schema = JSON.parse(fs.readFileSync(path.join(chart, 'values.schema.json'), 'utf8'));
+    assert.deepEqual(schema.properties.sidecar.properties.mode.enum, ['auto', 'native', 'classic']);
+  });
+
+  for (const [kubeVersion, mode] of [
+    ['1.25.0', 'classic'],
+    ['1.28.0', 'classic'],
+    ['1.28.15-aliyun.1', 'classic'],
+    ['1.29.0', 'native'],
+    ['1.30.1-aliyun.1', 'native'],
+  ]) {
+    test(`auto on Kubernetes ${kubeVersion}: ${mode}`, async () => {
+      const objs = render({ kubeVersion });
+      assertLayout(objs, mode);
+      assertTestPod(objs, mode === 'native');
+      assertVolumes(deploymentPod(objs));
+      assertPodSecurity(deploymentPod(objs));
+      assertValidates(objs);
+      await assertModels(objs);
+    });
+  }
+
+  test('native on Kubernetes 1.28: the render fails with one line naming the mode and the version', () => {
+    for (const set of [
+      { 'sidecar.mode': 'native' },
+      // Even when the chart places no sidecar itself (a parent chart does).
+      { 'sidecar.mode': 'native', 'deployment.enabled': 'false', 'tests.enabled': 'false' },
+    ]) {
+      const err = renderFails({ kubeVersion: '1.28.0', set });
+      assert.ok(err.includes(NATIVE_ONLY_MESSAGE('v1.28.0')), err);
+      assert.equal(err.split('\n').filter((l) => l.includes('sidecar.mode')).length, 1, err);
+    }
+  });
+
+  test('native from 1.29 and classic on any version render as asked', () => {
+    assertLayout(render({ kubeVersion: '1.29.0', set: { 'sidecar.mode': 'native' } }), 'native');
+    for (const kubeVersion of ['1.25.0', '1.28.0', '1.29.0']) {
+      const objs = render({ kubeVersion, set: { 'sidecar.mode': 'classic' } });
+      assertLayout(objs, 'classic');
+      assertTestPod(objs, kubeVersion === '1.29.0');
+    }
+  });
+
+  test('app.enabled=false below 1.29: credsync-init, then credsync alone', () => {
+    const pod = deploymentPod(render({ kubeVersion: '1.28.0', set: { 'app.enabled': 'false' } }));
+    assert.deepEqual(names(pod.initContainers), ['credsync-init']);
+    assert.deepEqual(names(pod.containers), ['credsync']);
+    for (const c of allContainers(pod)) assert.equal(c.restartPolicy, undefined, c.name);
+  });
+
+  test('a parent chart\'s includes follow the same rule', () => {
+    const layout = (r) => {
+      assert.equal(r.status, 0, r.stderr);
+      const pod = deploymentPod(parseObjects(r.stdout));
+      return [names(pod.initContainers), names(pod.containers), allContainers(pod).filter((c) => c.restartPolicy).map((c) => c.name)];
+    };
+    assert.deepEqual(layout(renderParent([], '1.28.0')), [['credsync-init', 'migrate'], ['credsync', 'web'], []]);
+    assert.deepEqual(layout(renderParent([], '1.29.0')), [['credsync', 'migrate'], ['web'], ['credsync']]);
+    const r = renderParent(['--set', 'credsync.sidecar.mode=native'], '1.28.0');
+    assert.notEqual(r.status, 0);
+    assert.ok(r.stderr.includes(NATIVE_ONLY_MESSAGE('v1.28.0')), r.stderr);
+  });
+
+  test('NOTES name the mode in effect and what sidecar.mode says', () => {
+    const r = helm(['install', 'rel', chart, '--dry-run=client', '--namespace', 'apps', '-f', minimal]);
+    assert.equal(r.status, 0, r.stderr);
+    // helm install --dry-run has no --kube-version: helm's own default, 1.29 or later.
+    assert.match(r.stdout, /Sidecar mode: native \(sidecar\.mode=auto, Kubernetes v1\.\d+\.\d+\)\. credsync is an init container with restartPolicy Always\./);
   });
 });
 
@@ -872,23 +1019,15 @@ describe('helm template: config.kms.instances (client keys from Secrets)', () =>
   });
 
   test('a parent chart\'s pod gets the client keys in credsync only', () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-parent-'));
-    try {
-      const parent = path.join(tmp, 'myapp');
-      fs.cpSync(path.join(repo, 'deploy', 'examples', 'myapp'), parent, { recursive: true });
-      fs.cpSync(chart, path.join(parent, 'charts', 'credsync'), { recursive: true });
-      for (const mode of ['native', 'classic']) {
-        const r = helm(['template', 'rel', parent, '--set', `credsync.sidecar.mode=${mode}`,
-          '--set-json', `credsync.config.kms.instances=${JSON.stringify(one)}`]);
-        assert.equal(r.status, 0, r.stderr);
-        const objs = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
-        const pod = deploymentPod(objs);
-        assertKmsInstancesMounted(pod);
-        assert.ok(names(allContainers(pod)).includes('migrate') && names(allContainers(pod)).includes('web'));
-        assertValidates(objs);
-      }
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
+    for (const mode of ['native', 'classic']) {
+      const r = renderParent(['--set', `credsync.sidecar.mode=${mode}`,
+        '--set-json', `credsync.config.kms.instances=${JSON.stringify(one)}`]);
+      assert.equal(r.status, 0, r.stderr);
+      const objs = parseObjects(r.stdout);
+      const pod = deploymentPod(objs);
+      assertKmsInstancesMounted(pod);
+      assert.ok(names(allContainers(pod)).includes('migrate') && names(allContainers(pod)).includes('web'));
+      assertValidates(objs);
     }
   });
 
@@ -988,21 +1127,47 @@ describe('helm template: app.enabled=false', () => {
 
 describe('helm template: image.digest (pinning the image)', () => {
   const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
-  test('every credsync container pulls tag@digest; labels keep the tag', async () => {
-    const objs = render({ set: { 'image.repository': 'registry.cn-hangzhou.aliyuncs.com/team/credsync',
-                                 'image.tag': '0.1.0', 'image.digest': DIGEST, 'sidecar.mode': 'classic' } });
-    const want = `registry.cn-hangzhou.aliyuncs.com/team/credsync:0.1.0@${DIGEST}`;
-    const pods = [deploymentPod(objs), find(objs, 'Pod').spec];
-    for (const pod of pods) {
-      for (const c of allContainers(pod)) assert.equal(c.image, want, `${c.name} image`);
-    }
-    for (const o of objs) {
-      for (const [k, v] of Object.entries(o.metadata.labels ?? {})) {
-        assert.ok(!String(v).includes('sha256'), `${o.kind} label ${k}=${v} carries the digest`);
+  const REPOSITORY = 'registry.cn-hangzhou.aliyuncs.com/team/credsync';
+  const versionLabels = (objs) => allLabels(objs).filter(([, k]) => k === 'app.kubernetes.io/version').map(([, , v]) => v);
+
+  for (const mode of ['native', 'classic']) {
+    test(`${mode}: every container pulls repository:tag@digest; no label carries the digest`, async () => {
+      const objs = render({ set: { 'image.repository': REPOSITORY, 'image.tag': '0.1.0', 'image.digest': DIGEST, 'sidecar.mode': mode } });
+      const want = `${REPOSITORY}:0.1.0@${DIGEST}`;
+      // The example app and the test pod's checker run the credsync image too.
+      for (const pod of [deploymentPod(objs), testPod(objs)]) {
+        assert.ok(allContainers(pod).length >= 2);
+        for (const c of allContainers(pod)) assert.equal(c.image, want, `${c.name} image`);
       }
-    }
-    assert.equal(find(objs, 'Deployment').metadata.labels['app.kubernetes.io/version'], '0.1.0');
-    await assertModels(objs);
+      assertLabelValues(objs);
+      const versions = versionLabels(objs);
+      assert.equal(versions.length, 5, 'ServiceAccount, ConfigMap, Deployment, its pod template, test Pod');
+      for (const v of versions) assert.equal(v, '0.1.0');
+      await assertModels(objs);
+    });
+  }
+
+  test('a tag longer than a label value: the image keeps it, the version label is cut to 63 valid characters', () => {
+    // 83 characters; the 63rd is a dot, which a label value cannot end with.
+    const tag = `0.1.0-build.${'7'.repeat(50)}.${'a'.repeat(20)}`;
+    const objs = render({ set: { 'image.repository': REPOSITORY, 'image.tag': tag, 'image.digest': DIGEST } });
+    for (const c of allContainers(deploymentPod(objs))) assert.equal(c.image, `${REPOSITORY}:${tag}@${DIGEST}`, c.name);
+    assertLabelValues(objs);
+    for (const v of versionLabels(objs)) assert.equal(v, `0.1.0-build.${'7'.repeat(50)}`);
+  });
+
+  test('without the schema, a digest written into the tag still never reaches a label', () => {
+    const objs = render({ args: ['--skip-schema-validation'], set: { 'image.tag': `0.1.0@${DIGEST}` } });
+    assert.equal(deploymentPod(objs).initContainers[0].image, `ghcr.io/credsync/credsync:0.1.0@${DIGEST}`);
+    assertLabelValues(objs);
+    for (const v of versionLabels(objs)) assert.equal(v, '0.1.0');
+  });
+
+  test('without image.digest, the image is repository:tag and the version label the appVersion', () => {
+    const objs = render();
+    for (const c of allContainers(deploymentPod(objs))) assert.equal(c.image, 'ghcr.io/credsync/credsync:0.1.0', c.name);
+    assertLabelValues(objs);
+    for (const v of versionLabels(objs)) assert.equal(v, '0.1.0');
   });
   test('a digest that is not sha256:<64 hex> is refused by the schema', () => {
     const err = renderFails({ set: { 'image.digest': 'sha256:abc' } });
@@ -1025,15 +1190,80 @@ describe('helm template: serviceAccount.create=false', () => {
 });
 
 describe('helm template: rrsa.projectToken=false (ack-pod-identity-webhook)', () => {
-  const objs = render({
-    files: [],
-    set: {
-      'rrsa.projectToken': 'false',
-      'rrsa.roleName': 'credsync-demo',
-      'config.kms.region': 'cn-hangzhou',
-      'config.profiles[0].name': 'default',
-      'config.profiles[0].secretName': 'acs/ram/user/demo-app',
-    },
+  const webhook = {
+    'rrsa.projectToken': 'false',
+    'rrsa.roleName': 'credsync-demo',
+    'config.kms.region': 'cn-hangzhou',
+    'config.profiles[0].name': 'default',
+    'config.profiles[0].secretName': 'acs/ram/user/demo-app',
+  };
+  const objs = render({ files: [], set: webhook });
+  const ONLY = 'pod-identity.alibabacloud.com/only-containers';
+  const podAnnotations = (o) => find(o, 'Deployment').spec.template.metadata.annotations;
+  // The containers that are credsync's, by the names the chart gives them.
+  const credsyncContainers = (pod) => names(allContainers(pod)).filter((n) => n === 'credsync' || n === 'credsync-init');
+
+  // The webhook injects into every container unless only-containers names
+  // some; an app given credsync's RRSA identity would use it before the
+  // credentials file. The annotation must name exactly credsync's containers.
+  for (const [what, opts, want] of [
+    ['native', {}, ['credsync']],
+    ['auto below 1.29 (classic)', { kubeVersion: '1.28.0' }, ['credsync-init', 'credsync']],
+    ['classic', { set: { 'sidecar.mode': 'classic' } }, ['credsync-init', 'credsync']],
+    ['native without the app (credsync an ordinary container)', { set: { 'app.enabled': 'false' } }, ['credsync']],
+  ]) {
+    test(`${what}: the pods' only-containers annotation names exactly the credsync containers`, () => {
+      const o = render({ files: [], ...opts, set: { ...webhook, ...opts.set } });
+      const pod = deploymentPod(o);
+      assert.deepEqual(podAnnotations(o)[ONLY].split(','), want);
+      assert.deepEqual(credsyncContainers(pod).sort(), [...want].sort(), 'the pod\'s credsync containers');
+      if (!opts.set?.['app.enabled']) assert.ok(names(pod.containers).includes('app'), 'the app is there, and not named');
+      assert.match(podAnnotations(o)['checksum/credsync-config'], /^[0-9a-f]{64}$/);
+      const tests = o.filter((x) => x.kind === 'Pod');
+      for (const t of tests) {
+        assert.equal(t.metadata.annotations[ONLY], 'credsync', 'the helm test pod');
+        assert.deepEqual(credsyncContainers(t.spec), ['credsync']);
+      }
+      assert.equal(tests.length, opts.kubeVersion === '1.28.0' ? 0 : 1);
+    });
+  }
+
+  test('with rrsa.projectToken (the default) the chart projects the token itself and sets no such annotation', () => {
+    const o = render();
+    assert.equal(podAnnotations(o)[ONLY], undefined);
+    assert.equal(find(o, 'Pod').metadata.annotations[ONLY], undefined);
+  });
+
+  test('deployment.podAnnotations are kept, and one of the same name replaces the chart\'s', () => {
+    const extra = { 'prometheus.io/scrape': 'true', 'pod-identity.alibabacloud.com/skip-containers': 'app' };
+    let ann = podAnnotations(render({ files: [], set: webhook, setJson: { 'deployment.podAnnotations': extra } }));
+    assert.deepEqual(ann, { ...extra, [ONLY]: 'credsync', 'checksum/credsync-config': ann['checksum/credsync-config'] });
+    ann = podAnnotations(render({ files: [], set: webhook, setJson: { 'deployment.podAnnotations': { [ONLY]: 'credsync,debug' } } }));
+    assert.equal(ann[ONLY], 'credsync,debug');
+  });
+
+  test('a parent chart gets it from credsync.podAnnotations, in both modes', () => {
+    for (const [mode, want] of [['native', ['credsync']], ['classic', ['credsync-init', 'credsync']]]) {
+      const r = renderParent(['--set', 'credsync.rrsa.projectToken=false', '--set', `credsync.sidecar.mode=${mode}`]);
+      assert.equal(r.status, 0, r.stderr);
+      const o = parseObjects(r.stdout);
+      const pod = deploymentPod(o);
+      assert.deepEqual(podAnnotations(o)[ONLY].split(','), want);
+      assert.deepEqual(credsyncContainers(pod).sort(), [...want].sort());
+      for (const other of ['migrate', 'web']) assert.ok(names(allContainers(pod)).includes(other));
+      assertVolumes(pod, { projectToken: false });
+    }
+    const plain = parseObjects(renderParent().stdout);
+    assert.equal(podAnnotations(plain)[ONLY], undefined, 'not with rrsa.projectToken');
+  });
+
+  test('NOTES name the annotation and how to check that the init container was injected', () => {
+    const r = helm(['install', 'rel', chart, '--dry-run=client', '--namespace', 'apps', ...valueArgs({ files: [], set: webhook })]);
+    assert.equal(r.status, 0, r.stderr);
+    const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    assert.match(notes, /pod-identity\.alibabacloud\.com\/only-containers=credsync,\n/);
+    assert.match(notes, /Whether it mutates init containers .* is not verified/s);
+    assert.match(notes, /jsonpath='\{\.items\[0\]\.spec\.initContainers\[0\]\.env\[\*\]\.name\}'/);
   });
 
   test('no RRSA variables or token volume from the chart', () => {
@@ -1283,7 +1513,7 @@ describe('values.schema.json rejects bad values', () => {
     ['a wrong type (string for integer)', { set: { 'deployment.replicas': 'two' } }, /\/deployment\/replicas/],
     ['a wrong type (string for boolean)', { setString: { 'rrsa.projectToken': 'yes' } }, /\/rrsa\/projectToken/],
     ['a wrong type (object for string)', { setJson: { 'config.logLevel': { level: 'info' } } }, /\/config\/logLevel/],
-    ['a bad sidecar.mode', { set: { 'sidecar.mode': 'sidecar' } }, /\/sidecar\/mode.*'native', 'classic'/s],
+    ['a bad sidecar.mode', { set: { 'sidecar.mode': 'sidecar' } }, /\/sidecar\/mode.*'auto', 'native', 'classic'/s],
     ['a bad log level', { set: { 'config.logLevel': 'verbose' } }, /\/config\/logLevel/],
     ['a bad signature', { set: { 'config.kms.signature': 'hmac-sha256' } }, /\/config\/kms\/signature/],
     ['a bad version stage', { setJson: { 'config.profiles': [{ name: 'a', secretName: 'b', versionStage: 'current' }] } }, /versionStage/],
@@ -1375,40 +1605,32 @@ describe('values.schema.json rejects bad values', () => {
 
 describe('other charts include the named templates', () => {
   test('a parent chart adds the sidecar from .Subcharts.credsync (docs/install.md)', async () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-parent-'));
-    try {
-      const parent = path.join(tmp, 'myapp');
-      fs.cpSync(path.join(repo, 'deploy', 'examples', 'myapp'), parent, { recursive: true });
-      fs.cpSync(chart, path.join(parent, 'charts', 'credsync'), { recursive: true });
-      for (const mode of ['native', 'classic']) {
-        const r = helm(['template', 'rel', parent, '--set', `credsync.sidecar.mode=${mode}`]);
-        assert.equal(r.status, 0, r.stderr);
-        const objs = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
-        assert.deepEqual(objs.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'ServiceAccount']);
-        const dep = find(objs, 'Deployment', 'rel-myapp');
-        const pod = dep.spec.template.spec;
-        assert.equal(pod.serviceAccountName, 'rel-credsync');
-        if (mode === 'native') {
-          assert.deepEqual(names(pod.initContainers), ['credsync', 'migrate']);
-          assertCredsyncContainer(pod.initContainers[0], { native: true });
-          assert.deepEqual(names(pod.containers), ['web']);
-        } else {
-          assert.deepEqual(names(pod.initContainers), ['credsync-init', 'migrate']);
-          assert.deepEqual(names(pod.containers), ['credsync', 'web']);
-          assertCredsyncContainer(pod.containers[0], { native: false });
-        }
-        const web = byName(pod.containers, 'web');
-        assert.equal(envMap(web).ALIBABA_CLOUD_CREDENTIALS_FILE, `${OUTPUT_DIR}/credentials.ini`);
-        assert.equal(envMap(web).PORT, '8080');
-        assert.deepEqual(names(pod.volumes), ['credsync', 'credsync-config', 'credsync-rrsa-token', 'cache']);
-        assertVolumes(pod);
-        assertPodSecurity(pod);
-        assert.match(dep.spec.template.metadata.annotations['checksum/credsync-config'], /^[0-9a-f]{64}$/);
-        assertValidates(objs);
-        await assertModels(objs);
+    for (const mode of ['native', 'classic']) {
+      const r = renderParent(['--set', `credsync.sidecar.mode=${mode}`]);
+      assert.equal(r.status, 0, r.stderr);
+      const objs = parseObjects(r.stdout);
+      assert.deepEqual(objs.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'ServiceAccount']);
+      const dep = find(objs, 'Deployment', 'rel-myapp');
+      const pod = dep.spec.template.spec;
+      assert.equal(pod.serviceAccountName, 'rel-credsync');
+      if (mode === 'native') {
+        assert.deepEqual(names(pod.initContainers), ['credsync', 'migrate']);
+        assertCredsyncContainer(pod.initContainers[0], { native: true });
+        assert.deepEqual(names(pod.containers), ['web']);
+      } else {
+        assert.deepEqual(names(pod.initContainers), ['credsync-init', 'migrate']);
+        assert.deepEqual(names(pod.containers), ['credsync', 'web']);
+        assertCredsyncContainer(pod.containers[0], { native: false });
       }
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
+      const web = byName(pod.containers, 'web');
+      assert.equal(envMap(web).ALIBABA_CLOUD_CREDENTIALS_FILE, `${OUTPUT_DIR}/credentials.ini`);
+      assert.equal(envMap(web).PORT, '8080');
+      assert.deepEqual(names(pod.volumes), ['credsync', 'credsync-config', 'credsync-rrsa-token', 'cache']);
+      assertVolumes(pod);
+      assertPodSecurity(pod);
+      assert.match(dep.spec.template.metadata.annotations['checksum/credsync-config'], /^[0-9a-f]{64}$/);
+      assertValidates(objs);
+      await assertModels(objs);
     }
   });
 });

@@ -38,9 +38,23 @@ contains the chart name; at most 63 characters (a DNS label).
 {{- define "credsync.labels" -}}
 helm.sh/chart: {{ include "credsync.chart" . }}
 {{ include "credsync.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ include "credsync.versionLabel" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: credsync
+{{- end }}
+
+{{/*
+The app.kubernetes.io/version label: the image tag (default the appVersion),
+never image.digest, made a valid label value whatever the tag: anything from
+an "@" on is dropped (a digest that slipped into the tag), a character a label
+value cannot hold becomes "_", and the value is cut to 63 characters and
+trimmed to begin and end with a letter or digit.
+*/}}
+{{- define "credsync.versionLabel" -}}
+{{- $v := .Values.image.tag | default .Chart.AppVersion | toString }}
+{{- $v = regexReplaceAll "@.*$" $v "" }}
+{{- $v = regexReplaceAll "[^A-Za-z0-9._-]" $v "_" }}
+{{- $v | trunc 63 | trimAll "-._" }}
 {{- end }}
 
 {{/* Labels that select the Deployment's pods; never change them on upgrade. */}}
@@ -63,7 +77,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- include "credsync.fullname" . }}
 {{- end }}
 
-{{/* The credsync image reference. */}}
+{{/*
+The credsync image reference: repository:tag, and with image.digest
+repository:tag@digest (the runtime pulls by the digest; the tag stays for
+people reading the pod spec).
+*/}}
 {{- define "credsync.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- with .Values.image.digest }}@{{ . }}{{ end }}
@@ -337,6 +355,75 @@ volumeMounts:
 {{- end }}
 
 {{/*
+"true" when the cluster runs native sidecars (init containers with
+restartPolicy: Always), on by default from Kubernetes 1.29. The version is
+.Capabilities.KubeVersion: the cluster's with helm install/upgrade, helm's
+built-in default with helm template unless --kube-version is given.
+"-0" admits the pre-release forms providers use (v1.30.1-aliyun.1).
+*/}}
+{{- define "credsync.nativeSidecarsAvailable" -}}
+{{- if semverCompare ">=1.29.0-0" .Capabilities.KubeVersion.Version }}true{{ end }}
+{{- end }}
+
+{{/*
+PUBLIC: the sidecar mode in effect, native or classic. sidecar.mode auto is
+native on Kubernetes 1.29 or later and classic below; native on an older
+cluster fails the render with one line, since there the kubelet would treat
+credsync as an ordinary init container that never exits and the pod would
+never start.
+*/}}
+{{- define "credsync.sidecarMode" -}}
+{{- $mode := .Values.sidecar.mode | default "auto" }}
+{{- $native := include "credsync.nativeSidecarsAvailable" . }}
+{{- if eq $mode "auto" }}
+{{- ternary "native" "classic" (eq $native "true") }}
+{{- else if eq $mode "native" }}
+{{- if not $native }}
+{{- fail (printf "sidecar.mode=native needs native sidecars, on by default from Kubernetes 1.29, and the cluster is %s: set sidecar.mode=auto or classic" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- print "native" }}
+{{- else if eq $mode "classic" }}
+{{- print "classic" }}
+{{- else }}
+{{- fail (printf "sidecar.mode=%s: use auto, native or classic" $mode) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The names of the credsync containers. They are not values: the webhook
+annotation (credsync.podAnnotations), the docs and the tests name them.
+*/}}
+{{- define "credsync.sidecarContainerName" -}}credsync{{- end }}
+{{- define "credsync.syncOnceContainerName" -}}credsync-init{{- end }}
+
+{{/*
+The credsync containers of a pod in MODE (native|classic), comma-separated:
+native, the sidecar; classic, credsync-init and the sidecar.
+*/}}
+{{- define "credsync.containerNames" -}}
+{{- if eq . "classic" }}
+{{- printf "%s,%s" (include "credsync.syncOnceContainerName" .) (include "credsync.sidecarContainerName" .) }}
+{{- else }}
+{{- include "credsync.sidecarContainerName" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+ACK's ack-pod-identity-webhook, used when rrsa.projectToken is false, injects
+the RRSA token and variables into every container of the pod unless the pod
+annotation pod-identity.alibabacloud.com/only-containers names some. Every
+official SDK's default credential chain tries OIDC before the credentials
+file, so an app container given them would act as credsync's KMS-reader role
+instead of the managed AccessKey. Rendered for (dict "root" ROOT "mode" MODE)
+as "KEY: VALUE" lines, or nothing with rrsa.projectToken.
+*/}}
+{{- define "credsync.webhookAnnotations" -}}
+{{- if not .root.Values.rrsa.projectToken }}
+{{- printf "pod-identity.alibabacloud.com/only-containers: %s" (include "credsync.containerNames" .mode | quote) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The credsync container, as a list item. Takes (dict "root" ROOT "mode"
 native|classic): native adds restartPolicy: Always (an init container that
 keeps running, Kubernetes 1.29+).
@@ -344,7 +431,7 @@ keeps running, Kubernetes 1.29+).
 {{- define "credsync.container" -}}
 {{- $root := .root }}
 {{- $v := $root.Values -}}
-- name: credsync
+- name: {{ include "credsync.sidecarContainerName" $root }}
   image: {{ include "credsync.image" $root | quote }}
   imagePullPolicy: {{ $v.image.pullPolicy }}
   {{- if eq .mode "native" }}
@@ -395,13 +482,14 @@ keeps running, Kubernetes 1.29+).
 {{- end }}
 
 {{/*
-PUBLIC: the credsync container as a list item, placed as sidecar.mode says:
-with native, under initContainers (it carries restartPolicy: Always); with
-classic, under containers (and credsync.syncOnceContainer under initContainers).
-Prefer credsync.initContainers and credsync.containers, which place it for you.
+PUBLIC: the credsync container as a list item, placed as the mode in effect
+(credsync.sidecarMode) says: native, under initContainers (it carries
+restartPolicy: Always); classic, under containers (and
+credsync.syncOnceContainer under initContainers). Prefer
+credsync.initContainers and credsync.containers, which place it for you.
 */}}
 {{- define "credsync.sidecarContainer" -}}
-{{- include "credsync.container" (dict "root" . "mode" .Values.sidecar.mode) }}
+{{- include "credsync.container" (dict "root" . "mode" (include "credsync.sidecarMode" .)) }}
 {{- end }}
 
 {{/*
@@ -410,7 +498,7 @@ fetches every profile, writes credentials.ini and exits, so the file exists
 before the app containers start.
 */}}
 {{- define "credsync.syncOnceContainer" -}}
-- name: credsync-init
+- name: {{ include "credsync.syncOnceContainerName" . }}
   image: {{ include "credsync.image" . | quote }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
   command: ["/usr/local/bin/credsync"]
@@ -426,21 +514,25 @@ before the app containers start.
 {{- end }}
 
 {{/*
-PUBLIC: the init containers credsync needs in sidecar.mode: native, the
-sidecar itself; classic, credsync-init. Put them before your own init
-containers, so those can use the credentials too (native mode).
+PUBLIC: the init containers credsync needs in the mode in effect
+(credsync.sidecarMode): native, the sidecar itself; classic, credsync-init.
+Put them before your own init containers, so those can use the credentials
+too (native mode).
 */}}
 {{- define "credsync.initContainers" -}}
-{{- if eq .Values.sidecar.mode "native" }}
+{{- if eq (include "credsync.sidecarMode" .) "native" }}
 {{- include "credsync.sidecarContainer" . }}
 {{- else }}
 {{- include "credsync.syncOnceContainer" . }}
 {{- end }}
 {{- end }}
 
-{{/* PUBLIC: the regular containers credsync needs: none (native) or the sidecar (classic). */}}
+{{/*
+PUBLIC: the regular containers credsync needs in the mode in effect: none
+(native) or the sidecar (classic).
+*/}}
 {{- define "credsync.containers" -}}
-{{- if eq .Values.sidecar.mode "classic" }}
+{{- if eq (include "credsync.sidecarMode" .) "classic" }}
 {{- include "credsync.sidecarContainer" . }}
 {{- end }}
 {{- end }}
@@ -519,12 +611,26 @@ read-only (connecting to the socket still works).
 {{- end }}
 
 {{/*
-PUBLIC: pod annotations that roll the pods when the credsync config changes.
+The pod annotations of credsync.podAnnotations, as a JSON object (so the
+chart's own Deployment can merge deployment.podAnnotations over them).
 */}}
-{{- define "credsync.podAnnotations" -}}
+{{- define "credsync.podAnnotationsJson" -}}
 {{- $text := printf "%s\n%s" (include "credsync.configYaml" .) .Values.config.tls.caBundle }}
 {{- range .Values.config.kms.instances }}
 {{- $text = printf "%s\n%s" $text (.caBundle | default "") }}
 {{- end }}
-{{- printf "checksum/credsync-config: %s" ($text | sha256sum) }}
+{{- $annotations := dict "checksum/credsync-config" ($text | sha256sum) }}
+{{- $webhook := include "credsync.webhookAnnotations" (dict "root" . "mode" (include "credsync.sidecarMode" .)) | fromYaml }}
+{{- toJson (merge $annotations $webhook) }}
+{{- end }}
+
+{{/*
+PUBLIC: the pod annotations credsync needs: checksum/credsync-config, which
+rolls the pods when the credsync config changes, and, with
+rrsa.projectToken=false, pod-identity.alibabacloud.com/only-containers naming
+the credsync containers of the mode in effect (credsync.webhookAnnotations),
+so that ACK's webhook injects credsync's RAM identity into them alone.
+*/}}
+{{- define "credsync.podAnnotations" -}}
+{{- include "credsync.podAnnotationsJson" . | fromJson | toYaml | trimSuffix "\n" }}
 {{- end }}
