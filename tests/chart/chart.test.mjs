@@ -211,8 +211,11 @@ function assertVolumes(pod, { sizeLimit = '4Mi', projectToken = true, configMap 
   }
 }
 
+// Pod level, credsync needs only the fsGroup of credentials.ini; non-root and
+// seccomp are on every container, so the restricted profile holds per
+// container and an app's own pod settings (root included) can stay.
 function assertPodSecurity(pod, fsGroup = 65532) {
-  assert.deepEqual(pod.securityContext, { runAsNonRoot: true, fsGroup, seccompProfile: { type: 'RuntimeDefault' } });
+  assert.deepEqual(pod.securityContext, { fsGroup });
   for (const c of allContainers(pod)) {
     assert.deepEqual(c.securityContext, EXPECTED_CONTAINER_SECURITY, `securityContext of ${c.name}`);
   }
@@ -1600,6 +1603,58 @@ describe('values.schema.json rejects bad values', () => {
     };
     visit(doc.contents, '');
     assert.deepEqual(missing, [], 'values without a comment');
+  });
+});
+
+describe('pod-level settings: apps that run as root, fsGroupChangePolicy', () => {
+  test('the app\'s own pod securityContext survives credsync.podSettings, runAsUser 0 included', () => {
+    const r = renderParent(['--set', 'podSecurityContext.runAsUser=0', '--set', 'podSecurityContext.supplementalGroups={4000}',
+                            '--set', 'podSecurityContext.sysctls[0].name=net.ipv4.ip_unprivileged_port_start',
+                            '--set-string', 'podSecurityContext.sysctls[0].value=0']);
+    assert.equal(r.status, 0, r.stderr);
+    const pod = find(parseObjects(r.stdout), 'Deployment', 'rel-myapp').spec.template.spec;
+    assert.deepEqual(pod.securityContext, {
+      runAsUser: 0, supplementalGroups: [4000], fsGroup: 65532,
+      sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }],
+    });
+    assert.equal(pod.serviceAccountName, 'rel-credsync');
+    // credsync's containers stay non-root whatever the pod says.
+    for (const c of [...pod.initContainers, ...pod.containers].filter((x) => x.name.startsWith('credsync'))) {
+      assert.deepEqual(c.securityContext, EXPECTED_CONTAINER_SECURITY, c.name);
+    }
+  });
+
+  test('the app\'s own ServiceAccount, with serviceAccount.create=false', () => {
+    const r = renderParent(['--set', 'credsync.serviceAccount.create=false', '--set', 'credsync.serviceAccount.name=myapp']);
+    assert.equal(r.status, 0, r.stderr);
+    const objs = parseObjects(r.stdout);
+    assert.equal(find(objs, 'Deployment', 'rel-myapp').spec.template.spec.serviceAccountName, 'myapp');
+    assert.equal(objs.find((o) => o.kind === 'ServiceAccount'), undefined);
+  });
+
+  test('the same fsGroup is fine; another one fails the render with one line', () => {
+    assert.equal(renderParent(['--set', 'podSecurityContext.fsGroup=65532']).status, 0);
+    const r = renderParent(['--set', 'podSecurityContext.fsGroup=1000']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /the pod's fsGroup 1000 is not credsync's podSecurityContext\.fsGroup 65532: set credsync's podSecurityContext\.fsGroup to 1000/);
+    const moved = renderParent(['--set', 'podSecurityContext.fsGroup=1000', '--set', 'credsync.podSecurityContext.fsGroup=1000']);
+    assert.equal(moved.status, 0, moved.stderr);
+    const objs = parseObjects(moved.stdout);
+    assert.equal(find(objs, 'Deployment', 'rel-myapp').spec.template.spec.securityContext.fsGroup, 1000);
+    assert.equal(configOf(objs).output.group, 1000);
+  });
+
+  test('fsGroupChangePolicy reaches the pod, the app\'s own winning', () => {
+    const own = deploymentPod(render({ set: { 'podSecurityContext.fsGroupChangePolicy': 'OnRootMismatch' } }));
+    assert.deepEqual(own.securityContext, { fsGroup: 65532, fsGroupChangePolicy: 'OnRootMismatch' });
+    const r = renderParent(['--set', 'credsync.podSecurityContext.fsGroupChangePolicy=OnRootMismatch',
+                            '--set', 'podSecurityContext.fsGroupChangePolicy=Always']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(find(parseObjects(r.stdout), 'Deployment', 'rel-myapp').spec.template.spec.securityContext.fsGroupChangePolicy, 'Always');
+  });
+
+  test('the schema refuses another fsGroupChangePolicy', () => {
+    assert.match(renderFails({ set: { 'podSecurityContext.fsGroupChangePolicy': 'Sometimes' } }), /fsGroupChangePolicy/);
   });
 });
 

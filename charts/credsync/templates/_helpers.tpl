@@ -293,14 +293,48 @@ seccompProfile:
 {{- end }}
 
 {{/*
-PUBLIC: the pod securityContext credsync expects: non-root, seccomp
-RuntimeDefault, and the fsGroup that owns credentials.ini (output.group).
+PUBLIC: the pod securityContext. Given the credsync chart's root context: what
+credsync needs of the pod, the fsGroup that owns credentials.ini
+(output.group) and, when set, podSecurityContext.fsGroupChangePolicy. Given
+(dict "root" $credsync "pod" $yours): your pod securityContext with those
+added and everything of yours kept, runAsUser 0 included: non-root, seccomp
+and the rest are set on credsync's own containers, so an app that runs as
+root keeps doing so. An fsGroup of yours other than credsync's fails the
+render (credentials.ini would not be readable by your pod's group).
 */}}
 {{- define "credsync.podSecurityContext" -}}
-runAsNonRoot: true
-fsGroup: {{ int .Values.podSecurityContext.fsGroup }}
-seccompProfile:
-  type: RuntimeDefault
+{{- $root := . }}
+{{- $pod := dict }}
+{{- if hasKey . "root" }}
+{{- $root = .root }}
+{{- $pod = deepCopy (.pod | default dict) }}
+{{- end }}
+{{- $fsGroup := int $root.Values.podSecurityContext.fsGroup }}
+{{- if and (hasKey $pod "fsGroup") (ne (int $pod.fsGroup) $fsGroup) }}
+{{- fail (printf "the pod's fsGroup %d is not credsync's podSecurityContext.fsGroup %d: set credsync's podSecurityContext.fsGroup to %d (credentials.ini is readable by that group)" (int $pod.fsGroup) $fsGroup (int $pod.fsGroup)) }}
+{{- end }}
+{{- $_ := set $pod "fsGroup" $fsGroup }}
+{{- with $root.Values.podSecurityContext.fsGroupChangePolicy }}
+{{- if not (hasKey $pod "fsGroupChangePolicy") }}
+{{- $_ := set $pod "fsGroupChangePolicy" . }}
+{{- end }}
+{{- end }}
+{{- toYaml $pod }}
+{{- end }}
+
+{{/*
+PUBLIC: the pod-spec keys credsync needs, in one include: serviceAccountName
+(the ServiceAccount the RAM role trusts: the chart's, or your app's own with
+serviceAccount.create=false and serviceAccount.name) and securityContext
+(credsync.podSecurityContext; pass (dict "root" $credsync "pod" $yours) to
+keep your pod securityContext).
+*/}}
+{{- define "credsync.podSettings" -}}
+{{- $root := . }}
+{{- if hasKey . "root" }}{{ $root = .root }}{{ end }}
+serviceAccountName: {{ include "credsync.serviceAccountName" $root }}
+securityContext:
+  {{- include "credsync.podSecurityContext" . | nindent 2 }}
 {{- end }}
 
 {{/*
