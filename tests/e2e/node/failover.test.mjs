@@ -217,7 +217,9 @@ describe('the official cache_client_region_id list', () => {
       };
       const validated = await runCredsync(['validate', '--config', configFile], { env });
       assert.equal(validated.code, 0, validated.stderr);
-      assert.match(validated.stdout, new RegExp(`KMS ${first.url}, ${second.url}, output`));
+      // STS stays the emulator the environment names (an explicit endpoint
+      // beats the KMS region it would otherwise follow).
+      assert.match(validated.stdout, new RegExp(`KMS ${first.url}, ${second.url}, STS ${emu.endpoint}, output`));
 
       first.refuse(true);
       sc = await startSidecar({ configFile, env, name: 'regions' });
