@@ -19,9 +19,12 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
 const chart = path.join(repo, 'charts', 'credsync');
 const helmSh = path.join(repo, 'scripts', 'helm.sh');
-const valuesDir = path.join(here, 'values');
-const minimal = path.join(valuesDir, 'minimal.yaml');
-const full = path.join(valuesDir, 'full.yaml');
+// The values files of charts/credsync/ci, the folder chart-testing (ct lint,
+// ct install) renders the chart with, one file per scenario; the tests
+// below render every one of them, and use two as the base of the others.
+const ciDir = path.join(chart, 'ci');
+const minimal = path.join(ciDir, 'minimal-values.yaml');
+const full = path.join(ciDir, 'full-values.yaml');
 const credsyncBin = process.env.CREDSYNC_BIN;
 
 const OUTPUT_DIR = '/var/run/credsync';
@@ -320,16 +323,12 @@ async function assertModels(objs) {
 describe('helm lint --strict', () => {
   test('passes with the default values', () => {
     // Lint renders leniently (`required` and `fail` only log), so the
-    // defaults lint clean although an install needs the values in minimal.yaml.
+    // defaults lint clean although an install needs the values in
+    // ci/minimal-values.yaml.
     const r = helm(['lint', '--strict', chart]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
-  for (const file of [minimal, full]) {
-    test(`passes with ${path.basename(file)}`, () => {
-      const r = helm(['lint', '--strict', chart, '-f', file]);
-      assert.equal(r.status, 0, r.stdout + r.stderr);
-    });
-  }
+  // With each file of ci/: see "charts/credsync/ci" below.
   test('Chart.yaml keeps the contract', () => {
     const meta = YAML.parse(fs.readFileSync(path.join(chart, 'Chart.yaml'), 'utf8'));
     assert.equal(meta.apiVersion, 'v2');
@@ -339,6 +338,100 @@ describe('helm lint --strict', () => {
     assert.equal(meta.kubeVersion, '>=1.25.0-0');
     for (const k of ['description', 'home', 'sources', 'maintainers']) assert.ok(meta[k], `Chart.yaml has ${k}`);
   });
+});
+
+// What each file of charts/credsync/ci stands for, checked on its render
+// (Kubernetes 1.30, so sidecar.mode auto means native). A new file needs an
+// entry here: a scenario nothing checks is only half a test.
+const CI_SCENARIOS = {
+  'minimal-values.yaml': {
+    what: 'the default: a native sidecar, the token projected by the chart',
+    check(objs) {
+      const pod = deploymentPod(objs);
+      assert.deepEqual(names(pod.initContainers), ['credsync']);
+      assert.deepEqual(names(pod.containers), ['app']);
+      assertCredsyncContainer(pod.initContainers[0], { native: true });
+      assertVolumes(pod);
+      assertApp(pod);
+    },
+  },
+  'full-values.yaml': {
+    what: 'every value set (checked key by key further down)',
+    check(objs) {
+      const pod = deploymentPod(objs);
+      assert.deepEqual(names(pod.initContainers), ['credsync-init']);
+      assertKmsInstancesMounted(pod);
+    },
+  },
+  'classic-values.yaml': {
+    what: 'the classic layout: credsync-init, then credsync beside the app',
+    check(objs) {
+      const pod = deploymentPod(objs);
+      assert.deepEqual(names(pod.initContainers), ['credsync-init']);
+      assert.deepEqual(names(pod.containers), ['credsync', 'app']);
+      assert.deepEqual(pod.initContainers[0].args.slice(-2), ['--timeout', '90s']);
+      assertCredsyncContainer(byName(pod.containers, 'credsync'), { native: false });
+      for (const c of allContainers(pod)) assert.equal(c.restartPolicy, undefined, c.name);
+      assertVolumes(pod);
+    },
+  },
+  'kms-instances-values.yaml': {
+    what: 'a KMS instance with a client key and no RAM identity',
+    check(objs) {
+      for (const pod of [deploymentPod(objs), testPod(objs)]) {
+        assertKmsInstancesMounted(pod);
+        assertVolumes(pod, { projectToken: false });
+      }
+      assert.equal(configOf(objs).kms.region, undefined);
+      assert.equal(configOf(objs).kms.instances[0].ca_file, `${KMS_INSTANCES_DIR}/0/ca.pem`);
+      const r = runValidate(objs, Object.fromEntries(Object.keys(RRSA_ENV).map((k) => [k, ''])));
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^config OK: identity none, /);
+    },
+  },
+  'ecs-ram-role-values.yaml': {
+    what: 'the node\'s RAM role, no token projected',
+    check(objs) {
+      assert.deepEqual(configOf(objs).identity, { type: 'ecs_ram_role', imdsv1_fallback: false, session_duration: '1h' });
+      for (const pod of [deploymentPod(objs), testPod(objs)]) assertVolumes(pod, { projectToken: false });
+    },
+  },
+  'generic-profiles-values.yaml': {
+    what: 'generic profiles only: no credentials.ini, so no ALIBABA_CLOUD_CREDENTIALS_FILE',
+    check(objs) {
+      assert.deepEqual(configOf(objs).profiles.map((p) => p.kind), ['generic', 'generic']);
+      assert.equal(byName(deploymentPod(objs).containers, 'app').env, undefined);
+    },
+  },
+};
+
+describe('charts/credsync/ci: every values file (chart-testing\'s folder)', () => {
+  const files = fs.readdirSync(ciDir).sort();
+
+  test('holds the scenarios, each named *-values.yaml (the files ct picks up)', () => {
+    for (const f of files) assert.match(f, /^[a-z0-9-]+-values\.yaml$/, `ci/${f}`);
+    assert.deepEqual(files, Object.keys(CI_SCENARIOS).sort(), 'the ci/ files and the scenarios checked here');
+  });
+
+  for (const file of files) {
+    describe(`ci/${file}: ${CI_SCENARIOS[file]?.what ?? '(no scenario)'}`, () => {
+      const values = path.join(ciDir, file);
+      test('helm lint --strict passes', () => {
+        const r = helm(['lint', '--strict', chart, '-f', values]);
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+      });
+      const objs = render({ files: [values] });
+      test('valid objects; credsync validate accepts the ConfigMap', async () => {
+        await assertModels(objs);
+        assertValidates(objs);
+        assertLabelValues(objs);
+      });
+      test('the scenario renders as it says', () => {
+        assert.ok(CI_SCENARIOS[file], `CI_SCENARIOS has ${file}`);
+        CI_SCENARIOS[file].check(objs);
+      });
+    });
+  }
 });
 
 describe('helm template: required values', () => {
@@ -1348,7 +1441,7 @@ describe('helm template: config.identity.type=ecs_ram_role (the node\'s RAM role
   });
 });
 
-describe('helm template: full.yaml (every value set)', () => {
+describe('helm template: ci/full-values.yaml (every value set)', () => {
   const objs = render({ files: [full] });
 
   test('names, image, replicas, scheduling, pull secrets', () => {
