@@ -340,6 +340,104 @@ describe('helm lint --strict', () => {
   });
 });
 
+// Chart.yaml's metadata for chart repositories and Artifact Hub. The icon
+// and the links are URLs under the project home that must resolve to files
+// of this repository (on its main branch), so each is mapped back to one.
+describe('Chart.yaml: icon, maintainers, Artifact Hub annotations', () => {
+  const meta = YAML.parse(fs.readFileSync(path.join(chart, 'Chart.yaml'), 'utf8'));
+  const values = YAML.parse(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8'));
+  const HOME = 'https://github.com/credsync/credsync';
+  const RAW = 'https://raw.githubusercontent.com/credsync/credsync/main/';
+  const ann = meta.annotations ?? {};
+  const list = (key) => {
+    assert.equal(typeof ann[key], 'string', `${key} is a string (Chart.yaml annotations are strings)`);
+    const doc = YAML.parseDocument(ann[key]);
+    assert.deepEqual(doc.errors, [], `${key} parses as YAML`);
+    const v = doc.toJS();
+    assert.ok(Array.isArray(v) && v.length > 0, `${key} is a non-empty YAML list`);
+    return v;
+  };
+  // A https URL of a file of this repository, as the repository path.
+  const repoFileOf = (url) => {
+    if (url.startsWith(RAW)) return url.slice(RAW.length);
+    const m = url.match(/^https:\/\/github\.com\/credsync\/credsync\/blob\/main\/([^#]+)(#.*)?$/);
+    return m ? m[1] : null;
+  };
+
+  test('helm lint --strict has nothing to say about the metadata (no "icon is recommended")', () => {
+    const r = helm(['lint', '--strict', chart]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout, /Chart\.yaml/, r.stdout);
+  });
+
+  test('home is the project; the icon is an SVG of this repository under it', () => {
+    assert.equal(meta.home, HOME);
+    assert.ok(meta.icon.startsWith(RAW), `icon ${meta.icon} is under ${RAW}`);
+    const file = path.join(repo, repoFileOf(meta.icon));
+    assert.ok(fs.existsSync(file), `${meta.icon} is ${path.relative(repo, file)} in this repository`);
+    const svg = fs.readFileSync(file, 'utf8');
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" viewBox="0 0 (\d+) \1"/, 'a square SVG');
+    assert.match(svg.trim(), /<\/svg>$/);
+    assert.doesNotMatch(svg, /<script|href=/i, 'no scripts, no external references');
+  });
+
+  test('maintainers have a name and a https URL', () => {
+    assert.ok(meta.maintainers.length > 0);
+    for (const m of meta.maintainers) {
+      assert.ok(m.name, 'name');
+      assert.match(m.url, /^https:\/\//);
+    }
+  });
+
+  test('only known artifacthub.io annotations, each a string', () => {
+    const known = ['category', 'changes', 'containsSecurityUpdates', 'images', 'license', 'links', 'operator', 'prerelease'];
+    for (const [k, v] of Object.entries(ann)) {
+      assert.equal(typeof v, 'string', `${k} is a string`);
+      if (k.startsWith('artifacthub.io/')) assert.ok(known.includes(k.slice('artifacthub.io/'.length)), `${k} is one we mean to set`);
+    }
+    assert.ok(['security'].includes(ann['artifacthub.io/category']));
+  });
+
+  test('images: the chart\'s default image at the appVersion', () => {
+    const images = list('artifacthub.io/images');
+    assert.deepEqual(images, [{ name: 'credsync', image: `${values.image.repository}:${meta.appVersion}` }]);
+  });
+
+  test('links: named https URLs of documents that exist here', () => {
+    for (const link of list('artifacthub.io/links')) {
+      assert.deepEqual(Object.keys(link).sort(), ['name', 'url']);
+      assert.ok(link.name.length > 0);
+      const file = repoFileOf(link.url);
+      assert.ok(file, `${link.url} is a file under ${HOME}/blob/main/`);
+      assert.ok(fs.existsSync(path.join(repo, file)), `${file} exists`);
+    }
+  });
+
+  test('changes: kind and description each', () => {
+    for (const c of list('artifacthub.io/changes')) {
+      assert.ok(['added', 'changed', 'deprecated', 'removed', 'fixed', 'security'].includes(c.kind), `kind ${c.kind}`);
+      assert.equal(typeof c.description, 'string');
+      assert.ok(c.description.length > 10);
+    }
+  });
+
+  test('the flags say what is true: no security fix listed, not an operator, pre-release as the version', () => {
+    const changes = list('artifacthub.io/changes');
+    assert.equal(ann['artifacthub.io/containsSecurityUpdates'],
+                 String(changes.some((c) => c.kind === 'security')));
+    // An operator chart would ship CRDs; this one has none.
+    assert.equal(ann['artifacthub.io/operator'], 'false');
+    assert.ok(!fs.existsSync(path.join(chart, 'crds')));
+    assert.equal(ann['artifacthub.io/prerelease'], String(meta.version.includes('-')));
+  });
+
+  test('a licence is claimed only with a licence file', () => {
+    const licence = ['LICENSE', 'LICENSE.md', 'LICENSE.txt', 'COPYING'].find((f) => fs.existsSync(path.join(repo, f)));
+    if (licence) assert.match(ann['artifacthub.io/license'] ?? '', /^[A-Za-z0-9.+-]+$/, `an SPDX id for ${licence}`);
+    else assert.equal(ann['artifacthub.io/license'], undefined, 'no licence file in the repository, so no licence claimed');
+  });
+});
+
 // What each file of charts/credsync/ci stands for, checked on its render
 // (Kubernetes 1.30, so sidecar.mode auto means native). A new file needs an
 // entry here: a scenario nothing checks is only half a test.
