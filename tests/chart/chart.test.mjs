@@ -310,6 +310,12 @@ function assertKmsInstancesMounted(pod, expected = true) {
 const modelCache = new Map();
 async function assertModels(objs) {
   for (const obj of objs) {
+    // kubernetes-models has no Prometheus Operator types: checked by structure.
+    if (obj.apiVersion === 'monitoring.coreos.com/v1') {
+      assert.ok(MONITORING_CHECKS[obj.kind], `a check for ${obj.kind}`);
+      MONITORING_CHECKS[obj.kind](obj, objs);
+      continue;
+    }
     const mod = obj.apiVersion;
     if (!modelCache.has(mod)) modelCache.set(mod, await import(`kubernetes-models/${mod}`));
     const Model = modelCache.get(mod)[obj.kind];
@@ -317,6 +323,149 @@ async function assertModels(objs) {
     assert.doesNotThrow(() => new Model(obj).validate(), `${obj.kind} ${obj.metadata?.name} is a valid ${obj.apiVersion} ${obj.kind}`);
   }
 }
+
+// ---------------------------------------------------------------------------
+// Prometheus: the PodMonitor and PrometheusRule (metrics.*)
+
+// A markdown section of `text` from its heading to the next heading of the
+// same or a higher level, and the rows of its first table as cells.
+function markdownSection(text, heading) {
+  const start = text.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `section "${heading}"`);
+  const level = heading.match(/^#+/)[0].length;
+  const rest = text.slice(start + heading.length + 2);
+  const end = rest.search(new RegExp(`\\n#{1,${level}} `));
+  return end < 0 ? rest : rest.slice(0, end);
+}
+function tableRows(section) {
+  const lines = section.split('\n').filter((l) => l.startsWith('|'));
+  return lines.slice(2).map((l) => l.slice(1, -1).split(/(?<!\\)\|/).map((c) => c.trim()));
+}
+// GitHub's anchor of a heading.
+const slug = (heading) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+const anchorsOf = (markdown) => new Set([...markdown.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1])));
+
+// The metric families credsync exports, from the Metrics table of
+// docs/operations.md: name -> { type, labels: label -> [values] } (values
+// only where the table lists them). A test below checks the table against
+// the names the sidecar's source registers.
+const OPERATIONS_MD = fs.readFileSync(path.join(repo, 'docs', 'operations.md'), 'utf8');
+const DOC_METRICS = new Map(tableRows(markdownSection(OPERATIONS_MD, '### Metrics')).map(([name, type, labels]) => {
+  const label = new Map();
+  for (const m of labels.matchAll(/`([a-z_]+)`(?:\s*\(([^)]*)\))?/g)) {
+    label.set(m[1], m[2] ? [...m[2].matchAll(/`([^`]+)`/g)].map((v) => v[1]) : null);
+  }
+  return [`credsync_${name.replace(/`/g, '')}`, { type, labels: label }];
+}));
+const DOC_ALERTS = tableRows(markdownSection(OPERATIONS_MD, '### Alerts')).map(([name]) => name.replace(/`/g, ''));
+
+// A Prometheus duration (the Prometheus Operator's Duration), and its seconds.
+const PROM_DURATION = /^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$/;
+const PROM_UNITS = { y: 31536000, w: 604800, d: 86400, h: 3600, m: 60, s: 1, ms: 0.001 };
+const promSeconds = (d) => [...d.matchAll(/(\d+)(ms|[ywdhms])/g)].reduce((t, [, n, u]) => t + Number(n) * PROM_UNITS[u], 0);
+
+// Whether a label selector (matchLabels, matchExpressions) selects `labels`.
+function selects(selector, labels) {
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const { key, operator, values } of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, key);
+    if (operator === 'In' && !(has && values.includes(labels[key]))) return false;
+    if (operator === 'NotIn' && has && values.includes(labels[key])) return false;
+    if (operator === 'Exists' && !has) return false;
+    if (operator === 'DoesNotExist' && has) return false;
+    assert.ok(['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(operator), operator);
+  }
+  return true;
+}
+
+// A PodMonitor: scrapes /metrics in its own namespace, selects the pod of
+// every Deployment rendered with it and no helm test pod, and names a port
+// that the pod's credsync container declares, at control.http_address's port.
+function assertPodMonitor(pm, objs) {
+  assert.equal(pm.apiVersion, 'monitoring.coreos.com/v1');
+  assert.deepEqual(Object.keys(pm.spec).sort(), ['namespaceSelector', 'podMetricsEndpoints', 'selector']);
+  assert.deepEqual(pm.spec.namespaceSelector, { matchNames: [pm.metadata.namespace] });
+  assert.equal(pm.spec.podMetricsEndpoints.length, 1);
+  const [ep] = pm.spec.podMetricsEndpoints;
+  assert.equal(ep.path, '/metrics');
+  for (const k of ['interval', 'scrapeTimeout']) assert.match(ep[k], PROM_DURATION, k);
+  assert.ok(promSeconds(ep.scrapeTimeout) <= promSeconds(ep.interval), 'scrapeTimeout <= interval');
+  const httpPort = Number(configOf(objs).control.http_address.split(':').pop());
+  const deployments = objs.filter((o) => o.kind === 'Deployment');
+  assert.ok(deployments.length > 0, 'a Deployment whose pods it scrapes');
+  for (const d of deployments) {
+    const { metadata, spec } = d.spec.template;
+    assert.ok(selects(pm.spec.selector, metadata.labels), `selects the pods of ${d.metadata.name}`);
+    assert.ok(selects(d.spec.selector, metadata.labels));
+    const credsync = byName(allContainers(spec), 'credsync');
+    const port = (credsync.ports ?? []).find((p) => p.name === ep.port);
+    assert.ok(port, `the credsync container of ${d.metadata.name} declares the port ${ep.port}`);
+    assert.equal(port.containerPort, httpPort, 'the port is control.http_address\'s');
+    const others = allContainers(spec).filter((c) => c !== credsync && (c.ports ?? []).some((p) => p.name === ep.port));
+    assert.deepEqual(names(others), [], `no other container has a port ${ep.port}`);
+  }
+  for (const p of objs.filter((o) => o.kind === 'Pod')) {
+    assert.ok(!selects(pm.spec.selector, p.metadata.labels), `does not scrape ${p.metadata.name}`);
+  }
+}
+
+// The metrics an expression names, each with its label matchers: every name
+// must be a family credsync exports (a histogram's _bucket/_sum/_count
+// included), carry namespace="<the rule's namespace>", and match only on
+// labels the family has, with values the table lists.
+function assertExprMetrics(expr, namespace, where) {
+  const tokens = [...expr.matchAll(/\bcredsync_[a-z0-9_]+/g)].map((m) => m[0]);
+  assert.ok(tokens.length > 0, `${where}: names a credsync metric`);
+  const selectors = [...expr.matchAll(/\b(credsync_[a-z0-9_]+)\{([^}]*)\}/g)];
+  assert.equal(selectors.length, tokens.length, `${where}: every metric has a label selector`);
+  for (const [, token, matchers] of selectors) {
+    const family = DOC_METRICS.get(token) ? token : token.replace(/_(bucket|sum|count)$/, '');
+    const doc = DOC_METRICS.get(family);
+    assert.ok(doc, `${where}: ${token} is a metric credsync exports (docs/operations.md)`);
+    if (family !== token) assert.equal(doc.type, 'histogram', `${where}: ${token}`);
+    const parsed = [...matchers.matchAll(/([a-z_]+)\s*(=~|!~|!=|=)\s*"([^"]*)"/g)].map(([, l, op, v]) => ({ l, op, v }));
+    assert.equal(parsed.map(({ l, op, v }) => `${l}${op}"${v}"`).join(', '), matchers.replace(/\s*,\s*/g, ', ').trim(),
+                 `${where}: ${token}'s matchers parse`);
+    assert.ok(parsed.some(({ l, op, v }) => l === 'namespace' && op === '=' && v === namespace),
+              `${where}: ${token} is limited to namespace ${namespace}`);
+    for (const { l, op, v } of parsed) {
+      if (l === 'namespace') continue;
+      assert.ok(doc.labels.has(l), `${where}: ${token} has a label ${l}`);
+      const values = doc.labels.get(l);
+      if (values && (op === '=' || op === '!=')) assert.ok(values.includes(v), `${where}: ${token}{${l}} takes ${v} (${values})`);
+    }
+  }
+}
+
+// A PrometheusRule: one group of alerts, each with expr, for, a severity,
+// a summary, a description and the operations guide's alerts as runbook.
+const ALERTS_RUNBOOK = 'https://github.com/credsync/credsync/blob/main/docs/operations.md#alerts';
+function assertPrometheusRule(rule) {
+  assert.equal(rule.apiVersion, 'monitoring.coreos.com/v1');
+  assert.deepEqual(Object.keys(rule.spec), ['groups']);
+  const alerts = rule.spec.groups.flatMap((g) => {
+    assert.ok(g.name && g.rules.length > 0, 'a named group with rules');
+    return g.rules;
+  });
+  assert.equal(new Set(alerts.map((a) => a.alert)).size, alerts.length, 'alert names are unique');
+  for (const a of alerts) {
+    assert.deepEqual(Object.keys(a).sort(), ['alert', 'annotations', 'expr', 'for', 'labels']);
+    assert.match(a.alert, /^Credsync[A-Z][A-Za-z]+$/);
+    assert.equal(typeof a.expr, 'string');
+    assert.match(a.for, PROM_DURATION, `${a.alert} for`);
+    assert.ok(['critical', 'warning'].includes(a.labels.severity), `${a.alert} severity`);
+    assert.ok(a.annotations.summary?.length > 10, `${a.alert} summary`);
+    assert.ok(a.annotations.description?.length > 10, `${a.alert} description`);
+    assert.equal(a.annotations.runbook_url, ALERTS_RUNBOOK);
+    for (const text of [a.annotations.summary, a.annotations.description]) {
+      // Prometheus's own template placeholders survive Helm's rendering.
+      for (const m of text.matchAll(/\{\{(.*?)\}\}/g)) assert.match(m[1], /^ \$(labels\.[a-z_]+|value( \| humanizeDuration)?) $/, `${a.alert}: ${m[0]}`);
+    }
+    assertExprMetrics(a.expr, rule.metadata.namespace, a.alert);
+  }
+}
+
+const MONITORING_CHECKS = { PodMonitor: assertPodMonitor, PrometheusRule: assertPrometheusRule };
 
 // ---------------------------------------------------------------------------
 
@@ -492,6 +641,17 @@ const CI_SCENARIOS = {
     check(objs) {
       assert.deepEqual(configOf(objs).identity, { type: 'ecs_ram_role', imdsv1_fallback: false, session_duration: '1h' });
       for (const pod of [deploymentPod(objs), testPod(objs)]) assertVolumes(pod, { projectToken: false });
+    },
+  },
+  'metrics-values.yaml': {
+    what: 'a PodMonitor and a PrometheusRule, labelled for kube-prometheus-stack',
+    check(objs) {
+      const pm = find(objs, 'PodMonitor');
+      assert.equal(pm.metadata.labels.release, 'kube-prometheus-stack');
+      assert.deepEqual(pm.spec.podMetricsEndpoints, [{ port: 'probes', path: '/metrics', interval: '1m', scrapeTimeout: '15s' }]);
+      const rule = find(objs, 'PrometheusRule');
+      assert.equal(rule.metadata.labels.release, 'kube-prometheus-stack');
+      assert.ok(rule.spec.groups[0].rules.some((r) => r.for === '5m'));
     },
   },
   'generic-profiles-values.yaml': {
@@ -1683,6 +1843,139 @@ describe('helm template: ci/full-values.yaml (every value set)', () => {
   test('valid objects', () => assertModels(objs));
 });
 
+describe('metrics: PodMonitor and PrometheusRule (Prometheus Operator)', () => {
+  const both = { 'metrics.podMonitor.enabled': 'true', 'metrics.prometheusRule.enabled': 'true' };
+  const rulesOf = (objs) => find(objs, 'PrometheusRule').spec.groups.flatMap((g) => g.rules);
+  const alert = (objs, name) => {
+    const hit = rulesOf(objs).find((r) => r.alert === name);
+    assert.ok(hit, `alert ${name}`);
+    return hit;
+  };
+
+  test('docs/operations.md lists exactly the metric families the sidecar registers', () => {
+    const source = fs.readFileSync(path.join(repo, 'sidecar', 'metrics', 'sidecar_metrics.cc'), 'utf8');
+    const registered = [...new Set([...source.matchAll(/"(credsync_[a-z0-9_]+)"/g)].map((m) => m[1]))].sort();
+    assert.deepEqual([...DOC_METRICS.keys()].sort(), registered);
+  });
+
+  test('off by default', () => {
+    const objs = render();
+    none(objs, 'PodMonitor');
+    none(objs, 'PrometheusRule');
+  });
+
+  for (const [what, opts] of [
+    ['native', {}],
+    ['classic', { set: { 'sidecar.mode': 'classic' } }],
+    ['credsync alone (app.enabled=false)', { set: { 'app.enabled': 'false' } }],
+    ['another HTTP port', { set: { 'config.control.httpPort': '9818' } }],
+  ]) {
+    test(`${what}: the PodMonitor selects the Deployment's pods, not the test pod, on credsync's port probes`, async () => {
+      const objs = render({ ...opts, set: { ...both, ...opts.set } });
+      const pm = find(objs, 'PodMonitor', 'rel-credsync');
+      assert.deepEqual(pm.spec.podMetricsEndpoints, [{ port: 'probes', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }]);
+      assert.deepEqual(pm.spec.selector.matchLabels, find(objs, 'Deployment').spec.selector.matchLabels);
+      assert.equal(objs.filter((o) => o.kind === 'Pod').length, 1, 'the helm test pod is rendered, and left out');
+      await assertModels(objs); // assertPodMonitor and assertPrometheusRule
+      assertValidates(objs);
+    });
+  }
+
+  test('labels: the chart\'s and metrics.*.labels on each object', () => {
+    const objs = render({ set: both, setJson: { 'metrics.podMonitor.labels': { release: 'kps' }, 'metrics.prometheusRule.labels': { role: 'alert-rules' } } });
+    assert.equal(find(objs, 'PodMonitor').metadata.labels.release, 'kps');
+    assert.equal(find(objs, 'PrometheusRule').metadata.labels.role, 'alert-rules');
+    for (const kind of ['PodMonitor', 'PrometheusRule']) {
+      assert.equal(find(objs, kind).metadata.labels['app.kubernetes.io/instance'], 'rel');
+    }
+    assertLabelValues(objs);
+  });
+
+  test('scrapeTimeout longer than interval is refused', () => {
+    const err = renderFails({ set: { ...both, 'metrics.podMonitor.interval': '10s', 'metrics.podMonitor.scrapeTimeout': '1m' } });
+    assert.match(err, /metrics\.podMonitor\.scrapeTimeout 1m is longer than metrics\.podMonitor\.interval 10s/);
+    assert.equal(find(render({ set: { ...both, 'metrics.podMonitor.interval': '1m', 'metrics.podMonitor.scrapeTimeout': '60s' } }), 'PodMonitor').spec.podMetricsEndpoints[0].scrapeTimeout, '60s');
+  });
+
+  test('deployment.enabled=false: podSelector is required, and then used', () => {
+    const off = { ...both, 'deployment.enabled': 'false', 'tests.enabled': 'false' };
+    assert.match(renderFails({ set: off }), /metrics\.podMonitor\.podSelector: set the labels of the pods that run credsync/);
+    const objs = render({ set: off, setJson: { 'metrics.podMonitor.podSelector': { 'app.kubernetes.io/name': 'myapp' } } });
+    assert.deepEqual(find(objs, 'PodMonitor').spec.selector, { matchLabels: { 'app.kubernetes.io/name': 'myapp' } });
+  });
+
+  test('a parent chart\'s pods: the PodMonitor finds credsync\'s port in them, in both modes', () => {
+    for (const mode of ['native', 'classic']) {
+      const r = renderParent(['--set', `credsync.sidecar.mode=${mode}`, '--set', 'credsync.metrics.podMonitor.enabled=true',
+                              '--set', 'credsync.metrics.podMonitor.podSelector.app\\.kubernetes\\.io/name=myapp']);
+      assert.equal(r.status, 0, r.stderr);
+      const objs = parseObjects(r.stdout);
+      assertPodMonitor(find(objs, 'PodMonitor'), objs);
+    }
+  });
+
+  test('the schema refuses a duration Prometheus would not take and a bad label', () => {
+    for (const [set, pattern] of [
+      [{ 'metrics.podMonitor.interval': '30 seconds' }, /\/metrics\/podMonitor\/interval/],
+      [{ 'metrics.podMonitor.scrapeTimeout': '1.5s' }, /\/metrics\/podMonitor\/scrapeTimeout/],
+      [{ 'metrics.prometheusRule.for': '' }, /\/metrics\/prometheusRule\/for/],
+      [{ 'metrics.prometheusRule.profileStaleAfter': '3 hours' }, /\/metrics\/prometheusRule\/profileStaleAfter/],
+      [{ 'metrics.podMonitor.labels.release': 'not a label value' }, /\/metrics\/podMonitor\/labels/],
+      [{ 'metrics.podMonitor.scrape': 'true' }, /additional properties 'scrape'/],
+    ]) {
+      const err = renderFails({ setString: set });
+      assert.match(err, /values don't meet the specifications of the schema/);
+      assert.match(err, pattern);
+    }
+  });
+
+  describe('the alerts', () => {
+    const objs = render({ set: both });
+
+    test('exactly those of docs/operations.md#alerts', () => {
+      assert.deepEqual(rulesOf(objs).map((r) => r.alert), DOC_ALERTS);
+      assert.ok(anchorsOf(OPERATIONS_MD).has('alerts'), 'the runbook anchor exists');
+    });
+
+    test('each has expr, for, severity, summary; every metric is one credsync exports, in the release\'s namespace', () => {
+      assertPrometheusRule(find(objs, 'PrometheusRule'));
+      assert.deepEqual(objs.filter((o) => o.kind === 'PrometheusRule').map((o) => o.metadata.namespace), ['apps']);
+    });
+
+    test('the alerts docs/operations.md asks for, on the series it names', () => {
+      const exprs = Object.fromEntries(rulesOf(objs).map((r) => [r.alert, r.expr]));
+      assert.equal(exprs.CredsyncNotReady, 'credsync_ready{namespace="apps"} == 0');
+      assert.equal(exprs.CredsyncKmsEndpointCircuitOpened, 'increase(credsync_kms_endpoint_circuit_opened_total{namespace="apps"}[15m]) > 0');
+      assert.equal(exprs.CredsyncKmsClientKeyReloadFailed, 'increase(credsync_kms_instance_client_key_reloads_total{namespace="apps", result="error"}[1h]) > 0');
+      assert.equal(exprs.CredsyncHookFailed, 'increase(credsync_hook_runs_total{namespace="apps", result!="ok"}[1h]) > 0');
+      assert.equal(exprs.CredsyncListenerConnectionsRefused, 'increase(credsync_listener_connections_refused_total{namespace="apps"}[15m]) > 0');
+      assert.match(exprs.CredsyncFetchesFailing, /credsync_fetches_total\{namespace="apps", result="failure"\}\[15m\]\)\) > 0\nunless on \(namespace, pod, profile\)\n.*credsync_fetches_total\{namespace="apps", result="success"\}\[15m\]\)\) > 0$/);
+      assert.equal(alert(objs, 'CredsyncNotReady').labels.severity, 'critical');
+    });
+
+    test('conditions wait metrics.prometheusRule.for; events fire at once', () => {
+      const conditions = ['CredsyncNotReady', 'CredsyncProfileStale', 'CredsyncFetchesFailing'];
+      for (const o of [objs, render({ set: { ...both, 'metrics.prometheusRule.for': '30m' } })]) {
+        const want = o === objs ? '10m' : '30m';
+        for (const r of rulesOf(o)) assert.equal(r.for, conditions.includes(r.alert) ? want : '0m', r.alert);
+      }
+    });
+
+    test('a stale profile: three refresh intervals, or profileStaleAfter', () => {
+      const threshold = (o) => Number(alert(o, 'CredsyncProfileStale').expr.match(/^credsync_profile_seconds_since_last_success\{namespace="apps"\} > (\d+)$/)[1]);
+      assert.equal(threshold(objs), 3 * 3600);
+      for (const [interval, seconds] of [['30m', 5400], ['1h30m', 16200], ['1.5h', 16200], ['90s', 270], ['2500ms', 8]]) {
+        assert.equal(threshold(render({ set: { ...both, 'config.refresh.interval': interval } })), seconds, interval);
+      }
+      assert.equal(threshold(render({ set: { ...both, 'metrics.prometheusRule.profileStaleAfter': '2h' } })), 7200);
+    });
+
+    test('Prometheus\'s placeholders reach the annotations unrendered', () => {
+      assert.equal(alert(objs, 'CredsyncNotReady').annotations.summary, 'credsync in {{ $labels.namespace }}/{{ $labels.pod }} is not ready');
+    });
+  });
+});
+
 // Profiles credsync validate refuses (sidecar/config/profiles_section.cc)
 // that JSON Schema can also say: the schema must refuse each, so a bad
 // profile fails `helm install`, not the pod at start (a crash loop).
@@ -1771,6 +2064,27 @@ describe('values.schema.json rejects bad values', () => {
       }
     };
     walk(values, schema, '');
+  });
+
+  // docs/install.md's Values table has a row for every documented value
+  // (a key with a "# --" comment, as the chart README's table), and names
+  // nothing else but the fields of a documented list's items (key[].field).
+  test('docs/install.md\'s values table follows values.yaml', () => {
+    const doc = YAML.parseDocument(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8'));
+    const documented = [];
+    const visit = (map, where) => map.items.forEach((pair, index) => {
+      const key = `${where}${pair.key.value}`;
+      const comment = pair.key.commentBefore || (index === 0 ? map.commentBefore : '') || '';
+      if (/(^|\n) *-- \S/.test(comment)) documented.push(key);
+      else if (YAML.isMap(pair.value)) visit(pair.value, `${key}.`);
+    });
+    visit(doc.contents, '');
+    const install = fs.readFileSync(path.join(repo, 'docs', 'install.md'), 'utf8');
+    const rows = tableRows(markdownSection(install, '## Values'))
+      .flatMap(([cell]) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]));
+    assert.deepEqual(documented.filter((k) => !rows.includes(k)), [], 'values without a row in docs/install.md');
+    const extra = rows.filter((k) => !documented.includes(k) && !documented.includes(k.split('[]')[0]));
+    assert.deepEqual(extra, [], 'rows of docs/install.md that are no value');
   });
 
   test('every value in values.yaml has a comment', () => {
