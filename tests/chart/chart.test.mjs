@@ -357,6 +357,22 @@ const DOC_METRICS = new Map(tableRows(markdownSection(OPERATIONS_MD, '### Metric
   }
   return [`credsync_${name.replace(/`/g, '')}`, { type, labels: label }];
 }));
+// The values values.yaml documents with a helm-docs "# --" comment, in file
+// order: a key with one documents everything under it, any other map is
+// walked into. The `yaml` parser hangs the comment of a map's first key on
+// the map.
+function documentedValues(file = path.join(chart, 'values.yaml')) {
+  const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
+  const documented = [];
+  const visit = (map, where) => map.items.forEach((pair, index) => {
+    const key = `${where}${pair.key.value}`;
+    const comment = pair.key.commentBefore || (index === 0 ? map.commentBefore : '') || '';
+    if (/(^|\n) *-- \S/.test(comment)) documented.push(key);
+    else if (YAML.isMap(pair.value)) visit(pair.value, `${key}.`);
+  });
+  visit(doc.contents, '');
+  return documented;
+}
 const DOC_ALERTS = tableRows(markdownSection(OPERATIONS_MD, '### Alerts')).map(([name]) => name.replace(/`/g, ''));
 
 // A Prometheus duration (the Prometheus Operator's Duration), and its seconds.
@@ -2070,15 +2086,7 @@ describe('values.schema.json rejects bad values', () => {
   // (a key with a "# --" comment, as the chart README's table), and names
   // nothing else but the fields of a documented list's items (key[].field).
   test('docs/install.md\'s values table follows values.yaml', () => {
-    const doc = YAML.parseDocument(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8'));
-    const documented = [];
-    const visit = (map, where) => map.items.forEach((pair, index) => {
-      const key = `${where}${pair.key.value}`;
-      const comment = pair.key.commentBefore || (index === 0 ? map.commentBefore : '') || '';
-      if (/(^|\n) *-- \S/.test(comment)) documented.push(key);
-      else if (YAML.isMap(pair.value)) visit(pair.value, `${key}.`);
-    });
-    visit(doc.contents, '');
+    const documented = documentedValues();
     const install = fs.readFileSync(path.join(repo, 'docs', 'install.md'), 'utf8');
     const rows = tableRows(markdownSection(install, '## Values'))
       .flatMap(([cell]) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]));
@@ -2137,6 +2145,106 @@ describe('other charts include the named templates', () => {
       assertValidates(objs);
       await assertModels(objs);
     }
+  });
+});
+
+// The chart's README: hand-written prose around two blocks that
+// scripts/chart-readme.mjs generates from Chart.yaml and values.yaml's
+// "# --" comments. `helm show readme` and chart repositories show it
+// outside this repository, so every link must be absolute.
+describe('charts/credsync/README.md (helm show readme)', () => {
+  const readmeScript = path.join(repo, 'scripts', 'chart-readme.mjs');
+  const readmeText = () => fs.readFileSync(path.join(chart, 'README.md'), 'utf8');
+  const runScript = (args) => spawnSync(process.execPath, [readmeScript, ...args], { encoding: 'utf8', cwd: repo });
+  // The values table's rows as [key, type, default, description].
+  const valueRows = (text) => tableRows(text.slice(text.indexOf('<!-- BEGIN chart-readme values -->')))
+    .map(([key, type, def, description]) => [key.replace(/`/g, ''), type, def.replace(/^`|`$/g, ''), description]);
+
+  test('the generated parts are current (chart-readme.mjs --check)', () => {
+    const r = runScript(['--check']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  test('--check fails once values.yaml changes, and a rewrite makes it current', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-readme-'));
+    try {
+      for (const f of ['Chart.yaml', 'values.yaml', 'values.schema.json', 'README.md']) fs.copyFileSync(path.join(chart, f), path.join(tmp, f));
+      const values = path.join(tmp, 'values.yaml');
+      fs.writeFileSync(values, fs.readFileSync(values, 'utf8')
+        .replace('# -- Image pull policy of the credsync containers.', '# -- Pull policy, changed by the test.')
+        .replace('  pullPolicy: IfNotPresent\n', '  pullPolicy: Always\n'));
+      let r = runScript(['--check', '--chart', tmp]);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /README\.md is stale .*run node scripts\/chart-readme\.mjs/);
+      r = runScript(['--chart', tmp]);
+      assert.equal(r.status, 0, r.stderr);
+      const row = valueRows(fs.readFileSync(path.join(tmp, 'README.md'), 'utf8')).find(([k]) => k === 'image.pullPolicy');
+      assert.deepEqual(row, ['image.pullPolicy', 'string', '"Always"', 'Pull policy, changed by the test.']);
+      assert.equal(runScript(['--check', '--chart', tmp]).status, 0);
+      // A value without a "# --" comment has no description to show.
+      fs.appendFileSync(values, 'undocumented: 1\n');
+      r = runScript(['--check', '--chart', tmp]);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /undocumented has no "# --" comment/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  test('one row per documented value of values.yaml, in order, with its type and default', () => {
+    const rows = valueRows(readmeText());
+    assert.deepEqual(rows.map(([k]) => k), documentedValues());
+    const values = YAML.parse(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8'));
+    const at = (key) => key.split('.').reduce((v, k) => v[k], values);
+    for (const [key, type, def, description] of rows) {
+      assert.deepEqual(JSON.parse(def.replace(/\\\|/g, '|')), at(key), `default of ${key}`);
+      assert.ok(['string', 'int', 'float', 'bool', 'list', 'object'].includes(type), `type of ${key}`);
+      assert.ok(description.length > 5, `description of ${key}`);
+    }
+    const byKey = Object.fromEntries(rows.map(([k, ...rest]) => [k, rest]));
+    assert.deepEqual(byKey['config.identity.imdsv1Fallback'].slice(0, 2), ['bool', 'null'], 'a null takes its type from the schema');
+    assert.deepEqual(byKey['config.refresh.jitter'].slice(0, 2), ['float', '0.1']);
+    assert.deepEqual(byKey['sidecar.resources'].slice(0, 1), ['object']);
+    assert.deepEqual(byKey['metrics.prometheusRule.for'].slice(0, 2), ['string', '"10m"']);
+  });
+
+  test('the version line follows Chart.yaml', () => {
+    const meta = YAML.parse(fs.readFileSync(path.join(chart, 'Chart.yaml'), 'utf8'));
+    assert.ok(readmeText().includes(`**Chart version** ${meta.version} · **App version** ${meta.appVersion} · **Kubernetes** \`${meta.kubeVersion}\``));
+  });
+
+  test('helm show readme prints it', () => {
+    const r = helm(['show', 'readme', chart]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trimEnd(), readmeText().trimEnd());
+  });
+
+  test('it stands alone: every link is absolute, under the project home, to a file and heading that exist', () => {
+    const text = readmeText();
+    const targets = [...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]);
+    assert.ok(targets.length > 5, 'the README links to the docs');
+    // A URL outside code spans and links would be autolinked.
+    const prose = text.replace(/```[^]*?```/g, '').replace(/`[^`]*`/g, '').replace(/\]\([^)]*\)/g, ']');
+    const bare = [...prose.matchAll(/https?:\/\/[^\s)|]+/g)].map((m) => m[0]);
+    for (const url of [...targets, ...bare]) {
+      assert.match(url, /^https:\/\/github\.com\/credsync\/credsync(\/|$)/, `${url} is under the project home`);
+      const m = url.match(/^https:\/\/github\.com\/credsync\/credsync\/blob\/main\/([^#]+)(?:#(.+))?$/);
+      if (!m) continue;
+      const file = path.join(repo, m[1]);
+      assert.ok(fs.existsSync(file), `${url}: ${m[1]} exists`);
+      if (m[2]) assert.ok(anchorsOf(fs.readFileSync(file, 'utf8')).has(m[2]), `${url}: a heading #${m[2]} exists`);
+    }
+    assert.doesNotMatch(text, /\]\((?!https:)/, 'no relative links');
+  });
+
+  test('it says what the chart does, how to install it, and the modes', () => {
+    const text = readmeText();
+    for (const heading of ['## Install', '## Modes', '## Metrics and alerts', '## Values']) assert.ok(text.includes(`\n${heading}\n`), heading);
+    assert.match(text, /\nhelm install my-app-credsync charts\/credsync /);
+    assert.ok(text.includes('(https://github.com/credsync/credsync/blob/main/docs/install.md)'), 'the long form is linked');
+    const modes = markdownSection(text, '## Modes');
+    for (const mode of ['auto', 'native', 'classic']) assert.ok(modes.includes(`- \`${mode}\``), `sidecar.mode ${mode}`);
+    for (const key of ['rrsa.projectToken', 'config.identity.type', 'config.kms.instances']) assert.ok(modes.includes(key), key);
   });
 });
 
