@@ -6,7 +6,7 @@
 //
 // Run by run.sh (ctest label "chart"); needs CREDSYNC_BIN (the built sidecar)
 // and the npm packages `yaml` and `kubernetes-models` (npm ci at the top).
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -2245,6 +2245,64 @@ describe('charts/credsync/README.md (helm show readme)', () => {
     const modes = markdownSection(text, '## Modes');
     for (const mode of ['auto', 'native', 'classic']) assert.ok(modes.includes(`- \`${mode}\``), `sidecar.mode ${mode}`);
     for (const key of ['rrsa.projectToken', 'config.identity.type', 'config.kms.instances']) assert.ok(modes.includes(key), key);
+  });
+});
+
+// The chart as scripts/test.sh packages it (helm package, into the build
+// tree there, a temporary directory here): what a chart repository serves
+// and `helm install credsync-<version>.tgz` reads.
+describe('helm package: the packaged chart', () => {
+  const meta = YAML.parse(fs.readFileSync(path.join(chart, 'Chart.yaml'), 'utf8'));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-package-'));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const packaged = helm(['package', chart, '--destination', tmp]);
+  const tgz = path.join(tmp, `credsync-${meta.version}.tgz`);
+
+  test('helm package writes credsync-<version>.tgz', () => {
+    assert.equal(packaged.status, 0, packaged.stderr);
+    assert.deepEqual(fs.readdirSync(tmp), [path.basename(tgz)]);
+  });
+
+  test('it holds the chart, its README and schema; not ci/ or the icon (.helmignore)', () => {
+    const r = spawnSync('tar', ['-tzf', tgz], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const files = r.stdout.trim().split('\n').sort();
+    for (const f of ['Chart.yaml', 'README.md', 'values.yaml', 'values.schema.json', 'templates/NOTES.txt',
+                     'templates/_helpers.tpl', 'templates/podmonitor.yaml', 'templates/prometheusrule.yaml']) {
+      assert.ok(files.includes(`credsync/${f}`), `credsync/${f} is packaged`);
+    }
+    assert.deepEqual(files.filter((f) => /^credsync\/(ci\/|icon\.svg)/.test(f)), []);
+  });
+
+  test('helm show chart / readme / values of the package are the chart\'s files', () => {
+    const show = (what) => {
+      const r = helm(['show', what, tgz]);
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    assert.deepEqual(YAML.parse(show('chart')), meta);
+    assert.equal(show('readme').trimEnd(), fs.readFileSync(path.join(chart, 'README.md'), 'utf8').trimEnd());
+    assert.deepEqual(YAML.parse(show('values')), YAML.parse(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8')));
+  });
+
+  for (const file of ['minimal-values.yaml', 'metrics-values.yaml', 'classic-values.yaml']) {
+    test(`helm template of the package with ci/${file} renders what the chart directory renders`, async () => {
+      const args = (src) => ['template', 'rel', src, '--namespace', 'apps', '--kube-version', KUBE_VERSION, '-f', path.join(ciDir, file)];
+      const fromPackage = helm(args(tgz));
+      assert.equal(fromPackage.status, 0, fromPackage.stderr);
+      const objs = parseObjects(fromPackage.stdout);
+      assert.deepEqual(objs, parseObjects(helm(args(chart)).stdout));
+      await assertModels(objs);
+      assertValidates(objs);
+    });
+  }
+
+  test('the package lints clean and keeps its schema: a bad value is refused', () => {
+    const lint = helm(['lint', '--strict', tgz, '-f', minimal]);
+    assert.equal(lint.status, 0, lint.stdout + lint.stderr);
+    const bad = helm(['template', 'rel', tgz, '-f', minimal, '--set', 'sidecar.mode=sidecar']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /values don't meet the specifications of the schema/);
   });
 });
 
