@@ -2,7 +2,10 @@
 // test/unit/*.bats: `helm lint --strict`, `helm template` once per values
 // toggle with assertions on the fields that matter, the values schema
 // rejecting bad input, every rendered object checked against the Kubernetes
-// models, and every rendered config.yaml accepted by `credsync validate`.
+// models (the Prometheus Operator's by structure), and every rendered
+// config.yaml accepted by `credsync validate`. Also the packaging: every
+// values file of charts/credsync/ci, Chart.yaml's metadata, the README's
+// generated values table (scripts/chart-readme.mjs), and `helm package`.
 //
 // Run by run.sh (ctest label "chart"); needs CREDSYNC_BIN (the built sidecar)
 // and the npm packages `yaml` and `kubernetes-models` (npm ci at the top).
