@@ -6,7 +6,8 @@
 # clang tree builds every library and the binary with -Wthread-safety -Werror,
 # clang-tidy checks sidecar/ with its compile commands, and every libFuzzer
 # target runs for FUZZ_SECONDS (10) each. clang-format is checked by ctest
-# (lint_format). After the release build it builds the container image
+# (lint_format). After the release build it packages the Helm chart into
+# build/release/chart (helm package) and builds the container image
 # (scripts/image.sh; podman, as root), which the release tree's
 # e2e_podman_pod runs.
 # Set TREES="release" to run only one tree, FUZZ_SECONDS=0 to skip fuzzing,
@@ -23,6 +24,15 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/tests/tsan.supp:halt_on_er
 for tree in ${TREES:-release asan tsan}; do
   echo "== $tree: build"
   scripts/build.sh "$tree"
+  if [[ "$tree" == release ]]; then
+    # The Helm chart as a chart repository would serve it (its README's
+    # generated table checked first), into the build tree, never the source
+    # tree; tests/chart checks a package of it the same way.
+    echo "== chart: helm package into build/release/chart"
+    rm -rf build/release/chart
+    { node scripts/chart-readme.mjs --check &&
+      scripts/helm.sh package charts/credsync --destination build/release/chart; } || status=1
+  fi
   if [[ "$tree" == release && "${SKIP_IMAGE:-0}" != 1 ]]; then
     # The container image from deploy/Dockerfile (podman), its size printed;
     # the release tree's e2e_podman_pod then plays the chart's pod with it.

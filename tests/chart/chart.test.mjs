@@ -2,11 +2,14 @@
 // test/unit/*.bats: `helm lint --strict`, `helm template` once per values
 // toggle with assertions on the fields that matter, the values schema
 // rejecting bad input, every rendered object checked against the Kubernetes
-// models, and every rendered config.yaml accepted by `credsync validate`.
+// models (the Prometheus Operator's by structure), and every rendered
+// config.yaml accepted by `credsync validate`. Also the packaging: every
+// values file of charts/credsync/ci, Chart.yaml's metadata, the README's
+// generated values table (scripts/chart-readme.mjs), and `helm package`.
 //
 // Run by run.sh (ctest label "chart"); needs CREDSYNC_BIN (the built sidecar)
 // and the npm packages `yaml` and `kubernetes-models` (npm ci at the top).
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,9 +22,12 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
 const chart = path.join(repo, 'charts', 'credsync');
 const helmSh = path.join(repo, 'scripts', 'helm.sh');
-const valuesDir = path.join(here, 'values');
-const minimal = path.join(valuesDir, 'minimal.yaml');
-const full = path.join(valuesDir, 'full.yaml');
+// The values files of charts/credsync/ci, the folder chart-testing (ct lint,
+// ct install) renders the chart with, one file per scenario; the tests
+// below render every one of them, and use two as the base of the others.
+const ciDir = path.join(chart, 'ci');
+const minimal = path.join(ciDir, 'minimal-values.yaml');
+const full = path.join(ciDir, 'full-values.yaml');
 const credsyncBin = process.env.CREDSYNC_BIN;
 
 const OUTPUT_DIR = '/var/run/credsync';
@@ -310,6 +316,12 @@ function assertKmsInstancesMounted(pod, expected = true) {
 const modelCache = new Map();
 async function assertModels(objs) {
   for (const obj of objs) {
+    // kubernetes-models has no Prometheus Operator types: checked by structure.
+    if (obj.apiVersion === 'monitoring.coreos.com/v1') {
+      assert.ok(MONITORING_CHECKS[obj.kind], `a check for ${obj.kind}`);
+      MONITORING_CHECKS[obj.kind](obj, objs);
+      continue;
+    }
     const mod = obj.apiVersion;
     if (!modelCache.has(mod)) modelCache.set(mod, await import(`kubernetes-models/${mod}`));
     const Model = modelCache.get(mod)[obj.kind];
@@ -319,20 +331,175 @@ async function assertModels(objs) {
 }
 
 // ---------------------------------------------------------------------------
+// Prometheus: the PodMonitor and PrometheusRule (metrics.*)
+
+// A markdown section of `text` from its heading to the next heading of the
+// same or a higher level, and the rows of its first table as cells.
+function markdownSection(text, heading) {
+  const start = text.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `section "${heading}"`);
+  const level = heading.match(/^#+/)[0].length;
+  const rest = text.slice(start + heading.length + 2);
+  const end = rest.search(new RegExp(`\\n#{1,${level}} `));
+  return end < 0 ? rest : rest.slice(0, end);
+}
+function tableRows(section) {
+  const lines = section.split('\n').filter((l) => l.startsWith('|'));
+  return lines.slice(2).map((l) => l.slice(1, -1).split(/(?<!\\)\|/).map((c) => c.trim()));
+}
+// GitHub's anchor of a heading.
+const slug = (heading) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+const anchorsOf = (markdown) => new Set([...markdown.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1])));
+
+// The metric families credsync exports, from the Metrics table of
+// docs/operations.md: name -> { type, labels: label -> [values] } (values
+// only where the table lists them). A test below checks the table against
+// the names the sidecar's source registers.
+const OPERATIONS_MD = fs.readFileSync(path.join(repo, 'docs', 'operations.md'), 'utf8');
+const DOC_METRICS = new Map(tableRows(markdownSection(OPERATIONS_MD, '### Metrics')).map(([name, type, labels]) => {
+  const label = new Map();
+  for (const m of labels.matchAll(/`([a-z_]+)`(?:\s*\(([^)]*)\))?/g)) {
+    label.set(m[1], m[2] ? [...m[2].matchAll(/`([^`]+)`/g)].map((v) => v[1]) : null);
+  }
+  return [`credsync_${name.replace(/`/g, '')}`, { type, labels: label }];
+}));
+// The values values.yaml documents with a helm-docs "# --" comment, in file
+// order: a key with one documents everything under it, any other map is
+// walked into. The `yaml` parser hangs the comment of a map's first key on
+// the map.
+function documentedValues(file = path.join(chart, 'values.yaml')) {
+  const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
+  const documented = [];
+  const visit = (map, where) => map.items.forEach((pair, index) => {
+    const key = `${where}${pair.key.value}`;
+    const comment = pair.key.commentBefore || (index === 0 ? map.commentBefore : '') || '';
+    if (/(^|\n) *-- \S/.test(comment)) documented.push(key);
+    else if (YAML.isMap(pair.value)) visit(pair.value, `${key}.`);
+  });
+  visit(doc.contents, '');
+  return documented;
+}
+const DOC_ALERTS = tableRows(markdownSection(OPERATIONS_MD, '### Alerts')).map(([name]) => name.replace(/`/g, ''));
+
+// A Prometheus duration (the Prometheus Operator's Duration), and its seconds.
+const PROM_DURATION = /^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$/;
+const PROM_UNITS = { y: 31536000, w: 604800, d: 86400, h: 3600, m: 60, s: 1, ms: 0.001 };
+const promSeconds = (d) => [...d.matchAll(/(\d+)(ms|[ywdhms])/g)].reduce((t, [, n, u]) => t + Number(n) * PROM_UNITS[u], 0);
+
+// Whether a label selector (matchLabels, matchExpressions) selects `labels`.
+function selects(selector, labels) {
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const { key, operator, values } of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, key);
+    if (operator === 'In' && !(has && values.includes(labels[key]))) return false;
+    if (operator === 'NotIn' && has && values.includes(labels[key])) return false;
+    if (operator === 'Exists' && !has) return false;
+    if (operator === 'DoesNotExist' && has) return false;
+    assert.ok(['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(operator), operator);
+  }
+  return true;
+}
+
+// A PodMonitor: scrapes /metrics in its own namespace, selects the pod of
+// every Deployment rendered with it and no helm test pod, and names a port
+// that the pod's credsync container declares, at control.http_address's port.
+function assertPodMonitor(pm, objs) {
+  assert.equal(pm.apiVersion, 'monitoring.coreos.com/v1');
+  assert.deepEqual(Object.keys(pm.spec).sort(), ['namespaceSelector', 'podMetricsEndpoints', 'selector']);
+  assert.deepEqual(pm.spec.namespaceSelector, { matchNames: [pm.metadata.namespace] });
+  assert.equal(pm.spec.podMetricsEndpoints.length, 1);
+  const [ep] = pm.spec.podMetricsEndpoints;
+  assert.equal(ep.path, '/metrics');
+  for (const k of ['interval', 'scrapeTimeout']) assert.match(ep[k], PROM_DURATION, k);
+  assert.ok(promSeconds(ep.scrapeTimeout) <= promSeconds(ep.interval), 'scrapeTimeout <= interval');
+  const httpPort = Number(configOf(objs).control.http_address.split(':').pop());
+  const deployments = objs.filter((o) => o.kind === 'Deployment');
+  assert.ok(deployments.length > 0, 'a Deployment whose pods it scrapes');
+  for (const d of deployments) {
+    const { metadata, spec } = d.spec.template;
+    assert.ok(selects(pm.spec.selector, metadata.labels), `selects the pods of ${d.metadata.name}`);
+    assert.ok(selects(d.spec.selector, metadata.labels));
+    const credsync = byName(allContainers(spec), 'credsync');
+    const port = (credsync.ports ?? []).find((p) => p.name === ep.port);
+    assert.ok(port, `the credsync container of ${d.metadata.name} declares the port ${ep.port}`);
+    assert.equal(port.containerPort, httpPort, 'the port is control.http_address\'s');
+    const others = allContainers(spec).filter((c) => c !== credsync && (c.ports ?? []).some((p) => p.name === ep.port));
+    assert.deepEqual(names(others), [], `no other container has a port ${ep.port}`);
+  }
+  for (const p of objs.filter((o) => o.kind === 'Pod')) {
+    assert.ok(!selects(pm.spec.selector, p.metadata.labels), `does not scrape ${p.metadata.name}`);
+  }
+}
+
+// The metrics an expression names, each with its label matchers: every name
+// must be a family credsync exports (a histogram's _bucket/_sum/_count
+// included), carry namespace="<the rule's namespace>", and match only on
+// labels the family has, with values the table lists.
+function assertExprMetrics(expr, namespace, where) {
+  const tokens = [...expr.matchAll(/\bcredsync_[a-z0-9_]+/g)].map((m) => m[0]);
+  assert.ok(tokens.length > 0, `${where}: names a credsync metric`);
+  const selectors = [...expr.matchAll(/\b(credsync_[a-z0-9_]+)\{([^}]*)\}/g)];
+  assert.equal(selectors.length, tokens.length, `${where}: every metric has a label selector`);
+  for (const [, token, matchers] of selectors) {
+    const family = DOC_METRICS.get(token) ? token : token.replace(/_(bucket|sum|count)$/, '');
+    const doc = DOC_METRICS.get(family);
+    assert.ok(doc, `${where}: ${token} is a metric credsync exports (docs/operations.md)`);
+    if (family !== token) assert.equal(doc.type, 'histogram', `${where}: ${token}`);
+    const parsed = [...matchers.matchAll(/([a-z_]+)\s*(=~|!~|!=|=)\s*"([^"]*)"/g)].map(([, l, op, v]) => ({ l, op, v }));
+    assert.equal(parsed.map(({ l, op, v }) => `${l}${op}"${v}"`).join(', '), matchers.replace(/\s*,\s*/g, ', ').trim(),
+                 `${where}: ${token}'s matchers parse`);
+    assert.ok(parsed.some(({ l, op, v }) => l === 'namespace' && op === '=' && v === namespace),
+              `${where}: ${token} is limited to namespace ${namespace}`);
+    for (const { l, op, v } of parsed) {
+      if (l === 'namespace') continue;
+      assert.ok(doc.labels.has(l), `${where}: ${token} has a label ${l}`);
+      const values = doc.labels.get(l);
+      if (values && (op === '=' || op === '!=')) assert.ok(values.includes(v), `${where}: ${token}{${l}} takes ${v} (${values})`);
+    }
+  }
+}
+
+// A PrometheusRule: one group of alerts, each with expr, for, a severity,
+// a summary, a description and the operations guide's alerts as runbook.
+const ALERTS_RUNBOOK = 'https://github.com/credsync/credsync/blob/main/docs/operations.md#alerts';
+function assertPrometheusRule(rule) {
+  assert.equal(rule.apiVersion, 'monitoring.coreos.com/v1');
+  assert.deepEqual(Object.keys(rule.spec), ['groups']);
+  const alerts = rule.spec.groups.flatMap((g) => {
+    assert.ok(g.name && g.rules.length > 0, 'a named group with rules');
+    return g.rules;
+  });
+  assert.equal(new Set(alerts.map((a) => a.alert)).size, alerts.length, 'alert names are unique');
+  for (const a of alerts) {
+    assert.deepEqual(Object.keys(a).sort(), ['alert', 'annotations', 'expr', 'for', 'labels']);
+    assert.match(a.alert, /^Credsync[A-Z][A-Za-z]+$/);
+    assert.equal(typeof a.expr, 'string');
+    assert.match(a.for, PROM_DURATION, `${a.alert} for`);
+    assert.ok(['critical', 'warning'].includes(a.labels.severity), `${a.alert} severity`);
+    assert.ok(a.annotations.summary?.length > 10, `${a.alert} summary`);
+    assert.ok(a.annotations.description?.length > 10, `${a.alert} description`);
+    assert.equal(a.annotations.runbook_url, ALERTS_RUNBOOK);
+    for (const text of [a.annotations.summary, a.annotations.description]) {
+      // Prometheus's own template placeholders survive Helm's rendering.
+      for (const m of text.matchAll(/\{\{(.*?)\}\}/g)) assert.match(m[1], /^ \$(labels\.[a-z_]+|value( \| humanizeDuration)?) $/, `${a.alert}: ${m[0]}`);
+    }
+    assertExprMetrics(a.expr, rule.metadata.namespace, a.alert);
+  }
+}
+
+const MONITORING_CHECKS = { PodMonitor: assertPodMonitor, PrometheusRule: assertPrometheusRule };
+
+// ---------------------------------------------------------------------------
 
 describe('helm lint --strict', () => {
   test('passes with the default values', () => {
     // Lint renders leniently (`required` and `fail` only log), so the
-    // defaults lint clean although an install needs the values in minimal.yaml.
+    // defaults lint clean although an install needs the values in
+    // ci/minimal-values.yaml.
     const r = helm(['lint', '--strict', chart]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
-  for (const file of [minimal, full]) {
-    test(`passes with ${path.basename(file)}`, () => {
-      const r = helm(['lint', '--strict', chart, '-f', file]);
-      assert.equal(r.status, 0, r.stdout + r.stderr);
-    });
-  }
+  // With each file of ci/: see "charts/credsync/ci" below.
   test('Chart.yaml keeps the contract', () => {
     const meta = YAML.parse(fs.readFileSync(path.join(chart, 'Chart.yaml'), 'utf8'));
     assert.equal(meta.apiVersion, 'v2');
@@ -342,6 +509,209 @@ describe('helm lint --strict', () => {
     assert.equal(meta.kubeVersion, '>=1.25.0-0');
     for (const k of ['description', 'home', 'sources', 'maintainers']) assert.ok(meta[k], `Chart.yaml has ${k}`);
   });
+});
+
+// Chart.yaml's metadata for chart repositories and Artifact Hub. The icon
+// and the links are URLs under the project home that must resolve to files
+// of this repository (on its main branch), so each is mapped back to one.
+describe('Chart.yaml: icon, maintainers, Artifact Hub annotations', () => {
+  const meta = YAML.parse(fs.readFileSync(path.join(chart, 'Chart.yaml'), 'utf8'));
+  const values = YAML.parse(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8'));
+  const HOME = 'https://github.com/credsync/credsync';
+  const RAW = 'https://raw.githubusercontent.com/credsync/credsync/main/';
+  const ann = meta.annotations ?? {};
+  const list = (key) => {
+    assert.equal(typeof ann[key], 'string', `${key} is a string (Chart.yaml annotations are strings)`);
+    const doc = YAML.parseDocument(ann[key]);
+    assert.deepEqual(doc.errors, [], `${key} parses as YAML`);
+    const v = doc.toJS();
+    assert.ok(Array.isArray(v) && v.length > 0, `${key} is a non-empty YAML list`);
+    return v;
+  };
+  // A https URL of a file of this repository, as the repository path.
+  const repoFileOf = (url) => {
+    if (url.startsWith(RAW)) return url.slice(RAW.length);
+    const m = url.match(/^https:\/\/github\.com\/credsync\/credsync\/blob\/main\/([^#]+)(#.*)?$/);
+    return m ? m[1] : null;
+  };
+
+  test('helm lint --strict has nothing to say about the metadata (no "icon is recommended")', () => {
+    const r = helm(['lint', '--strict', chart]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout, /Chart\.yaml/, r.stdout);
+  });
+
+  test('home is the project; the icon is an SVG of this repository under it', () => {
+    assert.equal(meta.home, HOME);
+    assert.ok(meta.icon.startsWith(RAW), `icon ${meta.icon} is under ${RAW}`);
+    const file = path.join(repo, repoFileOf(meta.icon));
+    assert.ok(fs.existsSync(file), `${meta.icon} is ${path.relative(repo, file)} in this repository`);
+    const svg = fs.readFileSync(file, 'utf8');
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" viewBox="0 0 (\d+) \1"/, 'a square SVG');
+    assert.match(svg.trim(), /<\/svg>$/);
+    assert.doesNotMatch(svg, /<script|href=/i, 'no scripts, no external references');
+  });
+
+  test('maintainers have a name and a https URL', () => {
+    assert.ok(meta.maintainers.length > 0);
+    for (const m of meta.maintainers) {
+      assert.ok(m.name, 'name');
+      assert.match(m.url, /^https:\/\//);
+    }
+  });
+
+  test('only known artifacthub.io annotations, each a string', () => {
+    const known = ['category', 'changes', 'containsSecurityUpdates', 'images', 'license', 'links', 'operator', 'prerelease'];
+    for (const [k, v] of Object.entries(ann)) {
+      assert.equal(typeof v, 'string', `${k} is a string`);
+      if (k.startsWith('artifacthub.io/')) assert.ok(known.includes(k.slice('artifacthub.io/'.length)), `${k} is one we mean to set`);
+    }
+    assert.ok(['security'].includes(ann['artifacthub.io/category']));
+  });
+
+  test('images: the chart\'s default image at the appVersion', () => {
+    const images = list('artifacthub.io/images');
+    assert.deepEqual(images, [{ name: 'credsync', image: `${values.image.repository}:${meta.appVersion}` }]);
+  });
+
+  test('links: named https URLs of documents that exist here', () => {
+    for (const link of list('artifacthub.io/links')) {
+      assert.deepEqual(Object.keys(link).sort(), ['name', 'url']);
+      assert.ok(link.name.length > 0);
+      const file = repoFileOf(link.url);
+      assert.ok(file, `${link.url} is a file under ${HOME}/blob/main/`);
+      assert.ok(fs.existsSync(path.join(repo, file)), `${file} exists`);
+    }
+  });
+
+  test('changes: kind and description each', () => {
+    for (const c of list('artifacthub.io/changes')) {
+      assert.ok(['added', 'changed', 'deprecated', 'removed', 'fixed', 'security'].includes(c.kind), `kind ${c.kind}`);
+      assert.equal(typeof c.description, 'string');
+      assert.ok(c.description.length > 10);
+    }
+  });
+
+  test('the flags say what is true: no security fix listed, not an operator, pre-release as the version', () => {
+    const changes = list('artifacthub.io/changes');
+    assert.equal(ann['artifacthub.io/containsSecurityUpdates'],
+                 String(changes.some((c) => c.kind === 'security')));
+    // An operator chart would ship CRDs; this one has none.
+    assert.equal(ann['artifacthub.io/operator'], 'false');
+    assert.ok(!fs.existsSync(path.join(chart, 'crds')));
+    assert.equal(ann['artifacthub.io/prerelease'], String(meta.version.includes('-')));
+  });
+
+  test('a licence is claimed only with a licence file', () => {
+    const licence = ['LICENSE', 'LICENSE.md', 'LICENSE.txt', 'COPYING'].find((f) => fs.existsSync(path.join(repo, f)));
+    if (licence) assert.match(ann['artifacthub.io/license'] ?? '', /^[A-Za-z0-9.+-]+$/, `an SPDX id for ${licence}`);
+    else assert.equal(ann['artifacthub.io/license'], undefined, 'no licence file in the repository, so no licence claimed');
+  });
+});
+
+// What each file of charts/credsync/ci stands for, checked on its render
+// (Kubernetes 1.30, so sidecar.mode auto means native). A new file needs an
+// entry here: a scenario nothing checks is only half a test.
+const CI_SCENARIOS = {
+  'minimal-values.yaml': {
+    what: 'the default: a native sidecar, the token projected by the chart',
+    check(objs) {
+      const pod = deploymentPod(objs);
+      assert.deepEqual(names(pod.initContainers), ['credsync']);
+      assert.deepEqual(names(pod.containers), ['app']);
+      assertCredsyncContainer(pod.initContainers[0], { native: true });
+      assertVolumes(pod);
+      assertApp(pod);
+    },
+  },
+  'full-values.yaml': {
+    what: 'every value set (checked key by key further down)',
+    check(objs) {
+      const pod = deploymentPod(objs);
+      assert.deepEqual(names(pod.initContainers), ['credsync-init']);
+      assertKmsInstancesMounted(pod);
+    },
+  },
+  'classic-values.yaml': {
+    what: 'the classic layout: credsync-init, then credsync beside the app',
+    check(objs) {
+      const pod = deploymentPod(objs);
+      assert.deepEqual(names(pod.initContainers), ['credsync-init']);
+      assert.deepEqual(names(pod.containers), ['credsync', 'app']);
+      assert.deepEqual(pod.initContainers[0].args.slice(-2), ['--timeout', '90s']);
+      assertCredsyncContainer(byName(pod.containers, 'credsync'), { native: false });
+      for (const c of allContainers(pod)) assert.equal(c.restartPolicy, undefined, c.name);
+      assertVolumes(pod);
+    },
+  },
+  'kms-instances-values.yaml': {
+    what: 'a KMS instance with a client key and no RAM identity',
+    check(objs) {
+      for (const pod of [deploymentPod(objs), testPod(objs)]) {
+        assertKmsInstancesMounted(pod);
+        assertVolumes(pod, { projectToken: false });
+      }
+      assert.equal(configOf(objs).kms.region, undefined);
+      assert.equal(configOf(objs).kms.instances[0].ca_file, `${KMS_INSTANCES_DIR}/0/ca.pem`);
+      const r = runValidate(objs, Object.fromEntries(Object.keys(RRSA_ENV).map((k) => [k, ''])));
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^config OK: identity none, /);
+    },
+  },
+  'ecs-ram-role-values.yaml': {
+    what: 'the node\'s RAM role, no token projected',
+    check(objs) {
+      assert.deepEqual(configOf(objs).identity, { type: 'ecs_ram_role', imdsv1_fallback: false, session_duration: '1h' });
+      for (const pod of [deploymentPod(objs), testPod(objs)]) assertVolumes(pod, { projectToken: false });
+    },
+  },
+  'metrics-values.yaml': {
+    what: 'a PodMonitor and a PrometheusRule, labelled for kube-prometheus-stack',
+    check(objs) {
+      const pm = find(objs, 'PodMonitor');
+      assert.equal(pm.metadata.labels.release, 'kube-prometheus-stack');
+      assert.deepEqual(pm.spec.podMetricsEndpoints, [{ port: 'probes', path: '/metrics', interval: '1m', scrapeTimeout: '15s' }]);
+      const rule = find(objs, 'PrometheusRule');
+      assert.equal(rule.metadata.labels.release, 'kube-prometheus-stack');
+      assert.ok(rule.spec.groups[0].rules.some((r) => r.for === '5m'));
+    },
+  },
+  'generic-profiles-values.yaml': {
+    what: 'generic profiles only: no credentials.ini, so no ALIBABA_CLOUD_CREDENTIALS_FILE',
+    check(objs) {
+      assert.deepEqual(configOf(objs).profiles.map((p) => p.kind), ['generic', 'generic']);
+      assert.equal(byName(deploymentPod(objs).containers, 'app').env, undefined);
+    },
+  },
+};
+
+describe('charts/credsync/ci: every values file (chart-testing\'s folder)', () => {
+  const files = fs.readdirSync(ciDir).sort();
+
+  test('holds the scenarios, each named *-values.yaml (the files ct picks up)', () => {
+    for (const f of files) assert.match(f, /^[a-z0-9-]+-values\.yaml$/, `ci/${f}`);
+    assert.deepEqual(files, Object.keys(CI_SCENARIOS).sort(), 'the ci/ files and the scenarios checked here');
+  });
+
+  for (const file of files) {
+    describe(`ci/${file}: ${CI_SCENARIOS[file]?.what ?? '(no scenario)'}`, () => {
+      const values = path.join(ciDir, file);
+      test('helm lint --strict passes', () => {
+        const r = helm(['lint', '--strict', chart, '-f', values]);
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+      });
+      const objs = render({ files: [values] });
+      test('valid objects; credsync validate accepts the ConfigMap', async () => {
+        await assertModels(objs);
+        assertValidates(objs);
+        assertLabelValues(objs);
+      });
+      test('the scenario renders as it says', () => {
+        assert.ok(CI_SCENARIOS[file], `CI_SCENARIOS has ${file}`);
+        CI_SCENARIOS[file].check(objs);
+      });
+    });
+  }
 });
 
 describe('helm template: required values', () => {
@@ -1351,7 +1721,7 @@ describe('helm template: config.identity.type=ecs_ram_role (the node\'s RAM role
   });
 });
 
-describe('helm template: full.yaml (every value set)', () => {
+describe('helm template: ci/full-values.yaml (every value set)', () => {
   const objs = render({ files: [full] });
 
   test('names, image, replicas, scheduling, pull secrets', () => {
@@ -1495,6 +1865,139 @@ describe('helm template: full.yaml (every value set)', () => {
   test('valid objects', () => assertModels(objs));
 });
 
+describe('metrics: PodMonitor and PrometheusRule (Prometheus Operator)', () => {
+  const both = { 'metrics.podMonitor.enabled': 'true', 'metrics.prometheusRule.enabled': 'true' };
+  const rulesOf = (objs) => find(objs, 'PrometheusRule').spec.groups.flatMap((g) => g.rules);
+  const alert = (objs, name) => {
+    const hit = rulesOf(objs).find((r) => r.alert === name);
+    assert.ok(hit, `alert ${name}`);
+    return hit;
+  };
+
+  test('docs/operations.md lists exactly the metric families the sidecar registers', () => {
+    const source = fs.readFileSync(path.join(repo, 'sidecar', 'metrics', 'sidecar_metrics.cc'), 'utf8');
+    const registered = [...new Set([...source.matchAll(/"(credsync_[a-z0-9_]+)"/g)].map((m) => m[1]))].sort();
+    assert.deepEqual([...DOC_METRICS.keys()].sort(), registered);
+  });
+
+  test('off by default', () => {
+    const objs = render();
+    none(objs, 'PodMonitor');
+    none(objs, 'PrometheusRule');
+  });
+
+  for (const [what, opts] of [
+    ['native', {}],
+    ['classic', { set: { 'sidecar.mode': 'classic' } }],
+    ['credsync alone (app.enabled=false)', { set: { 'app.enabled': 'false' } }],
+    ['another HTTP port', { set: { 'config.control.httpPort': '9818' } }],
+  ]) {
+    test(`${what}: the PodMonitor selects the Deployment's pods, not the test pod, on credsync's port probes`, async () => {
+      const objs = render({ ...opts, set: { ...both, ...opts.set } });
+      const pm = find(objs, 'PodMonitor', 'rel-credsync');
+      assert.deepEqual(pm.spec.podMetricsEndpoints, [{ port: 'probes', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }]);
+      assert.deepEqual(pm.spec.selector.matchLabels, find(objs, 'Deployment').spec.selector.matchLabels);
+      assert.equal(objs.filter((o) => o.kind === 'Pod').length, 1, 'the helm test pod is rendered, and left out');
+      await assertModels(objs); // assertPodMonitor and assertPrometheusRule
+      assertValidates(objs);
+    });
+  }
+
+  test('labels: the chart\'s and metrics.*.labels on each object', () => {
+    const objs = render({ set: both, setJson: { 'metrics.podMonitor.labels': { release: 'kps' }, 'metrics.prometheusRule.labels': { role: 'alert-rules' } } });
+    assert.equal(find(objs, 'PodMonitor').metadata.labels.release, 'kps');
+    assert.equal(find(objs, 'PrometheusRule').metadata.labels.role, 'alert-rules');
+    for (const kind of ['PodMonitor', 'PrometheusRule']) {
+      assert.equal(find(objs, kind).metadata.labels['app.kubernetes.io/instance'], 'rel');
+    }
+    assertLabelValues(objs);
+  });
+
+  test('scrapeTimeout longer than interval is refused', () => {
+    const err = renderFails({ set: { ...both, 'metrics.podMonitor.interval': '10s', 'metrics.podMonitor.scrapeTimeout': '1m' } });
+    assert.match(err, /metrics\.podMonitor\.scrapeTimeout 1m is longer than metrics\.podMonitor\.interval 10s/);
+    assert.equal(find(render({ set: { ...both, 'metrics.podMonitor.interval': '1m', 'metrics.podMonitor.scrapeTimeout': '60s' } }), 'PodMonitor').spec.podMetricsEndpoints[0].scrapeTimeout, '60s');
+  });
+
+  test('deployment.enabled=false: podSelector is required, and then used', () => {
+    const off = { ...both, 'deployment.enabled': 'false', 'tests.enabled': 'false' };
+    assert.match(renderFails({ set: off }), /metrics\.podMonitor\.podSelector: set the labels of the pods that run credsync/);
+    const objs = render({ set: off, setJson: { 'metrics.podMonitor.podSelector': { 'app.kubernetes.io/name': 'myapp' } } });
+    assert.deepEqual(find(objs, 'PodMonitor').spec.selector, { matchLabels: { 'app.kubernetes.io/name': 'myapp' } });
+  });
+
+  test('a parent chart\'s pods: the PodMonitor finds credsync\'s port in them, in both modes', () => {
+    for (const mode of ['native', 'classic']) {
+      const r = renderParent(['--set', `credsync.sidecar.mode=${mode}`, '--set', 'credsync.metrics.podMonitor.enabled=true',
+                              '--set', 'credsync.metrics.podMonitor.podSelector.app\\.kubernetes\\.io/name=myapp']);
+      assert.equal(r.status, 0, r.stderr);
+      const objs = parseObjects(r.stdout);
+      assertPodMonitor(find(objs, 'PodMonitor'), objs);
+    }
+  });
+
+  test('the schema refuses a duration Prometheus would not take and a bad label', () => {
+    for (const [set, pattern] of [
+      [{ 'metrics.podMonitor.interval': '30 seconds' }, /\/metrics\/podMonitor\/interval/],
+      [{ 'metrics.podMonitor.scrapeTimeout': '1.5s' }, /\/metrics\/podMonitor\/scrapeTimeout/],
+      [{ 'metrics.prometheusRule.for': '' }, /\/metrics\/prometheusRule\/for/],
+      [{ 'metrics.prometheusRule.profileStaleAfter': '3 hours' }, /\/metrics\/prometheusRule\/profileStaleAfter/],
+      [{ 'metrics.podMonitor.labels.release': 'not a label value' }, /\/metrics\/podMonitor\/labels/],
+      [{ 'metrics.podMonitor.scrape': 'true' }, /additional properties 'scrape'/],
+    ]) {
+      const err = renderFails({ setString: set });
+      assert.match(err, /values don't meet the specifications of the schema/);
+      assert.match(err, pattern);
+    }
+  });
+
+  describe('the alerts', () => {
+    const objs = render({ set: both });
+
+    test('exactly those of docs/operations.md#alerts', () => {
+      assert.deepEqual(rulesOf(objs).map((r) => r.alert), DOC_ALERTS);
+      assert.ok(anchorsOf(OPERATIONS_MD).has('alerts'), 'the runbook anchor exists');
+    });
+
+    test('each has expr, for, severity, summary; every metric is one credsync exports, in the release\'s namespace', () => {
+      assertPrometheusRule(find(objs, 'PrometheusRule'));
+      assert.deepEqual(objs.filter((o) => o.kind === 'PrometheusRule').map((o) => o.metadata.namespace), ['apps']);
+    });
+
+    test('the alerts docs/operations.md asks for, on the series it names', () => {
+      const exprs = Object.fromEntries(rulesOf(objs).map((r) => [r.alert, r.expr]));
+      assert.equal(exprs.CredsyncNotReady, 'credsync_ready{namespace="apps"} == 0');
+      assert.equal(exprs.CredsyncKmsEndpointCircuitOpened, 'increase(credsync_kms_endpoint_circuit_opened_total{namespace="apps"}[15m]) > 0');
+      assert.equal(exprs.CredsyncKmsClientKeyReloadFailed, 'increase(credsync_kms_instance_client_key_reloads_total{namespace="apps", result="error"}[1h]) > 0');
+      assert.equal(exprs.CredsyncHookFailed, 'increase(credsync_hook_runs_total{namespace="apps", result!="ok"}[1h]) > 0');
+      assert.equal(exprs.CredsyncListenerConnectionsRefused, 'increase(credsync_listener_connections_refused_total{namespace="apps"}[15m]) > 0');
+      assert.match(exprs.CredsyncFetchesFailing, /credsync_fetches_total\{namespace="apps", result="failure"\}\[15m\]\)\) > 0\nunless on \(namespace, pod, profile\)\n.*credsync_fetches_total\{namespace="apps", result="success"\}\[15m\]\)\) > 0$/);
+      assert.equal(alert(objs, 'CredsyncNotReady').labels.severity, 'critical');
+    });
+
+    test('conditions wait metrics.prometheusRule.for; events fire at once', () => {
+      const conditions = ['CredsyncNotReady', 'CredsyncProfileStale', 'CredsyncFetchesFailing'];
+      for (const o of [objs, render({ set: { ...both, 'metrics.prometheusRule.for': '30m' } })]) {
+        const want = o === objs ? '10m' : '30m';
+        for (const r of rulesOf(o)) assert.equal(r.for, conditions.includes(r.alert) ? want : '0m', r.alert);
+      }
+    });
+
+    test('a stale profile: three refresh intervals, or profileStaleAfter', () => {
+      const threshold = (o) => Number(alert(o, 'CredsyncProfileStale').expr.match(/^credsync_profile_seconds_since_last_success\{namespace="apps"\} > (\d+)$/)[1]);
+      assert.equal(threshold(objs), 3 * 3600);
+      for (const [interval, seconds] of [['30m', 5400], ['1h30m', 16200], ['1.5h', 16200], ['90s', 270], ['2500ms', 8]]) {
+        assert.equal(threshold(render({ set: { ...both, 'config.refresh.interval': interval } })), seconds, interval);
+      }
+      assert.equal(threshold(render({ set: { ...both, 'metrics.prometheusRule.profileStaleAfter': '2h' } })), 7200);
+    });
+
+    test('Prometheus\'s placeholders reach the annotations unrendered', () => {
+      assert.equal(alert(objs, 'CredsyncNotReady').annotations.summary, 'credsync in {{ $labels.namespace }}/{{ $labels.pod }} is not ready');
+    });
+  });
+});
+
 // Profiles credsync validate refuses (sidecar/config/profiles_section.cc)
 // that JSON Schema can also say: the schema must refuse each, so a bad
 // profile fails `helm install`, not the pod at start (a crash loop).
@@ -1583,6 +2086,19 @@ describe('values.schema.json rejects bad values', () => {
       }
     };
     walk(values, schema, '');
+  });
+
+  // docs/install.md's Values table has a row for every documented value
+  // (a key with a "# --" comment, as the chart README's table), and names
+  // nothing else but the fields of a documented list's items (key[].field).
+  test('docs/install.md\'s values table follows values.yaml', () => {
+    const documented = documentedValues();
+    const install = fs.readFileSync(path.join(repo, 'docs', 'install.md'), 'utf8');
+    const rows = tableRows(markdownSection(install, '## Values'))
+      .flatMap(([cell]) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]));
+    assert.deepEqual(documented.filter((k) => !rows.includes(k)), [], 'values without a row in docs/install.md');
+    const extra = rows.filter((k) => !documented.includes(k) && !documented.includes(k.split('[]')[0]));
+    assert.deepEqual(extra, [], 'rows of docs/install.md that are no value');
   });
 
   test('every value in values.yaml has a comment', () => {
@@ -1687,6 +2203,164 @@ describe('other charts include the named templates', () => {
       assertValidates(objs);
       await assertModels(objs);
     }
+  });
+});
+
+// The chart's README: hand-written prose around two blocks that
+// scripts/chart-readme.mjs generates from Chart.yaml and values.yaml's
+// "# --" comments. `helm show readme` and chart repositories show it
+// outside this repository, so every link must be absolute.
+describe('charts/credsync/README.md (helm show readme)', () => {
+  const readmeScript = path.join(repo, 'scripts', 'chart-readme.mjs');
+  const readmeText = () => fs.readFileSync(path.join(chart, 'README.md'), 'utf8');
+  const runScript = (args) => spawnSync(process.execPath, [readmeScript, ...args], { encoding: 'utf8', cwd: repo });
+  // The values table's rows as [key, type, default, description].
+  const valueRows = (text) => tableRows(text.slice(text.indexOf('<!-- BEGIN chart-readme values -->')))
+    .map(([key, type, def, description]) => [key.replace(/`/g, ''), type, def.replace(/^`|`$/g, ''), description]);
+
+  test('the generated parts are current (chart-readme.mjs --check)', () => {
+    const r = runScript(['--check']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  test('--check fails once values.yaml changes, and a rewrite makes it current', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-readme-'));
+    try {
+      for (const f of ['Chart.yaml', 'values.yaml', 'values.schema.json', 'README.md']) fs.copyFileSync(path.join(chart, f), path.join(tmp, f));
+      const values = path.join(tmp, 'values.yaml');
+      fs.writeFileSync(values, fs.readFileSync(values, 'utf8')
+        .replace('# -- Image pull policy of the credsync containers.', '# -- Pull policy, changed by the test.')
+        .replace('  pullPolicy: IfNotPresent\n', '  pullPolicy: Always\n'));
+      let r = runScript(['--check', '--chart', tmp]);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /README\.md is stale .*run node scripts\/chart-readme\.mjs/);
+      r = runScript(['--chart', tmp]);
+      assert.equal(r.status, 0, r.stderr);
+      const row = valueRows(fs.readFileSync(path.join(tmp, 'README.md'), 'utf8')).find(([k]) => k === 'image.pullPolicy');
+      assert.deepEqual(row, ['image.pullPolicy', 'string', '"Always"', 'Pull policy, changed by the test.']);
+      assert.equal(runScript(['--check', '--chart', tmp]).status, 0);
+      // A value without a "# --" comment has no description to show.
+      fs.appendFileSync(values, 'undocumented: 1\n');
+      r = runScript(['--check', '--chart', tmp]);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /undocumented has no "# --" comment/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  test('one row per documented value of values.yaml, in order, with its type and default', () => {
+    const rows = valueRows(readmeText());
+    assert.deepEqual(rows.map(([k]) => k), documentedValues());
+    const values = YAML.parse(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8'));
+    const at = (key) => key.split('.').reduce((v, k) => v[k], values);
+    for (const [key, type, def, description] of rows) {
+      assert.deepEqual(JSON.parse(def.replace(/\\\|/g, '|')), at(key), `default of ${key}`);
+      assert.ok(['string', 'int', 'float', 'bool', 'list', 'object'].includes(type), `type of ${key}`);
+      assert.ok(description.length > 5, `description of ${key}`);
+    }
+    const byKey = Object.fromEntries(rows.map(([k, ...rest]) => [k, rest]));
+    assert.deepEqual(byKey['config.identity.imdsv1Fallback'].slice(0, 2), ['bool', 'null'], 'a null takes its type from the schema');
+    assert.deepEqual(byKey['config.refresh.jitter'].slice(0, 2), ['float', '0.1']);
+    assert.deepEqual(byKey['sidecar.resources'].slice(0, 1), ['object']);
+    assert.deepEqual(byKey['metrics.prometheusRule.for'].slice(0, 2), ['string', '"10m"']);
+  });
+
+  test('the version line follows Chart.yaml', () => {
+    const meta = YAML.parse(fs.readFileSync(path.join(chart, 'Chart.yaml'), 'utf8'));
+    assert.ok(readmeText().includes(`**Chart version** ${meta.version} · **App version** ${meta.appVersion} · **Kubernetes** \`${meta.kubeVersion}\``));
+  });
+
+  test('helm show readme prints it', () => {
+    const r = helm(['show', 'readme', chart]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trimEnd(), readmeText().trimEnd());
+  });
+
+  test('it stands alone: every link is absolute, under the project home, to a file and heading that exist', () => {
+    const text = readmeText();
+    const targets = [...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]);
+    assert.ok(targets.length > 5, 'the README links to the docs');
+    // A URL outside code spans and links would be autolinked.
+    const prose = text.replace(/```[^]*?```/g, '').replace(/`[^`]*`/g, '').replace(/\]\([^)]*\)/g, ']');
+    const bare = [...prose.matchAll(/https?:\/\/[^\s)|]+/g)].map((m) => m[0]);
+    for (const url of [...targets, ...bare]) {
+      assert.match(url, /^https:\/\/github\.com\/credsync\/credsync(\/|$)/, `${url} is under the project home`);
+      const m = url.match(/^https:\/\/github\.com\/credsync\/credsync\/blob\/main\/([^#]+)(?:#(.+))?$/);
+      if (!m) continue;
+      const file = path.join(repo, m[1]);
+      assert.ok(fs.existsSync(file), `${url}: ${m[1]} exists`);
+      if (m[2]) assert.ok(anchorsOf(fs.readFileSync(file, 'utf8')).has(m[2]), `${url}: a heading #${m[2]} exists`);
+    }
+    assert.doesNotMatch(text, /\]\((?!https:)/, 'no relative links');
+  });
+
+  test('it says what the chart does, how to install it, and the modes', () => {
+    const text = readmeText();
+    for (const heading of ['## Install', '## Modes', '## Metrics and alerts', '## Values']) assert.ok(text.includes(`\n${heading}\n`), heading);
+    assert.match(text, /\nhelm install my-app-credsync charts\/credsync /);
+    assert.ok(text.includes('(https://github.com/credsync/credsync/blob/main/docs/install.md)'), 'the long form is linked');
+    const modes = markdownSection(text, '## Modes');
+    for (const mode of ['auto', 'native', 'classic']) assert.ok(modes.includes(`- \`${mode}\``), `sidecar.mode ${mode}`);
+    for (const key of ['rrsa.projectToken', 'config.identity.type', 'config.kms.instances']) assert.ok(modes.includes(key), key);
+  });
+});
+
+// The chart as scripts/test.sh packages it (helm package, into the build
+// tree there, a temporary directory here): what a chart repository serves
+// and `helm install credsync-<version>.tgz` reads.
+describe('helm package: the packaged chart', () => {
+  const meta = YAML.parse(fs.readFileSync(path.join(chart, 'Chart.yaml'), 'utf8'));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-package-'));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const packaged = helm(['package', chart, '--destination', tmp]);
+  const tgz = path.join(tmp, `credsync-${meta.version}.tgz`);
+
+  test('helm package writes credsync-<version>.tgz', () => {
+    assert.equal(packaged.status, 0, packaged.stderr);
+    assert.deepEqual(fs.readdirSync(tmp), [path.basename(tgz)]);
+  });
+
+  test('it holds the chart, its README and schema; not ci/ or the icon (.helmignore)', () => {
+    const r = spawnSync('tar', ['-tzf', tgz], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const files = r.stdout.trim().split('\n').sort();
+    for (const f of ['Chart.yaml', 'README.md', 'values.yaml', 'values.schema.json', 'templates/NOTES.txt',
+                     'templates/_helpers.tpl', 'templates/podmonitor.yaml', 'templates/prometheusrule.yaml']) {
+      assert.ok(files.includes(`credsync/${f}`), `credsync/${f} is packaged`);
+    }
+    assert.deepEqual(files.filter((f) => /^credsync\/(ci\/|icon\.svg)/.test(f)), []);
+  });
+
+  test('helm show chart / readme / values of the package are the chart\'s files', () => {
+    const show = (what) => {
+      const r = helm(['show', what, tgz]);
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    assert.deepEqual(YAML.parse(show('chart')), meta);
+    assert.equal(show('readme').trimEnd(), fs.readFileSync(path.join(chart, 'README.md'), 'utf8').trimEnd());
+    assert.deepEqual(YAML.parse(show('values')), YAML.parse(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8')));
+  });
+
+  for (const file of ['minimal-values.yaml', 'metrics-values.yaml', 'classic-values.yaml']) {
+    test(`helm template of the package with ci/${file} renders what the chart directory renders`, async () => {
+      const args = (src) => ['template', 'rel', src, '--namespace', 'apps', '--kube-version', KUBE_VERSION, '-f', path.join(ciDir, file)];
+      const fromPackage = helm(args(tgz));
+      assert.equal(fromPackage.status, 0, fromPackage.stderr);
+      const objs = parseObjects(fromPackage.stdout);
+      assert.deepEqual(objs, parseObjects(helm(args(chart)).stdout));
+      await assertModels(objs);
+      assertValidates(objs);
+    });
+  }
+
+  test('the package lints clean and keeps its schema: a bad value is refused', () => {
+    const lint = helm(['lint', '--strict', tgz, '-f', minimal]);
+    assert.equal(lint.status, 0, lint.stdout + lint.stderr);
+    const bad = helm(['template', 'rel', tgz, '-f', minimal, '--set', 'sidecar.mode=sidecar']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /values don't meet the specifications of the schema/);
   });
 });
 
