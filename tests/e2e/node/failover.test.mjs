@@ -219,7 +219,7 @@ describe('the official cache_client_region_id list', () => {
       assert.equal(validated.code, 0, validated.stderr);
       // STS stays the emulator the environment names (an explicit endpoint
       // beats the KMS region it would otherwise follow).
-      assert.match(validated.stdout, new RegExp(`KMS ${first.url}, ${second.url}, STS ${emu.endpoint}, output`));
+      assert.match(validated.stdout, new RegExp(`KMS ${first.url}, ${second.url}, STS https://${emu.endpoint}, output`));
 
       first.refuse(true);
       sc = await startSidecar({ configFile, env, name: 'regions' });
