@@ -252,9 +252,9 @@ absl::Status statusFromApiError(absl::string_view action, const ApiErrorInfo& er
   // "Slow down" proper: a quota code or HTTP 429. ServiceUnavailableTemporary,
   // which the outcome metric counts with them, is an overloaded server: a
   // 5xx, retried like one.
-  const bool quota = absl::StartsWith(error.code, "Throttling") ||
-                     absl::EndsWith(error.code, ".Throttling") || error.http_status == 429;
-  if (quota) status = markThrottled(std::move(status));
+  if (isQuotaCode(error.code) || error.http_status == 429) {
+    status = markThrottled(std::move(status));
+  }
   return status;
 }
 
@@ -270,9 +270,12 @@ absl::Status statusFromErrorResponse(absl::string_view action, int http_status,
   return statusFromApiError(action, *info);
 }
 
+bool isQuotaCode(absl::string_view code) {
+  return absl::StartsWith(code, "Throttling") || absl::EndsWith(code, ".Throttling");
+}
+
 bool isThrottlingCode(absl::string_view code) {
-  return absl::StartsWith(code, "Throttling") || absl::EndsWith(code, ".Throttling") ||
-         code == "ServiceUnavailableTemporary";
+  return isQuotaCode(code) || code == "ServiceUnavailableTemporary";
 }
 
 bool isThrottlingResponse(int http_status, absl::string_view body) {

@@ -69,6 +69,11 @@ absl::Status statusFromErrorResponse(absl::string_view action, int http_status,
 // as throttled through isThrottlingResponse().
 bool isThrottlingCode(absl::string_view code);
 
+// The quota answers among them, Throttling, Throttling.* and *.Throttling:
+// "slow down", which statusFromApiError() marks (markThrottled) so retries
+// back off further; ServiceUnavailableTemporary is a 503 and is not one.
+bool isQuotaCode(absl::string_view code);
+
 // Whether an HTTP answer is an Alibaba Cloud error document (JSON or XML, at
 // most 64 KiB) whose code isThrottlingCode(): the rule the HTTP layer's
 // outcome metric is handed (http::classifyUpstreamOutcome).

@@ -326,18 +326,20 @@ void RefreshCoordinator::stop() {
     MutexLock lock(&mutex_);
     if (stopping_) return;
     stopping_ = true;
-    if (!dispatcher_.joinable()) {
-      // No dispatcher to answer the waiters: answer them here.
-      for (auto& [id, waiter] : waiters_) {
-        answers.emplace_back(std::move(waiter.done),
-                             absl::CancelledError("refresh: credsync is shutting down"));
-      }
-      waiters_.clear();
-      waiting_ = 0;
-    }
+    // No dispatcher to answer the waiters: answer them here.
+    if (!dispatcher_.joinable()) collectAllLocked(answers);
   }
   for (auto& [done, result] : answers) done(std::move(result));
   if (dispatcher_.joinable()) dispatcher_.join();
+}
+
+void RefreshCoordinator::collectAllLocked(std::vector<Answer>& answers) {
+  for (auto& [id, waiter] : waiters_) {
+    answers.emplace_back(std::move(waiter.done),
+                         absl::CancelledError("refresh: credsync is shutting down"));
+  }
+  waiters_.clear();
+  waiting_ = 0;
 }
 
 void RefreshCoordinator::collectExpiredLocked(MonotonicTime now, std::vector<Answer>& answers) {
@@ -497,12 +499,7 @@ void RefreshCoordinator::dispatch() {
         release = true;
       }
       if (stopping_) {
-        for (auto& [id, waiter] : waiters_) {
-          answers.emplace_back(std::move(waiter.done),
-                               absl::CancelledError("refresh: credsync is shutting down"));
-        }
-        waiters_.clear();
-        waiting_ = 0;
+        collectAllLocked(answers);
       } else {
         collectExpiredLocked(time_source_.monotonicTime(), answers);
       }

@@ -167,6 +167,8 @@ class RefreshCoordinator : public SyncListener {
   std::optional<absl::StatusOr<RefreshAnswer>> settle(const Waiter& waiter, const RefreshView& view,
                                                       bool* retry);
   void dispatch();
+  // Moves every waiter's answer, CANCELLED (shutting down), into `answers`.
+  void collectAllLocked(std::vector<Answer>& answers) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Moves the answers of waiters past their deadline (by `now`) into
   // `answers`.
   void collectExpiredLocked(MonotonicTime now, std::vector<Answer>& answers)
