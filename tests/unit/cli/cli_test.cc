@@ -111,7 +111,8 @@ TEST(CliTest, VersionAndBadFlags) {
   EXPECT_EQ(version.code, kExitOk);
   EXPECT_THAT(version.out, StartsWith("credsync "));
   for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
-           {{"validate"}, "credsync: --config: required (a YAML or JSON file)\n"},
+           {{"validate"},
+            "credsync: --config: required (a YAML or JSON file), or --config-env VAR\n"},
            {{"sync", "--once", "--config", "/nonexistent.yaml"},
             "credsync: config file /nonexistent.yaml: No such file or directory\n"},
            {{"probe"}, "credsync: probe: say which probe: credsync probe live|ready\n"},
