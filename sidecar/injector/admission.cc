@@ -22,6 +22,22 @@ std::string dumpJson(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// Names from the pod (containers, namespace) are not trusted to be one line
+// of printable text: control characters are escaped for the log and for
+// the denial message.
+std::string oneLine(absl::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      absl::StrAppend(&out, "\\x", absl::Hex(byte, absl::kZeroPad2));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 AdmissionAnswer malformed(absl::string_view why) {
   AdmissionAnswer answer;
   answer.result = AdmissionResult::kMalformed;
@@ -54,13 +70,14 @@ AdmissionAnswer answered(AdmissionResult result, const std::string& uid, json re
   answer.body = dumpJson(json{{"apiVersion", "admission.k8s.io/v1"},
                               {"kind", "AdmissionReview"},
                               {"response", std::move(response)}});
-  answer.summary = std::move(summary);
+  answer.summary = oneLine(summary);
   answer.dry_run = dry_run;
   return answer;
 }
 
-AdmissionAnswer denied(const std::string& uid, const std::string& message, std::string where,
+AdmissionAnswer denied(const std::string& uid, absl::string_view reason, std::string where,
                        bool dry_run) {
+  const std::string message = oneLine(reason);
   return answered(AdmissionResult::kDenied, uid,
                   json{{"allowed", false}, {"status", {{"code", 400}, {"message", message}}}},
                   absl::StrCat(where, ": denied: ", message), dry_run);
@@ -154,13 +171,13 @@ AdmissionAnswer reviewAdmission(absl::string_view body, const InjectionSettings&
   }
 
   absl::StatusOr<AnnotationDecision> decision = readAnnotations(pod, settings);
-  if (!decision.ok()) return denied(*uid, std::string(decision.status().message()), where, dry_run);
+  if (!decision.ok()) return denied(*uid, decision.status().message(), where, dry_run);
   if (!decision->inject) {
     return answered(AdmissionResult::kSkipped, *uid, json{{"allowed", true}},
                     absl::StrCat(where, ": skipped: ", decision->skip_reason), dry_run);
   }
   absl::StatusOr<PodPatch> patch = buildPodPatch(pod, decision->request, settings);
-  if (!patch.ok()) return denied(*uid, std::string(patch.status().message()), where, dry_run);
+  if (!patch.ok()) return denied(*uid, patch.status().message(), where, dry_run);
   json response = {{"allowed", true},
                    {"patchType", "JSONPatch"},
                    {"patch", absl::Base64Escape(dumpJson(patch->operations))}};
