@@ -7,6 +7,7 @@
 #include "nlohmann/json.hpp"
 #include "sidecar/common/json_depth.h"
 #include "sidecar/injector/annotations.h"
+#include "sidecar/injector/kube_values.h"
 #include "sidecar/injector/pod_patch.h"
 
 namespace credsync::injector {
@@ -20,22 +21,6 @@ constexpr int kMaxJsonDepth = 64;
 
 std::string dumpJson(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// Names from the pod (containers, namespace) are not trusted to be one line
-// of printable text: control characters are escaped for the log and for
-// the denial message.
-std::string oneLine(absl::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      absl::StrAppend(&out, "\\x", absl::Hex(byte, absl::kZeroPad2));
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
 }
 
 AdmissionAnswer malformed(absl::string_view why) {
@@ -70,14 +55,15 @@ AdmissionAnswer answered(AdmissionResult result, const std::string& uid, json re
   answer.body = dumpJson(json{{"apiVersion", "admission.k8s.io/v1"},
                               {"kind", "AdmissionReview"},
                               {"response", std::move(response)}});
-  answer.summary = oneLine(summary);
+  // Names from the pod are not trusted to be one line of printable text.
+  answer.summary = oneLine(summary, 4096);
   answer.dry_run = dry_run;
   return answer;
 }
 
 AdmissionAnswer denied(const std::string& uid, absl::string_view reason, std::string where,
                        bool dry_run) {
-  const std::string message = oneLine(reason);
+  const std::string message = oneLine(reason, 1024);
   return answered(AdmissionResult::kDenied, uid,
                   json{{"allowed", false}, {"status", {{"code", 400}, {"message", message}}}},
                   absl::StrCat(where, ": denied: ", message), dry_run);

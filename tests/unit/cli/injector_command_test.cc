@@ -13,6 +13,7 @@
 #include "tests/common/read_file.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/temp_dir.h"
+#include "tests/unit/cli/captured_run.h"
 
 namespace credsync::cli {
 namespace {
@@ -21,34 +22,20 @@ using ::credsync::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
+using ::credsync::testing::Result;
 
 // Runs `credsync ARGS` (through runCommandLine when `top`, else the
 // injector command directly with `input` as stdin and `serve`).
 Result run(std::vector<std::string> args, const std::string& input = "",
            const ServeFunction& serve = nullptr, bool top = false) {
-  char* out_buffer = nullptr;
-  char* err_buffer = nullptr;
-  size_t out_size = 0;
-  size_t err_size = 0;
-  FILE* out = open_memstream(&out_buffer, &out_size);
-  FILE* err = open_memstream(&err_buffer, &err_size);
   // fmemopen refuses an empty buffer: an empty stdin is /dev/null.
   std::string text = input;
   FILE* in = text.empty() ? fopen("/dev/null", "r") : fmemopen(text.data(), text.size(), "r");
-  const int code =
-      top ? runCommandLine(std::move(args), credsync::testing::fakeEnvironment(), Io{out, err})
-          : runInjectorCommand(args, Io{out, err}, in, serve);
+  const Result result = ::credsync::testing::captureRun([&](Io io) {
+    return top ? runCommandLine(std::move(args), credsync::testing::fakeEnvironment(), io)
+               : runInjectorCommand(args, io, in, serve);
+  });
   fclose(in);
-  fclose(out);
-  fclose(err);
-  Result result{code, std::string(out_buffer, out_size), std::string(err_buffer, err_size)};
-  free(out_buffer);
-  free(err_buffer);
   return result;
 }
 
