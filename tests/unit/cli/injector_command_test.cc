@@ -118,6 +118,11 @@ TEST(InjectorCommandTest, ReviewExitCodes) {
   EXPECT_EQ(run({"review", "--image=x", "--cpu-request=lots"}).err,
             "credsync: injector: --cpu-request: must be a Kubernetes quantity such as 10m, 0.5, "
             "32Mi or 1Gi\n");
+  const Result oversized = run({"review", "--image=x"}, std::string((4 << 20) + 1, ' '));
+  EXPECT_EQ(oversized.code, kExitBadInput);
+  EXPECT_EQ(oversized.err, "credsync: injector: stdin: larger than 4194304 bytes\n");
+  EXPECT_EQ(run({"review", "--image=x"}, "").err,
+            "credsync: injector: malformed AdmissionReview: not valid JSON\n");
   EXPECT_EQ(run({"review", "--image=x", "extra"}).err,
             "credsync: injector: unexpected argument 'extra'\n");
 }
