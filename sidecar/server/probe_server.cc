@@ -35,6 +35,7 @@
 #include "sidecar/common/errno_text.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/mutex.h"
+#include "sidecar/server/http_head.h"
 #include "sidecar/server/listener.h"
 
 namespace credsync::server {
@@ -43,7 +44,6 @@ namespace {
 constexpr char kTextContentType[] = "text/plain; charset=utf-8";
 constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
-constexpr size_t kDefaultMaxConnections = 4096;
 constexpr size_t kMaxRequestsPerConnection = 100;
 // A probe or scrape request is a few hundred bytes in one segment.
 constexpr size_t kMaxRequestHeadBytes = size_t{16} * 1024;
@@ -63,71 +63,6 @@ constexpr auto kWarningInterval = std::chrono::seconds(60);
 constexpr uint64_t kListenerId = 0;
 constexpr uint64_t kWakeId = 1;
 
-// Both ends of a socket as httplib wants them for REMOTE_ADDR/LOCAL_ADDR.
-void socketAddress(int fd, bool peer, std::string& ip, int& port) {
-  sockaddr_storage storage{};
-  socklen_t length = sizeof(storage);
-  sockaddr* address = reinterpret_cast<sockaddr*>(&storage);
-  if ((peer ? getpeername(fd, address, &length) : getsockname(fd, address, &length)) != 0) return;
-  std::array<char, NI_MAXHOST> host{};
-  std::array<char, NI_MAXSERV> service{};
-  if (getnameinfo(address, length, host.data(), host.size(), service.data(), service.size(),
-                  NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-    return;
-  }
-  int number = 0;
-  if (!absl::SimpleAtoi(service.data(), &number)) return;
-  ip = host.data();
-  port = number;
-}
-
-// One request head, already read whole, as httplib parses it; what httplib
-// writes goes to `output`. Nothing past the head is ever read: requests
-// with a body are answered without it, and their connection closed.
-class HeadStream : public httplib::Stream {
- public:
-  HeadStream(int fd, absl::string_view head, std::string& output)
-      : fd_(fd), head_(head), output_(output) {}
-
-  bool is_readable() const override { return position_ < head_.size(); }
-  bool is_writable() const override { return true; }
-  ssize_t read(char* data, size_t size) override {
-    const size_t count = std::min(size, head_.size() - position_);
-    std::memcpy(data, head_.data() + position_, count);
-    position_ += count;
-    return static_cast<ssize_t>(count);
-  }
-  ssize_t write(const char* data, size_t size) override {
-    output_.append(data, size);
-    return static_cast<ssize_t>(size);
-  }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    socketAddress(fd_, /*peer=*/true, ip, port);
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    socketAddress(fd_, /*peer=*/false, ip, port);
-  }
-  // httplib asks only to refuse descriptors its select() cannot watch; no
-  // select() is involved here.
-  socket_t socket() const override { return INVALID_SOCKET; }
-
- private:
-  const int fd_;
-  const absl::string_view head_;
-  std::string& output_;
-  size_t position_ = 0;
-};
-
-// Where a request head ends in `buffer` (just past its blank line, CRLF or
-// bare LF as httplib accepts), or npos while it is incomplete.
-size_t headEnd(absl::string_view buffer) {
-  const size_t crlf = buffer.find("\r\n\r\n");
-  const size_t lf = buffer.find("\n\n");
-  const size_t end = std::min(crlf == absl::string_view::npos ? crlf : crlf + 4,
-                              lf == absl::string_view::npos ? lf : lf + 2);
-  return end;
-}
-
 // A request for /metrics, by its request line: rendered off the loop.
 bool asksForMetrics(absl::string_view head) {
   const size_t space = head.find(' ');
@@ -142,14 +77,6 @@ bool asksForMetrics(absl::string_view head) {
 struct Answer {
   std::string bytes;
   bool close = false;
-};
-
-// httplib's request parser and response writer, reached through its
-// protected entry point: the listener, the accept loop and the connection
-// loop are ours (see ProbeServer::Impl).
-class HttpCodec : public httplib::Server {
- public:
-  using httplib::Server::process_request;
 };
 
 // A request this server may answer and keep the connection for: GET or HEAD
@@ -802,14 +729,7 @@ absl::StatusOr<std::unique_ptr<ProbeServer>> ProbeServer::start(const std::strin
     if (epoll >= 0) close(epoll);
     return absl::InternalError(absl::StrCat("probe server: ", errnoText(error)));
   }
-  size_t max_connections = options.max_connections;
-  if (max_connections == 0) {
-    // Half of what the reserve leaves: the gRPC listeners and the process's
-    // own work share the rest.
-    const size_t limit = descriptorLimit();
-    const size_t spare = limit > kDescriptorReserve ? (limit - kDescriptorReserve) / 2 : 1;
-    max_connections = std::clamp<size_t>(spare, 1, kDefaultMaxConnections);
-  }
+  const size_t max_connections = connectionLimit(options.max_connections);
   auto impl = std::make_unique<Impl>(std::move(handlers), time_source, options, max_connections,
                                      listener->fd, epoll, wake, listener->address, listener->port);
   if (absl::Status status = impl->run(); !status.ok()) return status;
