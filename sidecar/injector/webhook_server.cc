@@ -443,12 +443,12 @@ class WebhookServer::Impl {
   bool shedOne() {
     std::list<uint64_t>& from = !idle_.empty() ? idle_ : pending_;
     if (from.empty()) return false;
-    closeConnection(from.front());
     uint64_t shed = 0;
     {
       MutexLock lock(&mutex_);
       shed = ++stats_.shed;
     }
+    closeConnection(from.front());
     if (shed_warning_.due(time_source_.monotonicTime())) {
       log::warn("webhook server at its connection limit; closing the longest-waiting connections",
                 {{"address", address_},
@@ -833,14 +833,13 @@ class WebhookServer::Impl {
     while (!idle_.empty() && connections_.at(idle_.front()).deadline <= now) {
       closeConnection(idle_.front());
     }
-    uint64_t expired = 0;
     while (!pending_.empty() && connections_.at(pending_.front()).deadline <= now) {
+      {
+        // Counted before the client can see the close.
+        MutexLock lock(&mutex_);
+        ++stats_.timed_out;
+      }
       closeConnection(pending_.front());
-      ++expired;
-    }
-    if (expired > 0) {
-      MutexLock lock(&mutex_);
-      stats_.timed_out += expired;
     }
   }
 
