@@ -33,6 +33,7 @@
 #include "sidecar/common/mutex.h"
 #include "sidecar/server/http_head.h"
 #include "sidecar/server/listener.h"
+#include "sidecar/server/loop_descriptors.h"
 
 namespace credsync::injector {
 namespace {
@@ -48,14 +49,8 @@ constexpr size_t kMaxRequestsPerConnection = 1000;
 // Accepts per loop pass, so a connect storm cannot starve answering.
 constexpr int kAcceptsPerPass = 256;
 constexpr int kEventsPerWait = 256;
-// After EMFILE/ENFILE the listener rests this long instead of spinning.
-constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 // How often at most a warning about a flood of events is logged.
 constexpr auto kWarningInterval = std::chrono::seconds(60);
-
-// epoll user data for the two descriptors that are not connections.
-constexpr uint64_t kListenerId = 0;
-constexpr uint64_t kWakeId = 1;
 
 struct SslCtxFree {
   void operator()(SSL_CTX* context) const { SSL_CTX_free(context); }
@@ -161,8 +156,8 @@ class WebhookServer::Impl {
  public:
   Impl(WebhookHandler handler, const CertificateStore& certificates, const TimeSource& time_source,
        const WebhookServerOptions& options, size_t max_connections, SslCtxPtr context,
-       std::shared_ptr<const CertificatePair> context_pair, int listener, int epoll, int wake,
-       std::string address, int port)
+       std::shared_ptr<const CertificatePair> context_pair,
+       std::unique_ptr<server::LoopDescriptors> descriptors)
       : handler_(std::move(handler)),
         certificates_(certificates),
         time_source_(time_source),
@@ -170,11 +165,7 @@ class WebhookServer::Impl {
         request_timeout_(absl::ToChronoNanoseconds(options.request_timeout)),
         idle_timeout_(absl::ToChronoNanoseconds(options.idle_timeout)),
         max_connections_(max_connections),
-        listener_(listener),
-        epoll_(epoll),
-        wake_(wake),
-        address_(std::move(address)),
-        port_(port),
+        descriptors_(std::move(descriptors)),
         context_(std::move(context)),
         context_pair_(std::move(context_pair)) {
     // Parsing only: every request is "handled" before httplib would route
@@ -184,11 +175,7 @@ class WebhookServer::Impl {
     });
   }
 
-  ~Impl() {
-    stop();
-    close(epoll_);
-    close(wake_);
-  }
+  ~Impl() { stop(); }
 
   absl::Status run() {
     try {
@@ -196,7 +183,6 @@ class WebhookServer::Impl {
         workers_.emplace_back([this] { workerLoop(); });
       }
       loop_ = std::thread([this] { eventLoop(); });
-      loop_started_ = true;
     } catch (const std::system_error& error) {
       stop();
       return absl::InternalError(
@@ -212,7 +198,7 @@ class WebhookServer::Impl {
       MutexLock lock(&mutex_);
       stop_requested_ = true;
     }
-    wakeLoop();
+    descriptors_->wake();
     if (loop_.joinable()) loop_.join();
     {
       MutexLock lock(&mutex_);
@@ -222,12 +208,11 @@ class WebhookServer::Impl {
     for (std::thread& worker : workers_) {
       if (worker.joinable()) worker.join();
     }
-    if (!loop_started_) close(listener_);
     stopped_ = true;
   }
 
-  int port() const { return port_; }
-  const std::string& address() const { return address_; }
+  int port() const { return descriptors_->port(); }
+  const std::string& address() const { return descriptors_->address(); }
   WebhookServerStats stats() const {
     MutexLock lock(&mutex_);
     return stats_;
@@ -270,12 +255,6 @@ class WebhookServer::Impl {
     WebhookResponse response;
   };
 
-  void wakeLoop() {
-    const uint64_t one = 1;
-    while (::write(wake_, &one, sizeof(one)) < 0 && errno == EINTR) {
-    }
-  }
-
   // --- workers ----------------------------------------------------------------
 
   void workerLoop() {
@@ -293,7 +272,7 @@ class WebhookServer::Impl {
         MutexLock lock(&mutex_);
         done_.push_back(std::move(job));
       }
-      wakeLoop();
+      descriptors_->wake();
     }
   }
 
@@ -304,30 +283,20 @@ class WebhookServer::Impl {
       MutexLock lock(&mutex_);
       loop_running_ = true;
     }
-    epoll_event listen_event{};
-    listen_event.events = EPOLLIN;
-    listen_event.data.u64 = kListenerId;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, listener_, &listen_event);
-    epoll_event wake_event{};
-    wake_event.events = EPOLLIN;
-    wake_event.data.u64 = kWakeId;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &wake_event);
-
     std::array<epoll_event, kEventsPerWait> events{};
     for (;;) {
-      const int ready = epoll_wait(epoll_, events.data(), kEventsPerWait, waitMilliseconds());
+      const int ready =
+          epoll_wait(descriptors_->epoll(), events.data(), kEventsPerWait, waitMilliseconds());
       if (ready < 0 && errno != EINTR) {
         log::error("webhook server stopped", {{"error", errnoText(errno)}});
         break;
       }
       for (int i = 0; i < std::max(ready, 0); ++i) {
         const uint64_t id = events[i].data.u64;
-        if (id == kListenerId) {
+        if (id == server::kListenerEventId) {
           if (!draining_) acceptConnections();
-        } else if (id == kWakeId) {
-          uint64_t count = 0;
-          while (::read(wake_, &count, sizeof(count)) < 0 && errno == EINTR) {
-          }
+        } else if (id == server::kWakeEventId) {
+          descriptors_->drainWake();
         } else {
           onEvent(id, events[i].events);
         }
@@ -335,7 +304,7 @@ class WebhookServer::Impl {
       deliverAnswers();
       resumeReading();
       expire();
-      resumeListener();
+      descriptors_->resumeListener();
       if (!draining_ && stopRequested()) beginDrain();
       if (draining_ && (connections_.empty() || time_source_.monotonicTime() >= drain_deadline_)) {
         break;
@@ -345,8 +314,7 @@ class WebhookServer::Impl {
     connections_.clear();
     idle_.clear();
     pending_.clear();
-    if (!listener_closed_) close(listener_);
-    listener_closed_ = true;
+    descriptors_->closeListener();
     MutexLock lock(&mutex_);
     stats_.open_connections = 0;
     loop_running_ = false;
@@ -362,9 +330,7 @@ class WebhookServer::Impl {
   void beginDrain() {
     draining_ = true;
     drain_deadline_ = time_source_.monotonicTime() + absl::ToChronoNanoseconds(options_.stop_grace);
-    epoll_ctl(epoll_, EPOLL_CTL_DEL, listener_, nullptr);
-    close(listener_);
-    listener_closed_ = true;
+    descriptors_->closeListener();
     std::vector<uint64_t> unanswered;
     for (auto& [id, connection] : connections_) {
       if (connection.phase == Phase::kHandling || connection.phase == Phase::kAnswering) {
@@ -384,27 +350,22 @@ class WebhookServer::Impl {
     };
     if (!idle_.empty()) earlier(connections_.at(idle_.front()).deadline);
     if (!pending_.empty()) earlier(connections_.at(pending_.front()).deadline);
-    if (listener_paused_until_) earlier(*listener_paused_until_);
+    if (descriptors_->listenerPausedUntil()) earlier(*descriptors_->listenerPausedUntil());
     if (draining_) earlier(drain_deadline_);
-    if (!next) return -1;
-    const auto left =
-        std::chrono::ceil<std::chrono::milliseconds>(*next - time_source_.monotonicTime());
-    return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60'000));
+    return descriptors_->waitMilliseconds(next);
   }
 
   void acceptConnections() {
     for (int i = 0; i < kAcceptsPerPass; ++i) {
-      const int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-          pauseListener(errno);
+      const server::Accepted accepted = descriptors_->accept();
+      if (accepted.fd < 0) return;
+      const int fd = accepted.fd;
+      if (accepted.refused_for_descriptors) {
+        {
+          MutexLock lock(&mutex_);
+          ++stats_.refused_for_descriptors;
         }
-        return;
-      }
-      if (!leavesDescriptorReserve(fd)) {
         close(fd);
-        MutexLock lock(&mutex_);
-        ++stats_.refused_for_descriptors;
         continue;
       }
       if (connections_.size() >= max_connections_ && !shedOne()) {
@@ -413,28 +374,6 @@ class WebhookServer::Impl {
       }
       admit(fd);
     }
-  }
-
-  void pauseListener(int error) {
-    if (listener_paused_until_) return;
-    listener_paused_until_ = time_source_.monotonicTime() + kAcceptPause;
-    epoll_event event{};
-    event.data.u64 = kListenerId;
-    epoll_ctl(epoll_, EPOLL_CTL_MOD, listener_, &event);
-    if (accept_warning_.due(time_source_.monotonicTime())) {
-      log::warn("webhook server cannot accept connections",
-                {{"address", address_}, {"error", errnoText(error)}});
-    }
-  }
-
-  void resumeListener() {
-    if (!listener_paused_until_ || *listener_paused_until_ > time_source_.monotonicTime()) return;
-    listener_paused_until_.reset();
-    if (listener_closed_) return;
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = kListenerId;
-    epoll_ctl(epoll_, EPOLL_CTL_MOD, listener_, &event);
   }
 
   // At max_connections: the connection idle longest makes room, else the
@@ -451,7 +390,7 @@ class WebhookServer::Impl {
     closeConnection(from.front());
     if (shed_warning_.due(time_source_.monotonicTime())) {
       log::warn("webhook server at its connection limit; closing the longest-waiting connections",
-                {{"address", address_},
+                {{"address", descriptors_->address()},
                  {"max_connections", max_connections_},
                  {"shed_total", static_cast<unsigned long>(shed)}});
     }
@@ -475,7 +414,7 @@ class WebhookServer::Impl {
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.u64 = id;
-    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    if (epoll_ctl(descriptors_->epoll(), EPOLL_CTL_ADD, fd, &event) != 0) {
       close(fd);
       connections_.erase(id);
       return;
@@ -807,7 +746,7 @@ class WebhookServer::Impl {
     epoll_event event{};
     event.events = events;
     event.data.u64 = connection.id;
-    epoll_ctl(epoll_, EPOLL_CTL_MOD, connection.fd, &event);
+    epoll_ctl(descriptors_->epoll(), EPOLL_CTL_MOD, connection.fd, &event);
     connection.watched = events;
   }
 
@@ -861,11 +800,9 @@ class WebhookServer::Impl {
   const MonotonicTime::duration request_timeout_;
   const MonotonicTime::duration idle_timeout_;
   const size_t max_connections_;
-  const int listener_;
-  const int epoll_;
-  const int wake_;  // an eventfd: stop, and answers handed back
-  const std::string address_;
-  const int port_;
+  // The listener and the eventfd that wakes the loop: stop, and answers
+  // handed back.
+  const std::unique_ptr<server::LoopDescriptors> descriptors_;
   server::HttpCodec codec_;
 
   // Only the loop thread touches these.
@@ -875,18 +812,14 @@ class WebhookServer::Impl {
   std::list<uint64_t> idle_;      // kIdle, by idle_timeout deadline
   std::list<uint64_t> pending_;   // kHandshake, kRequest, kAnswering, by request_timeout deadline
   std::vector<uint64_t> resume_;  // answered; read what is buffered
-  uint64_t next_id_ = kWakeId + 1;
-  std::optional<MonotonicTime> listener_paused_until_;
-  bool listener_closed_ = false;
+  uint64_t next_id_ = server::kFirstConnectionEventId;
   bool draining_ = false;
   MonotonicTime drain_deadline_;
-  log::Occasionally accept_warning_{kWarningInterval};
   log::Occasionally shed_warning_{kWarningInterval};
   log::Occasionally handshake_warning_{kWarningInterval};
 
   std::thread loop_;
   std::vector<std::thread> workers_;
-  bool loop_started_ = false;
 
   mutable Mutex mutex_;
   bool stop_requested_ ABSL_GUARDED_BY(mutex_) = false;
@@ -907,21 +840,12 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::start(
   std::shared_ptr<const CertificatePair> pair = certificates.current();
   absl::StatusOr<SslCtxPtr> context = buildContext(*pair);
   if (!context.ok()) return context.status();
-  absl::StatusOr<server::TcpListener> listener = server::listenTcp(address, "webhook address");
-  if (!listener.ok()) return listener.status();
-  const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  const int epoll = epoll_create1(EPOLL_CLOEXEC);
-  if (wake < 0 || epoll < 0) {
-    const int error = errno;
-    close(listener->fd);
-    if (wake >= 0) close(wake);
-    if (epoll >= 0) close(epoll);
-    return absl::InternalError(absl::StrCat("webhook server: ", errnoText(error)));
-  }
+  absl::StatusOr<std::unique_ptr<server::LoopDescriptors>> descriptors =
+      server::LoopDescriptors::open(address, "webhook address", "webhook server", time_source);
+  if (!descriptors.ok()) return descriptors.status();
   auto impl = std::make_unique<Impl>(std::move(handler), certificates, time_source, options,
                                      server::connectionLimit(options.max_connections),
-                                     *std::move(context), std::move(pair), listener->fd, epoll,
-                                     wake, listener->address, listener->port);
+                                     *std::move(context), std::move(pair), *std::move(descriptors));
   if (absl::Status status = impl->run(); !status.ok()) return status;
   return std::unique_ptr<WebhookServer>(new WebhookServer(std::move(impl)));
 }
