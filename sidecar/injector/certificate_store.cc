@@ -27,14 +27,6 @@ struct BioFree {
 };
 using BioPtr = std::unique_ptr<BIO, BioFree>;
 
-// The reason of OpenSSL's oldest queued error, and the queue cleared.
-std::string openSslReason() {
-  const unsigned long code = ERR_peek_error();
-  const char* reason = code == 0 ? nullptr : ERR_reason_error_string(code);
-  ERR_clear_error();
-  return reason == nullptr ? std::string("unknown OpenSSL error") : std::string(reason);
-}
-
 // Never asks for a passphrase: a prompt on a pod's absent terminal would
 // hang the start.
 int refusePassphrase(char*, int, int, void*) { return -1; }
@@ -44,6 +36,13 @@ int64_t nanoseconds(const timespec& time) {
 }
 
 }  // namespace
+
+std::string openSslReason(absl::string_view otherwise) {
+  const unsigned long code = ERR_peek_error();
+  const char* reason = code == 0 ? nullptr : ERR_reason_error_string(code);
+  ERR_clear_error();
+  return reason == nullptr ? std::string(otherwise) : std::string(reason);
+}
 
 absl::StatusOr<std::shared_ptr<CertificatePair>> parseCertificatePair(const std::string& cert_pem,
                                                                       const std::string& key_pem,
@@ -56,7 +55,8 @@ absl::StatusOr<std::shared_ptr<CertificatePair>> parseCertificatePair(const std:
   pair->leaf.reset(PEM_read_bio_X509(cert_bio.get(), nullptr, refusePassphrase, nullptr));
   if (pair->leaf == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("certificate file ", cert_name,
-                                                   ": no PEM certificate (", openSslReason(), ")"));
+                                                   ": no PEM certificate (",
+                                                   openSslReason("unknown OpenSSL error"), ")"));
   }
   for (;;) {
     X509Ptr next(PEM_read_bio_X509(cert_bio.get(), nullptr, refusePassphrase, nullptr));
@@ -67,9 +67,9 @@ absl::StatusOr<std::shared_ptr<CertificatePair>> parseCertificatePair(const std:
         ERR_clear_error();
         break;
       }
-      return absl::InvalidArgumentError(
-          absl::StrCat("certificate file ", cert_name, ": unreadable chain certificate ",
-                       pair->intermediates.size() + 2, " (", openSslReason(), ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "certificate file ", cert_name, ": unreadable chain certificate ",
+          pair->intermediates.size() + 2, " (", openSslReason("unknown OpenSSL error"), ")"));
     }
     pair->intermediates.push_back(std::move(next));
   }
@@ -78,8 +78,9 @@ absl::StatusOr<std::shared_ptr<CertificatePair>> parseCertificatePair(const std:
   if (key_bio == nullptr) return absl::ResourceExhaustedError("out of memory reading PEM");
   pair->key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, refusePassphrase, nullptr));
   if (pair->key == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "key file ", key_name, ": no unencrypted PEM private key (", openSslReason(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat("key file ", key_name,
+                                                   ": no unencrypted PEM private key (",
+                                                   openSslReason("unknown OpenSSL error"), ")"));
   }
   if (X509_check_private_key(pair->leaf.get(), pair->key.get()) != 1) {
     ERR_clear_error();

@@ -12,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "sidecar/common/mutex.h"
 
@@ -127,5 +128,9 @@ absl::StatusOr<std::shared_ptr<CertificatePair>> parseCertificatePair(const std:
                                                                       const std::string& key_pem,
                                                                       const std::string& cert_name,
                                                                       const std::string& key_name);
+
+// The reason of OpenSSL's oldest queued error ("unsupported protocol"), or
+// `otherwise` when none is queued; the queue is cleared either way.
+std::string openSslReason(absl::string_view otherwise);
 
 }  // namespace credsync::injector

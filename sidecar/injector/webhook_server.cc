@@ -61,13 +61,6 @@ struct SslFree {
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 using SslPtr = std::unique_ptr<SSL, SslFree>;
 
-std::string openSslReason() {
-  const unsigned long code = ERR_peek_error();
-  const char* reason = code == 0 ? nullptr : ERR_reason_error_string(code);
-  ERR_clear_error();
-  return reason == nullptr ? std::string("connection closed") : std::string(reason);
-}
-
 // The TLS policy: 1.2 at least, no renegotiation, no compression, no
 // session resumption (the API server keeps its connections; resumption
 // state would only need rotating with the certificate).
@@ -75,7 +68,8 @@ absl::StatusOr<SslCtxPtr> buildContext(const CertificatePair& pair) {
   ERR_clear_error();
   SslCtxPtr context(SSL_CTX_new(TLS_server_method()));
   if (context == nullptr) {
-    return absl::InternalError(absl::StrCat("TLS context: ", openSslReason()));
+    return absl::InternalError(
+        absl::StrCat("TLS context: ", openSslReason("unknown OpenSSL error")));
   }
   SSL_CTX* raw = context.get();
   SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
@@ -91,7 +85,9 @@ absl::StatusOr<SslCtxPtr> buildContext(const CertificatePair& pair) {
   }
   ok =
       ok && SSL_CTX_use_PrivateKey(raw, pair.key.get()) == 1 && SSL_CTX_check_private_key(raw) == 1;
-  if (!ok) return absl::InternalError(absl::StrCat("TLS context: ", openSslReason()));
+  if (!ok)
+    return absl::InternalError(
+        absl::StrCat("TLS context: ", openSslReason("unknown OpenSSL error")));
   return context;
 }
 
@@ -496,7 +492,7 @@ class WebhookServer::Impl {
       return;
     }
     if (watchFor(connection, SSL_get_error(connection.ssl.get(), result))) return;
-    noteHandshakeFailed(connection, openSslReason());
+    noteHandshakeFailed(connection, openSslReason("connection closed"));
     closeConnection(connection.id);
   }
 

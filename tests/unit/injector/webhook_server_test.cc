@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "sidecar/common/mutex.h"
 #include "tests/common/eventually.h"
+#include "tests/common/loopback_http.h"
 #include "tests/common/read_file.h"
 #include "tests/common/status_matchers.h"
 #include "tests/common/temp_dir.h"
@@ -57,15 +58,7 @@ class TlsClient {
       SSL_CTX_set_min_proto_version(context_, TLS1_VERSION);
       SSL_CTX_set_max_proto_version(context_, max_version);
     }
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval timeout{5, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    fd_ = credsync::testing::connectLoopback(port, connected_);
     ssl_ = SSL_new(context_);
     SSL_set_fd(ssl_, fd_);
     SSL_set1_host(ssl_, "localhost");
@@ -103,25 +96,7 @@ class TlsClient {
   // One response: the head and a Content-Length body; empty when the
   // connection ended first.
   std::string readResponse() {
-    size_t head_end;
-    while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-      if (!fill()) return "";
-    }
-    head_end += 4;
-    size_t length = 0;
-    const size_t header = buffer_.find("Content-Length: ");
-    if (header != std::string::npos && header < head_end) {
-      const size_t value = header + 16;
-      if (!absl::SimpleAtoi(buffer_.substr(value, buffer_.find("\r\n", value) - value), &length)) {
-        return "";
-      }
-    }
-    while (buffer_.size() < head_end + length) {
-      if (!fill()) return "";
-    }
-    std::string response = buffer_.substr(0, head_end + length);
-    buffer_.erase(0, head_end + length);
-    return response;
+    return credsync::testing::takeHttpResponse(buffer_, [this] { return fill(); });
   }
   // True once the server closed the connection (close_notify, end of
   // stream or reset); false when the 5 s read timeout passed first.
