@@ -2,6 +2,7 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
@@ -155,7 +156,11 @@ absl::StatusOr<std::shared_ptr<CertificatePair>> CertificateStore::read() const 
   if (!cert.ok()) return cert.status();
   absl::StatusOr<std::string> key = readSmallFile(key_file_, kMaxPemBytes, "key file");
   if (!key.ok()) return key.status();
-  return parseCertificatePair(*cert, *key, cert_file_, key_file_);
+  absl::StatusOr<std::shared_ptr<CertificatePair>> pair =
+      parseCertificatePair(*cert, *key, cert_file_, key_file_);
+  // The key's PEM stays only in OpenSSL's EVP_PKEY.
+  OPENSSL_cleanse(key->data(), key->size());
+  return pair;
 }
 
 CertificateReloadResult CertificateStore::checkForChange() {

@@ -76,7 +76,13 @@ struct WebhookServerStats {
 // paths get 404, other methods 405, a body over max_body_bytes 413 (unread,
 // connection closed), a POST without Content-Length or with
 // Transfer-Encoding (chunked) 411, a Content-Type other than
-// application/json 415, a malformed head 400, a head over 16 KiB 431.
+// application/json 415, a malformed head 400, a head over 16 KiB 431; each
+// of these closes the connection after its answer, since a body it did not
+// read may follow. A whole request that finds every worker busy and
+// max_queued_requests waiting gets 503 with Retry-After: 1. "Expect:
+// 100-continue" gets no interim answer (a client sends its body after its
+// own short wait, as RFC 9110 allows). Keep-alive: up to 1000 requests a
+// connection; pipelined requests are answered in order.
 //
 // Design: one event-loop thread (epoll, level-triggered) owns the listener
 // and every connection with non-blocking OpenSSL: SSL_accept, SSL_read and
