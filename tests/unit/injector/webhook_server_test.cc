@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sidecar/common/mutex.h"
+#include "tests/common/descriptor_limit.h"
 #include "tests/common/eventually.h"
 #include "tests/common/loopback_http.h"
 #include "tests/common/read_file.h"
@@ -33,7 +34,9 @@ namespace {
 
 using credsync::testing::eventually;
 using credsync::testing::IsOk;
+using credsync::testing::limitPuttingTheNextAcceptInTheReserve;
 using credsync::testing::readFile;
+using credsync::testing::ScopedDescriptorLimit;
 using credsync::testing::SecretVolume;
 using credsync::testing::TempDir;
 using ::testing::HasSubstr;
@@ -390,6 +393,23 @@ TEST_F(WebhookServerTest, ShedsLongestWaitingAtLimit) {
   EXPECT_EQ(statusOf(postOnce(*server, "{\"fresh\":2}")), 200);
   EXPECT_GE(server->stats().shed, 9u);
   EXPECT_LE(server->stats().open_connections, 8u);
+}
+
+// Verifies a connection whose descriptor would touch the reserve is closed
+// at once and counted, and the server serves again once descriptors are
+// free.
+TEST_F(WebhookServerTest, RefusesConnectionsThatWouldTouchTheDescriptorReserve) {
+  const std::unique_ptr<WebhookServer> server = start();
+  ASSERT_NE(server, nullptr);
+  {
+    const ScopedDescriptorLimit lowered(limitPuttingTheNextAcceptInTheReserve());
+    std::unique_ptr<TlsClient> refused = client(*server);
+    ASSERT_TRUE(refused->connected());
+    EXPECT_TRUE(refused->closedByPeer());
+  }
+  EXPECT_EQ(server->stats().refused_for_descriptors, 1u);
+  EXPECT_EQ(server->stats().accepted, 0u);
+  EXPECT_EQ(statusOf(postOnce(*server, "{}")), 200);
 }
 
 // Verifies a slow handler does not delay another connection's request.
