@@ -11,9 +11,10 @@
 // and the npm packages `yaml` and `kubernetes-models` (npm ci at the top).
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -2248,6 +2249,99 @@ describe('injector (injector.enabled)', () => {
     test('valid Kubernetes objects and label values', async () => {
       await assertModels(objs);
       assertLabelValues(objs);
+    });
+  });
+
+  // Upgrades keep the generated pair: `helm template --dry-run=server`
+  // runs the chart's `lookup` against a cluster, here a stand-in for the
+  // API server that answers discovery and holds one Secret (with Helm's
+  // ownership metadata, as an installed release's Secret has).
+  describe('generated certificate: kept across upgrades (lookup of the existing Secret)', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-lookup-'));
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    const resource = (name, kind, namespaced = true) => ({ name, singularName: kind.toLowerCase(), namespaced, kind, verbs: ['get', 'list', 'create'] });
+    const GROUPS = {
+      'apps/v1': [resource('deployments', 'Deployment')],
+      'policy/v1': [resource('poddisruptionbudgets', 'PodDisruptionBudget')],
+      'admissionregistration.k8s.io/v1': [resource('mutatingwebhookconfigurations', 'MutatingWebhookConfiguration', false)],
+    };
+    const CORE = ['Secret', 'Service', 'ServiceAccount'].map((k) => resource(`${k.toLowerCase()}s`, k));
+    // Serves discovery and GET of `secret`; everything else is NotFound.
+    // Resolves to { kubeconfig, paths requested, close }.
+    function fakeApiServer(secret) {
+      const requested = [];
+      const server = http.createServer((req, res) => {
+        const url = req.url.split('?')[0];
+        requested.push(url);
+        const send = (code, body) => res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+        if (url === '/version') return send(200, { major: '1', minor: '30', gitVersion: `v${KUBE_VERSION}` });
+        if (url === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
+        if (url === '/api/v1') return send(200, { kind: 'APIResourceList', groupVersion: 'v1', resources: CORE });
+        if (url === '/apis') {
+          return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: Object.keys(GROUPS).map((gv) => {
+            const [name, version] = gv.split('/');
+            return { name, versions: [{ groupVersion: gv, version }], preferredVersion: { groupVersion: gv, version } };
+          }) });
+        }
+        const group = url.match(/^\/apis\/(.+\/v1)$/)?.[1];
+        if (GROUPS[group]) return send(200, { kind: 'APIResourceList', groupVersion: group, resources: GROUPS[group] });
+        if (secret && url === `/api/v1/namespaces/apps/secrets/${secret.metadata.name}`) return send(200, secret);
+        return send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+      });
+      return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+        const kubeconfig = path.join(tmp, `kubeconfig-${server.address().port}`);
+        fs.writeFileSync(kubeconfig, YAML.stringify({
+          apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
+          clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${server.address().port}` } }],
+          users: [{ name: 'fake', user: { token: 'fake' } }],
+          contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
+        }));
+        resolve({ kubeconfig, requested, close: () => new Promise((done) => server.close(done)) });
+      }));
+    }
+    // helm template against the stand-in; asynchronous, so that this
+    // process's server answers while helm runs.
+    async function renderAgainst(secret) {
+      const api = await fakeApiServer(secret);
+      try {
+        const child = spawn(helmSh, ['template', 'rel', chart, '--namespace', 'apps', '--dry-run=server', '--disable-openapi-validation', '-f', INJECTOR_VALUES],
+                            { cwd: repo, env: { ...process.env, KUBECONFIG: api.kubeconfig } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => { stdout += d; });
+        child.stderr.on('data', (d) => { stderr += d; });
+        const status = await new Promise((resolve) => child.on('close', resolve));
+        assert.equal(status, 0, stderr);
+        assert.ok(api.requested.includes(`/api/v1/namespaces/apps/secrets/${INJECTOR}-tls`), 'the chart looked the Secret up');
+        return parseObjects(stdout);
+      } finally {
+        await api.close();
+      }
+    }
+    // The Secret of a first install, as the cluster returns it.
+    const installed = (secret) => ({
+      ...secret,
+      metadata: { ...secret.metadata, labels: { ...secret.metadata.labels, 'app.kubernetes.io/managed-by': 'Helm' },
+                  annotations: { 'meta.helm.sh/release-name': 'rel', 'meta.helm.sh/release-namespace': 'apps' } },
+    });
+    const first = renderInjector();
+
+    test('the installed Secret is rendered again unchanged, and the caBundle is its CA', async () => {
+      const secret = find(first, 'Secret', `${INJECTOR}-tls`);
+      const objs = await renderAgainst(installed(secret));
+      assert.deepEqual(find(objs, 'Secret', `${INJECTOR}-tls`).data, secret.data);
+      assert.equal(webhookOf(objs).clientConfig.caBundle, secret.data['ca.crt']);
+      assertServingCertificate(objs, { ca: Buffer.from(secret.data['ca.crt'], 'base64').toString('utf8') });
+    });
+
+    test('no Secret in the cluster, or one without its CA: a new pair', async () => {
+      const secret = find(first, 'Secret', `${INJECTOR}-tls`);
+      const partial = installed({ ...secret, data: { 'tls.crt': secret.data['tls.crt'], 'tls.key': secret.data['tls.key'] } });
+      for (const inCluster of [null, partial]) {
+        const objs = await renderAgainst(inCluster);
+        assert.notEqual(find(objs, 'Secret', `${INJECTOR}-tls`).data['tls.crt'], secret.data['tls.crt']);
+        assertServingCertificate(objs);
+      }
     });
   });
 
