@@ -2369,6 +2369,22 @@ describe('injector (injector.enabled)', () => {
     });
   });
 
+  // The flags are the contract of sidecar/injector: InjectionSettings and
+  // ServeOptions name each one in a comment. Every flag the chart passes
+  // must be one of them, and with every value set the chart passes every
+  // injection flag.
+  test('every flag is one sidecar/injector declares; every injection flag is passed', () => {
+    const declared = (file) => new Set([...fs.readFileSync(path.join(repo, 'sidecar', 'injector', file), 'utf8')
+      .matchAll(/\/\/ (--[a-z-]+)/g)].map((m) => m[1]));
+    const injection = declared('injection_settings.h');
+    const serve = declared('injector_server.h');
+    assert.ok(injection.size >= 15 && serve.size >= 5, `the headers name the flags: ${[...injection]} ${[...serve]}`);
+    const objs = renderInjector({ setJson: { 'sidecar.resources': { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '1', memory: '128Mi' } } } });
+    const passed = Object.keys(injectionFlags(find(objs, 'Deployment', INJECTOR)));
+    assert.deepEqual(passed.filter((f) => !injection.has(f) && !serve.has(f)), [], 'flags no header declares');
+    assert.deepEqual([...injection].filter((f) => !passed.includes(f)), [], 'injection flags the chart does not pass');
+  });
+
   test('the defaults: the chart\'s image, the cluster\'s mode, no region or provider unless set', () => {
     const flags = injectionFlags(find(renderInjector({ files: [], set: { 'injector.enabled': 'true', 'deployment.enabled': 'false' } }), 'Deployment', INJECTOR));
     assert.equal(flags['--image'], 'ghcr.io/credsync/credsync:0.1.0');
