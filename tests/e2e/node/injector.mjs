@@ -92,9 +92,9 @@ export async function startInjector({ certs, name = 'injector', extraArgs = [], 
   const handle = await startCredsync(['injector', 'serve', '--listen', '127.0.0.1:0', '--http-address', '127.0.0.1:0',
                                       '--cert-file', certs.certFile, '--key-file', certs.keyFile,
                                       ...INJECTION_FLAGS, ...extraArgs], { env, name, launcher });
-  const webhook = await handle.listening('webhook');
-  handle.port = Number(webhook.split(':').at(-1));
-  handle.http = await handle.listening('http');
+  const serving = await handle.waitForLog((l) => l.msg === 'injector serving', 'an "injector serving" log line');
+  handle.port = Number(serving.listen.split(':').at(-1));
+  handle.http = serving.http_address;
   return handle;
 }
 

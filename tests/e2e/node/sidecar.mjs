@@ -180,13 +180,12 @@ export async function startCredsync(args, { env = {}, name = 'run', launcher = [
         await delay(25);
       }
     },
-    // The address of a listener credsync logged at start: transport 'unix'
-    // (the control socket's path), 'tcp' ('127.0.0.1:PORT'), 'http' (the
-    // probe and metrics port) or 'webhook' (the injector's HTTPS port).
+    // The address of a control listener credsync logged at start:
+    // transport 'unix' (the socket path), 'tcp' ('127.0.0.1:PORT') or
+    // 'http' (the probe and metrics port, '127.0.0.1:PORT').
     async listening(transport, timeoutMs = 30000) {
-      const single = { http: 'http listening', webhook: 'webhook listening' }[transport];
-      const line = single
-        ? await this.waitForLog((l) => l.msg === single, `a "${single}" log line`, timeoutMs)
+      const line = transport === 'http'
+        ? await this.waitForLog((l) => l.msg === 'http listening', 'an "http listening" log line', timeoutMs)
         : await this.waitForLog((l) => l.msg === 'control listening' && l.transport === transport,
                                 `a "control listening" log line for ${transport}`, timeoutMs);
       return line.address;
