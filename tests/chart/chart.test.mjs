@@ -2373,16 +2373,23 @@ describe('injector (injector.enabled)', () => {
   // ServeOptions name each one in a comment. Every flag the chart passes
   // must be one of them, and with every value set the chart passes every
   // injection flag.
-  test('every flag is one sidecar/injector declares; every injection flag is passed', () => {
-    const declared = (file) => new Set([...fs.readFileSync(path.join(repo, 'sidecar', 'injector', file), 'utf8')
-      .matchAll(/\/\/ (--[a-z-]+)/g)].map((m) => m[1]));
-    const injection = declared('injection_settings.h');
-    const serve = declared('injector_server.h');
-    assert.ok(injection.size >= 15 && serve.size >= 5, `the headers name the flags: ${[...injection]} ${[...serve]}`);
+  test('the built credsync takes every flag the chart passes, and the chart passes every injection flag', () => {
+    // The binary is the judge: `injector review` takes exactly the injection
+    // flags, and answers a review with them; serve's own flags are the rest.
+    const SERVE_ONLY = ['--listen', '--cert-file', '--key-file', '--http-address', '--log-level', '--cert-check-interval'];
+    const help = spawnSync(credsyncBin, ['injector', 'review', '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0, help.stderr);
+    const injection = new Set([...help.stdout.matchAll(/(?:^|\s|,\s)(--[a-z-]+)/g)].map((m) => m[1]).filter((f) => f !== '--file' && f !== '--help'));
+    assert.ok(injection.size >= 15, `review --help names the injection flags: ${[...injection]}`);
     const objs = renderInjector({ setJson: { 'sidecar.resources': { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '1', memory: '128Mi' } } } });
-    const passed = Object.keys(injectionFlags(find(objs, 'Deployment', INJECTOR)));
-    assert.deepEqual(passed.filter((f) => !injection.has(f) && !serve.has(f)), [], 'flags no header declares');
-    assert.deepEqual([...injection].filter((f) => !passed.includes(f)), [], 'injection flags the chart does not pass');
+    const flags = injectionFlags(find(objs, 'Deployment', INJECTOR));
+    assert.deepEqual(Object.keys(flags).filter((f) => !injection.has(f) && !SERVE_ONLY.includes(f)), [], 'flags credsync does not know');
+    assert.deepEqual([...injection].filter((f) => !(f in flags)), [], 'injection flags the chart does not pass');
+    const review = path.join(repo, 'tests', 'unit', 'injector', 'fixtures', 'deployment.review.json');
+    const args = Object.entries(flags).filter(([f]) => !SERVE_ONLY.includes(f)).flat();
+    const r = spawnSync(credsyncBin, ['injector', 'review', ...args, '--file', review], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `credsync injector review ${args.join(' ')}: ${r.stderr}`);
+    assert.equal(JSON.parse(r.stdout).response.allowed, true, r.stdout);
   });
 
   test('the defaults: the chart\'s image, the cluster\'s mode, no region or provider unless set', () => {
