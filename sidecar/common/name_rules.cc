@@ -3,7 +3,9 @@
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace credsync {
 
@@ -31,6 +33,21 @@ bool isValidEcsRoleName(absl::string_view name) {
   return !name.empty() && name.size() <= 64 && absl::c_all_of(name, [](char c) {
     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
   });
+}
+
+bool isRamArn(absl::string_view arn, absl::string_view kind) {
+  if (!absl::ConsumePrefix(&arn, "acs:ram::")) return false;
+  const size_t colon = arn.find(':');
+  if (colon == 0 || colon == absl::string_view::npos) return false;
+  for (const char c : arn.substr(0, colon)) {
+    if (!absl::ascii_isdigit(c)) return false;
+  }
+  absl::string_view name = arn.substr(colon + 1);
+  if (!absl::ConsumePrefix(&name, kind) || name.empty() || name.size() > 256) return false;
+  for (const char c : name) {
+    if (!absl::ascii_isalnum(c) && !absl::StrContains("._-@/+=,", c)) return false;
+  }
+  return true;
 }
 
 }  // namespace credsync

@@ -20,4 +20,8 @@ absl::Status validateIniProfileName(absl::string_view name);
 // A-Z a-z 0-9 . _ - (keeps a discovered name from changing the path).
 bool isValidEcsRoleName(absl::string_view name);
 
+// Whether `arn` is acs:ram::<account id>:<kind><name>, e.g. kind "role/" for
+// acs:ram::123:role/app, or "oidc-provider/" for an RRSA provider.
+bool isRamArn(absl::string_view arn, absl::string_view kind);
+
 }  // namespace credsync

@@ -16,22 +16,6 @@
 namespace credsync::config::loading {
 namespace {
 
-// acs:ram::<account id>:<kind><name>, e.g. acs:ram::123:role/app.
-bool isRamArn(absl::string_view arn, absl::string_view kind) {
-  if (!absl::ConsumePrefix(&arn, "acs:ram::")) return false;
-  const size_t colon = arn.find(':');
-  if (colon == 0 || colon == absl::string_view::npos) return false;
-  for (const char c : arn.substr(0, colon)) {
-    if (!absl::ascii_isdigit(c)) return false;
-  }
-  absl::string_view name = arn.substr(colon + 1);
-  if (!absl::ConsumePrefix(&name, kind) || name.empty() || name.size() > 256) return false;
-  for (const char c : name) {
-    if (!absl::ascii_isalnum(c) && !absl::StrContains("._-@/+=,", c)) return false;
-  }
-  return true;
-}
-
 bool isSessionNameChar(char c) { return absl::ascii_isalnum(c) || absl::StrContains(".@_-", c); }
 
 // As credentials-go's OIDC provider: an explicit endpoint, else

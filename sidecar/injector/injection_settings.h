@@ -17,25 +17,25 @@ namespace credsync::injector {
 enum class SidecarMode { kNative, kClassic };
 
 struct InjectionSettings {
-  std::string image;                          // --image (required)
+  std::string image;                               // --image (required)
   std::string image_pull_policy = "IfNotPresent";  // --image-pull-policy
   // --default-mode auto|native|classic; auto resolves by
   // --native-sidecars (the cluster runs Kubernetes 1.29+).
   SidecarMode default_mode = SidecarMode::kNative;
-  bool native_sidecars_available = true;      // --native-sidecars true|false
-  std::string kms_region;                     // --kms-region (default for pods)
-  std::string oidc_provider_arn;              // --oidc-provider-arn (cluster's RRSA provider)
-  int64_t token_expiration_seconds = 3600;    // --token-expiration-seconds
-  int64_t run_as_user = 65532;                // --run-as-user
-  int64_t run_as_group = 65532;               // --run-as-group
-  int64_t fs_group = 65532;                   // --fs-group (only when the pod has none)
-  std::string cpu_request = "10m";            // --cpu-request
-  std::string memory_request = "32Mi";        // --memory-request
-  std::string memory_limit = "128Mi";         // --memory-limit
-  std::string cpu_limit;                      // --cpu-limit (none by default)
+  bool native_sidecars_available = true;    // --native-sidecars true|false
+  std::string kms_region;                   // --kms-region (default for pods)
+  std::string oidc_provider_arn;            // --oidc-provider-arn (cluster's RRSA provider)
+  int64_t token_expiration_seconds = 3600;  // --token-expiration-seconds
+  int64_t run_as_user = 65532;              // --run-as-user
+  int64_t run_as_group = 65532;             // --run-as-group
+  int64_t fs_group = 65532;                 // --fs-group (only when the pod has none)
+  std::string cpu_request = "10m";          // --cpu-request
+  std::string memory_request = "32Mi";      // --memory-request
+  std::string memory_limit = "128Mi";       // --memory-limit
+  std::string cpu_limit;                    // --cpu-limit (none by default)
   absl::Duration sync_once_timeout = absl::Seconds(60);  // --sync-once-timeout
-  int http_port = 9808;                       // --sidecar-http-port
-  std::string volume_size_limit = "4Mi";      // --volume-size-limit
+  int http_port = 9808;                                  // --sidecar-http-port
+  std::string volume_size_limit = "4Mi";                 // --volume-size-limit
 };
 
 // The flags above, for parseFlags.

@@ -13,12 +13,12 @@ namespace credsync::injector {
 
 struct ServeOptions {
   std::string listen_address = "0.0.0.0:8443";  // --listen: POST /mutate over HTTPS
-  std::string cert_file;                         // --cert-file (PEM chain), required
-  std::string key_file;                          // --key-file (PEM key), required
-  std::string http_address = "0.0.0.0:9808";     // --http-address: /healthz /readyz /metrics
+  std::string cert_file;                        // --cert-file (PEM chain), required
+  std::string key_file;                         // --key-file (PEM key), required
+  std::string http_address = "0.0.0.0:9808";    // --http-address: /healthz /readyz /metrics
   // How often the certificate files are checked for a change.
   absl::Duration cert_check_interval = absl::Seconds(1);  // --cert-check-interval
-  std::string log_level = "info";                          // --log-level
+  std::string log_level = "info";                         // --log-level
 };
 
 // Serves until a termination signal; returns the process exit code (0 on a
