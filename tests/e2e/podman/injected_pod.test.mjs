@@ -37,14 +37,10 @@ import {
 import { startEmulator } from '../node/emulator.mjs';
 import { ACCOUNT, ISSUER } from '../node/sidecar.mjs';
 import {
-  adaptForPodman, httpGet, mountEmptyDir, playedPod, podman, unmountEmptyDir, until,
+  PODMAN_ENV, adaptForPodman, httpGet, mountEmptyDir, playedPod, podman, unmountEmptyDir, until,
 } from './podman.mjs';
 
-const IMAGE = process.env.CREDSYNC_PODMAN_IMAGE;
-const APP_IMAGE = process.env.CREDSYNC_PODMAN_APP_IMAGE;
-const POD_PREFIX = process.env.CREDSYNC_PODMAN_POD_PREFIX ?? 'credsync-e2e-podman';
-const WORK = process.env.CREDSYNC_PODMAN_WORK;
-const LOG_DIR = process.env.CREDSYNC_E2E_LOG_DIR;
+const { image: IMAGE, appImage: APP_IMAGE, podPrefix: POD_PREFIX, work: WORK, logDir: LOG_DIR } = PODMAN_ENV;
 const BINARY = process.env.CREDSYNC_BIN;
 const NAMESPACE = 'shop';
 const SERVICE_ACCOUNT = 'shop';

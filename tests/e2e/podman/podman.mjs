@@ -25,6 +25,17 @@ import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 
+// What run.sh passes the suites: the two images it built, the prefix of
+// every pod name (its cleanup's filter), a work directory it removes, and
+// the log directory.
+export const PODMAN_ENV = {
+  image: process.env.CREDSYNC_PODMAN_IMAGE,
+  appImage: process.env.CREDSYNC_PODMAN_APP_IMAGE,
+  podPrefix: process.env.CREDSYNC_PODMAN_POD_PREFIX ?? 'credsync-e2e-podman',
+  work: process.env.CREDSYNC_PODMAN_WORK,
+  logDir: process.env.CREDSYNC_E2E_LOG_DIR,
+};
+
 export function podman(args, { allowFailure = false, timeoutMs = 120000 } = {}) {
   const r = spawnSync('podman', args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
   if (!allowFailure && r.status !== 0) {

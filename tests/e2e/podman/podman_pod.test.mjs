@@ -45,14 +45,10 @@ import { startEmulator } from '../node/emulator.mjs';
 import { ACCOUNT, ISSUER } from '../node/sidecar.mjs';
 import { REPO, findObject, isHelmTest, podFromWorkload, renderChart } from '../pod/podsim.mjs';
 import {
-  adaptForPodman as adaptSpec, httpGet, mountEmptyDir, playedPod, podman, unmountEmptyDir, until,
+  PODMAN_ENV, adaptForPodman as adaptSpec, httpGet, mountEmptyDir, playedPod, podman, unmountEmptyDir, until,
 } from './podman.mjs';
 
-const IMAGE = process.env.CREDSYNC_PODMAN_IMAGE;
-const APP_IMAGE = process.env.CREDSYNC_PODMAN_APP_IMAGE;
-const POD_PREFIX = process.env.CREDSYNC_PODMAN_POD_PREFIX ?? 'credsync-e2e-podman';
-const WORK = process.env.CREDSYNC_PODMAN_WORK;
-const LOG_DIR = process.env.CREDSYNC_E2E_LOG_DIR;
+const { image: IMAGE, appImage: APP_IMAGE, podPrefix: POD_PREFIX, work: WORK, logDir: LOG_DIR } = PODMAN_ENV;
 const CHART = path.join(REPO, 'charts', 'credsync');
 const NAMESPACE = 'podman';
 const RELEASE = 'e2e';
