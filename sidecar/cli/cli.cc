@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "sidecar/app/client_keys.h"
 #include "sidecar/app/sidecar.h"
+#include "sidecar/cli/injector_command.h"
 #include "sidecar/client/control_client.h"
 #include "sidecar/client/published_check.h"
 #include "sidecar/common/logging.h"
@@ -37,7 +38,10 @@ struct CommandUsage {
   const char* text;  // its lines of the usage, each indented by two spaces
 };
 constexpr CommandUsage kCommands[] = {
-    {"run", "  run       --config FILE [--output-dir DIR] [--log-level LEVEL]   the sidecar\n"},
+    {"run",
+     "  run       --config FILE [--output-dir DIR] [--log-level LEVEL]   the sidecar\n"
+     "            (run, sync, validate: --config-env VAR reads the config from $VAR, laid\n"
+     "            over --config's when both are given)\n"},
     {"sync",
      "  sync      --once --config FILE [--timeout 60s] [--output-dir DIR] fetch, write, exit\n"},
     {"validate",
@@ -59,6 +63,9 @@ constexpr CommandUsage kCommands[] = {
      "            files); exit 0 yes, 1 no; with --every, a line each period until SIGTERM\n"},
     {"version",
      "  version                                                           print the version\n"},
+    {"injector",
+     "  injector  review|serve [flags]                                    the admission webhook\n"
+     "            that injects credsync into pods (credsync injector --help)\n"},
 };
 constexpr char kExitCodes[] =
     "exit codes: 0 success, 1 failure, 2 bad input (config, flags, environment)\n";
@@ -82,6 +89,8 @@ class CommandLine {
     }
     const std::string command = args[0];
     args.erase(args.begin());
+    // Its subcommands have usages of their own.
+    if (command == "injector") return runInjectorCommand(args, io_);
     // `credsync COMMAND --help` (anywhere among its flags) prints that
     // command's usage, before its flags are parsed.
     if (isCommand(command) && std::any_of(args.begin(), args.end(), [](const std::string& a) {
@@ -121,6 +130,7 @@ class CommandLine {
   std::optional<Loaded> load(const std::vector<std::string>& args, std::vector<FlagSpec> specs,
                              int* exit_code) {
     specs.push_back({"config", true});
+    specs.push_back({"config-env", true});
     specs.push_back({"output-dir", true});
     specs.push_back({"log-level", true});
     absl::StatusOr<ParsedFlags> flags = parseFlags(args, specs);
@@ -132,16 +142,22 @@ class CommandLine {
       *exit_code = badInput(absl::StrCat("unexpected argument '", flags->positional[0], "'"));
       return std::nullopt;
     }
-    if (!flags->has("config")) {
-      *exit_code = badInput("--config: required (a YAML or JSON file)");
+    if (!flags->has("config") && !flags->has("config-env")) {
+      *exit_code = badInput("--config: required (a YAML or JSON file), or --config-env VAR");
       return std::nullopt;
+    }
+    for (const char* flag : {"config", "config-env"}) {
+      if (flags->has(flag) && flags->values[flag].empty()) {
+        *exit_code = badInput(absl::StrCat("--", flag, ": must not be empty"));
+        return std::nullopt;
+      }
     }
     config::Overrides overrides;
     if (flags->has("output-dir"))
       overrides.emplace_back("output.directory", flags->values["output-dir"]);
     if (flags->has("log-level")) overrides.emplace_back("log.level", flags->values["log-level"]);
-    absl::StatusOr<config::Config> config =
-        config::loadConfigFile(flags->values["config"], env_, overrides);
+    absl::StatusOr<config::Config> config = config::loadConfigSources(
+        flags->values["config"], flags->values["config-env"], env_, overrides);
     if (!config.ok()) {
       *exit_code = badInput(std::string(config.status().message()));
       return std::nullopt;

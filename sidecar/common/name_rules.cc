@@ -50,4 +50,23 @@ bool isRamArn(absl::string_view arn, absl::string_view kind) {
   return true;
 }
 
+bool isListenAddress(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos) return false;
+  const absl::string_view host = address.substr(0, colon);
+  const absl::string_view port = address.substr(colon + 1);
+  if (host.empty() || port.empty() || port.size() > 5) return false;
+  for (const char c : host) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return false;
+  }
+  const bool bracketed = absl::StartsWith(host, "[");
+  if (bracketed ? !absl::EndsWith(host, "]") : absl::StrContains(host, ':')) return false;
+  int number = 0;
+  for (const char c : port) {
+    if (!absl::ascii_isdigit(c)) return false;
+    number = number * 10 + (c - '0');
+  }
+  return number <= 65535;
+}
+
 }  // namespace credsync

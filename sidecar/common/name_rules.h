@@ -24,4 +24,9 @@ bool isValidEcsRoleName(absl::string_view name);
 // acs:ram::123:role/app, or "oidc-provider/" for an RRSA provider.
 bool isRamArn(absl::string_view arn, absl::string_view kind);
 
+// Whether `address` is host:port for a listener: a numeric port up to 65535
+// (0 picks one), a host without spaces or control characters, IPv6 hosts in
+// brackets.
+bool isListenAddress(absl::string_view address);
+
 }  // namespace credsync

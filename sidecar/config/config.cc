@@ -1,9 +1,13 @@
 #include "sidecar/config/config.h"
 
 #include <cstdlib>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "sidecar/common/files.h"
 #include "sidecar/common/status_line.h"
 #include "sidecar/config/document_reader.h"
@@ -100,11 +104,72 @@ Environment processEnvironment() {
   };
 }
 
+namespace {
+
+// Lays `layer` over `merged`: its keys replace, its lists replace whole.
+// `owners` records which document set each key (lists by their key).
+void overlay(const loading::RawConfig& layer, const std::string& source, loading::RawConfig& merged,
+             std::map<std::string, std::string>& owners) {
+  for (const auto& [key, value] : layer.values) {
+    merged.values[key] = value;
+    owners[key] = source;
+  }
+  if (layer.profiles_in_file) {
+    merged.profiles = layer.profiles;
+    merged.profiles_in_file = true;
+    owners["profiles"] = source;
+  }
+  if (layer.instances_in_file) {
+    merged.instances = layer.instances;
+    merged.instances_in_file = true;
+    owners["kms.instances"] = source;
+  }
+  if (layer.hooks_in_file) {
+    merged.hooks = layer.hooks;
+    merged.hooks_in_file = true;
+    owners["hooks"] = source;
+  }
+}
+
+absl::Status withSource(const std::string& source, const absl::Status& status) {
+  if (source.empty()) return status;
+  return absl::Status(status.code(), absl::StrCat(source, ": ", status.message()));
+}
+
+// Names the document that set the key an error is about ("profiles[0].name:
+// ..." belongs to whoever set profiles); errors about keys no document set
+// stay as they are.
+absl::Status attributed(const absl::Status& status,
+                        const std::map<std::string, std::string>& owners) {
+  const absl::string_view message = status.message();
+  const absl::string_view key = message.substr(0, message.find(": "));
+  for (const absl::string_view list : {"profiles", "kms.instances", "hooks"}) {
+    if (absl::StartsWith(key, list) && (key.size() == list.size() || key[list.size()] == '[')) {
+      const auto owner = owners.find(std::string(list));
+      return owner == owners.end() ? status : withSource(owner->second, status);
+    }
+  }
+  const auto owner = owners.find(std::string(key));
+  return owner == owners.end() ? status : withSource(owner->second, status);
+}
+
+}  // namespace
+
 absl::StatusOr<Config> parseConfig(absl::string_view text, const Environment& env,
                                    const Overrides& overrides) {
+  return parseConfigDocuments({{"", std::string(text)}}, env, overrides);
+}
+
+absl::StatusOr<Config> parseConfigDocuments(const std::vector<ConfigDocument>& documents,
+                                            const Environment& env, const Overrides& overrides) {
   loading::RawConfig raw_config(env);
-  if (absl::Status status = loading::readDocument(text, raw_config); !status.ok())
-    return asOneLine(status);
+  std::map<std::string, std::string> owners;
+  for (const ConfigDocument& document : documents) {
+    loading::RawConfig layer(env);
+    if (absl::Status status = loading::readDocument(document.text, layer); !status.ok())
+      return asOneLine(withSource(document.source, status));
+    overlay(layer, document.source, raw_config, owners);
+  }
   if (absl::Status status = loading::applyOverrides(overrides, raw_config); !status.ok())
     return asOneLine(status);
   loading::applyEnvironment(raw_config);
@@ -115,7 +180,7 @@ absl::StatusOr<Config> parseConfig(absl::string_view text, const Environment& en
     return asOneLine(status);
   }
   absl::StatusOr<Config> config = buildConfig(raw_config);
-  if (!config.ok()) return asOneLine(config.status());
+  if (!config.ok()) return asOneLine(attributed(config.status(), owners));
   return config;
 }
 
@@ -135,6 +200,35 @@ absl::StatusOr<Config> loadConfigFile(const std::string& path, const Environment
   absl::StatusOr<std::string> text = readConfigText(path);
   if (!text.ok()) return text.status();
   return parseConfig(*text, env, overrides);
+}
+
+absl::StatusOr<Config> loadConfigSources(const std::string& path, const std::string& env_var,
+                                         const Environment& env, const Overrides& overrides) {
+  std::vector<ConfigDocument> documents;
+  if (!path.empty()) {
+    absl::StatusOr<std::string> text = readConfigText(path);
+    if (!text.ok()) return text.status();
+    // Alone, the file keeps its messages as they were; with an overlay each
+    // message says which of the two it is about.
+    documents.push_back({env_var.empty() ? "" : path, *std::move(text)});
+  }
+  if (!env_var.empty()) {
+    const std::string source = absl::StrCat("$", env_var);
+    std::optional<std::string> text = env(env_var);
+    if (!text.has_value() || text->empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": not set (--config-env names the variable holding the config)"));
+    }
+    if (text->size() > kMaxConfigFileBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": larger than ", kMaxConfigFileBytes, " bytes"));
+    }
+    documents.push_back({source, *std::move(text)});
+  }
+  if (documents.empty()) {
+    return absl::InvalidArgumentError("--config: required (a YAML or JSON file), or --config-env");
+  }
+  return parseConfigDocuments(documents, env, overrides);
 }
 
 absl::StatusOr<ClientSettings> loadClientSettings(const std::string& path, const Environment& env) {

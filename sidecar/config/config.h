@@ -257,6 +257,29 @@ using Overrides = std::vector<std::pair<std::string, std::string>>;
 absl::StatusOr<Config> parseConfig(absl::string_view text, const Environment& env,
                                    const Overrides& overrides = {});
 
+// One config document and where it came from, for error messages: a file's
+// path, or "$VAR" for an environment variable; empty names nothing (a lone
+// --config file keeps its messages as they were).
+struct ConfigDocument {
+  std::string source;
+  std::string text;
+};
+
+// Parses `documents` as one config: each key a later document sets replaces
+// the earlier one's, and the lists (profiles, kms.endpoints, kms.instances,
+// hooks) are replaced whole. Then as parseConfig. An error in a document, or
+// about a key a named document set, starts with its source:
+// "$CREDSYNC_CONFIG: profiles[0].secret_name: must not be empty".
+absl::StatusOr<Config> parseConfigDocuments(const std::vector<ConfigDocument>& documents,
+                                            const Environment& env,
+                                            const Overrides& overrides = {});
+
+// `--config FILE` and/or `--config-env VAR` (at least one non-empty): the
+// file's document with the variable's overlaid (parseConfigDocuments), or
+// either alone. An unset or empty VAR is an error naming it.
+absl::StatusOr<Config> loadConfigSources(const std::string& path, const std::string& env_var,
+                                         const Environment& env, const Overrides& overrides = {});
+
 // What `credsync refresh` and `credsync probe` need to reach a running
 // sidecar, read from the sidecar's own config file. Only the output and
 // control sections are validated: a client container has no identity

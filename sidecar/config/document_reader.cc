@@ -105,6 +105,7 @@ absl::Status readMappingList(const std::string& key, const YAML::Node& node,
 
 absl::Status readProfiles(RawConfig& raw_config, const YAML::Node& node) {
   if (node.IsNull()) return absl::OkStatus();
+  raw_config.profiles_in_file = true;
   return readMappingList("profiles", node, isProfileKey, raw_config.profiles);
 }
 
@@ -166,7 +167,10 @@ absl::Status readRoot(RawConfig& raw_config, const YAML::Node& root) {
                       [&](const std::string& name, const std::string& full, int line,
                           const YAML::Node& value) -> absl::Status {
                         if (name == "profiles") return readProfiles(raw_config, value);
-                        if (name == "hooks") return readHooks(value, raw_config.hooks);
+                        if (name == "hooks") {
+                          raw_config.hooks_in_file = !value.IsNull();
+                          return readHooks(value, raw_config.hooks);
+                        }
                         if (isSection(name)) return readSection(raw_config, name, value);
                         return invalid(full, absl::StrCat("unknown key (line ", line, ")"));
                       });

@@ -146,6 +146,10 @@ class RawConfig {
   bool instances_in_file = false;
   bool instances_from_env = false;
   std::vector<RawHook> hooks;
+  // Set when the document gives `profiles` / `hooks` (not null), so that a
+  // document overlaid on another replaces those lists whole.
+  bool profiles_in_file = false;
+  bool hooks_in_file = false;
 
  private:
   const Environment& env_;

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "sidecar/common/name_rules.h"
 #include "sidecar/config/value_checks.h"
 
 namespace credsync::config::loading {
@@ -25,16 +26,7 @@ absl::Status readListenAddress(const RawConfig& raw_config, absl::string_view ke
     out.clear();
     return absl::OkStatus();
   }
-  const size_t colon = text.rfind(':');
-  int port = -1;
-  const bool bracketed = absl::StartsWith(text, "[");
-  const std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
-  const bool host_ok =
-      !host.empty() && !hasControlOrSpace(host) &&
-      (bracketed ? absl::EndsWith(host, "]") : host.find(':') == std::string::npos);
-  if (colon == std::string::npos || !host_ok ||
-      !absl::c_all_of(text.substr(colon + 1), absl::ascii_isdigit) ||
-      !absl::SimpleAtoi(text.substr(colon + 1), &port) || port > 65535) {
+  if (!isListenAddress(text)) {
     return invalid(key, "must be host:port, such as 127.0.0.1:9901 (port 0 picks one)", *raw);
   }
   out = text;

@@ -316,7 +316,10 @@ class Reader {
                     "--oidc-provider-arn default)");
       }
     }
-    request.region = settings_.kms_region;
+    // The injector's default region stands in only where no config-map
+    // could name one: overlaid on a config-map, it would replace the
+    // config-map's own kms.region.
+    if (request.config_map.empty()) request.region = settings_.kms_region;
     if (const std::string* region = find("credsync.io/region")) {
       if (!isRegionId(*region)) {
         return deny("credsync.io/region", "must be a region id such as cn-hangzhou");

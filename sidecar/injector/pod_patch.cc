@@ -166,7 +166,13 @@ class PatchBuilder {
     if (classic) {
       patch_.operations.push_back(addOp("/spec/containers/-", sidecarContainer(false)));
     }
-    for (json& volume : podVolumes()) appendTo(patch_.operations, spec, "/spec", "volumes", volume);
+    if (*volumes == nullptr) {
+      patch_.operations.push_back(addOp("/spec/volumes", json(podVolumes())));
+    } else {
+      for (json& volume : podVolumes()) {
+        patch_.operations.push_back(addOp("/spec/volumes/-", std::move(volume)));
+      }
+    }
     addFsGroup(spec, *fs_group);
     addAnnotations();
 
