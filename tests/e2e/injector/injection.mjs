@@ -122,11 +122,16 @@ export function patchOps(answer) {
   return ops;
 }
 
+// The one value the injector may replace: ACK's pod-identity webhook's list
+// of containers, to which the contract appends ours, keeping the pod's.
+const ONLY_CONTAINERS = '/metadata/annotations/pod-identity.alibabacloud.com~1only-containers';
+
 // Applies an allowed answer's patch to a copy of `object` with
 // fast-json-patch, every operation validated against the document as it is
 // at that step; resolves {pod, ops}. Also asserts the contract's rules on
-// the operations: only `add`, and never onto a member that exists (nothing
-// of the app's is replaced; an absent array or object is added whole).
+// the operations: only `add`, never onto a member that exists (nothing of the
+// app's is replaced; an absent array or object is added whole), except the
+// only-containers annotation, whose names are kept.
 export function applyAnswer(object, answer) {
   assert.equal(answer.response.allowed, true,
                `the injector denied the pod: ${JSON.stringify(answer.response.status ?? answer.response)}`);
@@ -134,9 +139,16 @@ export function applyAnswer(object, answer) {
   let doc = structuredClone(object);
   ops.forEach((op, i) => {
     const where = `patch operation ${i} ${JSON.stringify(op).slice(0, 300)}`;
-    assert.equal(op.op, 'add', `${where}: the injector only adds`);
     const error = jsonpatch.validate([op], doc);
     assert.equal(error, undefined, `${where}: ${error?.name} ${error?.message}`);
+    if (op.op === 'replace' && op.path === ONLY_CONTAINERS) {
+      const names = (list) => String(list).split(',').map((n) => n.trim());
+      const kept = names(jsonpatch.getValueByPointer(doc, op.path));
+      assert.deepEqual(names(op.value).slice(0, kept.length), kept, `${where}: drops the pod's names`);
+      doc = jsonpatch.applyOperation(doc, op, true, true, true).newDocument;
+      return;
+    }
+    assert.equal(op.op, 'add', `${where}: the injector only adds`);
     const tokens = op.path.split('/').slice(1).map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
     const parent = jsonpatch.getValueByPointer(doc, op.path.slice(0, op.path.lastIndexOf('/')));
     if (!Array.isArray(parent)) {
@@ -149,7 +161,14 @@ export function applyAnswer(object, answer) {
   // The whole patch once more in one call, as a client applies it.
   const whole = jsonpatch.applyPatch(structuredClone(object), ops, true, true, true).newDocument;
   assert.deepEqual(whole, doc, 'the patch applied at once differs from the patch applied step by step');
-  assertKeeps(object, doc, 'pod');
+  // Everything of the pod's is still there (the only-containers list was
+  // checked above: the pod's names first).
+  const before = structuredClone(object);
+  if (ops.some((op) => op.op === 'replace')) {
+    before.metadata.annotations['pod-identity.alibabacloud.com/only-containers'] =
+      doc.metadata.annotations['pod-identity.alibabacloud.com/only-containers'];
+  }
+  assertKeeps(before, doc, 'pod');
   return { pod: doc, ops };
 }
 
@@ -207,11 +226,13 @@ export function injectedConfig(container) {
 // The ConfigMap the injected pods name with credsync.io/config-map: the
 // test environment's endpoints (the emulator for KMS and STS) and the
 // emulator's CA, as an operator points credsync at private endpoints. The
-// injector mounts it at /etc/credsync/injected and overlays the
-// annotation-derived document (profiles, region, output group) on it, so
-// nothing of the patched credsync containers has to be changed by a test.
-// Apps mount its ca.pem to trust the emulator too.
+// injector mounts its config.yaml at /etc/credsync/injected and overlays the
+// annotation-derived document (profiles, region, output group) on it. Its
+// ca.pem is mounted by the pod's own `emulator-ca` volume (apps trust the
+// emulator with it too), into credsync by trustEmulatorCa.
 export const INJECTED_CONFIG_DIR = '/etc/credsync/injected';
+export const EMULATOR_CA_VOLUME = 'emulator-ca';
+const CREDSYNC_CA_DIR = '/etc/credsync/emulator-ca';
 export function emulatorConfigMap({ name, namespace, emu }) {
   const config = [
     '# The test environment: KMS and STS are credsync-emulator, trusted by its CA.',
@@ -220,13 +241,34 @@ export function emulatorConfigMap({ name, namespace, emu }) {
     'identity:',
     `  sts_endpoint: "${emu.url}"`,
     'tls:',
-    `  ca_file: ${INJECTED_CONFIG_DIR}/ca.pem`,
+    `  ca_file: ${CREDSYNC_CA_DIR}/ca.pem`,
     '',
   ].join('\n');
   return {
     apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace },
     data: { 'config.yaml': config, 'ca.pem': emu.ca.toString('utf8') },
   };
+}
+
+// The one change a test makes to the injected containers: the injector
+// mounts only config.yaml of the config-map (items), so the emulator's CA,
+// which tls.ca_file names, is mounted read-only into each credsync container
+// from the pod's `emulator-ca` volume (the ConfigMap's ca.pem). In a cluster
+// the CA of a private endpoint would be in the image's trust store; the
+// emulator's test CA is not. Changes `pod` in place; returns the names of
+// the containers changed.
+export function trustEmulatorCa(pod) {
+  assert.ok((pod.spec.volumes ?? []).some((v) => v.name === EMULATOR_CA_VOLUME),
+            `the pod has no ${EMULATOR_CA_VOLUME} volume`);
+  const changed = [];
+  for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+    if (c.command?.[0] !== '/usr/local/bin/credsync') continue;
+    c.volumeMounts = [...(c.volumeMounts ?? []),
+      { name: EMULATOR_CA_VOLUME, mountPath: CREDSYNC_CA_DIR, readOnly: true }];
+    changed.push(c.name);
+  }
+  assert.ok(changed.length > 0, 'the pod has no credsync container');
+  return changed;
 }
 
 // The RRSA world of one injected pod: the OIDC provider trusts the audience

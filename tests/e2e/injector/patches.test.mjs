@@ -58,9 +58,11 @@ describe('the injector fixtures, patched by fast-json-patch', () => {
         assert.equal(pod.metadata.annotations?.['credsync.io/status'], 'injected');
         // The sidecar (named credsync, or credsync-N when the pod has that
         // name): first init container with restartPolicy Always in native
-        // mode, the last container in classic mode.
+        // mode, the last container in classic mode (the pod's
+        // credsync.io/mode beats --default-mode).
         const isSidecar = (c) => c.image === FLAGS[1] && c.args?.[0] === 'run';
-        if (mode === 'native') {
+        const podMode = review.request.object.metadata?.annotations?.['credsync.io/mode'] ?? mode;
+        if (podMode === 'native') {
           const sidecar = pod.spec.initContainers?.find(isSidecar);
           assert.ok(sidecar, 'native: no credsync init container');
           assert.equal(sidecar.restartPolicy, 'Always');

@@ -7,9 +7,12 @@
 // official Node SDK, tests/e2e/podman/app/app.mjs), pointed at the file only
 // by what the injector added, calls the cloud with it.
 //
-// Nothing of the patched pod is adapted: the test environment's endpoints
-// and CA reach credsync through the pod's credsync.io/config-map ConfigMap
-// (injection.mjs emulatorConfigMap), as an operator's would. What the
+// The test environment's endpoints reach credsync through the pod's
+// credsync.io/config-map ConfigMap (injection.mjs emulatorConfigMap), as an
+// operator's would. One thing is adapted in the patched pod, after it was
+// validated: the emulator's CA is mounted into the credsync containers
+// (injection.mjs trustEmulatorCa), because the injector mounts only the
+// ConfigMap's config.yaml and the test CA is in no trust store. What the
 // pod simulation stands in for: the image (credsync's command is this tree's
 // binary, CREDSYNC_BIN; the app runs this machine's node on the repository's
 // app.mjs), the kubelet's projected tokens (minted by the emulator for the
@@ -26,8 +29,8 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import {
-  INJECTED_CONFIG_DIR, admissionReview, applyAnswer, assertValidPod, emulatorConfigMap, findContainer,
-  injectableDeployment, injectedConfig, injectionWorld, keyIdsIn, podFromDeployment, runReview,
+  EMULATOR_CA_VOLUME, INJECTED_CONFIG_DIR, admissionReview, applyAnswer, assertValidPod, emulatorConfigMap, findContainer,
+  injectableDeployment, injectedConfig, injectionWorld, keyIdsIn, podFromDeployment, runReview, trustEmulatorCa,
 } from '../injector/injection.mjs';
 import { startEmulator } from '../node/emulator.mjs';
 import { ACCOUNT, ISSUER } from '../node/sidecar.mjs';
@@ -75,15 +78,16 @@ function sdkApp(name, extra = {}) {
       { name: 'CALL_INTERVAL_MS', value: '250' },
     ],
     securityContext: { runAsUser: APP_UID, runAsGroup: APP_UID, runAsNonRoot: true },
-    volumeMounts: [{ name: 'emulator-ca', mountPath: '/etc/emulator', readOnly: true }],
+    volumeMounts: [{ name: EMULATOR_CA_VOLUME, mountPath: '/etc/emulator', readOnly: true }],
     ...extra,
   };
 }
 
-const emulatorCaVolume = { name: 'emulator-ca', configMap: { name: CONFIG_MAP, items: [{ key: 'ca.pem', path: 'ca.pem' }] } };
+const emulatorCaVolume = { name: EMULATOR_CA_VOLUME, configMap: { name: CONFIG_MAP, items: [{ key: 'ca.pem', path: 'ca.pem' }] } };
 
 // Reviews the Deployment's pod, applies and validates the patch; resolves
-// {pod (the patched Pod), ops, answer}.
+// {pod (the patched Pod), ops, answer}. The caller runs it after
+// trustEmulatorCa.
 async function inject(deployment, name) {
   const pod = podFromDeployment(deployment);
   const answer = runReview({ binary, flags: reviewFlags(), review: admissionReview(pod, { namespace: NAMESPACE }),
@@ -170,6 +174,7 @@ describe('an injected pod in native mode, run by the pod simulation', { concurre
     assert.deepEqual(app.env.filter((e) => e.name === 'ALIBABA_CLOUD_CREDENTIALS_FILE'),
                      [{ name: 'ALIBABA_CLOUD_CREDENTIALS_FILE', value: CREDENTIALS_FILE }]);
 
+    trustEmulatorCa(patched);
     await withPod({ pod: patched, name: 'shop-7d4b9c8f6d-x5k2p' }, async (pod) => {
       // The startup probe passed before the app started, so the file is there.
       const file = pod.hostPath('credsync', CREDENTIALS_FILE);
@@ -237,6 +242,7 @@ describe('an injected pod in native mode, run by the pod simulation', { concurre
     const ex = findContainer(patched.spec, 'exporter');
     assert.ok(!injectedMount(ex) && !injectedEnv(ex), 'exporter is not named: it gets nothing');
 
+    trustEmulatorCa(patched);
     await withPod({ pod: patched, name: 'shop-multi-7d4b9c8f6d-q8w3n' }, async (pod) => {
       const migrateProc = pod.container('migrate');
       assert.equal(migrateProc.exit?.code, 0);

@@ -15,11 +15,14 @@
 //   by the variable the injector added and calls the cloud with its key, and
 //   follows a rotation; every container stops cleanly on SIGTERM.
 //
-// What is adapted in the patched pod: only what podman 4.3 cannot express,
-// steps 1-5 of tests/e2e/podman/podman.mjs (adaptForPodman), the same as for
-// the chart's pod. The test environment's endpoints and CA reach credsync
-// through the pod's own credsync.io/config-map ConfigMap (played from the
-// same YAML), so the injected containers themselves are not changed.
+// What is adapted in the patched pod, after it was validated: what podman
+// 4.3 cannot express, steps 1-5 of tests/e2e/podman/podman.mjs
+// (adaptForPodman), the same as for the chart's pod; and the emulator's CA
+// mounted into the credsync containers (injection.mjs trustEmulatorCa),
+// because the injector mounts only config.yaml of the config-map and the
+// test CA is in no trust store. The test environment's endpoints reach
+// credsync through the pod's own credsync.io/config-map ConfigMap (played
+// from the same YAML).
 //
 // Environment: as podman_pod.test.mjs, and CREDSYNC_BIN (the credsync that
 // answers the review; the image is built from the same tree).
@@ -31,8 +34,8 @@ import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 
 import {
-  admissionReview, applyAnswer, assertValidPod, emulatorConfigMap, findContainer, injectableDeployment,
-  injectionWorld, keyIdsIn, podFromDeployment, runReview,
+  EMULATOR_CA_VOLUME, admissionReview, applyAnswer, assertValidPod, emulatorConfigMap, findContainer,
+  injectableDeployment, injectionWorld, keyIdsIn, podFromDeployment, runReview, trustEmulatorCa,
 } from '../injector/injection.mjs';
 import { startEmulator } from '../node/emulator.mjs';
 import { ACCOUNT, ISSUER } from '../node/sidecar.mjs';
@@ -85,9 +88,9 @@ before(async () => {
           { name: 'CALL_INTERVAL_MS', value: '250' },
         ],
         securityContext: { runAsUser: APP_UID, runAsGroup: APP_UID },
-        volumeMounts: [{ name: 'emulator-ca', mountPath: '/etc/emulator', readOnly: true }],
+        volumeMounts: [{ name: EMULATOR_CA_VOLUME, mountPath: '/etc/emulator', readOnly: true }],
       }],
-      volumes: [{ name: 'emulator-ca', configMap: { name: CONFIG_MAP } }],
+      volumes: [{ name: EMULATOR_CA_VOLUME, configMap: { name: CONFIG_MAP } }],
     },
   });
   const original = podFromDeployment(deployment);
@@ -115,7 +118,9 @@ before(async () => {
   fs.mkdirSync(volumeDir);
   mountEmptyDir(volumeDir, patched.spec.securityContext.fsGroup);
 
-  const spec = adaptForPodman(structuredClone(patched.spec), { tokenDir, volumeDir });
+  const toPlay = structuredClone(patched);
+  trustEmulatorCa(toPlay);
+  const spec = adaptForPodman(toPlay.spec, { tokenDir, volumeDir });
   const { labels, annotations } = patched.metadata;
   manifest = path.join(LOG_DIR, 'injected-classic-pod.yaml');
   fs.writeFileSync(manifest, [
