@@ -213,11 +213,11 @@ describe('an injected pod in native mode, run by the pod simulation', { concurre
     // An app init container reads the key with the SDK (native mode: the
     // sidecar is already up when it runs); `exporter` is not named in
     // credsync.io/containers and must get nothing.
-    const readKey = 'const C = (await import("@alicloud/credentials")).default;' +
-                    'console.log("key " + (await new C().getCredential()).accessKeyId);';
+    const readKey = 'const C = require("@alicloud/credentials").default;' +
+                    'new C().getCredential().then((c) => console.log("key " + c.accessKeyId));';
     const migrate = {
       name: 'migrate', image: 'registry.example/shop-app:1.0', workingDir: REPO,
-      command: [process.execPath, '--input-type=module', '-e', readKey],
+      command: [process.execPath, '-e', readKey],
       env: [{ name: 'ALIBABA_CLOUD_ECS_METADATA_DISABLED', value: 'true' }],
       securityContext: { runAsUser: APP_UID, runAsGroup: APP_UID },
     };
