@@ -26,14 +26,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 
 import {
   EMULATOR_CA_VOLUME, INJECTED_CONFIG_DIR, admissionReview, applyAnswer, assertValidPod, emulatorConfigMap, findContainer,
   injectableDeployment, injectedConfig, injectionWorld, keyIdsIn, podFromDeployment, runReview, trustEmulatorCa,
 } from '../injector/injection.mjs';
 import { startEmulator } from '../node/emulator.mjs';
-import { ACCOUNT, ISSUER } from '../node/sidecar.mjs';
+import { ACCOUNT, ISSUER, until } from '../node/sidecar.mjs';
 import { REPO, startPod } from './podsim.mjs';
 
 const NAMESPACE = 'shop';
@@ -108,16 +107,6 @@ async function mintToken({ audience, expirationSeconds, file, serviceAccount, na
 
 // The app's JSON event lines so far.
 const eventsOf = (proc) => proc.output(1 << 20).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-
-async function until(check, what, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(100);
-  }
-}
 
 async function withPod(options, body) {
   let pod;

@@ -40,7 +40,7 @@ import {
 import { startEmulator } from '../node/emulator.mjs';
 import { ACCOUNT, ISSUER } from '../node/sidecar.mjs';
 import {
-  PODMAN_ENV, adaptForPodman, httpGet, mountEmptyDir, playedPod, podman, unmountEmptyDir, until,
+  PODMAN_ENV, adaptForPodman, httpGet, mountEmptyDir, playedPod, podman, tokenDirectory, unmountEmptyDir, until,
 } from './podman.mjs';
 
 const { image: IMAGE, appImage: APP_IMAGE, podPrefix: POD_PREFIX, work: WORK, logDir: LOG_DIR } = PODMAN_ENV;
@@ -107,13 +107,8 @@ before(async () => {
 
   // The kubelet's side of the pod, for podman: a token for the projected
   // volumes, the in-memory volume with the injected fsGroup.
-  tokenDir = path.join(WORK, 'injected-rrsa-token');
-  fs.mkdirSync(tokenDir, { mode: 0o755 });
-  await emu.admin('POST', '/admin/oidc/tokens', {
-    namespace: NAMESPACE, service_account: SERVICE_ACCOUNT, audience: 'sts.aliyuncs.com',
-    ttl_seconds: 3600, file: path.join(tokenDir, 'token'),
-  });
-  fs.chmodSync(path.join(tokenDir, 'token'), 0o644);
+  tokenDir = await tokenDirectory(emu, path.join(WORK, 'injected-rrsa-token'),
+                                  { namespace: NAMESPACE, serviceAccount: SERVICE_ACCOUNT });
   volumeDir = path.join(WORK, 'injected-volume');
   fs.mkdirSync(volumeDir);
   mountEmptyDir(volumeDir, patched.spec.securityContext.fsGroup);

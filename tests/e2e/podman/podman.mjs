@@ -22,8 +22,11 @@
 // the tests call them themselves, where the kubelet would.
 
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
-import { setTimeout as delay } from 'node:timers/promises';
+import path from 'node:path';
+
+import { until as pollUntil } from '../node/sidecar.mjs';
 
 // What run.sh passes the suites: the two images it built, the prefix of
 // every pod name (its cleanup's filter), a work directory it removes, and
@@ -86,15 +89,8 @@ export function httpGet(port, requestPath) {
   });
 }
 
-export async function until(check, what, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(200);
-  }
-}
+// sidecar.mjs's until, at the pace of a container runtime: a minute, every 200 ms.
+export const until = (check, what, timeoutMs = 60000) => pollUntil(check, what, timeoutMs, 200);
 
 // A tmpfs at `dir` as the kubelet makes an emptyDir for a pod with an
 // fsGroup: group fsGroup, setgid, 0777 (step 4).
@@ -102,6 +98,19 @@ export function mountEmptyDir(dir, fsGroup) {
   const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=16m,mode=2777,gid=${fsGroup}`, 'tmpfs', dir],
                             { encoding: 'utf8' });
   if (mounted.status !== 0) throw new Error(`mount tmpfs on ${dir}: ${mounted.stderr}`);
+}
+
+// The projected service-account token as a hostPath directory (step 3):
+// `dir` holding a token the emulator minted for the pod's service account,
+// audience sts.aliyuncs.com, readable by the containers' users.
+export async function tokenDirectory(emu, dir, { namespace, serviceAccount }) {
+  fs.mkdirSync(dir, { mode: 0o755 });
+  await emu.admin('POST', '/admin/oidc/tokens', {
+    namespace, service_account: serviceAccount, audience: 'sts.aliyuncs.com',
+    ttl_seconds: 3600, file: path.join(dir, 'token'),
+  });
+  fs.chmodSync(path.join(dir, 'token'), 0o644);
+  return dir;
 }
 
 export function unmountEmptyDir(dir) {

@@ -45,7 +45,8 @@ import { startEmulator } from '../node/emulator.mjs';
 import { ACCOUNT, ISSUER } from '../node/sidecar.mjs';
 import { REPO, findObject, isHelmTest, podFromWorkload, renderChart } from '../pod/podsim.mjs';
 import {
-  PODMAN_ENV, adaptForPodman as adaptSpec, httpGet, mountEmptyDir, playedPod, podman, unmountEmptyDir, until,
+  PODMAN_ENV, adaptForPodman as adaptSpec, httpGet, mountEmptyDir, playedPod, podman, tokenDirectory, unmountEmptyDir,
+  until,
 } from './podman.mjs';
 
 const { image: IMAGE, appImage: APP_IMAGE, podPrefix: POD_PREFIX, work: WORK, logDir: LOG_DIR } = PODMAN_ENV;
@@ -148,13 +149,7 @@ before(async () => {
     arn: ROLE_ARN, oidc_provider_arn: PROVIDER_ARN,
     subjects: [`system:serviceaccount:${NAMESPACE}:${serviceAccount}`], secrets: [SECRET],
   });
-  tokenDir = path.join(WORK, 'rrsa-token');
-  fs.mkdirSync(tokenDir, { mode: 0o755 });
-  await emu.admin('POST', '/admin/oidc/tokens', {
-    namespace: NAMESPACE, service_account: serviceAccount, audience: 'sts.aliyuncs.com',
-    ttl_seconds: 3600, file: path.join(tokenDir, 'token'),
-  });
-  fs.chmodSync(path.join(tokenDir, 'token'), 0o644);
+  tokenDir = await tokenDirectory(emu, path.join(WORK, 'rrsa-token'), { namespace: NAMESPACE, serviceAccount });
 
   const manifests = adaptForPodman(objects);
   const file = path.join(LOG_DIR, 'podman-pod.yaml');
