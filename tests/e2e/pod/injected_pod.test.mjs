@@ -23,7 +23,6 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -33,7 +32,7 @@ import {
 } from '../injector/injection.mjs';
 import { startEmulator } from '../node/emulator.mjs';
 import { ACCOUNT, ISSUER, until } from '../node/sidecar.mjs';
-import { REPO, startPod } from './podsim.mjs';
+import { REPO, mintTokenWith, startPod, suiteDirectories } from './podsim.mjs';
 
 const NAMESPACE = 'shop';
 const SERVICE_ACCOUNT = 'shop';
@@ -46,10 +45,7 @@ const CREDENTIALS_FILE = '/var/run/credsync/credentials.ini';
 const APP_UID = 1000;
 
 const binary = process.env.CREDSYNC_BIN;
-const logDir = process.env.CREDSYNC_E2E_LOG_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-pod-logs-'));
-fs.mkdirSync(logDir, { recursive: true });
-const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-podsim-injected-'));
-fs.chmodSync(workDir, 0o711);
+const { logDir, workDir } = suiteDirectories('credsync-podsim-injected-');
 const log = (line) => process.stdout.write(`# ${line}\n`);
 
 let emu;
@@ -99,11 +95,7 @@ async function inject(deployment, name) {
   return { ...patched, answer };
 }
 
-async function mintToken({ audience, expirationSeconds, file, serviceAccount, namespace }) {
-  await emu.admin('POST', '/admin/oidc/tokens', {
-    namespace, service_account: serviceAccount, audience, ttl_seconds: expirationSeconds, file,
-  });
-}
+const mintToken = (request) => mintTokenWith(emu, request);
 
 // The app's JSON event lines so far.
 const eventsOf = (proc) => proc.output(1 << 20).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));

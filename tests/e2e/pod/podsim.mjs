@@ -39,6 +39,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -204,6 +205,25 @@ function writeKeyFile(dir, relPath, content, mode) {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, content);
   fs.chmodSync(file, mode);
+}
+
+// The directories of a pod simulation suite: where each process's output
+// goes (CREDSYNC_E2E_LOG_DIR, else a temporary one) and a fresh work
+// directory (volumes, scripts, overlays) the pods' users can traverse.
+export function suiteDirectories(workPrefix) {
+  const logDir = process.env.CREDSYNC_E2E_LOG_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-pod-logs-'));
+  fs.mkdirSync(logDir, { recursive: true });
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), workPrefix));
+  fs.chmodSync(workDir, 0o711);
+  return { logDir, workDir };
+}
+
+// startPod's mintToken, by credsync-emulator standing in for the cluster's
+// token issuer (tests/e2e/node/emulator.mjs).
+export async function mintTokenWith(emu, { audience, expirationSeconds, file, serviceAccount, namespace }) {
+  await emu.admin('POST', '/admin/oidc/tokens', {
+    namespace, service_account: serviceAccount, audience, ttl_seconds: expirationSeconds, file,
+  });
 }
 
 // ---------------------------------------------------------------- the pod
