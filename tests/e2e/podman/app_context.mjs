@@ -61,8 +61,12 @@ const toolingOnly = [...closure(CHART_TOOLING)].filter((dir) => !app.has(dir));
 
 fs.rmSync(dest, { recursive: true, force: true });
 fs.mkdirSync(dest, { recursive: true });
-const skip = new Set(toolingOnly);
-fs.cpSync(path.join(repo, 'node_modules'), path.join(dest, 'node_modules'), {
+// node_modules may be a link (a worktree sharing another checkout's): copy
+// what it points to, or the context would hold a link that leads nowhere
+// inside the image.
+const modules = fs.realpathSync(path.join(repo, 'node_modules'));
+const skip = new Set(toolingOnly.map((dir) => fs.realpathSync(dir)));
+fs.cpSync(modules, path.join(dest, 'node_modules'), {
   recursive: true, filter: (source) => !skip.has(source) && !source.endsWith('/.package-lock.json'),
 });
 for (const file of APP_FILES) {
