@@ -90,7 +90,12 @@ class CommandLine {
     const std::string command = args[0];
     args.erase(args.begin());
     // Its subcommands have usages of their own.
-    if (command == "injector") return runInjectorCommand(args, io_);
+    if (command == "injector") {
+      return runInjectorCommand(args, io_, stdin, [](const ServeInvocation& invocation) {
+        RealTimeSource time_source;
+        return injector::serveInjector(invocation.options, invocation.settings, time_source);
+      });
+    }
     // `credsync COMMAND --help` (anywhere among its flags) prints that
     // command's usage, before its flags are parsed.
     if (isCommand(command) && std::any_of(args.begin(), args.end(), [](const std::string& a) {

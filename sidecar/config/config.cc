@@ -226,7 +226,8 @@ absl::StatusOr<Config> loadConfigSources(const std::string& path, const std::str
     documents.push_back({source, *std::move(text)});
   }
   if (documents.empty()) {
-    return absl::InvalidArgumentError("--config: required (a YAML or JSON file), or --config-env");
+    return absl::InvalidArgumentError(
+        "--config: required (a YAML or JSON file), or --config-env VAR");
   }
   return parseConfigDocuments(documents, env, overrides);
 }

@@ -7,6 +7,7 @@
 #include "nlohmann/json.hpp"
 #include "sidecar/common/json_depth.h"
 #include "sidecar/injector/annotations.h"
+#include "sidecar/injector/kube_values.h"
 #include "sidecar/injector/pod_patch.h"
 
 namespace credsync::injector {
@@ -54,13 +55,15 @@ AdmissionAnswer answered(AdmissionResult result, const std::string& uid, json re
   answer.body = dumpJson(json{{"apiVersion", "admission.k8s.io/v1"},
                               {"kind", "AdmissionReview"},
                               {"response", std::move(response)}});
-  answer.summary = std::move(summary);
+  // Names from the pod are not trusted to be one line of printable text.
+  answer.summary = oneLine(summary, 4096);
   answer.dry_run = dry_run;
   return answer;
 }
 
-AdmissionAnswer denied(const std::string& uid, const std::string& message, std::string where,
+AdmissionAnswer denied(const std::string& uid, absl::string_view reason, std::string where,
                        bool dry_run) {
+  const std::string message = oneLine(reason, 1024);
   return answered(AdmissionResult::kDenied, uid,
                   json{{"allowed", false}, {"status", {{"code", 400}, {"message", message}}}},
                   absl::StrCat(where, ": denied: ", message), dry_run);
@@ -154,13 +157,13 @@ AdmissionAnswer reviewAdmission(absl::string_view body, const InjectionSettings&
   }
 
   absl::StatusOr<AnnotationDecision> decision = readAnnotations(pod, settings);
-  if (!decision.ok()) return denied(*uid, std::string(decision.status().message()), where, dry_run);
+  if (!decision.ok()) return denied(*uid, decision.status().message(), where, dry_run);
   if (!decision->inject) {
     return answered(AdmissionResult::kSkipped, *uid, json{{"allowed", true}},
                     absl::StrCat(where, ": skipped: ", decision->skip_reason), dry_run);
   }
   absl::StatusOr<PodPatch> patch = buildPodPatch(pod, decision->request, settings);
-  if (!patch.ok()) return denied(*uid, std::string(patch.status().message()), where, dry_run);
+  if (!patch.ok()) return denied(*uid, patch.status().message(), where, dry_run);
   json response = {{"allowed", true},
                    {"patchType", "JSONPatch"},
                    {"patch", absl::Base64Escape(dumpJson(patch->operations))}};

@@ -26,21 +26,8 @@ absl::Status deny(absl::string_view key, absl::string_view rule) {
   return absl::InvalidArgumentError(absl::StrCat(key, ": ", rule));
 }
 
-// A key or value as it may appear in a one-line message: printable ASCII,
-// anything else escaped, long text cut.
-std::string shown(absl::string_view text) {
-  std::string out;
-  for (const char c : text.substr(0, 128)) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte >= 0x7f) {
-      absl::StrAppend(&out, "\\x", absl::Hex(byte, absl::kZeroPad2));
-    } else {
-      out.push_back(c);
-    }
-  }
-  if (text.size() > 128) out += "...";
-  return out;
-}
+// A key or value as it may appear in a one-line message.
+std::string shown(absl::string_view text) { return oneLine(text, 128); }
 
 // The string entries of metadata.<field>; a credsync.io/ key whose value is
 // not a string is refused (the API server never sends one).

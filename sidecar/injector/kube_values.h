@@ -1,5 +1,7 @@
 #pragma once
 
+#include <string>
+
 #include "absl/strings/string_view.h"
 
 // Shapes of Kubernetes and Alibaba Cloud values the injector copies into a
@@ -23,5 +25,10 @@ bool isRegionId(absl::string_view text);
 // A container image reference: non-empty, at most 1024 characters, without
 // spaces or control characters.
 bool isImageReference(absl::string_view text);
+
+// `text` as one line of printable ASCII for a log line or a denial: other
+// bytes as \xNN, cut after `max_bytes` with "..." (pod names and keys are
+// not trusted to be either).
+std::string oneLine(absl::string_view text, size_t max_bytes = 256);
 
 }  // namespace credsync::injector

@@ -165,6 +165,16 @@ class PatchBuilder {
     }
     if (classic) {
       patch_.operations.push_back(addOp("/spec/containers/-", sidecarContainer(false)));
+      // A classic sidecar never exits, so a run-to-completion pod (a Job's)
+      // would never complete; native sidecars do not have that problem.
+      const std::string restart_policy = stringField(spec, "restartPolicy");
+      if (restart_policy == "Never" || restart_policy == "OnFailure") {
+        patch_.warnings.push_back(
+            absl::StrCat("credsync: classic mode in a pod with restartPolicy ", restart_policy,
+                         ": the ", names_.sidecar,
+                         " container does not exit, so the pod never completes; use "
+                         "credsync.io/mode: native (Kubernetes 1.29+)"));
+      }
     }
     if (*volumes == nullptr) {
       patch_.operations.push_back(addOp("/spec/volumes", json(podVolumes())));

@@ -232,4 +232,9 @@ void Registry::renderTo(std::string& out) const {
   for (const auto& family : families_) family->render(out);
 }
 
+void setCount(Counter& counter, LabelValues labels, uint64_t value) {
+  counter.initialize(labels);
+  if (value > 0) counter.increment(labels, static_cast<double>(value));
+}
+
 }  // namespace credsync::metrics

@@ -137,6 +137,11 @@ class Registry {
   std::vector<std::unique_ptr<Family>> families_ ABSL_GUARDED_BY(mutex_);
 };
 
+// Sets a counter of a registry rebuilt at every scrape to a count kept
+// elsewhere: the series exists from the first scrape, at 0 until something
+// happened.
+void setCount(Counter& counter, LabelValues labels, uint64_t value);
+
 // The exposition format's number syntax: the shortest text that reads back
 // as the same double ("3", "0.25", "1767225600", "1e-09"), and "+Inf",
 // "-Inf" and "NaN".

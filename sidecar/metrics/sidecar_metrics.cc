@@ -13,13 +13,6 @@
 namespace credsync::metrics {
 namespace {
 
-// A counter read at scrape time from a count kept elsewhere: the series
-// exists from the first scrape, at 0 until something happened.
-void setCount(Counter& counter, LabelValues labels, uint64_t value) {
-  counter.initialize(labels);
-  if (value > 0) counter.increment(labels, static_cast<double>(value));
-}
-
 // STS and KMS calls take from a few milliseconds (same region) to the 30 s
 // that is the longest total timeout a call is given.
 const std::vector<double> kUpstreamLatencyBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,

@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "sidecar/common/descriptors.h"
 #include "sidecar/common/errno_text.h"
 
 namespace credsync::server {
@@ -164,6 +165,13 @@ absl::StatusOr<int> listenUnix(const std::string& path, uint32_t mode, std::opti
     return undo("set its group");
   }
   return fd;
+}
+
+size_t connectionLimit(size_t requested) {
+  if (requested != 0) return requested;
+  const size_t limit = descriptorLimit();
+  const size_t spare = limit > kDescriptorReserve ? (limit - kDescriptorReserve) / 2 : 1;
+  return std::clamp<size_t>(spare, 1, kDefaultConnectionLimit);
 }
 
 }  // namespace credsync::server

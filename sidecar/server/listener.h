@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -43,5 +44,13 @@ absl::StatusOr<TcpListener> listenTcp(const std::string& address, absl::string_v
 // Errors name the path: INVALID_ARGUMENT for an overlong one,
 // FAILED_PRECONDITION when bind, listen, chmod or chown fail.
 absl::StatusOr<int> listenUnix(const std::string& path, uint32_t mode, std::optional<gid_t> group);
+
+// The connection limit of a listener that sheds (probe_server.h,
+// webhook_server.h): `requested` when not 0; else half of what the
+// descriptor reserve (sidecar/common/descriptors.h) leaves of RLIMIT_NOFILE,
+// since other listeners and the process's own work share the rest, at most
+// kDefaultConnectionLimit and at least 1.
+inline constexpr size_t kDefaultConnectionLimit = 4096;
+size_t connectionLimit(size_t requested);
 
 }  // namespace credsync::server

@@ -35,7 +35,9 @@
 #include "sidecar/common/errno_text.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/mutex.h"
+#include "sidecar/server/http_head.h"
 #include "sidecar/server/listener.h"
+#include "sidecar/server/loop_descriptors.h"
 
 namespace credsync::server {
 namespace {
@@ -43,7 +45,6 @@ namespace {
 constexpr char kTextContentType[] = "text/plain; charset=utf-8";
 constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
-constexpr size_t kDefaultMaxConnections = 4096;
 constexpr size_t kMaxRequestsPerConnection = 100;
 // A probe or scrape request is a few hundred bytes in one segment.
 constexpr size_t kMaxRequestHeadBytes = size_t{16} * 1024;
@@ -53,80 +54,8 @@ constexpr size_t kReadChunkBytes = 4096;
 // Accepts per loop pass, so a connect storm cannot starve answering.
 constexpr int kAcceptsPerPass = 256;
 constexpr int kEventsPerWait = 256;
-// After EMFILE/ENFILE the listener rests this long instead of spinning on
-// the connection it cannot take.
-constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 // How often at most a warning about shed or refused connections is logged.
 constexpr auto kWarningInterval = std::chrono::seconds(60);
-
-// epoll user data for the two descriptors that are not connections.
-constexpr uint64_t kListenerId = 0;
-constexpr uint64_t kWakeId = 1;
-
-// Both ends of a socket as httplib wants them for REMOTE_ADDR/LOCAL_ADDR.
-void socketAddress(int fd, bool peer, std::string& ip, int& port) {
-  sockaddr_storage storage{};
-  socklen_t length = sizeof(storage);
-  sockaddr* address = reinterpret_cast<sockaddr*>(&storage);
-  if ((peer ? getpeername(fd, address, &length) : getsockname(fd, address, &length)) != 0) return;
-  std::array<char, NI_MAXHOST> host{};
-  std::array<char, NI_MAXSERV> service{};
-  if (getnameinfo(address, length, host.data(), host.size(), service.data(), service.size(),
-                  NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-    return;
-  }
-  int number = 0;
-  if (!absl::SimpleAtoi(service.data(), &number)) return;
-  ip = host.data();
-  port = number;
-}
-
-// One request head, already read whole, as httplib parses it; what httplib
-// writes goes to `output`. Nothing past the head is ever read: requests
-// with a body are answered without it, and their connection closed.
-class HeadStream : public httplib::Stream {
- public:
-  HeadStream(int fd, absl::string_view head, std::string& output)
-      : fd_(fd), head_(head), output_(output) {}
-
-  bool is_readable() const override { return position_ < head_.size(); }
-  bool is_writable() const override { return true; }
-  ssize_t read(char* data, size_t size) override {
-    const size_t count = std::min(size, head_.size() - position_);
-    std::memcpy(data, head_.data() + position_, count);
-    position_ += count;
-    return static_cast<ssize_t>(count);
-  }
-  ssize_t write(const char* data, size_t size) override {
-    output_.append(data, size);
-    return static_cast<ssize_t>(size);
-  }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    socketAddress(fd_, /*peer=*/true, ip, port);
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    socketAddress(fd_, /*peer=*/false, ip, port);
-  }
-  // httplib asks only to refuse descriptors its select() cannot watch; no
-  // select() is involved here.
-  socket_t socket() const override { return INVALID_SOCKET; }
-
- private:
-  const int fd_;
-  const absl::string_view head_;
-  std::string& output_;
-  size_t position_ = 0;
-};
-
-// Where a request head ends in `buffer` (just past its blank line, CRLF or
-// bare LF as httplib accepts), or npos while it is incomplete.
-size_t headEnd(absl::string_view buffer) {
-  const size_t crlf = buffer.find("\r\n\r\n");
-  const size_t lf = buffer.find("\n\n");
-  const size_t end = std::min(crlf == absl::string_view::npos ? crlf : crlf + 4,
-                              lf == absl::string_view::npos ? lf : lf + 2);
-  return end;
-}
 
 // A request for /metrics, by its request line: rendered off the loop.
 bool asksForMetrics(absl::string_view head) {
@@ -142,14 +71,6 @@ bool asksForMetrics(absl::string_view head) {
 struct Answer {
   std::string bytes;
   bool close = false;
-};
-
-// httplib's request parser and response writer, reached through its
-// protected entry point: the listener, the accept loop and the connection
-// loop are ours (see ProbeServer::Impl).
-class HttpCodec : public httplib::Server {
- public:
-  using httplib::Server::process_request;
 };
 
 // A request this server may answer and keep the connection for: GET or HEAD
@@ -172,17 +93,13 @@ std::string withNewline(std::string text) {
 class ProbeServer::Impl {
  public:
   Impl(ProbeHandlers handlers, const TimeSource& time_source, const ProbeServerOptions& options,
-       size_t max_connections, int listener, int epoll, int wake, std::string address, int port)
+       size_t max_connections, std::unique_ptr<LoopDescriptors> descriptors)
       : handlers_(std::move(handlers)),
         time_source_(time_source),
         request_timeout_(absl::ToChronoNanoseconds(options.request_timeout)),
         max_connections_(max_connections),
         max_queued_renders_(options.max_queued_renders),
-        listener_(listener),
-        epoll_(epoll),
-        wake_(wake),
-        address_(std::move(address)),
-        port_(port) {
+        descriptors_(std::move(descriptors)) {
     codec_.set_keep_alive_timeout(
         std::max<time_t>(1, static_cast<time_t>(absl::ToInt64Seconds(options.request_timeout))));
     codec_.set_keep_alive_max_count(kMaxRequestsPerConnection);
@@ -208,11 +125,7 @@ class ProbeServer::Impl {
         });
   }
 
-  ~Impl() {
-    stop();
-    close(epoll_);
-    close(wake_);
-  }
+  ~Impl() { stop(); }
 
   // Starts the loop and the render thread; on failure, whatever started is
   // stopped again.
@@ -220,7 +133,6 @@ class ProbeServer::Impl {
     try {
       renderer_ = std::thread([this] { renderLoop(); });
       loop_ = std::thread([this] { eventLoop(); });
-      loop_started_ = true;
     } catch (const std::system_error& error) {
       stop();
       return absl::InternalError(
@@ -237,17 +149,16 @@ class ProbeServer::Impl {
       stopping_ = true;
     }
     render_ready_.SignalAll();
-    wakeLoop();
+    descriptors_->wake();
     // The loop closes every connection and the listener as it ends, so new
     // clients are refused from here on.
     if (loop_.joinable()) loop_.join();
     if (renderer_.joinable()) renderer_.join();
-    if (!loop_started_) close(listener_);  // else the loop closed it
     stopped_ = true;
   }
 
-  int port() const { return port_; }
-  const std::string& address() const { return address_; }
+  int port() const { return descriptors_->port(); }
+  const std::string& address() const { return descriptors_->address(); }
 
   ProbeServerStats stats() const {
     MutexLock lock(&mutex_);
@@ -281,27 +192,13 @@ class ProbeServer::Impl {
     Answer answer;
   };
 
-  void wakeLoop() {
-    const uint64_t one = 1;
-    while (::write(wake_, &one, sizeof(one)) < 0 && errno == EINTR) {
-    }
-  }
-
   // --- the event loop ---------------------------------------------------------
 
   void eventLoop() {
-    epoll_event listen_event{};
-    listen_event.events = EPOLLIN;
-    listen_event.data.u64 = kListenerId;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, listener_, &listen_event);
-    epoll_event wake_event{};
-    wake_event.events = EPOLLIN;
-    wake_event.data.u64 = kWakeId;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &wake_event);
-
     std::array<epoll_event, kEventsPerWait> events{};
     for (;;) {
-      const int ready = epoll_wait(epoll_, events.data(), kEventsPerWait, waitMilliseconds());
+      const int ready =
+          epoll_wait(descriptors_->epoll(), events.data(), kEventsPerWait, waitMilliseconds());
       if (ready < 0 && errno != EINTR) {
         log::error("probe server stopped", {{"error", errnoText(errno)}});
         break;
@@ -309,12 +206,10 @@ class ProbeServer::Impl {
       bool stopping = false;
       for (int i = 0; i < std::max(ready, 0); ++i) {
         const uint64_t id = events[i].data.u64;
-        if (id == kListenerId) {
+        if (id == kListenerEventId) {
           acceptConnections();
-        } else if (id == kWakeId) {
-          uint64_t count = 0;
-          while (::read(wake_, &count, sizeof(count)) < 0 && errno == EINTR) {
-          }
+        } else if (id == kWakeEventId) {
+          descriptors_->drainWake();
           MutexLock lock(&mutex_);
           stopping = stopping_;
         } else {
@@ -324,12 +219,12 @@ class ProbeServer::Impl {
       if (stopping) break;
       deliverRenders();
       expire();
-      resumeListener();
+      descriptors_->resumeListener();
     }
     for (auto& [id, connection] : connections_) close(connection.fd);
     connections_.clear();
     waiting_.clear();
-    close(listener_);
+    descriptors_->closeListener();
     {
       MutexLock lock(&mutex_);
       stats_.open_connections = 0;
@@ -344,35 +239,22 @@ class ProbeServer::Impl {
   int waitMilliseconds() const {
     std::optional<MonotonicTime> next;
     if (!waiting_.empty()) next = connections_.at(waiting_.front()).deadline;
-    if (listener_paused_until_ && (!next || *listener_paused_until_ < *next)) {
-      next = listener_paused_until_;
-    }
-    if (!next) return -1;
-    const auto left =
-        std::chrono::ceil<std::chrono::milliseconds>(*next - time_source_.monotonicTime());
-    return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60'000));
+    const std::optional<MonotonicTime>& paused_until = descriptors_->listenerPausedUntil();
+    if (paused_until && (!next || *paused_until < *next)) next = paused_until;
+    return descriptors_->waitMilliseconds(next);
   }
 
   void acceptConnections() {
     for (int i = 0; i < kAcceptsPerPass; ++i) {
-      const int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-          // The connection stays queued and epoll would report it again at
-          // once: rest the listener a little instead of spinning.
-          pauseListener(errno);
-        }
-        // EAGAIN: none left. ECONNABORTED, EINTR and the network errors
-        // Linux passes on from the new socket: the next event retries.
-        return;
-      }
-      if (!leavesDescriptorReserve(fd)) {
+      const Accepted accepted = descriptors_->accept();
+      if (accepted.fd < 0) return;
+      if (accepted.refused_for_descriptors) {
         noteRefusedForDescriptors();  // before the close a client can see
-        close(fd);
+        close(accepted.fd);
         continue;
       }
       if (connections_.size() >= max_connections_) shedOldestWaiting();
-      admit(fd);
+      admit(accepted.fd);
     }
   }
 
@@ -384,7 +266,7 @@ class ProbeServer::Impl {
     epoll_event event{};
     event.events = EPOLLIN | EPOLLRDHUP;
     event.data.u64 = id;
-    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    if (epoll_ctl(descriptors_->epoll(), EPOLL_CTL_ADD, fd, &event) != 0) {
       close(fd);
       connections_.erase(id);
       return;
@@ -393,27 +275,6 @@ class ProbeServer::Impl {
     MutexLock lock(&mutex_);
     ++stats_.accepted;
     stats_.open_connections = connections_.size();
-  }
-
-  void pauseListener(int error) {
-    if (listener_paused_until_) return;
-    listener_paused_until_ = time_source_.monotonicTime() + kAcceptPause;
-    epoll_event event{};
-    event.data.u64 = kListenerId;
-    epoll_ctl(epoll_, EPOLL_CTL_MOD, listener_, &event);
-    if (last_accept_warning_.due(time_source_.monotonicTime())) {
-      log::warn("probe server cannot accept connections",
-                {{"address", address_}, {"error", errnoText(error)}});
-    }
-  }
-
-  void resumeListener() {
-    if (!listener_paused_until_ || *listener_paused_until_ > time_source_.monotonicTime()) return;
-    listener_paused_until_.reset();
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = kListenerId;
-    epoll_ctl(epoll_, EPOLL_CTL_MOD, listener_, &event);
   }
 
   // At max_connections: the connection that has waited longest for its
@@ -428,7 +289,7 @@ class ProbeServer::Impl {
     }
     if (last_shed_warning_.due(time_source_.monotonicTime())) {
       log::warn("probe server at its connection limit; closing the longest-waiting connections",
-                {{"address", address_},
+                {{"address", descriptors_->address()},
                  {"max_connections", max_connections_},
                  {"shed_total", static_cast<unsigned long>(shed)}});
     }
@@ -442,7 +303,7 @@ class ProbeServer::Impl {
     }
     if (last_descriptor_warning_.due(time_source_.monotonicTime())) {
       log::warn("probe server refusing connections to keep descriptors for publishing",
-                {{"address", address_},
+                {{"address", descriptors_->address()},
                  {"descriptor_limit", descriptorLimit()},
                  {"reserve", kDescriptorReserve},
                  {"refused_total", static_cast<unsigned long>(refused)}});
@@ -581,7 +442,7 @@ class ProbeServer::Impl {
     epoll_event event{};
     event.events = events;
     event.data.u64 = connection.id;
-    epoll_ctl(epoll_, EPOLL_CTL_MOD, connection.fd, &event);
+    epoll_ctl(descriptors_->epoll(), EPOLL_CTL_MOD, connection.fd, &event);
   }
 
   // (Re)starts the connection's clock: it has request_timeout for its next
@@ -665,7 +526,7 @@ class ProbeServer::Impl {
         if (stopping_) return;
         rendered_.push_back(std::move(render));
       }
-      wakeLoop();
+      descriptors_->wake();
     }
   }
 
@@ -753,11 +614,9 @@ class ProbeServer::Impl {
   const MonotonicTime::duration request_timeout_;
   const size_t max_connections_;
   const size_t max_queued_renders_;
-  const int listener_;  // closed by the loop as it ends
-  const int epoll_;
-  const int wake_;  // an eventfd: stop, and renders delivered
-  const std::string address_;
-  const int port_;
+  // The listener (closed by the loop as it ends) and the eventfd that wakes
+  // it: stop, and renders delivered.
+  const std::unique_ptr<LoopDescriptors> descriptors_;
   HttpCodec codec_;
 
   // Only the loop thread touches these.
@@ -765,15 +624,12 @@ class ProbeServer::Impl {
   // Connections waiting for a request head or for their client to read, in
   // the order their clocks started.
   std::list<uint64_t> waiting_;
-  uint64_t next_id_ = kWakeId + 1;
-  std::optional<MonotonicTime> listener_paused_until_;
-  log::Occasionally last_accept_warning_{kWarningInterval};
+  uint64_t next_id_ = kFirstConnectionEventId;
   log::Occasionally last_shed_warning_{kWarningInterval};
   log::Occasionally last_descriptor_warning_{kWarningInterval};
 
   std::thread loop_;
   std::thread renderer_;
-  bool loop_started_ = false;  // set by run() before anyone can stop()
 
   mutable Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
@@ -791,27 +647,12 @@ absl::StatusOr<std::unique_ptr<ProbeServer>> ProbeServer::start(const std::strin
                                                                 ProbeHandlers handlers,
                                                                 const TimeSource& time_source,
                                                                 const ProbeServerOptions& options) {
-  absl::StatusOr<TcpListener> listener = listenTcp(address, "probe address");
-  if (!listener.ok()) return listener.status();
-  const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  const int epoll = epoll_create1(EPOLL_CLOEXEC);
-  if (wake < 0 || epoll < 0) {
-    const int error = errno;
-    close(listener->fd);
-    if (wake >= 0) close(wake);
-    if (epoll >= 0) close(epoll);
-    return absl::InternalError(absl::StrCat("probe server: ", errnoText(error)));
-  }
-  size_t max_connections = options.max_connections;
-  if (max_connections == 0) {
-    // Half of what the reserve leaves: the gRPC listeners and the process's
-    // own work share the rest.
-    const size_t limit = descriptorLimit();
-    const size_t spare = limit > kDescriptorReserve ? (limit - kDescriptorReserve) / 2 : 1;
-    max_connections = std::clamp<size_t>(spare, 1, kDefaultMaxConnections);
-  }
-  auto impl = std::make_unique<Impl>(std::move(handlers), time_source, options, max_connections,
-                                     listener->fd, epoll, wake, listener->address, listener->port);
+  absl::StatusOr<std::unique_ptr<LoopDescriptors>> descriptors =
+      LoopDescriptors::open(address, "probe address", "probe server", time_source);
+  if (!descriptors.ok()) return descriptors.status();
+  auto impl =
+      std::make_unique<Impl>(std::move(handlers), time_source, options,
+                             connectionLimit(options.max_connections), *std::move(descriptors));
   if (absl::Status status = impl->run(); !status.ok()) return status;
   return std::unique_ptr<ProbeServer>(new ProbeServer(std::move(impl)));
 }

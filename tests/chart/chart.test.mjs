@@ -11,8 +11,10 @@
 // and the npm packages `yaml` and `kubernetes-models` (npm ci at the top).
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -316,10 +318,16 @@ function assertKmsInstancesMounted(pod, expected = true) {
 const modelCache = new Map();
 async function assertModels(objs) {
   for (const obj of objs) {
-    // kubernetes-models has no Prometheus Operator types: checked by structure.
+    // kubernetes-models has no Prometheus Operator or cert-manager types:
+    // checked by structure.
     if (obj.apiVersion === 'monitoring.coreos.com/v1') {
       assert.ok(MONITORING_CHECKS[obj.kind], `a check for ${obj.kind}`);
       MONITORING_CHECKS[obj.kind](obj, objs);
+      continue;
+    }
+    if (obj.apiVersion === 'cert-manager.io/v1') {
+      assert.ok(CERT_MANAGER_CHECKS[obj.kind], `a check for ${obj.kind}`);
+      CERT_MANAGER_CHECKS[obj.kind](obj, objs);
       continue;
     }
     const mod = obj.apiVersion;
@@ -412,8 +420,22 @@ function assertPodMonitor(pm, objs) {
   assert.equal(ep.path, '/metrics');
   for (const k of ['interval', 'scrapeTimeout']) assert.match(ep[k], PROM_DURATION, k);
   assert.ok(promSeconds(ep.scrapeTimeout) <= promSeconds(ep.interval), 'scrapeTimeout <= interval');
+  const isInjector = (o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'injector';
+  // The injector's PodMonitor scrapes its pods alone, on the injector
+  // container's port; the sidecar's never selects an injector pod.
+  if (isInjector(pm)) {
+    for (const d of objs.filter((o) => o.kind === 'Deployment')) {
+      const { metadata, spec } = d.spec.template;
+      assert.equal(selects(pm.spec.selector, metadata.labels), isInjector(d), `selects the pods of ${d.metadata.name}: ${isInjector(d)}`);
+      if (isInjector(d)) assert.ok(byName(spec.containers, 'injector').ports.some((p) => p.name === ep.port), `the injector declares ${ep.port}`);
+    }
+    return;
+  }
   const httpPort = Number(configOf(objs).control.http_address.split(':').pop());
-  const deployments = objs.filter((o) => o.kind === 'Deployment');
+  for (const d of objs.filter(isInjector)) {
+    if (d.kind === 'Deployment') assert.ok(!selects(pm.spec.selector, d.spec.template.metadata.labels), `does not scrape ${d.metadata.name}`);
+  }
+  const deployments = objs.filter((o) => o.kind === 'Deployment' && !isInjector(o));
   assert.ok(deployments.length > 0, 'a Deployment whose pods it scrapes');
   for (const d of deployments) {
     const { metadata, spec } = d.spec.template;
@@ -488,6 +510,38 @@ function assertPrometheusRule(rule) {
 }
 
 const MONITORING_CHECKS = { PodMonitor: assertPodMonitor, PrometheusRule: assertPrometheusRule };
+
+// cert-manager's Issuer and Certificate (cert-manager.io/v1), by the fields
+// the chart sets: an Issuer is selfSigned or a CA whose Secret a CA
+// Certificate of the same render writes; a Certificate names a Secret, an
+// issuer (one of the render's, or the user's), a key, usages cert-manager
+// knows, and renews before it expires.
+const GO_DURATION = /^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/;
+const goSeconds = (d) => [...d.matchAll(/([0-9.]+)(ns|us|µs|ms|s|m|h)/g)]
+  .reduce((t, [, n, u]) => t + Number(n) * { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 }[u], 0);
+function assertIssuer(issuer, objs) {
+  const kinds = Object.keys(issuer.spec);
+  assert.equal(kinds.length, 1, `Issuer ${issuer.metadata.name} has one kind`);
+  if (kinds[0] === 'selfSigned') return;
+  assert.equal(kinds[0], 'ca', `Issuer ${issuer.metadata.name}: selfSigned or ca`);
+  const ca = objs.find((o) => o.kind === 'Certificate' && o.spec.secretName === issuer.spec.ca.secretName);
+  assert.ok(ca?.spec.isCA, `a CA Certificate writes ${issuer.spec.ca.secretName}`);
+}
+function assertCertificate(cert, objs) {
+  const { spec } = cert;
+  assert.match(spec.secretName, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
+  assert.ok(['Issuer', 'ClusterIssuer'].includes(spec.issuerRef.kind), spec.issuerRef.kind);
+  assert.equal(spec.issuerRef.group, 'cert-manager.io');
+  assert.ok(spec.issuerRef.name);
+  const local = objs.find((o) => o.kind === 'Issuer' && o.metadata.name === spec.issuerRef.name);
+  if (spec.issuerRef.kind === 'Issuer' && objs.some((o) => o.kind === 'Issuer')) assert.ok(local, `Issuer ${spec.issuerRef.name} is rendered`);
+  assert.ok(spec.isCA || spec.dnsNames?.length > 0, `${cert.metadata.name}: a CA or DNS names`);
+  assert.ok(['RSA', 'ECDSA', 'Ed25519'].includes(spec.privateKey.algorithm));
+  for (const u of spec.usages ?? []) assert.ok(['digital signature', 'key encipherment', 'server auth', 'client auth', 'cert sign'].includes(u), u);
+  for (const k of ['duration', 'renewBefore']) if (spec[k] !== undefined) assert.match(spec[k], GO_DURATION, k);
+  if (spec.renewBefore) assert.ok(goSeconds(spec.renewBefore) < goSeconds(spec.duration), 'renewBefore < duration');
+}
+const CERT_MANAGER_CHECKS = { Issuer: assertIssuer, Certificate: assertCertificate };
 
 // ---------------------------------------------------------------------------
 
@@ -676,6 +730,18 @@ const CI_SCENARIOS = {
       assert.ok(rule.spec.groups[0].rules.some((r) => r.for === '5m'));
     },
   },
+  'injector-values.yaml': {
+    what: 'the injector alone: no sidecar Deployment, ConfigMap or config.profiles; a Helm-generated certificate',
+    noSidecarConfig: true,
+    check(objs) {
+      assert.deepEqual(objs.map((o) => o.kind).sort(),
+        ['Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceAccount']);
+      const args = injectionFlags(find(objs, 'Deployment', 'rel-credsync-injector'));
+      assert.equal(args['--kms-region'], 'cn-hangzhou');
+      assert.equal(args['--oidc-provider-arn'], 'acs:ram::123456789012:oidc-provider/ack-rrsa-c0123456789abcdef');
+      assertServingCertificate(objs);
+    },
+  },
   'generic-profiles-values.yaml': {
     what: 'generic profiles only: no credentials.ini, so no ALIBABA_CLOUD_CREDENTIALS_FILE',
     check(objs) {
@@ -703,7 +769,9 @@ describe('charts/credsync/ci: every values file (chart-testing\'s folder)', () =
       const objs = render({ files: [values] });
       test('valid objects; credsync validate accepts the ConfigMap', async () => {
         await assertModels(objs);
-        assertValidates(objs);
+        // An injector-only scenario has no config of its own to validate.
+        if (CI_SCENARIOS[file]?.noSidecarConfig) none(objs, 'ConfigMap');
+        else assertValidates(objs);
         assertLabelValues(objs);
       });
       test('the scenario renders as it says', () => {
@@ -1995,6 +2063,540 @@ describe('metrics: PodMonitor and PrometheusRule (Prometheus Operator)', () => {
     test('Prometheus\'s placeholders reach the annotations unrendered', () => {
       assert.equal(alert(objs, 'CredsyncNotReady').annotations.summary, 'credsync in {{ $labels.namespace }}/{{ $labels.pod }} is not ready');
     });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The injector (injector.*): `credsync injector serve` behind a
+// MutatingWebhookConfiguration (docs/install.md, "Inject into an existing app").
+
+const INJECTOR_VALUES = path.join(ciDir, 'injector-values.yaml');
+const INJECTOR = 'rel-credsync-injector';
+const INJECTOR_DNS = [INJECTOR, `${INJECTOR}.apps`, `${INJECTOR}.apps.svc`, `${INJECTOR}.apps.svc.cluster.local`];
+const INJECTOR_TLS_DIR = '/etc/credsync-injector/tls';
+const RBAC_KINDS = ['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'];
+const renderInjector = ({ files = [INJECTOR_VALUES], ...opts } = {}) => render({ files, ...opts });
+const webhookOf = (objs) => {
+  const config = find(objs, 'MutatingWebhookConfiguration');
+  assert.equal(config.webhooks.length, 1);
+  return config.webhooks[0];
+};
+const injectorPod = (objs) => find(objs, 'Deployment', INJECTOR).spec.template.spec;
+
+// The injector container's args after `injector serve`, as flag -> value
+// (every flag of serve takes a value); a flag given twice fails.
+function injectionFlags(deployment) {
+  const c = byName(deployment.spec.template.spec.containers, 'injector');
+  assert.deepEqual(c.command, ['/usr/local/bin/credsync']);
+  assert.deepEqual(c.args.slice(0, 2), ['injector', 'serve']);
+  const rest = c.args.slice(2);
+  assert.equal(rest.length % 2, 0, `flag/value pairs: ${rest.join(' ')}`);
+  const flags = {};
+  for (let i = 0; i < rest.length; i += 2) {
+    assert.match(rest[i], /^--[a-z-]+$/, `a flag at ${i}: ${rest[i]}`);
+    assert.equal(typeof rest[i + 1], 'string', `${rest[i]}'s value is a string`);
+    assert.ok(!(rest[i] in flags), `${rest[i]} once`);
+    flags[rest[i]] = rest[i + 1];
+  }
+  return flags;
+}
+
+// The serving certificate as the API server and the injector see it: the
+// webhook's caBundle is one PEM CA certificate; the Secret the injector
+// mounts holds a certificate that CA signed, valid for the Service's DNS
+// names, with the matching key. Returns the CA, for comparisons.
+function assertServingCertificate(objs, { secretName = `${INJECTOR}-tls`, ca: expectedCa } = {}) {
+  const bundle = Buffer.from(webhookOf(objs).clientConfig.caBundle, 'base64').toString('utf8');
+  assert.match(bundle, /^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$/, 'caBundle is one PEM certificate');
+  const ca = new crypto.X509Certificate(bundle);
+  assert.ok(ca.ca, 'the caBundle is a CA');
+  if (expectedCa) assert.equal(ca.fingerprint256, new crypto.X509Certificate(expectedCa).fingerprint256);
+  const secret = find(objs, 'Secret', secretName);
+  assert.equal(secret.type, 'kubernetes.io/tls');
+  const data = Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  assert.deepEqual(Object.keys(data).sort(), ['ca.crt', 'tls.crt', 'tls.key']);
+  assert.equal(data['ca.crt'], bundle, 'the Secret keeps the CA of the caBundle');
+  const cert = new crypto.X509Certificate(data['tls.crt']);
+  assert.ok(!cert.ca, 'the serving certificate is no CA');
+  assert.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey), 'the caBundle\'s CA signed the serving certificate');
+  assert.ok(cert.checkPrivateKey(crypto.createPrivateKey(data['tls.key'])), 'tls.key is the certificate\'s key');
+  const sans = cert.subjectAltName.split(', ').map((n) => n.replace(/^DNS:/, ''));
+  const svc = find(objs, 'Service', INJECTOR);
+  for (const name of INJECTOR_DNS) {
+    assert.ok(sans.includes(name), `${name} is a DNS name of the certificate`);
+    assert.equal(cert.checkHost(name), name);
+  }
+  assert.equal(webhookOf(objs).clientConfig.service.name, svc.metadata.name);
+  assert.ok(new Date(cert.validTo) > new Date(Date.now() + 364 * 86400e3), 'valid for a year at least');
+  const vol = injectorPod(objs).volumes.find((v) => v.name === 'tls');
+  assert.equal(vol.secret.secretName, secretName, 'the injector mounts that Secret');
+  return ca;
+}
+
+describe('injector (injector.enabled)', () => {
+  test('off by default: nothing of the injector is rendered', () => {
+    for (const objs of [render(), render({ files: [full] })]) {
+      for (const kind of ['MutatingWebhookConfiguration', 'Service', 'PodDisruptionBudget', 'Secret', 'Certificate', 'Issuer']) none(objs, kind);
+      assert.deepEqual(objs.filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'injector'), []);
+    }
+  });
+
+  describe('alone (ci/injector-values.yaml): a Helm-generated certificate', () => {
+    const objs = renderInjector();
+
+    test('no config.profiles needed: no ConfigMap, no test pod, no sidecar ServiceAccount', () => {
+      none(objs, 'ConfigMap');
+      none(objs, 'Pod');
+      assert.deepEqual(objs.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name), [INJECTOR]);
+    });
+
+    test('no RBAC: no Role, ClusterRole or binding; the ServiceAccount mounts no token', () => {
+      for (const kind of RBAC_KINDS) none(objs, kind);
+      assert.equal(find(objs, 'ServiceAccount', INJECTOR).automountServiceAccountToken, false);
+      const pod = injectorPod(objs);
+      assert.equal(pod.serviceAccountName, INJECTOR);
+      assert.equal(pod.automountServiceAccountToken, false);
+    });
+
+    test('the webhook: fails closed, at most 5 s, reinvoked if needed, v1 reviews of created pods at /mutate', () => {
+      const config = find(objs, 'MutatingWebhookConfiguration');
+      assert.equal(config.metadata.name, 'rel-credsync-injector.credsync.io');
+      assert.equal(config.metadata.namespace, undefined, 'cluster-scoped');
+      assert.equal(config.metadata.annotations, undefined, 'no cainjector without cert-manager');
+      const wh = webhookOf(objs);
+      assert.equal(wh.name, 'inject.credsync.io');
+      assert.equal(wh.failurePolicy, 'Fail');
+      assert.ok(wh.timeoutSeconds >= 1 && wh.timeoutSeconds <= 5, `timeoutSeconds ${wh.timeoutSeconds}`);
+      assert.equal(wh.reinvocationPolicy, 'IfNeeded');
+      assert.equal(wh.sideEffects, 'None');
+      assert.equal(wh.matchPolicy, 'Equivalent');
+      assert.deepEqual(wh.admissionReviewVersions, ['v1']);
+      assert.deepEqual(wh.rules, [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
+      assert.deepEqual(wh.clientConfig.service, { name: INJECTOR, namespace: 'apps', path: '/mutate', port: 443 });
+    });
+
+    test('selection: opted-in pods of labelled namespaces; never kube-system or the injector\'s own namespace', () => {
+      const wh = webhookOf(objs);
+      const ns = (name, labels = { 'credsync.io/injection': 'enabled' }) => ({ 'kubernetes.io/metadata.name': name, ...labels });
+      assert.ok(selects(wh.namespaceSelector, ns('shop')));
+      assert.ok(!selects(wh.namespaceSelector, ns('shop', {})), 'an unlabelled namespace');
+      assert.ok(!selects(wh.namespaceSelector, ns('shop', { 'credsync.io/injection': 'disabled' })));
+      assert.ok(!selects(wh.namespaceSelector, ns('kube-system')), 'kube-system, even labelled');
+      assert.ok(!selects(wh.namespaceSelector, ns('apps')), 'the release\'s namespace, even labelled');
+      assert.ok(selects(wh.objectSelector, { 'credsync.io/inject': 'true', app: 'shop' }));
+      for (const labels of [{}, { 'credsync.io/inject': 'false' }, { app: 'shop' }]) {
+        assert.ok(!selects(wh.objectSelector, labels), `not ${JSON.stringify(labels)}`);
+      }
+      // The injector's own pods are never sent to it.
+      assert.ok(!selects(wh.objectSelector, find(objs, 'Deployment', INJECTOR).spec.template.metadata.labels));
+    });
+
+    test('the caBundle\'s CA signed the serving certificate for the Service\'s DNS names', () => {
+      assertServingCertificate(objs);
+    });
+
+    test('helm template (no cluster to look the Secret up in) generates a new pair each time', () => {
+      const again = renderInjector();
+      assert.notEqual(webhookOf(again).clientConfig.caBundle, webhookOf(objs).clientConfig.caBundle);
+      assertServingCertificate(again);
+    });
+
+    test('the Deployment: 2 replicas, spread over nodes, restricted, probes, the Secret read-only', () => {
+      const dep = find(objs, 'Deployment', INJECTOR);
+      assert.equal(dep.spec.replicas, 2);
+      const { metadata, spec: pod } = dep.spec.template;
+      assert.ok(selects(dep.spec.selector, metadata.labels));
+      assert.equal(metadata.labels['app.kubernetes.io/component'], 'injector');
+      assert.deepEqual(pod.topologySpreadConstraints, [{
+        maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: dep.spec.selector,
+      }]);
+      const [anti] = pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution;
+      assert.equal(anti.podAffinityTerm.topologyKey, 'kubernetes.io/hostname');
+      assert.deepEqual(anti.podAffinityTerm.labelSelector, dep.spec.selector);
+      assert.deepEqual(pod.securityContext, { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+      assert.deepEqual(names(pod.containers), ['injector']);
+      assert.equal(pod.initContainers, undefined);
+      const c = pod.containers[0];
+      assert.equal(c.image, 'ghcr.io/credsync/credsync:0.1.0');
+      assert.deepEqual(c.securityContext, EXPECTED_CONTAINER_SECURITY);
+      assert.deepEqual(Object.fromEntries(c.ports.map((p) => [p.name, p.containerPort])), { https: 8443, probes: 9808 });
+      assert.deepEqual(c.startupProbe.httpGet, { path: '/healthz', port: 'probes' });
+      assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'probes' });
+      assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'probes' });
+      assert.deepEqual(c.resources, { requests: { cpu: '20m', memory: '32Mi' }, limits: { memory: '128Mi' } });
+      assert.deepEqual(c.volumeMounts, [{ name: 'tls', mountPath: INJECTOR_TLS_DIR, readOnly: true }]);
+      assert.deepEqual(pod.volumes, [{ name: 'tls', secret: { secretName: `${INJECTOR}-tls`, defaultMode: 0o440 } }]);
+      const flags = injectionFlags(dep);
+      assert.equal(flags['--listen'], '0.0.0.0:8443');
+      assert.equal(flags['--cert-file'], `${INJECTOR_TLS_DIR}/tls.crt`);
+      assert.equal(flags['--key-file'], `${INJECTOR_TLS_DIR}/tls.key`);
+      assert.equal(flags['--http-address'], '0.0.0.0:9808');
+      assert.equal(flags['--log-level'], 'info');
+    });
+
+    test('the Service sends 443 to the https port of the injector\'s pods alone', () => {
+      const svc = find(objs, 'Service', INJECTOR);
+      assert.deepEqual(svc.spec.ports, [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]);
+      assert.ok(selects({ matchLabels: svc.spec.selector }, find(objs, 'Deployment', INJECTOR).spec.template.metadata.labels));
+    });
+
+    test('the PodDisruptionBudget keeps one injector up', () => {
+      const pdb = find(objs, 'PodDisruptionBudget', INJECTOR);
+      assert.equal(pdb.spec.minAvailable, 1);
+      assert.deepEqual(pdb.spec.selector, find(objs, 'Deployment', INJECTOR).spec.selector);
+    });
+
+    test('valid Kubernetes objects and label values', async () => {
+      await assertModels(objs);
+      assertLabelValues(objs);
+    });
+  });
+
+  // Upgrades keep the generated pair: `helm template --dry-run=server`
+  // runs the chart's `lookup` against a cluster, here a stand-in for the
+  // API server that answers discovery and holds one Secret (with Helm's
+  // ownership metadata, as an installed release's Secret has).
+  describe('generated certificate: kept across upgrades (lookup of the existing Secret)', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-lookup-'));
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    const resource = (name, kind, namespaced = true) => ({ name, singularName: kind.toLowerCase(), namespaced, kind, verbs: ['get', 'list', 'create'] });
+    const GROUPS = {
+      'apps/v1': [resource('deployments', 'Deployment')],
+      'policy/v1': [resource('poddisruptionbudgets', 'PodDisruptionBudget')],
+      'admissionregistration.k8s.io/v1': [resource('mutatingwebhookconfigurations', 'MutatingWebhookConfiguration', false)],
+    };
+    const CORE = ['Secret', 'Service', 'ServiceAccount'].map((k) => resource(`${k.toLowerCase()}s`, k));
+    // Serves discovery and GET of `secret`; everything else is NotFound.
+    // Resolves to { kubeconfig, paths requested, close }.
+    function fakeApiServer(secret) {
+      const requested = [];
+      const server = http.createServer((req, res) => {
+        const url = req.url.split('?')[0];
+        requested.push(url);
+        const send = (code, body) => res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+        if (url === '/version') return send(200, { major: '1', minor: '30', gitVersion: `v${KUBE_VERSION}` });
+        if (url === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
+        if (url === '/api/v1') return send(200, { kind: 'APIResourceList', groupVersion: 'v1', resources: CORE });
+        if (url === '/apis') {
+          return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: Object.keys(GROUPS).map((gv) => {
+            const [name, version] = gv.split('/');
+            return { name, versions: [{ groupVersion: gv, version }], preferredVersion: { groupVersion: gv, version } };
+          }) });
+        }
+        const group = url.match(/^\/apis\/(.+\/v1)$/)?.[1];
+        if (GROUPS[group]) return send(200, { kind: 'APIResourceList', groupVersion: group, resources: GROUPS[group] });
+        if (secret && url === `/api/v1/namespaces/apps/secrets/${secret.metadata.name}`) return send(200, secret);
+        return send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+      });
+      return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+        const kubeconfig = path.join(tmp, `kubeconfig-${server.address().port}`);
+        fs.writeFileSync(kubeconfig, YAML.stringify({
+          apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
+          clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${server.address().port}` } }],
+          users: [{ name: 'fake', user: { token: 'fake' } }],
+          contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
+        }));
+        resolve({ kubeconfig, requested, close: () => new Promise((done) => server.close(done)) });
+      }));
+    }
+    // helm template against the stand-in; asynchronous, so that this
+    // process's server answers while helm runs.
+    async function renderAgainst(secret) {
+      const api = await fakeApiServer(secret);
+      try {
+        const child = spawn(helmSh, ['template', 'rel', chart, '--namespace', 'apps', '--dry-run=server', '--disable-openapi-validation', '-f', INJECTOR_VALUES],
+                            { cwd: repo, env: { ...process.env, KUBECONFIG: api.kubeconfig } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => { stdout += d; });
+        child.stderr.on('data', (d) => { stderr += d; });
+        const status = await new Promise((resolve) => child.on('close', resolve));
+        assert.equal(status, 0, stderr);
+        assert.ok(api.requested.includes(`/api/v1/namespaces/apps/secrets/${INJECTOR}-tls`), 'the chart looked the Secret up');
+        return parseObjects(stdout);
+      } finally {
+        await api.close();
+      }
+    }
+    // The Secret of a first install, as the cluster returns it.
+    const installed = (secret) => ({
+      ...secret,
+      metadata: { ...secret.metadata, labels: { ...secret.metadata.labels, 'app.kubernetes.io/managed-by': 'Helm' },
+                  annotations: { 'meta.helm.sh/release-name': 'rel', 'meta.helm.sh/release-namespace': 'apps' } },
+    });
+    const first = renderInjector();
+
+    test('the installed Secret is rendered again unchanged, and the caBundle is its CA', async () => {
+      const secret = find(first, 'Secret', `${INJECTOR}-tls`);
+      const objs = await renderAgainst(installed(secret));
+      assert.deepEqual(find(objs, 'Secret', `${INJECTOR}-tls`).data, secret.data);
+      assert.equal(webhookOf(objs).clientConfig.caBundle, secret.data['ca.crt']);
+      assertServingCertificate(objs, { ca: Buffer.from(secret.data['ca.crt'], 'base64').toString('utf8') });
+    });
+
+    test('no Secret in the cluster, or one without its CA: a new pair', async () => {
+      const secret = find(first, 'Secret', `${INJECTOR}-tls`);
+      const partial = installed({ ...secret, data: { 'tls.crt': secret.data['tls.crt'], 'tls.key': secret.data['tls.key'] } });
+      for (const inCluster of [null, partial]) {
+        const objs = await renderAgainst(inCluster);
+        assert.notEqual(find(objs, 'Secret', `${INJECTOR}-tls`).data['tls.crt'], secret.data['tls.crt']);
+        assertServingCertificate(objs);
+      }
+    });
+  });
+
+  test('the injection flags: each from the chart value it stands for', () => {
+    const values = {
+      'image.repository': 'registry.example.com/credsync', 'image.tag': '1.2.3', 'image.pullPolicy': 'Always',
+      'sidecar.mode': 'classic', 'sidecar.syncOnceTimeout': '2m', 'sidecar.runAsUser': '1000', 'sidecar.runAsGroup': '2000',
+      'podSecurityContext.fsGroup': '3000', 'sharedVolume.sizeLimit': '8Mi', 'config.kms.region': 'cn-shanghai',
+      'config.control.httpPort': '9818', 'rrsa.oidcProviderArn': 'acs:ram::1:oidc-provider/ack-rrsa-x',
+      'rrsa.tokenExpirationSeconds': '7200', 'injector.logLevel': 'debug',
+    };
+    const resources = { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '1', memory: '256Mi' } };
+    const objs = renderInjector({ set: values, setJson: { 'sidecar.resources': resources } });
+    const dep = find(objs, 'Deployment', INJECTOR);
+    assert.equal(byName(dep.spec.template.spec.containers, 'injector').image, 'registry.example.com/credsync:1.2.3');
+    assert.deepEqual(injectionFlags(dep), {
+      '--listen': '0.0.0.0:8443', '--cert-file': `${INJECTOR_TLS_DIR}/tls.crt`, '--key-file': `${INJECTOR_TLS_DIR}/tls.key`,
+      '--http-address': '0.0.0.0:9808', '--log-level': 'debug',
+      '--image': 'registry.example.com/credsync:1.2.3', '--image-pull-policy': 'Always',
+      '--default-mode': 'classic', '--native-sidecars': 'true',
+      '--kms-region': 'cn-shanghai', '--oidc-provider-arn': 'acs:ram::1:oidc-provider/ack-rrsa-x',
+      '--token-expiration-seconds': '7200', '--run-as-user': '1000', '--run-as-group': '2000', '--fs-group': '3000',
+      '--cpu-request': '50m', '--memory-request': '64Mi', '--cpu-limit': '1', '--memory-limit': '256Mi',
+      '--sync-once-timeout': '2m', '--sidecar-http-port': '9818', '--volume-size-limit': '8Mi',
+    });
+  });
+
+  // The flags are the contract of sidecar/injector: InjectionSettings and
+  // ServeOptions name each one in a comment. Every flag the chart passes
+  // must be one of them, and with every value set the chart passes every
+  // injection flag.
+  test('every flag is one sidecar/injector declares; every injection flag is passed', () => {
+    const declared = (file) => new Set([...fs.readFileSync(path.join(repo, 'sidecar', 'injector', file), 'utf8')
+      .matchAll(/\/\/ (--[a-z-]+)/g)].map((m) => m[1]));
+    const injection = declared('injection_settings.h');
+    const serve = declared('injector_server.h');
+    assert.ok(injection.size >= 15 && serve.size >= 5, `the headers name the flags: ${[...injection]} ${[...serve]}`);
+    const objs = renderInjector({ setJson: { 'sidecar.resources': { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '1', memory: '128Mi' } } } });
+    const passed = Object.keys(injectionFlags(find(objs, 'Deployment', INJECTOR)));
+    assert.deepEqual(passed.filter((f) => !injection.has(f) && !serve.has(f)), [], 'flags no header declares');
+    assert.deepEqual([...injection].filter((f) => !passed.includes(f)), [], 'injection flags the chart does not pass');
+  });
+
+  test('the defaults: the chart\'s image, the cluster\'s mode, no region or provider unless set', () => {
+    const flags = injectionFlags(find(renderInjector({ files: [], set: { 'injector.enabled': 'true', 'deployment.enabled': 'false' } }), 'Deployment', INJECTOR));
+    assert.equal(flags['--image'], 'ghcr.io/credsync/credsync:0.1.0');
+    assert.equal(flags['--default-mode'], 'native');
+    assert.equal(flags['--native-sidecars'], 'true');
+    assert.equal(flags['--kms-region'], undefined);
+    assert.equal(flags['--oidc-provider-arn'], undefined);
+    assert.equal(flags['--cpu-limit'], undefined, 'sidecar.resources sets no CPU limit');
+    assert.deepEqual([flags['--cpu-request'], flags['--memory-request'], flags['--memory-limit']], ['10m', '32Mi', '128Mi']);
+  });
+
+  test('sidecar.mode auto follows the cluster: classic without native sidecars; native there is refused', () => {
+    const flags = injectionFlags(find(renderInjector({ kubeVersion: '1.28.0' }), 'Deployment', INJECTOR));
+    assert.equal(flags['--default-mode'], 'classic');
+    assert.equal(flags['--native-sidecars'], 'false');
+    assert.match(renderFails({ files: [INJECTOR_VALUES], kubeVersion: '1.28.0', set: { 'sidecar.mode': 'native' } }),
+      /sidecar\.mode=native needs native sidecars/);
+  });
+
+  test('a token lifetime the injector refuses fails the render with one line', () => {
+    assert.match(renderFails({ files: [INJECTOR_VALUES], set: { 'rrsa.tokenExpirationSeconds': '90000' } }),
+      /rrsa\.tokenExpirationSeconds 90000: the injector takes 600 to 86400/);
+  });
+
+  test('injector.image: its own repository, tag or digest; else the chart\'s, digest included', () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const image = (set) => byName(injectorPod(renderInjector({ set })).containers, 'injector').image;
+    assert.equal(image({ 'image.digest': digest }), `ghcr.io/credsync/credsync:0.1.0@${digest}`);
+    assert.equal(image({ 'injector.image.tag': 'edge', 'image.digest': digest }), 'ghcr.io/credsync/credsync:edge');
+    assert.equal(image({ 'injector.image.repository': 'r.example.com/i', 'injector.image.digest': digest }), `r.example.com/i:0.1.0@${digest}`);
+    // The sidecar it injects is always the chart's image.
+    assert.equal(injectionFlags(find(renderInjector({ set: { 'injector.image.tag': 'edge' } }), 'Deployment', INJECTOR))['--image'], 'ghcr.io/credsync/credsync:0.1.0');
+  });
+
+  test('one replica: no PodDisruptionBudget (minAvailable 1 would block every drain)', () => {
+    const objs = renderInjector({ set: { 'injector.replicas': '1' } });
+    assert.equal(find(objs, 'Deployment', INJECTOR).spec.replicas, 1);
+    none(objs, 'PodDisruptionBudget');
+    assert.equal(find(renderInjector({ set: { 'injector.replicas': '3' } }), 'PodDisruptionBudget').spec.minAvailable, 1);
+  });
+
+  test('the webhook settings and selectors are values; the two namespaces stay excluded', () => {
+    const objs = renderInjector({
+      set: { 'injector.webhook.failurePolicy': 'Ignore', 'injector.webhook.timeoutSeconds': '3', 'injector.webhook.reinvocationPolicy': 'Never' },
+      setJson: {
+        // null drops the default's matchLabels (Helm merges maps of values).
+        'injector.webhook.namespaceSelector': { matchLabels: null, matchExpressions: [{ key: 'team', operator: 'In', values: ['a', 'b'] }] },
+        'injector.webhook.objectSelector': { matchLabels: null, matchExpressions: [{ key: 'credsync.io/inject', operator: 'NotIn', values: ['false'] }] },
+      },
+    });
+    const wh = webhookOf(objs);
+    assert.deepEqual([wh.failurePolicy, wh.timeoutSeconds, wh.reinvocationPolicy], ['Ignore', 3, 'Never']);
+    assert.deepEqual(wh.namespaceSelector, { matchExpressions: [
+      { key: 'team', operator: 'In', values: ['a', 'b'] },
+      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'apps'] },
+    ] });
+    assert.ok(selects(wh.objectSelector, {}), 'every pod, annotation-only opt-in');
+    // In kube-system itself: one exclusion, no duplicate value.
+    const r = helm(['template', 'rel', chart, '--namespace', 'kube-system', '--kube-version', KUBE_VERSION, '-f', INJECTOR_VALUES]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(find(parseObjects(r.stdout), 'MutatingWebhookConfiguration').webhooks[0].namespaceSelector.matchExpressions,
+      [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] }]);
+  });
+
+  describe('cert-manager (injector.certificate.certManager.enabled)', () => {
+    const objs = renderInjector({ set: { 'injector.certificate.certManager.enabled': 'true' } });
+
+    test('a CA chain of the release\'s own: selfSigned Issuer, CA Certificate, CA Issuer, serving Certificate', () => {
+      assert.deepEqual(objs.filter((o) => o.kind === 'Issuer').map((o) => o.metadata.name).sort(), [`${INJECTOR}-ca`, `${INJECTOR}-selfsigned`]);
+      const selfSigned = find(objs, 'Issuer', `${INJECTOR}-selfsigned`);
+      assert.deepEqual(selfSigned.spec, { selfSigned: {} });
+      const caCert = find(objs, 'Certificate', `${INJECTOR}-ca`);
+      assert.equal(caCert.spec.isCA, true);
+      assert.deepEqual(caCert.spec.issuerRef, { name: `${INJECTOR}-selfsigned`, kind: 'Issuer', group: 'cert-manager.io' });
+      assert.deepEqual(find(objs, 'Issuer', `${INJECTOR}-ca`).spec, { ca: { secretName: caCert.spec.secretName } });
+      const serving = find(objs, 'Certificate', INJECTOR);
+      assert.deepEqual(serving.spec.issuerRef, { name: `${INJECTOR}-ca`, kind: 'Issuer', group: 'cert-manager.io' });
+      assert.deepEqual(serving.spec.dnsNames, INJECTOR_DNS);
+      assert.equal(serving.spec.secretName, `${INJECTOR}-tls`);
+      assert.deepEqual([serving.spec.duration, serving.spec.renewBefore], ['2160h', '360h']);
+      assert.equal(injectorPod(objs).volumes[0].secret.secretName, serving.spec.secretName, 'the injector mounts what cert-manager writes');
+    });
+
+    test('no Secret of Helm\'s; cainjector fills the caBundle from the serving Certificate', () => {
+      none(objs, 'Secret');
+      const config = find(objs, 'MutatingWebhookConfiguration');
+      assert.deepEqual(config.metadata.annotations, { 'cert-manager.io/inject-ca-from': `apps/${INJECTOR}` });
+      assert.equal(webhookOf(objs).clientConfig.caBundle, undefined);
+      for (const kind of RBAC_KINDS) none(objs, kind);
+    });
+
+    test('valid objects (cert-manager\'s by structure)', async () => {
+      await assertModels(objs);
+      assertLabelValues(objs);
+    });
+
+    test('issuerRef: your Issuer or ClusterIssuer signs the serving Certificate; no CA chain rendered', async () => {
+      const own = renderInjector({ set: { 'injector.certificate.certManager.enabled': 'true' },
+                                   setJson: { 'injector.certificate.certManager.issuerRef': { name: 'platform-ca', kind: 'ClusterIssuer' } } });
+      none(own, 'Issuer');
+      assert.deepEqual(own.filter((o) => o.kind === 'Certificate').map((o) => o.metadata.name), [INJECTOR]);
+      assert.deepEqual(find(own, 'Certificate').spec.issuerRef, { name: 'platform-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
+      assert.equal(find(own, 'MutatingWebhookConfiguration').metadata.annotations['cert-manager.io/inject-ca-from'], `apps/${INJECTOR}`);
+      await assertModels(own);
+    });
+  });
+
+  describe('injector.certificate.existingSecret (a kubernetes.io/tls Secret you manage)', () => {
+    // A CA and serving certificate as the user would make them (here with
+    // openssl), for the Service's DNS names.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-injector-tls-'));
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    const openssl = (...args) => {
+      const r = spawnSync('openssl', args, { cwd: tmp, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    };
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=my-ca');
+    const caPem = fs.readFileSync(path.join(tmp, 'ca.crt'), 'utf8');
+
+    test('mounted by the injector; the caBundle is the CA given, as PEM', async () => {
+      const objs = renderInjector({ set: { 'injector.certificate.existingSecret': 'my-injector-tls' },
+                                    setString: { 'injector.certificate.caBundle': caPem } });
+      none(objs, 'Secret');
+      none(objs, 'Certificate');
+      assert.equal(injectorPod(objs).volumes[0].secret.secretName, 'my-injector-tls');
+      assert.equal(Buffer.from(webhookOf(objs).clientConfig.caBundle, 'base64').toString('utf8'), caPem);
+      assert.equal(find(objs, 'MutatingWebhookConfiguration').metadata.annotations, undefined);
+      await assertModels(objs);
+    });
+
+    for (const [what, opts, pattern] of [
+      ['without caBundle', { set: { 'injector.certificate.existingSecret': 'my-injector-tls' } },
+        /injector\.certificate\.caBundle is required with existingSecret my-injector-tls/],
+      ['with cert-manager too', { set: { 'injector.certificate.existingSecret': 'x', 'injector.certificate.certManager.enabled': 'true' } },
+        /injector\.certificate: set certManager\.enabled or existingSecret, not both/],
+      ['a caBundle without existingSecret', { setString: { 'injector.certificate.caBundle': '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' } },
+        /injector\.certificate\.caBundle is used only with existingSecret/],
+      ['an issuerRef without cert-manager', { setJson: { 'injector.certificate.certManager.issuerRef': { name: 'x' } } },
+        /certManager\.issuerRef is set but certManager\.enabled is false/],
+    ]) {
+      test(`refused ${what}, with one line`, () => {
+        assert.match(renderFails({ files: [INJECTOR_VALUES], ...opts }), pattern);
+      });
+    }
+  });
+
+  describe('beside the chart\'s own sidecar Deployment', () => {
+    const objs = render({ files: [minimal, INJECTOR_VALUES], set: { 'deployment.enabled': 'true', 'metrics.podMonitor.enabled': 'true' } });
+
+    test('the sidecar keeps its ConfigMap, ServiceAccount and test pod; no selector crosses', async () => {
+      find(objs, 'ConfigMap');
+      find(objs, 'Pod');
+      assert.deepEqual(objs.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name).sort(), ['rel-credsync', INJECTOR]);
+      const sidecar = find(objs, 'Deployment', 'rel-credsync');
+      const injector = find(objs, 'Deployment', INJECTOR);
+      assert.ok(!selects(sidecar.spec.selector, injector.spec.template.metadata.labels), 'the sidecar Deployment does not select injector pods');
+      assert.ok(!selects(injector.spec.selector, sidecar.spec.template.metadata.labels), 'nor the reverse');
+      assert.ok(!selects({ matchLabels: find(objs, 'Service').spec.selector }, sidecar.spec.template.metadata.labels));
+      assertValidates(objs);
+      await assertModels(objs);
+    });
+
+    test('two PodMonitors: the sidecar\'s and the injector\'s, each on its own pods', () => {
+      assert.deepEqual(objs.filter((o) => o.kind === 'PodMonitor').map((o) => o.metadata.name).sort(), ['rel-credsync', INJECTOR]);
+      for (const pm of objs.filter((o) => o.kind === 'PodMonitor')) assertPodMonitor(pm, objs);
+    });
+  });
+
+  test('injector only with metrics: one PodMonitor, the injector\'s (no podSelector asked for)', async () => {
+    const objs = renderInjector({ set: { 'metrics.podMonitor.enabled': 'true' } });
+    assert.deepEqual(objs.filter((o) => o.kind === 'PodMonitor').map((o) => o.metadata.name), [INJECTOR]);
+    await assertModels(objs);
+  });
+
+  test('deployment.enabled=false with config.profiles (a parent chart\'s pods): the ConfigMap stays', () => {
+    const objs = render({ files: [minimal, INJECTOR_VALUES] });
+    find(objs, 'ConfigMap');
+    find(objs, 'ServiceAccount', 'rel-credsync');
+    assertValidates(objs);
+  });
+
+  test('NOTES: the injector, the certificate source and how to opt a pod in; nothing of a sidecar of its own', () => {
+    const r = helm(['install', 'rel', chart, '--dry-run=client', '--namespace', 'apps', '-f', INJECTOR_VALUES]);
+    assert.equal(r.status, 0, r.stderr);
+    const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    assert.match(notes, /Injector: 2 replica\(s\) of deployment\/rel-credsync-injector, webhook rel-credsync-injector\.credsync\.io\n\(failurePolicy Fail, certificate: generated\)/);
+    assert.match(notes, /kubectl label namespace <app namespace> credsync\.io\/injection=enabled/);
+    assert.match(notes, /credsync\.io\/inject: "true"/);
+    assert.doesNotMatch(notes, /RRSA:|deployment\.enabled is false|helm test/);
+  });
+
+  describe('values.schema.json refuses bad injector values', () => {
+    for (const [what, opts, pattern] of [
+      ['timeoutSeconds above 5', { set: { 'injector.webhook.timeoutSeconds': '10' } }, /\/injector\/webhook\/timeoutSeconds/],
+      ['timeoutSeconds 0', { set: { 'injector.webhook.timeoutSeconds': '0' } }, /\/injector\/webhook\/timeoutSeconds/],
+      ['an unknown failurePolicy', { set: { 'injector.webhook.failurePolicy': 'Retry' } }, /\/injector\/webhook\/failurePolicy/],
+      ['an unknown reinvocationPolicy', { set: { 'injector.webhook.reinvocationPolicy': 'Always' } }, /\/injector\/webhook\/reinvocationPolicy/],
+      ['an unknown injector key', { set: { 'injector.replica': '2' } }, /additional properties 'replica'/],
+      ['an unknown selector key', { setJson: { 'injector.webhook.objectSelector': { labels: { a: 'b' } } } }, /additional properties 'labels'/],
+      ['a bad selector operator', { setJson: { 'injector.webhook.namespaceSelector': { matchExpressions: [{ key: 'a', operator: 'Equals' }] } } }, /\/injector\/webhook\/namespaceSelector/],
+      ['zero replicas', { set: { 'injector.replicas': '0' } }, /\/injector\/replicas/],
+      ['a caBundle that is not PEM', { setString: { 'injector.certificate.caBundle': 'not a certificate' } }, /\/injector\/certificate\/caBundle/],
+      ['an issuerRef of another kind', { setJson: { 'injector.certificate.certManager.issuerRef': { name: 'x', kind: 'Vault' } } }, /\/injector\/certificate\/certManager\/issuerRef/],
+      ['a renewBefore without a unit', { set: { 'injector.certificate.certManager.renewBefore': '360' } }, /\/injector\/certificate\/certManager\/renewBefore/],
+      ['a bad log level', { set: { 'injector.logLevel': 'trace' } }, /\/injector\/logLevel/],
+    ]) {
+      test(what, () => {
+        const err = renderFails({ files: [INJECTOR_VALUES], ...opts });
+        assert.match(err, /values don't meet the specifications of the schema/);
+        assert.match(err, pattern);
+      });
+    }
   });
 });
 

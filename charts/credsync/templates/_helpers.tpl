@@ -72,6 +72,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/*
+"true" when the release carries the sidecar's own objects (its config
+ConfigMap, ServiceAccount and test pod). Always, unless the release is only
+the injector: injector.enabled with deployment.enabled false and no
+config.profiles. Then nothing uses them (injected pods take their config from
+their annotations) and config.profiles need not be set. A parent chart that
+includes the named templates gives config.profiles, which brings them back.
+*/}}
+{{- define "credsync.sidecarRendered" -}}
+{{- if or (not .Values.injector.enabled) .Values.deployment.enabled .Values.config.profiles }}true{{ end }}
+{{- end }}
+
 {{/* The ConfigMap holding config.yaml (and ca.pem, kms-instance-<i>-ca.pem). */}}
 {{- define "credsync.configMapName" -}}
 {{- include "credsync.fullname" . }}

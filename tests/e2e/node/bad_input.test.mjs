@@ -258,7 +258,7 @@ describe('bad input, end to end', () => {
       [COMMANDS, ['--config', 'CONFIG', '--colour'], { message: '--colour: unknown flag' }],
       [COMMANDS, ['--config', 'CONFIG', '--config', 'CONFIG'], { message: '--config: given more than once' }],
       [COMMANDS, ['--config'], { message: '--config: needs a value' }],
-      [COMMANDS, [], { message: '--config: required (a YAML or JSON file)' }],
+      [COMMANDS, [], { message: '--config: required (a YAML or JSON file), or --config-env VAR' }],
       [COMMANDS, ['--config', 'CONFIG', 'extra'], { message: "unexpected argument 'extra'" }],
       [[['sync']], ['--config', 'CONFIG'], { message: 'sync: --once is required' }],
       [[['sync', '--once']], ['--config', 'CONFIG', '--timeout', '0s'], { prefix: '--timeout: ' }],

@@ -138,11 +138,17 @@ export function parseLogLines(text) {
 // Starts `credsync run --config FILE`.
 // `launcher`: a command that execs the rest, e.g. ['prlimit', '--nofile=600:600', '--'].
 export async function startSidecar({ configFile, env = {}, name = 'run', extraArgs = [], launcher = [] }) {
+  return startCredsync(['run', '--config', configFile, ...extraArgs], { env, name, launcher });
+}
+
+// Starts a long-running credsync command (`run`, `injector serve`) and
+// returns its handle: its logs, the addresses it listens on, stop().
+export async function startCredsync(args, { env = {}, name = 'run', launcher = [] } = {}) {
   const stderrFile = logFile(name);
   const stderrFd = fs.openSync(stderrFile, 'a');
-  // credsync run prints nothing on stdout; kept anyway for the hygiene scan.
+  // Neither command prints on stdout; kept anyway for the hygiene scan.
   const stdoutFd = fs.openSync(stderrFile.replace(/\.stderr\.log$/, '.stdout.log'), 'a');
-  const command = [...launcher, sidecarBinary(), ...withLogLevel(['run', '--config', configFile, ...extraArgs])];
+  const command = [...launcher, sidecarBinary(), ...withLogLevel(args)];
   const child = spawn(command[0], command.slice(1), { env: childEnv(env), stdio: ['ignore', stdoutFd, stderrFd] });
   fs.closeSync(stderrFd);
   fs.closeSync(stdoutFd);

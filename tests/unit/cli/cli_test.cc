@@ -17,6 +17,7 @@
 #include "tests/common/status_matchers.h"
 #include "tests/common/temp_dir.h"
 #include "tests/common/test_config.h"
+#include "tests/unit/cli/captured_run.h"
 
 namespace credsync::cli {
 namespace {
@@ -34,27 +35,11 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-// What a command printed and returned.
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
+using ::credsync::testing::Result;
 
 Result runCli(std::vector<std::string> args, const config::Environment& env = fakeEnvironment()) {
-  char* out_buffer = nullptr;
-  char* err_buffer = nullptr;
-  size_t out_size = 0;
-  size_t err_size = 0;
-  FILE* out = open_memstream(&out_buffer, &out_size);
-  FILE* err = open_memstream(&err_buffer, &err_size);
-  const int code = runCommandLine(std::move(args), env, Io{out, err});
-  fclose(out);
-  fclose(err);
-  Result result{code, std::string(out_buffer, out_size), std::string(err_buffer, err_size)};
-  free(out_buffer);
-  free(err_buffer);
-  return result;
+  return ::credsync::testing::captureRun(
+      [&](Io io) { return runCommandLine(std::move(args), env, io); });
 }
 
 ParsedFlags flags(std::map<std::string, std::string> values) {
@@ -111,7 +96,8 @@ TEST(CliTest, VersionAndBadFlags) {
   EXPECT_EQ(version.code, kExitOk);
   EXPECT_THAT(version.out, StartsWith("credsync "));
   for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
-           {{"validate"}, "credsync: --config: required (a YAML or JSON file)\n"},
+           {{"validate"},
+            "credsync: --config: required (a YAML or JSON file), or --config-env VAR\n"},
            {{"sync", "--once", "--config", "/nonexistent.yaml"},
             "credsync: config file /nonexistent.yaml: No such file or directory\n"},
            {{"probe"}, "credsync: probe: say which probe: credsync probe live|ready\n"},

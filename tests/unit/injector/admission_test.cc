@@ -170,6 +170,21 @@ TEST(AdmissionTest, MalformedBodies) {
   }
 }
 
+// Verifies names from a hostile request cannot break the one-line summary
+// or denial message.
+TEST(AdmissionTest, HostileNamesStayOnOneLine) {
+  json request = loadReview("deployment");
+  request["request"]["namespace"] = "shop\nforged line";
+  request["request"]["object"]["spec"]["containers"][0]["name"] = "orders\r\nx";
+  request["request"]["object"]["spec"]["containers"][0]["env"] = "not a list";
+  const AdmissionAnswer answer = review(request);
+  EXPECT_EQ(answer.result, AdmissionResult::kDenied);
+  EXPECT_EQ(answer.summary.find('\n'), std::string::npos);
+  EXPECT_THAT(answer.summary, HasSubstr("shop\\x0aforged line"));
+  const std::string message = answerOf(answer)["response"]["status"]["message"];
+  EXPECT_EQ(message, "pod orders\\x0d\\x0ax.env: must be a list");
+}
+
 // Verifies the metric label names.
 TEST(AdmissionTest, ResultNames) {
   EXPECT_EQ(resultName(AdmissionResult::kInjected), "injected");

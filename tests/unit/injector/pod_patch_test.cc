@@ -185,6 +185,17 @@ TEST(PodPatchTest, JobPod) {
             "/var/run/credsync/credentials.ini");
 }
 
+// Verifies classic mode in a Job's pod is injected with a warning that the
+// pod would never complete.
+TEST(PodPatchTest, ClassicJobWarns) {
+  json pod = loadReview("job")["request"]["object"];
+  pod["metadata"]["annotations"]["credsync.io/mode"] = "classic";
+  const Injected injected = inject(pod);
+  EXPECT_THAT(namesOf(injected.patched["spec"]["containers"]), ElementsAre("report", "credsync"));
+  ASSERT_THAT(injected.patch.warnings, SizeIs(1));
+  EXPECT_THAT(injected.patch.warnings[0], HasSubstr("restartPolicy Never"));
+}
+
 // Verifies credsync goes before the app's init containers, and only the
 // named init container gets the file.
 TEST(PodPatchTest, InitContainers) {

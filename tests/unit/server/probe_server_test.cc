@@ -22,6 +22,7 @@
 #include "sidecar/common/mutex.h"
 #include "tests/common/descriptor_limit.h"
 #include "tests/common/eventually.h"
+#include "tests/common/loopback_http.h"
 #include "tests/common/status_matchers.h"
 
 namespace credsync::server {
@@ -45,19 +46,8 @@ class RawConnection {
  public:
   // `receive_buffer` (bytes), when set, is a small SO_RCVBUF, for a client
   // that does not read.
-  explicit RawConnection(int port, int receive_buffer = 0) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval timeout{5, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    if (receive_buffer > 0) {
-      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
-    }
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-  }
+  explicit RawConnection(int port, int receive_buffer = 0)
+      : fd_(credsync::testing::connectLoopback(port, connected_, receive_buffer)) {}
   ~RawConnection() { close(fd_); }
 
   bool connected() const { return connected_; }
@@ -67,27 +57,8 @@ class RawConnection {
   // One response: the head and a Content-Length body. Empty when the
   // server closed the connection first.
   std::string readResponse() {
-    size_t head_end;
-    while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-      if (!fill()) return "";
-    }
-    head_end += 4;
-    size_t length = 0;
-    const size_t header = buffer_.find("Content-Length: ");
-    if (header != std::string::npos && header < head_end) {
-      const size_t value = header + 16;
-      if (!absl::SimpleAtoi(buffer_.substr(value, buffer_.find("\r\n", value) - value), &length)) {
-        return "";
-      }
-    }
-    const bool head_only = absl::StartsWith(last_method_, "HEAD");
-    const size_t total = head_end + (head_only ? 0 : length);
-    while (buffer_.size() < total) {
-      if (!fill()) return "";
-    }
-    std::string response = buffer_.substr(0, total);
-    buffer_.erase(0, total);
-    return response;
+    return credsync::testing::takeHttpResponse(
+        buffer_, [this] { return fill(); }, absl::StartsWith(last_method_, "HEAD"));
   }
   void expectHead() { last_method_ = "HEAD"; }
   // True once the server has closed its end: end of stream, or a reset
@@ -107,8 +78,8 @@ class RawConnection {
     return true;
   }
 
-  int fd_ = -1;
   bool connected_ = false;
+  const int fd_;
   std::string buffer_;
   std::string last_method_;
 };
