@@ -3,7 +3,7 @@
 // tests/e2e/podman) and that every fixture's patch applies
 // (tests/e2e/injector/patches.test.mjs):
 //
-//   const review = admissionReview(pod, {namespace});
+//   const review = admissionReview(pod);
 //   const answer = runReview({binary, flags, review, file});
 //   const {pod: patched, ops} = applyAnswer(pod, answer);   // fast-json-patch
 //   await assertValidPod(patched);                          // kubernetes-models
@@ -73,24 +73,9 @@ export function podFromDeployment(deployment, { serviceAccountVolume = true } = 
   };
 }
 
-// The AdmissionReview (admission.k8s.io/v1) the API server sends for the
-// CREATE of `pod`.
-export function admissionReview(pod, { namespace, uid = '705ab4f5-6393-11e8-b7cc-42010a800002', dryRun = false }) {
-  const gvk = { group: '', version: 'v1', kind: 'Pod' };
-  const gvr = { group: '', version: 'v1', resource: 'pods' };
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid, kind: gvk, resource: gvr, requestKind: gvk, requestResource: gvr,
-      name: pod.metadata?.name ?? '', namespace, operation: 'CREATE',
-      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller',
-                  groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
-      object: pod, oldObject: null, dryRun,
-      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
-    },
-  };
-}
+// The AdmissionReview the API server sends for the CREATE of a pod (its
+// namespace from the pod's metadata): the injector server's e2e harness's.
+export { admissionReview } from '../node/injector.mjs';
 
 // `credsync injector review FLAGS --file FILE` on `review` (written to
 // `file`): the parsed AdmissionReview it answers. Exit 0 is required: an

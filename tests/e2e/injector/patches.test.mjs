@@ -72,7 +72,7 @@ describe('the injector fixtures, patched by fast-json-patch', () => {
 
         // Reinvocation: the patched pod is reviewed again and left as it is.
         const again = runReview({ binary, flags: [...FLAGS, ...modeFlags],
-                                  review: admissionReview(pod, { namespace: review.request.namespace }),
+                                  review: admissionReview(pod),
                                   file: path.join(workDir, `${stem}.again.review.json`) });
         assert.equal(again.response.allowed, true);
         assert.deepEqual(patchOps(again), [], 'the injected pod was patched again');

@@ -85,7 +85,7 @@ const emulatorCaVolume = { name: EMULATOR_CA_VOLUME, configMap: { name: CONFIG_M
 // trustEmulatorCa.
 async function inject(deployment, name) {
   const pod = podFromDeployment(deployment);
-  const answer = runReview({ binary, flags: reviewFlags(), review: admissionReview(pod, { namespace: NAMESPACE }),
+  const answer = runReview({ binary, flags: reviewFlags(), review: admissionReview(pod),
                              file: path.join(logDir, `${name}.review.json`) });
   const patched = applyAnswer(pod, answer);
   await assertValidPod(patched.pod);

@@ -98,7 +98,7 @@ before(async () => {
     binary: BINARY,
     flags: ['--image', IMAGE, '--image-pull-policy', 'Never', '--kms-region', 'cn-hangzhou',
             '--oidc-provider-arn', PROVIDER_ARN],
-    review: admissionReview(original, { namespace: NAMESPACE }),
+    review: admissionReview(original),
     file: path.join(LOG_DIR, 'injected-classic.review.json'),
   });
   ({ pod: patched } = applyAnswer(original, answer));
