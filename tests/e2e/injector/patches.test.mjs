@@ -80,6 +80,27 @@ describe('the injector fixtures, patched by fast-json-patch', () => {
     }
   }
 
+  // The checks above mean something: applyAnswer refuses the patches the
+  // API server would refuse, and the ones the contract forbids.
+  test('applyAnswer refuses a bad patch', () => {
+    const review = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'deployment.review.json'), 'utf8'));
+    const pod = review.request.object;
+    const answerWith = (ops) => ({ response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch',
+                                               patch: Buffer.from(JSON.stringify(ops)).toString('base64') } });
+    const bad = {
+      'an add under a missing parent': [{ op: 'add', path: '/spec/nodeSelector/zone', value: 'a' }],
+      'an annotation key not escaped': [{ op: 'add', path: '/metadata/annotations/credsync.io/status', value: 'injected' }],
+      'an add onto the pod\'s own member': [{ op: 'add', path: '/spec/containers/0/image', value: 'evil' }],
+      'a replace': [{ op: 'replace', path: '/spec/containers/0/name', value: 'x' }],
+      'a remove': [{ op: 'remove', path: '/spec/containers/0' }],
+    };
+    for (const [what, ops] of Object.entries(bad)) {
+      assert.throws(() => applyAnswer(pod, answerWith(ops)), undefined, `applyAnswer accepted ${what}`);
+    }
+    const good = [{ op: 'add', path: '/metadata/annotations/credsync.io~1status', value: 'injected' }];
+    assert.equal(applyAnswer(pod, answerWith(good)).pod.metadata.annotations['credsync.io/status'], 'injected');
+  });
+
   test('some fixture was patched in each mode', () => {
     assert.ok(patchedCount >= 2 * 3, `only ${patchedCount} fixture answers had a patch`);
   });
