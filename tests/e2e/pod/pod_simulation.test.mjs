@@ -12,7 +12,6 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -21,7 +20,8 @@ import YAML from 'yaml';
 import { startEmulator } from '../node/emulator.mjs';
 import { ACCOUNT, ISSUER } from '../node/sidecar.mjs';
 import {
-  REPO, allContainers, findContainer, findObject, isHelmTest, podFromWorkload, renderChart, startPod,
+  REPO, allContainers, findContainer, findObject, isHelmTest, mintTokenWith, podFromWorkload, renderChart, startPod,
+  suiteDirectories,
 } from './podsim.mjs';
 
 const CHART = path.resolve(process.env.CREDSYNC_POD_CHART || path.join(REPO, 'charts', 'credsync'));
@@ -34,10 +34,7 @@ const CREDSYNC_PATH = '/usr/local/bin/credsync';
 const INSTANCE = 'kst-hzzpodsim01';
 
 const binary = process.env.CREDSYNC_BIN;
-const logDir = process.env.CREDSYNC_E2E_LOG_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-pod-logs-'));
-fs.mkdirSync(logDir, { recursive: true });
-const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-podsim-'));
-fs.chmodSync(workDir, 0o711);
+const { logDir, workDir } = suiteDirectories('credsync-podsim-');
 
 const log = (line) => process.stdout.write(`# ${line}\n`);
 
@@ -82,11 +79,7 @@ function identitiesOf(podSpecs) {
   return { audiences: [...audiences], subjects: [...subjects] };
 }
 
-async function mintToken({ audience, expirationSeconds, file, serviceAccount, namespace }) {
-  await emu.admin('POST', '/admin/oidc/tokens', {
-    namespace, service_account: serviceAccount, audience, ttl_seconds: expirationSeconds, file,
-  });
-}
+const mintToken = (request) => mintTokenWith(emu, request);
 
 // The moment credsync's startupProbe (HTTP /readyz) passes, the kubelet may
 // start the next containers, and the helm test's check asks grpc.health.v1

@@ -39,6 +39,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -204,6 +205,25 @@ function writeKeyFile(dir, relPath, content, mode) {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, content);
   fs.chmodSync(file, mode);
+}
+
+// The directories of a pod simulation suite: where each process's output
+// goes (CREDSYNC_E2E_LOG_DIR, else a temporary one) and a fresh work
+// directory (volumes, scripts, overlays) the pods' users can traverse.
+export function suiteDirectories(workPrefix) {
+  const logDir = process.env.CREDSYNC_E2E_LOG_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-pod-logs-'));
+  fs.mkdirSync(logDir, { recursive: true });
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), workPrefix));
+  fs.chmodSync(workDir, 0o711);
+  return { logDir, workDir };
+}
+
+// startPod's mintToken, by credsync-emulator standing in for the cluster's
+// token issuer (tests/e2e/node/emulator.mjs).
+export async function mintTokenWith(emu, { audience, expirationSeconds, file, serviceAccount, namespace }) {
+  await emu.admin('POST', '/admin/oidc/tokens', {
+    namespace, service_account: serviceAccount, audience, ttl_seconds: expirationSeconds, file,
+  });
 }
 
 // ---------------------------------------------------------------- the pod
@@ -527,12 +547,19 @@ export class Pod {
       '  a=$(dirname "$t")',
       '  while [ ! -e "$a" ]; do a=$(dirname "$a"); done',
       '  a=$(readlink -f "$a")',
-      '  case " $overlaid " in',
-      '    *" $a "*) ;;',
-      '    *) n=$((n+1)); mkdir -p "$OV/$n/upper" "$OV/$n/work"',
-      '       mount -t overlay "podsim-overlay-$n" -o "lowerdir=$a,upperdir=$OV/$n/upper,workdir=$OV/$n/work" "$a"',
-      '       overlaid="$overlaid $a" ;;',
-      '  esac',
+      '  # A directory made inside an overlay made here (not a mount on it) is',
+      '  # writable already: overlaying it again would hide the mounts below it',
+      '  # (sibling mount points such as /etc/x/a and /etc/x/b).',
+      '  writable=""',
+      '  case " $overlaid " in *" $a "*) writable=1 ;; esac',
+      '  if [ -z "$writable" ] && ! mountpoint -q "$a"; then',
+      '    for o in $overlaid; do case "$a/" in "$o"/*) writable=1 ;; esac; done',
+      '  fi',
+      '  if [ -z "$writable" ]; then',
+      '    n=$((n+1)); mkdir -p "$OV/$n/upper" "$OV/$n/work"',
+      '    mount -t overlay "podsim-overlay-$n" -o "lowerdir=$a,upperdir=$OV/$n/upper,workdir=$OV/$n/work" "$a"',
+      '    overlaid="$overlaid $a"',
+      '  fi',
       '  if [ "$kind" = dir ]; then mkdir -p "$t"; else mkdir -p "$(dirname "$t")"; : > "$t"; fi',
       '}',
       'bind() {',

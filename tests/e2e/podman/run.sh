@@ -2,10 +2,13 @@
 # The pod end to end on a real container runtime (ctest e2e_podman_pod):
 # builds the credsync image from deploy/Dockerfile (scripts/image.sh) and an
 # app image (Debian's Node.js and the official SDKs, app/Containerfile), then
-# runs tests/e2e/podman/podman_pod.test.mjs, which renders charts/credsync and
-# plays its pod with `podman kube play` against credsync-emulator on the host.
+# runs, one after the other (each pod binds the sidecar's port on the host
+# network), tests/e2e/podman/podman_pod.test.mjs, which renders
+# charts/credsync and plays its pod with `podman kube play` against
+# credsync-emulator on the host, and injected_pod.test.mjs, which plays a pod
+# patched by `credsync injector review` (CREDSYNC_BIN) with the same images.
 #
-#   CREDSYNC_EMULATOR=... tests/e2e/podman/run.sh
+#   CREDSYNC_EMULATOR=... CREDSYNC_BIN=... tests/e2e/podman/run.sh [TEST.mjs...]
 #
 # The images are built on the host network (their RUN apt-get needs Debian's
 # mirror); the pod and the emulator then run in a network namespace this
@@ -38,8 +41,13 @@ die() {
 # Inside the network namespace: loopback up, then the Node suite (with the
 # emulator's PKI bootstrapped by the e2e runner).
 if [[ "${1:-}" == "--inside" ]]; then
+  shift
   ip link set lo up
-  exec "${repo}/tests/e2e/node/run.sh" "${CREDSYNC_EMULATOR}" "${here}/podman_pod.test.mjs"
+  status=0
+  for file in "$@"; do
+    "${repo}/tests/e2e/node/run.sh" "${CREDSYNC_EMULATOR}" "${file}" || status=$?
+  done
+  exit "${status}"
 fi
 
 [[ "$(id -u)" -eq 0 ]] || skip "needs root (podman's storage, kube play, mounts); run as root"
@@ -48,6 +56,14 @@ fi
 command -v ip >/dev/null || die "ip (iproute2) is needed to bring up the namespace's loopback"
 "${repo}/tests/e2e/node/run.sh" --check-deps >/dev/null || die "node or node_modules is not ready (see above)"
 export CREDSYNC_EMULATOR="$(readlink -f "${CREDSYNC_EMULATOR}")"
+if [[ $# -eq 0 ]]; then
+  set -- "${here}/podman_pod.test.mjs" "${here}/injected_pod.test.mjs"
+fi
+# The injected pod's review is answered by the credsync of this tree.
+if [[ " $* " == *injected_pod.test.mjs* ]]; then
+  [[ -n "${CREDSYNC_BIN:-}" && -x "${CREDSYNC_BIN}" ]] || die "CREDSYNC_BIN=${CREDSYNC_BIN:-} is not the credsync binary"
+  export CREDSYNC_BIN="$(readlink -f "${CREDSYNC_BIN}")"
+fi
 export CREDSYNC_E2E_LOG_DIR="${CREDSYNC_E2E_LOG_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/credsync-podman-logs.XXXXXX")}"
 mkdir -p "${CREDSYNC_E2E_LOG_DIR}"
 
@@ -86,7 +102,7 @@ podman build --network=host --layers -f "${here}/app/Containerfile" -t "${CREDSY
 echo "e2e_podman_pod: images ready in $((SECONDS - started)) s; logs in ${CREDSYNC_E2E_LOG_DIR}"
 
 status=0
-unshare --net -- "${BASH_SOURCE[0]}" --inside || status=$?
+unshare --net -- "${BASH_SOURCE[0]}" --inside "$@" || status=$?
 if [[ ${status} -ne 0 ]]; then
   echo "e2e_podman_pod: failed (${status}); logs in ${CREDSYNC_E2E_LOG_DIR}" >&2
 fi
