@@ -361,12 +361,12 @@ class PatchBuilder {
         {{"name", names_.volume},
          {"emptyDir", {{"medium", "Memory"}, {"sizeLimit", settings_.volume_size_limit}}}});
     if (!names_.config_volume.empty()) {
-      out.push_back(
-          {{"name", names_.config_volume},
-           {"configMap",
-            {{"name", request_.config_map},
-             {"optional", false},
-             {"items", json::array({{{"key", "config.yaml"}, {"path", "config.yaml"}}})}}}});
+      out.push_back({{"name", names_.config_volume},
+                     {"configMap",
+                      // Every key, not only config.yaml: a CA bundle or another file
+                      // beside it (tls.ca_file: /etc/credsync/injected/ca.pem) is
+                      // then there to name, as the chart's ConfigMap carries ca.pem.
+                      {{"name", request_.config_map}, {"optional", false}}}});
     }
     if (!names_.token_volume.empty()) {
       out.push_back(

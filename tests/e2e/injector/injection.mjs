@@ -213,11 +213,10 @@ export function injectedConfig(container) {
 // emulator's CA, as an operator points credsync at private endpoints. The
 // injector mounts its config.yaml at /etc/credsync/injected and overlays the
 // annotation-derived document (profiles, region, output group) on it. Its
-// ca.pem is mounted by the pod's own `emulator-ca` volume (apps trust the
-// emulator with it too), into credsync by trustEmulatorCa.
+// ca.pem is there too (the injector mounts every key of the ConfigMap), so
+// tls.ca_file names it; the apps mount it with a volume of their own.
 export const INJECTED_CONFIG_DIR = '/etc/credsync/injected';
 export const EMULATOR_CA_VOLUME = 'emulator-ca';
-const CREDSYNC_CA_DIR = '/etc/credsync/emulator-ca';
 export function emulatorConfigMap({ name, namespace, emu }) {
   const config = [
     '# The test environment: KMS and STS are credsync-emulator, trusted by its CA.',
@@ -226,34 +225,13 @@ export function emulatorConfigMap({ name, namespace, emu }) {
     'identity:',
     `  sts_endpoint: "${emu.url}"`,
     'tls:',
-    `  ca_file: ${CREDSYNC_CA_DIR}/ca.pem`,
+    `  ca_file: ${INJECTED_CONFIG_DIR}/ca.pem`,
     '',
   ].join('\n');
   return {
     apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace },
     data: { 'config.yaml': config, 'ca.pem': emu.ca.toString('utf8') },
   };
-}
-
-// The one change a test makes to the injected containers: the injector
-// mounts only config.yaml of the config-map (items), so the emulator's CA,
-// which tls.ca_file names, is mounted read-only into each credsync container
-// from the pod's `emulator-ca` volume (the ConfigMap's ca.pem). In a cluster
-// the CA of a private endpoint would be in the image's trust store; the
-// emulator's test CA is not. Changes `pod` in place; returns the names of
-// the containers changed.
-export function trustEmulatorCa(pod) {
-  assert.ok((pod.spec.volumes ?? []).some((v) => v.name === EMULATOR_CA_VOLUME),
-            `the pod has no ${EMULATOR_CA_VOLUME} volume`);
-  const changed = [];
-  for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
-    if (c.command?.[0] !== '/usr/local/bin/credsync') continue;
-    c.volumeMounts = [...(c.volumeMounts ?? []),
-      { name: EMULATOR_CA_VOLUME, mountPath: CREDSYNC_CA_DIR, readOnly: true }];
-    changed.push(c.name);
-  }
-  assert.ok(changed.length > 0, 'the pod has no credsync container');
-  return changed;
 }
 
 // The RRSA world of one injected pod: the OIDC provider trusts the audience

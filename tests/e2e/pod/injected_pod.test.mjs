@@ -9,11 +9,9 @@
 //
 // The test environment's endpoints reach credsync through the pod's
 // credsync.io/config-map ConfigMap (injection.mjs emulatorConfigMap), as an
-// operator's would. One thing is adapted in the patched pod, after it was
-// validated: the emulator's CA is mounted into the credsync containers
-// (injection.mjs trustEmulatorCa), because the injector mounts only the
-// ConfigMap's config.yaml and the test CA is in no trust store. What the
-// pod simulation stands in for: the image (credsync's command is this tree's
+// operator's would, with the emulator's CA beside config.yaml (tls.ca_file).
+// Nothing of the patched pod is adapted. What the pod simulation stands in
+// for: the image (credsync's command is this tree's
 // binary, CREDSYNC_BIN; the app runs this machine's node on the repository's
 // app.mjs), the kubelet's projected tokens (minted by the emulator for the
 // pod's service account) and the kube-root-ca.crt ConfigMap.
@@ -28,7 +26,7 @@ import { after, before, describe, test } from 'node:test';
 
 import {
   EMULATOR_CA_VOLUME, INJECTED_CONFIG_DIR, admissionReview, applyAnswer, assertValidPod, emulatorConfigMap, findContainer,
-  injectableDeployment, injectedConfig, injectionWorld, keyIdsIn, podFromDeployment, runReview, trustEmulatorCa,
+  injectableDeployment, injectedConfig, injectionWorld, keyIdsIn, podFromDeployment, runReview,
 } from '../injector/injection.mjs';
 import { startEmulator } from '../node/emulator.mjs';
 import { ACCOUNT, ISSUER, until } from '../node/sidecar.mjs';
@@ -81,8 +79,7 @@ function sdkApp(name, extra = {}) {
 const emulatorCaVolume = { name: EMULATOR_CA_VOLUME, configMap: { name: CONFIG_MAP, items: [{ key: 'ca.pem', path: 'ca.pem' }] } };
 
 // Reviews the Deployment's pod, applies and validates the patch; resolves
-// {pod (the patched Pod), ops, answer}. The caller runs it after
-// trustEmulatorCa.
+// {pod (the patched Pod), ops, answer}.
 async function inject(deployment, name) {
   const pod = podFromDeployment(deployment);
   const answer = runReview({ binary, flags: reviewFlags(), review: admissionReview(pod),
@@ -155,7 +152,6 @@ describe('an injected pod in native mode, run by the pod simulation', { concurre
     assert.deepEqual(app.env.filter((e) => e.name === 'ALIBABA_CLOUD_CREDENTIALS_FILE'),
                      [{ name: 'ALIBABA_CLOUD_CREDENTIALS_FILE', value: CREDENTIALS_FILE }]);
 
-    trustEmulatorCa(patched);
     await withPod({ pod: patched, name: 'shop-7d4b9c8f6d-x5k2p' }, async (pod) => {
       // The startup probe passed before the app started, so the file is there.
       const file = pod.hostPath('credsync', CREDENTIALS_FILE);
@@ -223,7 +219,6 @@ describe('an injected pod in native mode, run by the pod simulation', { concurre
     const ex = findContainer(patched.spec, 'exporter');
     assert.ok(!injectedMount(ex) && !injectedEnv(ex), 'exporter is not named: it gets nothing');
 
-    trustEmulatorCa(patched);
     await withPod({ pod: patched, name: 'shop-multi-7d4b9c8f6d-q8w3n' }, async (pod) => {
       const migrateProc = pod.container('migrate');
       assert.equal(migrateProc.exit?.code, 0);

@@ -17,12 +17,9 @@
 //
 // What is adapted in the patched pod, after it was validated: what podman
 // 4.3 cannot express, steps 1-5 of tests/e2e/podman/podman.mjs
-// (adaptForPodman), the same as for the chart's pod; and the emulator's CA
-// mounted into the credsync containers (injection.mjs trustEmulatorCa),
-// because the injector mounts only config.yaml of the config-map and the
-// test CA is in no trust store. The test environment's endpoints reach
-// credsync through the pod's own credsync.io/config-map ConfigMap (played
-// from the same YAML).
+// (adaptForPodman), the same as for the chart's pod. The test environment's
+// endpoints and the emulator's CA reach credsync through the pod's own
+// credsync.io/config-map ConfigMap (played from the same YAML).
 //
 // Environment: as podman_pod.test.mjs, and CREDSYNC_BIN (the credsync that
 // answers the review; the image is built from the same tree).
@@ -35,7 +32,7 @@ import YAML from 'yaml';
 
 import {
   EMULATOR_CA_VOLUME, admissionReview, applyAnswer, assertValidPod, emulatorConfigMap, findContainer,
-  injectableDeployment, injectionWorld, keyIdsIn, podFromDeployment, runReview, trustEmulatorCa,
+  injectableDeployment, injectionWorld, keyIdsIn, podFromDeployment, runReview,
 } from '../injector/injection.mjs';
 import { startEmulator } from '../node/emulator.mjs';
 import { ACCOUNT, ISSUER } from '../node/sidecar.mjs';
@@ -114,7 +111,6 @@ before(async () => {
   mountEmptyDir(volumeDir, patched.spec.securityContext.fsGroup);
 
   const toPlay = structuredClone(patched);
-  trustEmulatorCa(toPlay);
   const spec = adaptForPodman(toPlay.spec, { tokenDir, volumeDir });
   const { labels, annotations } = patched.metadata;
   manifest = path.join(LOG_DIR, 'injected-classic-pod.yaml');
