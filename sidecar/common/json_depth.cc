@@ -1,9 +1,16 @@
 #include "sidecar/common/json_depth.h"
 
+#include <limits>
+
 namespace credsync {
 
 bool jsonDepthWithin(absl::string_view text, int max_depth) {
+  return jsonShapeWithin(text, max_depth, std::numeric_limits<size_t>::max());
+}
+
+bool jsonShapeWithin(absl::string_view text, int max_depth, size_t max_nodes) {
   int depth = 0;
+  size_t nodes = 0;
   bool in_string = false;
   bool escaped = false;
   for (const char c : text) {
@@ -23,7 +30,10 @@ bool jsonDepthWithin(absl::string_view text, int max_depth) {
         break;
       case '[':
       case '{':
-        if (++depth > max_depth) return false;
+        if (++depth > max_depth || ++nodes > max_nodes) return false;
+        break;
+      case ',':
+        if (++nodes > max_nodes) return false;
         break;
       case ']':
       case '}':

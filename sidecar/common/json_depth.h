@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+
 #include "absl/strings/string_view.h"
 
 namespace credsync {
@@ -9,5 +11,11 @@ namespace credsync {
 // recursion or memory. Exact for valid JSON; invalid JSON is refused by the
 // parser afterwards anyway.
 bool jsonDepthWithin(absl::string_view text, int max_depth);
+
+// As jsonDepthWithin, and also false when `text` has more than `max_nodes`
+// objects, arrays and commas (each comma starts another element or member):
+// a parsed document costs up to ~80 bytes a node (an empty object), ~28
+// times its text, so the node count bounds what parsing it may allocate.
+bool jsonShapeWithin(absl::string_view text, int max_depth, size_t max_nodes);
 
 }  // namespace credsync

@@ -18,6 +18,14 @@ using nlohmann::json;
 // Pods are a few KiB deep in a handful of levels; hostile nesting is
 // refused before the parser recurses into it.
 constexpr int kMaxJsonDepth = 64;
+// Objects, arrays and commas in one review at most (json_depth.h): hostile
+// JSON of small values would otherwise parse to ~28 times its text (over
+// 100 MiB for a 4 MiB body of empty objects); at this bound a parsed
+// document stays under ~25 MiB plus its strings (measured with "k":0
+// members, the costliest shape). Real pods take 13 bytes or more a node
+// (22 for a plain one), so any pod the API server accepts fits: its request
+// bodies are at most 3 MiB, and etcd stores at most 1.5 MiB.
+constexpr size_t kMaxJsonNodes = size_t{1} << 18;
 
 std::string dumpJson(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -102,6 +110,9 @@ absl::string_view resultName(AdmissionResult result) {
 AdmissionAnswer reviewAdmission(absl::string_view body, const InjectionSettings& settings) {
   if (!jsonDepthWithin(body, kMaxJsonDepth)) {
     return malformed(absl::StrCat("JSON nested deeper than ", kMaxJsonDepth));
+  }
+  if (!jsonShapeWithin(body, kMaxJsonDepth, kMaxJsonNodes)) {
+    return malformed(absl::StrCat("more than ", kMaxJsonNodes, " JSON objects, arrays and commas"));
   }
   const json review = json::parse(body.begin(), body.end(), nullptr, false);
   if (review.is_discarded()) return malformed("not valid JSON");

@@ -74,6 +74,11 @@ class InjectorMetrics {
     metrics::Registry scrape;
     scrape.addGauge("credsync_injector_open_connections", "Webhook connections open now.")
         .set({}, static_cast<double>(stats.open_connections));
+    scrape
+        .addGauge("credsync_injector_buffered_body_bytes",
+                  "Request body bytes reserved now (announced by requests being read or "
+                  "answered); at most the server's budget.")
+        .set({}, static_cast<double>(stats.buffered_body_bytes));
     metrics::setCount(scrape.addCounter("credsync_injector_connections_accepted_total",
                                         "Webhook connections accepted."),
                       {}, stats.accepted);
@@ -92,12 +97,14 @@ class InjectorMetrics {
                           "descriptor reserve.",
                           {"reason"}),
         {"descriptor_reserve"}, stats.refused_for_descriptors);
-    metrics::setCount(
+    metrics::Counter& rejected =
         scrape.addCounter("credsync_injector_requests_rejected_total",
-                          "Whole requests answered 503 because every worker was busy and "
-                          "the queue full.",
-                          {"reason"}),
-        {"busy"}, stats.rejected_busy);
+                          "Requests answered 503: busy (whole, and every worker was busy and "
+                          "the queue full) or memory (its body did not fit in the bytes the "
+                          "server buffers at once; refused unread).",
+                          {"reason"});
+    metrics::setCount(rejected, {"busy"}, stats.rejected_busy);
+    metrics::setCount(rejected, {"memory"}, stats.rejected_memory);
     scrape
         .addGauge("credsync_build_info", "Always 1; the version label names the running build.",
                   {"version"})

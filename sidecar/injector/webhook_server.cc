@@ -1,5 +1,6 @@
 #include "sidecar/injector/webhook_server.h"
 
+#include <malloc.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/epoll.h>
@@ -234,6 +235,7 @@ class WebhookServer::Impl {
     Phase phase = Phase::kHandshake;
     std::string input;                // decrypted, not yet consumed
     std::optional<RequestHead> head;  // parsed, its body still arriving
+    size_t reserved = 0;              // of max_buffered_body_bytes, for head's body
     std::string output;
     size_t sent = 0;
     size_t served = 0;
@@ -248,6 +250,8 @@ class WebhookServer::Impl {
     uint64_t connection = 0;
     WebhookRequest request;
     bool close_after = false;
+    size_t reserved = 0;  // of max_buffered_body_bytes, until the answer is handed back
+    bool large = false;   // over large_body_bytes
     WebhookResponse response;
   };
 
@@ -258,18 +262,38 @@ class WebhookServer::Impl {
       Job job;
       {
         MutexLock lock(&mutex_);
-        while (queue_.empty() && !workers_quit_) work_ready_.Wait(&mutex_);
+        auto next = queue_.end();
+        while (!workers_quit_ && (next = nextJob()) == queue_.end()) work_ready_.Wait(&mutex_);
         if (workers_quit_) return;
-        job = std::move(queue_.front());
-        queue_.pop_front();
+        job = std::move(*next);
+        queue_.erase(next);
+        if (job.large) ++large_running_;
       }
       job.response = handler_(job.request);
+      std::string().swap(job.request.body);  // freed here, not when the loop gets to it
+      const bool large = job.large;
+      // glibc keeps what a thread freed in that thread's arena, resident:
+      // without this every worker that once parsed a large body would keep
+      // its peak (measured: 4 MiB reviews left ~250 MiB resident across the
+      // four workers). Large bodies are rare; trimming takes milliseconds.
+      if (large) malloc_trim(0);
       {
         MutexLock lock(&mutex_);
+        if (large) --large_running_;
         done_.push_back(std::move(job));
       }
+      // A large job waiting may now run; any idle worker may take it.
+      if (large) work_ready_.SignalAll();
       descriptors_->wake();
     }
+  }
+
+  // The oldest queued job a worker may run now: a large one only while
+  // fewer than large_body_workers run.
+  std::deque<Job>::iterator nextJob() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    const bool large_allowed = large_running_ < std::max<size_t>(1, options_.large_body_workers);
+    return std::find_if(queue_.begin(), queue_.end(),
+                        [large_allowed](const Job& job) { return large_allowed || !job.large; });
   }
 
   // --- the event loop ---------------------------------------------------------
@@ -556,6 +580,10 @@ class WebhookServer::Impl {
       connection.input.erase(0, end);
       std::optional<HeadError> error;
       connection.head = parseHead(connection, head, error);
+      if (!error && !reserveBody(connection.head->content_length)) {
+        connection.head.reset();
+        error = HeadError{503, "too many request bodies in progress", "Retry-After: 1\r\n"};
+      }
       if (error) {
         // The body, if any, is not read, so nothing after it can be trusted.
         connection.input.clear();
@@ -565,14 +593,27 @@ class WebhookServer::Impl {
                true);
         return false;
       }
+      connection.reserved = connection.head->content_length;
+      // Grown once (within the reservation), not by doubling as bytes arrive.
+      connection.input.reserve(connection.reserved);
     }
     if (connection.input.size() < connection.head->content_length) return true;
     Job job;
     job.connection = connection.id;
     job.request.method = std::move(connection.head->method);
     job.request.path = std::move(connection.head->path);
-    job.request.body = connection.input.substr(0, connection.head->content_length);
-    connection.input.erase(0, connection.head->content_length);
+    const size_t length = connection.head->content_length;
+    if (connection.input.size() == length) {
+      // The usual case: the buffer becomes the body, no copy, and the
+      // connection keeps no buffer of that size while it waits.
+      job.request.body = std::move(connection.input);
+      connection.input = std::string();
+    } else {
+      job.request.body = connection.input.substr(0, length);
+      connection.input = connection.input.substr(length);  // pipelined; a fresh, small buffer
+    }
+    job.reserved = std::exchange(connection.reserved, 0);
+    job.large = length > options_.large_body_bytes;
     job.close_after =
         !connection.head->keep_alive || connection.served + 1 >= kMaxRequestsPerConnection;
     connection.head.reset();
@@ -630,6 +671,24 @@ class WebhookServer::Impl {
     return parsed;
   }
 
+  // Reserves `length` bytes of max_buffered_body_bytes; false (counted)
+  // when they do not fit.
+  bool reserveBody(size_t length) {
+    MutexLock lock(&mutex_);
+    if (length > options_.max_buffered_body_bytes - stats_.buffered_body_bytes) {
+      ++stats_.rejected_memory;
+      return false;
+    }
+    stats_.buffered_body_bytes += length;
+    return true;
+  }
+
+  void releaseBody(size_t& reserved) {
+    if (reserved == 0) return;
+    MutexLock lock(&mutex_);
+    stats_.buffered_body_bytes -= std::exchange(reserved, 0);
+  }
+
   static bool isJson(absl::string_view content_type) {
     const absl::string_view media = content_type.substr(0, content_type.find(';'));
     return absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(media), "application/json");
@@ -648,6 +707,7 @@ class WebhookServer::Impl {
       }
     }
     if (!queued) {
+      releaseBody(job.reserved);
       answer(connection, answerBytes(503, kTextContentType, "busy\n", false, "Retry-After: 1\r\n"),
              false);
       return;
@@ -666,6 +726,7 @@ class WebhookServer::Impl {
       done.swap(done_);
     }
     for (Job& job : done) {
+      releaseBody(job.reserved);
       auto found = connections_.find(job.connection);
       if (found == connections_.end()) continue;  // the client went away
       const bool close = job.close_after || draining_;
@@ -782,6 +843,7 @@ class WebhookServer::Impl {
     auto found = connections_.find(id);
     if (found == connections_.end()) return;
     unwait(found->second);
+    releaseBody(found->second.reserved);  // a body being handled holds its own
     found->second.ssl.reset();
     close(found->second.fd);  // also leaves the epoll set
     connections_.erase(found);
@@ -822,6 +884,7 @@ class WebhookServer::Impl {
   bool workers_quit_ ABSL_GUARDED_BY(mutex_) = false;
   bool loop_running_ ABSL_GUARDED_BY(mutex_) = false;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mutex_);
+  size_t large_running_ ABSL_GUARDED_BY(mutex_) = 0;  // large jobs on workers now
   std::deque<Job> done_ ABSL_GUARDED_BY(mutex_);
   WebhookServerStats stats_ ABSL_GUARDED_BY(mutex_);
   CondVar work_ready_;
@@ -833,6 +896,12 @@ class WebhookServer::Impl {
 absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::start(
     const std::string& address, WebhookHandler handler, const CertificateStore& certificates,
     const TimeSource& time_source, const WebhookServerOptions& options) {
+  if (options.max_body_bytes > options.max_buffered_body_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("webhook server: max_body_bytes (", options.max_body_bytes,
+                     ") over max_buffered_body_bytes (", options.max_buffered_body_bytes,
+                     "): a body at the limit could never be read"));
+  }
   std::shared_ptr<const CertificatePair> pair = certificates.current();
   absl::StatusOr<SslCtxPtr> context = buildContext(*pair);
   if (!context.ok()) return context.status();

@@ -43,14 +43,32 @@ struct WebhookServerOptions {
   // than the API server's idle timeout (Go's 90 s), so the client is the
   // one that closes an idle connection and never sends on one being closed.
   absl::Duration idle_timeout = absl::Seconds(120);
-  // Larger bodies are answered 413 from their Content-Length, unread.
+  // Larger bodies are answered 413 from their Content-Length, unread. The
+  // API server's pods are bounded by etcd's 1.5 MiB request limit (and its
+  // own 3 MiB request bodies), so a CREATE review fits with room to spare.
   size_t max_body_bytes = size_t{4} << 20;
+  // Body bytes held at once, over every connection: a request's
+  // Content-Length is reserved when its head arrives, before its body is
+  // read, and released when its answer is handed back or its connection
+  // closes. A request that does not fit gets 503 with Retry-After: 1,
+  // unread (connection closed). 16 MiB: four bodies at the limit (one per
+  // default worker), or thousands of the few-KiB reviews the API server
+  // sends; many slow senders can then hold 16 MiB, never gigabytes. Must be
+  // at least max_body_bytes (start() refuses otherwise).
+  size_t max_buffered_body_bytes = size_t{16} << 20;
   // Connections open at most; at the limit the one idle longest (else the
   // one waiting longest for its handshake or request) is closed to admit
   // the new one. 0: as the probe server (server/listener.h connectionLimit).
   size_t max_connections = 0;
   // Threads running the handler.
   size_t workers = 4;
+  // Bodies over large_body_bytes are handled by at most large_body_workers
+  // at once (the others wait in the queue while small ones go ahead): a
+  // parsed JSON document takes up to ~28 times its text (empty objects), so
+  // four workers parsing 4 MiB each at once could hold hundreds of MiB.
+  // Reviews the API server sends are a few KiB.
+  size_t large_body_bytes = size_t{256} << 10;
+  size_t large_body_workers = 1;
   // Requests waiting for a worker at most; beyond, 503 at once.
   size_t max_queued_requests = 64;
   // How long stop() lets requests already being answered finish.
@@ -60,6 +78,7 @@ struct WebhookServerOptions {
 // What the server has done, for the injector's metrics. Counters only grow.
 struct WebhookServerStats {
   size_t open_connections = 0;
+  size_t buffered_body_bytes = 0;  // reserved of max_buffered_body_bytes now
   uint64_t accepted = 0;
   uint64_t requests = 0;  // whole requests handed to the handler
   uint64_t shed = 0;      // closed to admit a newer one at max_connections
@@ -69,6 +88,8 @@ struct WebhookServerStats {
   uint64_t tls_handshake_failed = 0;
   uint64_t refused_for_descriptors = 0;
   uint64_t rejected_busy = 0;  // 503: every worker busy and the queue full
+  // 503: its Content-Length did not fit in max_buffered_body_bytes.
+  uint64_t rejected_memory = 0;
 };
 
 // The injector's HTTPS endpoint: HTTP/1.1 over TLS 1.2 or 1.3 (OpenSSL),
@@ -76,9 +97,10 @@ struct WebhookServerStats {
 // paths get 404, other methods 405, a body over max_body_bytes 413 (unread,
 // connection closed), a POST without Content-Length or with
 // Transfer-Encoding (chunked) 411, a Content-Type other than
-// application/json 415, a malformed head 400, a head over 16 KiB 431; each
-// of these closes the connection after its answer, since a body it did not
-// read may follow. A whole request that finds every worker busy and
+// application/json 415, a malformed head 400, a head over 16 KiB 431, a
+// body that does not fit in what is left of max_buffered_body_bytes 503
+// (Retry-After: 1); each of these closes the connection after its answer,
+// since a body it did not read may follow. A whole request that finds every worker busy and
 // max_queued_requests waiting gets 503 with Retry-After: 1. "Expect:
 // 100-continue" gets no interim answer (a client sends its body after its
 // own short wait, as RFC 9110 allows). Keep-alive: up to 1000 requests a
@@ -98,12 +120,14 @@ struct WebhookServerStats {
 // and connections already open keep the one they started with, so a
 // rotation fails no request. Bounded: connections (shedding), the
 // descriptor reserve, head and body size, time per handshake, request and
-// answer, queued requests. Thread-safe.
+// answer, queued requests, body bytes held at once, and large bodies
+// handled at once. Thread-safe.
 class WebhookServer {
  public:
   // Binds `address`, "host:port" (port 0 picks a free one), and serves on
   // its own threads until stop(). Errors: INVALID_ARGUMENT for a malformed
-  // address; UNAVAILABLE when it does not resolve or bind/listen fails;
+  // address or options (max_body_bytes over max_buffered_body_bytes);
+  // UNAVAILABLE when it does not resolve or bind/listen fails;
   // INTERNAL when out of descriptors or threads, or OpenSSL cannot build a
   // TLS context from the store's pair. `certificates` and `time_source`
   // must outlive the server.

@@ -15,6 +15,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
+import tls from 'node:tls';
 
 import jsonpatch from 'fast-json-patch';
 
@@ -216,4 +217,54 @@ function assertEqual(actual, expected, what) {
 export function metricValue(text, series) {
   const line = text.split('\n').find((l) => l.startsWith(series));
   return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
+// `connections` TLS clients that each announce a `bytes` body and send it
+// `chunk` bytes every `intervalMs` (a hostile client holding the injector's
+// buffers). Resolves {statuses (one per connection: the HTTP status, or
+// 'closed'), done (a promise of them all), stop()}.
+export async function startSlowSenders(port, ca, { connections, bytes, chunk = 64 * 1024, intervalMs = 100 }) {
+  const statuses = new Array(connections).fill(undefined);
+  const sockets = [];
+  const finished = [];
+  for (let i = 0; i < connections; i += 1) {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' });
+    sockets.push(socket);
+    finished.push(new Promise((resolve) => {
+      let received = '';
+      let timer;
+      const settle = (status) => {
+        clearInterval(timer);
+        if (statuses[i] === undefined) statuses[i] = status;
+        socket.destroy();
+        resolve();
+      };
+      socket.on('error', () => settle('closed'));
+      socket.on('close', () => settle('closed'));
+      socket.on('data', (data) => {
+        received += data.toString('latin1');
+        const match = received.match(/^HTTP\/1\.1 (\d{3})/);
+        if (match) settle(Number(match[1]));
+      });
+      socket.once('secureConnect', () => {
+        socket.write(`POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${bytes}\r\n\r\n{"a":"`);
+        let sent = 6;
+        timer = setInterval(() => {
+          const size = Math.min(chunk, bytes - sent - 2);
+          if (size <= 0) {
+            socket.write('"}');
+            clearInterval(timer);
+            return;
+          }
+          socket.write('x'.repeat(size));
+          sent += size;
+        }, intervalMs);
+      });
+    }));
+  }
+  return {
+    statuses,
+    done: Promise.all(finished),
+    stop() { for (const socket of sockets) socket.destroy(); return Promise.all(finished); },
+  };
 }

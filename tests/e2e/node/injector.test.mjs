@@ -18,7 +18,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { startAttacker } from './attacker.mjs';
 import {
   OPTED_IN, SecretVolume, admissionReview, appPod, applyAnswer, makePki, metricValue, patchOf, postReview,
-  startInjector,
+  startInjector, startSlowSenders,
 } from './injector.mjs';
 import { httpGet, until } from './sidecar.mjs';
 
@@ -195,6 +195,9 @@ describe('certificate rotation', () => {
   });
 });
 
+// The injector's resident memory now, KiB (Linux).
+const rssKiB = () => Number(fs.readFileSync(`/proc/${injector.pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)/m)[1]);
+
 // Resolves when `socket` closes; rejects after `ms`.
 function closedWithin(socket, ms, what) {
   return new Promise((resolve, reject) => {
@@ -235,6 +238,38 @@ describe('hostile clients', () => {
     await new Promise((resolve, reject) => { silent.once('secureConnect', resolve); silent.once('error', reject); });
     silent.write('POST /mutate HTTP/1.1\r\nHost: x\r\n');  // half a head, then nothing
     await closedWithin(silent, 20000, 'a TLS client stalled mid-request');
+  });
+
+  it('holds bounded memory while 40 connections each send a 4 MiB body slowly', async () => {
+    const rejectedBefore = metricValue((await httpGet(injector.http, '/metrics')).text,
+                                       'credsync_injector_requests_rejected_total{reason="memory"}') ?? 0;
+    // 40 x 4 MiB would be 160 MiB buffered; the budget (16 MiB) takes four.
+    const senders = await startSlowSenders(injector.port, pki.ca, { connections: 40, bytes: 4 * 1024 * 1024, chunk: 128 * 1024 });
+    let peakKiB = 0;
+    const watch = setInterval(() => { peakKiB = Math.max(peakKiB, rssKiB()); }, 50);
+    try {
+      await until(() => senders.statuses.filter((s) => s === 503).length >= 30, 'the senders beyond the budget refused', 10000);
+      // Refused at once, not left to time out: the budget is held.
+      const busy = await review(admissionReview(appPod(OPTED_IN)), { timeoutMs: 5000 });
+      assert.equal(busy.status, 503, busy.text);
+      assert.equal(busy.headers['retry-after'], '1');
+      await senders.done;  // the four admitted finish their bodies (answered 400: not a review)
+    } finally {
+      clearInterval(watch);
+      await senders.stop();
+    }
+    peakKiB = Math.max(peakKiB, rssKiB());
+    assert.ok(peakKiB < 100 * 1024, `injector RSS peaked at ${(peakKiB / 1024).toFixed(1)} MiB`);
+    const answered = senders.statuses.filter((s) => s === 400).length;
+    assert.ok(answered >= 1 && answered <= 4, `statuses: ${JSON.stringify(senders.statuses)}`);
+    const rejected = metricValue((await httpGet(injector.http, '/metrics')).text,
+                                 'credsync_injector_requests_rejected_total{reason="memory"}');
+    assert.ok(rejected - rejectedBefore >= 30, `rejected for memory: ${rejected - rejectedBefore}`);
+    // The budget is free again: a review is served.
+    const request = admissionReview(appPod(OPTED_IN));
+    const answer = await review(request);
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.json.response.uid, request.request.uid);
   });
 
   it('keeps answering while 500 idle connections and a connect storm hit the port', async () => {

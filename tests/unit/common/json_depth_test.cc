@@ -57,5 +57,20 @@ TEST(JsonDepthTest, RefusesHostileNesting) {
   EXPECT_TRUE(jsonDepthWithin(mixed, 40));
 }
 
+// Verifies jsonShapeWithin counts objects, arrays and commas outside
+// strings, the bound inclusive, and still bounds depth.
+TEST(JsonDepthTest, ShapeCountsNodes) {
+  EXPECT_TRUE(jsonShapeWithin("42", 1, 0));
+  EXPECT_TRUE(jsonShapeWithin(R"({"a":[1,2]})", 2, 3));  // { [ ,
+  EXPECT_FALSE(jsonShapeWithin(R"({"a":[1,2]})", 2, 2));
+  EXPECT_TRUE(jsonShapeWithin(R"({"a":"{[,,,]}"})", 1, 1));  // inside a string
+  EXPECT_FALSE(jsonShapeWithin("[[[]]]", 2, 100));
+  std::string empties = "[";
+  for (int i = 0; i < 1000; ++i) empties += "{},";
+  empties += "{}]";
+  EXPECT_TRUE(jsonShapeWithin(empties, 2, 2002));
+  EXPECT_FALSE(jsonShapeWithin(empties, 2, 2001));
+}
+
 }  // namespace
 }  // namespace credsync

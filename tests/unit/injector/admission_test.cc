@@ -160,6 +160,15 @@ TEST(AdmissionTest, MalformedBodies) {
   for (int i = 0; i < 62; ++i) nested = json{{"a", nested}};
   deep["request"]["object"]["metadata"]["x"] = nested;
   bodies.push_back(deep.dump());
+  // 2^18 empty objects (2^19 nodes) in a pod annotation's place: well under
+  // the body limit, but ~20 MiB once parsed.
+  json wide = good;
+  wide["request"]["object"]["metadata"]["x"] = json::array();
+  std::string wide_text = wide.dump();
+  std::string empties;
+  for (int i = 0; i < (1 << 18); ++i) empties += i == 0 ? "{}" : ",{}";
+  wide_text.replace(wide_text.find("\"x\":[]") + 5, 0, empties);
+  bodies.push_back(wide_text);
   for (const std::string& body : bodies) {
     const AdmissionAnswer answer = reviewAdmission(body, testSettings());
     EXPECT_EQ(answer.result, AdmissionResult::kMalformed) << body.substr(0, 200);
@@ -168,6 +177,8 @@ TEST(AdmissionTest, MalformedBodies) {
     EXPECT_THAT(answer.body, StartsWith("malformed AdmissionReview: "));
     EXPECT_EQ(answer.body.find('\n'), answer.body.size() - 1);
   }
+  EXPECT_THAT(reviewAdmission(wide_text, testSettings()).body,
+              HasSubstr("more than 262144 JSON objects, arrays and commas"));
 }
 
 // Verifies names from a hostile request cannot break the one-line summary

@@ -450,6 +450,81 @@ TEST_F(WebhookServerTest, BusyWorkersAnswer503) {
   EXPECT_EQ(statusOf(queued->readResponse()), 200);
 }
 
+// Verifies slow senders holding the body budget get a new request 503'd at
+// once (Retry-After, unread, connection closed, counted), and that it is
+// served once a slow body completes and its answer frees the budget.
+TEST_F(WebhookServerTest, BodyBudgetRefusesWhatDoesNotFit) {
+  WebhookServerOptions options;
+  options.max_body_bytes = 1000;
+  options.max_buffered_body_bytes = 2000;
+  const std::unique_ptr<WebhookServer> server = start(options);
+  ASSERT_NE(server, nullptr);
+  const std::string body = absl::StrCat("{\"x\":\"", std::string(992, 'x'), "\"}");
+  ASSERT_EQ(body.size(), 1000u);
+  std::vector<std::unique_ptr<TlsClient>> slow;
+  for (int i = 0; i < 2; ++i) {
+    slow.push_back(client(*server));
+    // The head and a tenth of the body, the rest held back.
+    ASSERT_TRUE(slow.back()->send(post(body).substr(0, post(body).size() - 900)));
+  }
+  ASSERT_TRUE(eventually([&] { return server->stats().buffered_body_bytes == 2000; }));
+
+  std::unique_ptr<TlsClient> refused = client(*server);
+  ASSERT_TRUE(refused->send(post("{}")));
+  const std::string response = refused->readResponse();
+  EXPECT_EQ(statusOf(response), 503);
+  EXPECT_THAT(response, HasSubstr("Retry-After: 1\r\n"));
+  EXPECT_THAT(response, HasSubstr("Connection: close\r\n"));
+  EXPECT_TRUE(refused->closedByPeer());
+  EXPECT_EQ(server->stats().rejected_memory, 1u);
+  EXPECT_EQ(handled_.load(), 0);
+
+  ASSERT_TRUE(slow[0]->send(post(body).substr(post(body).size() - 900)));
+  EXPECT_EQ(statusOf(slow[0]->readResponse()), 200);
+  EXPECT_EQ(server->stats().buffered_body_bytes, 1000u);
+  EXPECT_EQ(statusOf(postOnce(*server, "{}")), 200);
+  slow[1].reset();  // a client that goes away frees its reservation too
+  EXPECT_TRUE(eventually([&] { return server->stats().buffered_body_bytes == 0; }));
+  EXPECT_EQ(server->stats().rejected_memory, 1u);
+}
+
+// Verifies start() refuses a body limit the budget could never hold.
+TEST_F(WebhookServerTest, RefusesBodyLimitOverBudget) {
+  WebhookServerOptions options;
+  options.max_body_bytes = 2001;
+  options.max_buffered_body_bytes = 2000;
+  absl::StatusOr<std::unique_ptr<WebhookServer>> server =
+      WebhookServer::start(absl::StrCat(kLoopback, ":0"), handler_, *store_, time_source_, options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(server.status().message(), HasSubstr("max_buffered_body_bytes"));
+}
+
+// Verifies large bodies run on at most large_body_workers at once while
+// small ones go ahead on the other workers.
+TEST_F(WebhookServerTest, LargeBodiesHandledOneAtATime) {
+  WebhookServerOptions options;
+  options.workers = 3;
+  options.large_body_bytes = 3;  // "slow" (4 bytes) is large, "{}" small
+  options.large_body_workers = 1;
+  const std::unique_ptr<WebhookServer> server = start(options);
+  ASSERT_NE(server, nullptr);
+  std::unique_ptr<TlsClient> slow = client(*server);
+  ASSERT_TRUE(slow->send(post("slow")));
+  ASSERT_TRUE(eventually([this] { return slowStarted(); }));
+  std::unique_ptr<TlsClient> large = client(*server);
+  ASSERT_TRUE(large->send(post("{\"large\":1}")));
+  ASSERT_TRUE(eventually([&] { return server->stats().requests == 2; }));
+
+  EXPECT_EQ(statusOf(postOnce(*server, "{}")), 200);
+  EXPECT_EQ(handled_.load(), 2);  // slow and small; the large one waits
+
+  releaseSlow();
+  EXPECT_EQ(statusOf(slow->readResponse()), 200);
+  EXPECT_EQ(bodyOf(large->readResponse()), "POST /mutate {\"large\":1}");
+  EXPECT_EQ(handled_.load(), 3);
+}
+
 // Verifies TLS below 1.2 is refused and counted.
 TEST_F(WebhookServerTest, RefusesTlsBelow12) {
   const std::unique_ptr<WebhookServer> server = start();
