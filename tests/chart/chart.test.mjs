@@ -2223,7 +2223,7 @@ describe('injector (injector.enabled)', () => {
       assert.deepEqual(c.startupProbe.httpGet, { path: '/healthz', port: 'probes' });
       assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'probes' });
       assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'probes' });
-      assert.deepEqual(c.resources, { requests: { cpu: '20m', memory: '32Mi' }, limits: { memory: '128Mi' } });
+      assert.deepEqual(c.resources, { requests: { cpu: '20m', memory: '32Mi' }, limits: { memory: '192Mi' } });
       assert.deepEqual(c.volumeMounts, [{ name: 'tls', mountPath: INJECTOR_TLS_DIR, readOnly: true }]);
       assert.deepEqual(pod.volumes, [{ name: 'tls', secret: { secretName: `${INJECTOR}-tls`, defaultMode: 0o440 } }]);
       const flags = injectionFlags(dep);
