@@ -85,10 +85,12 @@ class InjectorMetrics {
     metrics::Counter& closed = scrape.addCounter(
         "credsync_injector_connections_closed_total",
         "Webhook connections closed by the injector: shed (to admit a newer one at the "
-        "connection limit), timeout (no handshake, whole request, or read answer in time), "
-        "tls_handshake_failed.",
+        "connection limit), body_budget (still receiving its body, to make room for a newer "
+        "request's in the bytes buffered at once), timeout (no handshake, whole request, or "
+        "read answer in time), tls_handshake_failed.",
         {"reason"});
     metrics::setCount(closed, {"shed"}, stats.shed);
+    metrics::setCount(closed, {"body_budget"}, stats.shed_for_body_budget);
     metrics::setCount(closed, {"timeout"}, stats.timed_out);
     metrics::setCount(closed, {"tls_handshake_failed"}, stats.tls_handshake_failed);
     metrics::setCount(
@@ -101,7 +103,8 @@ class InjectorMetrics {
         scrape.addCounter("credsync_injector_requests_rejected_total",
                           "Requests answered 503: busy (whole, and every worker was busy and "
                           "the queue full) or memory (its body did not fit in the bytes the "
-                          "server buffers at once; refused unread).",
+                          "server buffers at once, held by bodies already whole; refused "
+                          "unread).",
                           {"reason"});
     metrics::setCount(rejected, {"busy"}, stats.rejected_busy);
     metrics::setCount(rejected, {"memory"}, stats.rejected_memory);

@@ -244,6 +244,7 @@ class WebhookServer::Impl {
     MonotonicTime deadline;
     std::list<uint64_t>* list = nullptr;  // idle_ or pending_, while in one
     std::list<uint64_t>::iterator position;
+    std::list<uint64_t>::iterator receiving;  // in receiving_ while reserved > 0
   };
 
   struct Job {
@@ -594,6 +595,10 @@ class WebhookServer::Impl {
         return false;
       }
       connection.reserved = connection.head->content_length;
+      if (connection.reserved > 0) {
+        connection.receiving = receiving_.insert(receiving_.end(), connection.id);
+        receiving_bytes_ += connection.reserved;
+      }
       // Grown once (within the reservation), not by doubling as bytes arrive.
       connection.input.reserve(connection.reserved);
     }
@@ -612,6 +617,7 @@ class WebhookServer::Impl {
       job.request.body = connection.input.substr(0, length);
       connection.input = connection.input.substr(length);  // pipelined; a fresh, small buffer
     }
+    stopReceiving(connection);
     job.reserved = std::exchange(connection.reserved, 0);
     job.large = length > options_.large_body_bytes;
     job.close_after =
@@ -671,16 +677,56 @@ class WebhookServer::Impl {
     return parsed;
   }
 
-  // Reserves `length` bytes of max_buffered_body_bytes; false (counted)
-  // when they do not fit.
+  // Reserves `length` bytes of max_buffered_body_bytes. When they do not
+  // fit, connections still receiving their bodies are closed, oldest
+  // reservation first, until they do: as at the connection limit, the one
+  // waiting longest makes room, so slow senders cannot hold the budget
+  // against the API server's whole reviews for a request deadline. Bodies
+  // that are whole (queued or being reviewed) are never closed for it; false
+  // (counted) when what they hold leaves no room, and then nothing is
+  // closed. Only the loop thread reserves and releases, so the room seen
+  // here is still there after the closes.
   bool reserveBody(size_t length) {
-    MutexLock lock(&mutex_);
-    if (length > options_.max_buffered_body_bytes - stats_.buffered_body_bytes) {
-      ++stats_.rejected_memory;
-      return false;
+    size_t room = 0;
+    {
+      MutexLock lock(&mutex_);
+      room = options_.max_buffered_body_bytes - stats_.buffered_body_bytes;
+      if (length > room + receiving_bytes_) {
+        ++stats_.rejected_memory;
+        return false;
+      }
     }
+    while (length > room) {
+      const uint64_t oldest = receiving_.front();
+      room += connections_.at(oldest).reserved;
+      shedForBody(oldest);
+    }
+    MutexLock lock(&mutex_);
     stats_.buffered_body_bytes += length;
     return true;
+  }
+
+  void shedForBody(uint64_t id) {
+    uint64_t shed = 0;
+    {
+      // Counted before the client can see the close.
+      MutexLock lock(&mutex_);
+      shed = ++stats_.shed_for_body_budget;
+    }
+    closeConnection(id);
+    if (body_budget_warning_.due(time_source_.monotonicTime())) {
+      log::warn("webhook server body budget full; closing the connections receiving bodies longest",
+                {{"address", descriptors_->address()},
+                 {"max_buffered_body_bytes", options_.max_buffered_body_bytes},
+                 {"shed_total", static_cast<unsigned long>(shed)}});
+    }
+  }
+
+  // The body is whole or the connection closes: it no longer receives one.
+  void stopReceiving(Connection& connection) {
+    if (connection.reserved == 0) return;
+    receiving_.erase(connection.receiving);
+    receiving_bytes_ -= connection.reserved;
   }
 
   void releaseBody(size_t& reserved) {
@@ -843,6 +889,7 @@ class WebhookServer::Impl {
     auto found = connections_.find(id);
     if (found == connections_.end()) return;
     unwait(found->second);
+    stopReceiving(found->second);
     releaseBody(found->second.reserved);  // a body being handled holds its own
     found->second.ssl.reset();
     close(found->second.fd);  // also leaves the epoll set
@@ -870,10 +917,15 @@ class WebhookServer::Impl {
   std::list<uint64_t> idle_;      // kIdle, by idle_timeout deadline
   std::list<uint64_t> pending_;   // kHandshake, kRequest, kAnswering, by request_timeout deadline
   std::vector<uint64_t> resume_;  // answered; read what is buffered
+  // Connections holding a reservation for a body still arriving, in the
+  // order they reserved it, and the bytes they hold.
+  std::list<uint64_t> receiving_;
+  size_t receiving_bytes_ = 0;
   uint64_t next_id_ = server::kFirstConnectionEventId;
   bool draining_ = false;
   MonotonicTime drain_deadline_;
   log::Occasionally shed_warning_{kWarningInterval};
+  log::Occasionally body_budget_warning_{kWarningInterval};
   log::Occasionally handshake_warning_{kWarningInterval};
 
   std::thread loop_;

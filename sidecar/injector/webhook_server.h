@@ -50,8 +50,13 @@ struct WebhookServerOptions {
   // Body bytes held at once, over every connection: a request's
   // Content-Length is reserved when its head arrives, before its body is
   // read, and released when its answer is handed back or its connection
-  // closes. A request that does not fit gets 503 with Retry-After: 1,
-  // unread (connection closed). 16 MiB: four bodies at the limit (one per
+  // closes. When a request does not fit, connections still receiving their
+  // bodies are closed, oldest reservation first, until it does (as at
+  // max_connections, the one waiting longest makes room): slow senders
+  // holding the budget delay no review the API server sends whole. Only
+  // when bodies already whole (queued or being handled) leave no room does
+  // the request get 503 with Retry-After: 1, unread (connection closed),
+  // and nothing is closed for it. 16 MiB: four bodies at the limit (one per
   // default worker), or thousands of the few-KiB reviews the API server
   // sends; many slow senders can then hold 16 MiB, never gigabytes. Must be
   // at least max_body_bytes (start() refuses otherwise).
@@ -82,13 +87,17 @@ struct WebhookServerStats {
   uint64_t accepted = 0;
   uint64_t requests = 0;  // whole requests handed to the handler
   uint64_t shed = 0;      // closed to admit a newer one at max_connections
+  // Closed while receiving a body, to make room in max_buffered_body_bytes
+  // for a newer request's.
+  uint64_t shed_for_body_budget = 0;
   // Closed for not finishing the handshake, a request, or reading an
   // answer within request_timeout (idle keep-alive expiry is not counted).
   uint64_t timed_out = 0;
   uint64_t tls_handshake_failed = 0;
   uint64_t refused_for_descriptors = 0;
   uint64_t rejected_busy = 0;  // 503: every worker busy and the queue full
-  // 503: its Content-Length did not fit in max_buffered_body_bytes.
+  // 503: its Content-Length did not fit in max_buffered_body_bytes, even
+  // after closing every connection still receiving a body.
   uint64_t rejected_memory = 0;
 };
 
@@ -98,9 +107,10 @@ struct WebhookServerStats {
 // connection closed), a POST without Content-Length or with
 // Transfer-Encoding (chunked) 411, a Content-Type other than
 // application/json 415, a malformed head 400, a head over 16 KiB 431, a
-// body that does not fit in what is left of max_buffered_body_bytes 503
-// (Retry-After: 1); each of these closes the connection after its answer,
-// since a body it did not read may follow. A whole request that finds every worker busy and
+// body that does not fit in what bodies already whole leave of
+// max_buffered_body_bytes 503 (Retry-After: 1); each of these closes the
+// connection after its answer, since a body it did not read may follow. A
+// whole request that finds every worker busy and
 // max_queued_requests waiting gets 503 with Retry-After: 1. "Expect:
 // 100-continue" gets no interim answer (a client sends its body after its
 // own short wait, as RFC 9110 allows). Keep-alive: up to 1000 requests a
@@ -120,8 +130,8 @@ struct WebhookServerStats {
 // and connections already open keep the one they started with, so a
 // rotation fails no request. Bounded: connections (shedding), the
 // descriptor reserve, head and body size, time per handshake, request and
-// answer, queued requests, body bytes held at once, and large bodies
-// handled at once. Thread-safe.
+// answer, queued requests, body bytes held at once (shedding the oldest
+// bodies still arriving), and large bodies handled at once. Thread-safe.
 class WebhookServer {
  public:
   // Binds `address`, "host:port" (port 0 picks a free one), and serves on

@@ -241,19 +241,23 @@ describe('hostile clients', () => {
   });
 
   it('holds bounded memory while 40 connections each send a 4 MiB body slowly', async () => {
-    const rejectedBefore = metricValue((await httpGet(injector.http, '/metrics')).text,
-                                       'credsync_injector_requests_rejected_total{reason="memory"}') ?? 0;
-    // 40 x 4 MiB would be 160 MiB buffered; the budget (16 MiB) takes four.
+    const metricsText = async () => (await httpGet(injector.http, '/metrics')).text;
+    const rejectedBefore = metricValue(await metricsText(), 'credsync_injector_requests_rejected_total{reason="memory"}') ?? 0;
+    const shedBefore = metricValue(await metricsText(), 'credsync_injector_connections_closed_total{reason="body_budget"}') ?? 0;
+    // 40 x 4 MiB would be 160 MiB buffered; the budget (16 MiB) takes four,
+    // and each new head closes the sender that reserved longest ago.
     const senders = await startSlowSenders(injector.port, pki.ca, { connections: 40, bytes: 4 * 1024 * 1024, chunk: 128 * 1024 });
     let peakKiB = 0;
     const watch = setInterval(() => { peakKiB = Math.max(peakKiB, rssKiB()); }, 50);
     try {
-      await until(() => senders.statuses.filter((s) => s === 503).length >= 30, 'the senders beyond the budget refused', 10000);
-      // Refused at once, not left to time out: the budget is held.
-      const busy = await review(admissionReview(appPod(OPTED_IN)), { timeoutMs: 5000 });
-      assert.equal(busy.status, 503, busy.text);
-      assert.equal(busy.headers['retry-after'], '1');
-      await senders.done;  // the four admitted finish their bodies (answered 400: not a review)
+      await until(() => senders.statuses.filter((s) => s === 'closed').length >= 30, 'the oldest senders closed for the budget', 10000);
+      // The survivors hold the whole budget, still sending: a review the API
+      // server sends whole is served at once, the oldest survivor closed for it.
+      const request = admissionReview(appPod(OPTED_IN));
+      const during = await review(request, { timeoutMs: 5000 });
+      assert.equal(during.status, 200, during.text);
+      assert.equal(during.json.response.uid, request.request.uid);
+      await senders.done;  // the survivors finish their bodies (answered 400: not a review)
     } finally {
       clearInterval(watch);
       await senders.stop();
@@ -262,9 +266,11 @@ describe('hostile clients', () => {
     assert.ok(peakKiB < 100 * 1024, `injector RSS peaked at ${(peakKiB / 1024).toFixed(1)} MiB`);
     const answered = senders.statuses.filter((s) => s === 400).length;
     assert.ok(answered >= 1 && answered <= 4, `statuses: ${JSON.stringify(senders.statuses)}`);
-    const rejected = metricValue((await httpGet(injector.http, '/metrics')).text,
-                                 'credsync_injector_requests_rejected_total{reason="memory"}');
-    assert.ok(rejected - rejectedBefore >= 30, `rejected for memory: ${rejected - rejectedBefore}`);
+    assert.ok(!senders.statuses.includes(503), `statuses: ${JSON.stringify(senders.statuses)}`);
+    const after = await metricsText();
+    const shed = metricValue(after, 'credsync_injector_connections_closed_total{reason="body_budget"}') - shedBefore;
+    assert.ok(shed >= 31, `closed for the body budget: ${shed}`);
+    assert.equal(metricValue(after, 'credsync_injector_requests_rejected_total{reason="memory"}') ?? 0, rejectedBefore);
     // The budget is free again: a review is served.
     const request = admissionReview(appPod(OPTED_IN));
     const answer = await review(request);

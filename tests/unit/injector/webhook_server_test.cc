@@ -450,10 +450,10 @@ TEST_F(WebhookServerTest, BusyWorkersAnswer503) {
   EXPECT_EQ(statusOf(queued->readResponse()), 200);
 }
 
-// Verifies slow senders holding the body budget get a new request 503'd at
-// once (Retry-After, unread, connection closed, counted), and that it is
-// served once a slow body completes and its answer frees the budget.
-TEST_F(WebhookServerTest, BodyBudgetRefusesWhatDoesNotFit) {
+// Verifies a request whose body does not fit in the budget closes the
+// connection that reserved longest ago while still receiving its body, and
+// is served at once.
+TEST_F(WebhookServerTest, BodyBudgetShedsOldestSlowSender) {
   WebhookServerOptions options;
   options.max_body_bytes = 1000;
   options.max_buffered_body_bytes = 2000;
@@ -462,28 +462,63 @@ TEST_F(WebhookServerTest, BodyBudgetRefusesWhatDoesNotFit) {
   const std::string body = absl::StrCat("{\"x\":\"", std::string(992, 'x'), "\"}");
   ASSERT_EQ(body.size(), 1000u);
   std::vector<std::unique_ptr<TlsClient>> slow;
-  for (int i = 0; i < 2; ++i) {
+  for (size_t i = 1; i <= 2; ++i) {
     slow.push_back(client(*server));
-    // The head and a tenth of the body, the rest held back.
+    // The head and a tenth of the body, the rest held back; one at a time,
+    // so that slow[0] reserved first.
     ASSERT_TRUE(slow.back()->send(post(body).substr(0, post(body).size() - 900)));
+    ASSERT_TRUE(eventually([&] { return server->stats().buffered_body_bytes == 1000 * i; }));
   }
-  ASSERT_TRUE(eventually([&] { return server->stats().buffered_body_bytes == 2000; }));
 
+  EXPECT_EQ(bodyOf(postOnce(*server, "{}")), "POST /mutate {}");
+  EXPECT_TRUE(slow[0]->closedByPeer());
+  EXPECT_EQ(server->stats().shed_for_body_budget, 1u);
+  EXPECT_EQ(server->stats().rejected_memory, 0u);
+  EXPECT_TRUE(eventually([&] { return server->stats().buffered_body_bytes == 1000; }));
+
+  // Room enough beside slow[1]: nobody is closed for it.
+  EXPECT_EQ(statusOf(postOnce(*server, body)), 200);
+  ASSERT_TRUE(slow[1]->send(post(body).substr(post(body).size() - 900)));
+  EXPECT_EQ(statusOf(slow[1]->readResponse()), 200);
+  EXPECT_EQ(server->stats().shed_for_body_budget, 1u);
+  EXPECT_TRUE(eventually([&] { return server->stats().buffered_body_bytes == 0; }));
+  EXPECT_EQ(handled_.load(), 3);
+}
+
+// Verifies whole bodies being reviewed are never closed for the budget: a
+// request they leave no room for gets 503 unread (and nothing is closed in
+// vain for it), while one that closing a receiving connection makes room for
+// is served.
+TEST_F(WebhookServerTest, BodyBudgetRefusesWhatWholeBodiesHold) {
+  WebhookServerOptions options;
+  options.max_body_bytes = 4;
+  options.max_buffered_body_bytes = 6;
+  const std::unique_ptr<WebhookServer> server = start(options);
+  ASSERT_NE(server, nullptr);
+  std::unique_ptr<TlsClient> reviewed = client(*server);
+  ASSERT_TRUE(reviewed->send(post("slow")));  // whole; its handler blocks
+  ASSERT_TRUE(eventually([this] { return slowStarted(); }));
+  std::unique_ptr<TlsClient> receiving = client(*server);
+  ASSERT_TRUE(receiving->send(post("{}").substr(0, post("{}").size() - 1)));
+  ASSERT_TRUE(eventually([&] { return server->stats().buffered_body_bytes == 6; }));
+
+  // 4 bytes: the 2 the receiving connection holds would not make room.
   std::unique_ptr<TlsClient> refused = client(*server);
-  ASSERT_TRUE(refused->send(post("{}")));
+  ASSERT_TRUE(refused->send(post("{\"\"}")));
   const std::string response = refused->readResponse();
   EXPECT_EQ(statusOf(response), 503);
   EXPECT_THAT(response, HasSubstr("Retry-After: 1\r\n"));
   EXPECT_THAT(response, HasSubstr("Connection: close\r\n"));
   EXPECT_TRUE(refused->closedByPeer());
   EXPECT_EQ(server->stats().rejected_memory, 1u);
-  EXPECT_EQ(handled_.load(), 0);
+  EXPECT_EQ(server->stats().shed_for_body_budget, 0u);
 
-  ASSERT_TRUE(slow[0]->send(post(body).substr(post(body).size() - 900)));
-  EXPECT_EQ(statusOf(slow[0]->readResponse()), 200);
-  EXPECT_EQ(server->stats().buffered_body_bytes, 1000u);
+  // 2 bytes: closing the receiving connection makes room; the review stays.
   EXPECT_EQ(statusOf(postOnce(*server, "{}")), 200);
-  slow[1].reset();  // a client that goes away frees its reservation too
+  EXPECT_TRUE(receiving->closedByPeer());
+  EXPECT_EQ(server->stats().shed_for_body_budget, 1u);
+  releaseSlow();
+  EXPECT_EQ(statusOf(reviewed->readResponse()), 200);
   EXPECT_TRUE(eventually([&] { return server->stats().buffered_body_bytes == 0; }));
   EXPECT_EQ(server->stats().rejected_memory, 1u);
 }
