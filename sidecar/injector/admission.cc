@@ -54,7 +54,7 @@ std::string stringOr(const json& object, const char* name, const char* fallback)
 
 // The answer to a well-formed review, with `response` completed.
 AdmissionAnswer answered(AdmissionResult result, const std::string& uid, json response,
-                         std::string summary, bool dry_run) {
+                         const std::string& summary, bool dry_run) {
   response["uid"] = uid;
   AdmissionAnswer answer;
   answer.result = result;
@@ -69,7 +69,7 @@ AdmissionAnswer answered(AdmissionResult result, const std::string& uid, json re
   return answer;
 }
 
-AdmissionAnswer denied(const std::string& uid, absl::string_view reason, std::string where,
+AdmissionAnswer denied(const std::string& uid, absl::string_view reason, const std::string& where,
                        bool dry_run) {
   const std::string message = oneLine(reason, 1024);
   return answered(AdmissionResult::kDenied, uid,

@@ -742,6 +742,8 @@ class WebhookServer::Impl {
 
   void dispatch(Connection& connection, Job job) {
     bool queued = false;
+    // What a refused job had reserved; a queued one releases its own.
+    size_t refused_reserved = 0;
     {
       MutexLock lock(&mutex_);
       ++stats_.requests;
@@ -750,10 +752,11 @@ class WebhookServer::Impl {
         queued = true;
       } else {
         ++stats_.rejected_busy;
+        refused_reserved = job.reserved;
       }
     }
     if (!queued) {
-      releaseBody(job.reserved);
+      releaseBody(refused_reserved);
       answer(connection, answerBytes(503, kTextContentType, "busy\n", false, "Retry-After: 1\r\n"),
              false);
       return;
