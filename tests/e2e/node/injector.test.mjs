@@ -22,6 +22,12 @@ import {
 } from './injector.mjs';
 import { httpGet, until } from './sidecar.mjs';
 
+// Under AddressSanitizer (the ASan tree runs this file too) the shadow
+// memory and the quarantine of freed buffers make RSS meaningless as a
+// bound; the release tree's run holds the injector to it.
+const ASAN_BUILD = fs.readFileSync(process.env.CREDSYNC_BIN).includes('__asan_init');
+const MAX_PEAK_KIB = ASAN_BUILD ? Infinity : 100 * 1024;
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-injector-'));
 const pki = makePki(path.join(dir, 'pki'));
 const first = pki.issue('first');
@@ -263,7 +269,7 @@ describe('hostile clients', () => {
       await senders.stop();
     }
     peakKiB = Math.max(peakKiB, rssKiB());
-    assert.ok(peakKiB < 100 * 1024, `injector RSS peaked at ${(peakKiB / 1024).toFixed(1)} MiB`);
+    assert.ok(peakKiB < MAX_PEAK_KIB, `injector RSS peaked at ${(peakKiB / 1024).toFixed(1)} MiB`);
     const answered = senders.statuses.filter((s) => s === 400).length;
     assert.ok(answered >= 1 && answered <= 4, `statuses: ${JSON.stringify(senders.statuses)}`);
     assert.ok(!senders.statuses.includes(503), `statuses: ${JSON.stringify(senders.statuses)}`);
