@@ -35,6 +35,7 @@ import {
   OPTED_IN, SecretVolume, admissionReview, appPod, makePki, postReview, startInjector, startSlowSenders,
 } from '../tests/e2e/node/injector.mjs';
 import { sample } from './lib/proc.mjs';
+import { percentile } from './lib/stats.mjs';
 
 const smoke = process.argv.includes('--smoke');
 const REVIEWS = Number(process.env.INJECTOR_REVIEWS || (smoke ? 20 : 2000));
@@ -42,8 +43,6 @@ const LARGE = process.env.INJECTOR_LARGE === '1';
 const LARGE_REVIEWS = Number(process.env.INJECTOR_LARGE_REVIEWS || (smoke ? 2 : 10));
 const MAX_BODY = 4 * 1024 * 1024;
 
-// Nearest-rank percentile of sorted `values`.
-const percentile = (values, p) => values[Math.min(values.length - 1, Math.ceil((p / 100) * values.length) - 1)];
 
 function largePod() {
   const pod = appPod(OPTED_IN);

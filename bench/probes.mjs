@@ -22,6 +22,7 @@ import {
   IMAGE_ENV, httpGet, setUpRrsaWorld, startSidecar, waitForFile, writeConfig,
 } from '../tests/e2e/node/sidecar.mjs';
 import { sample } from './lib/proc.mjs';
+import { percentile } from './lib/stats.mjs';
 
 const smoke = process.argv.includes('--smoke');
 const PROBES = Number(process.env.PROBES_COUNT || (smoke ? 10 : 300));
@@ -29,8 +30,6 @@ const HELD = (process.env.PROBES_HELD || (smoke ? '0,50' : '0,1000,5000,10000'))
   .split(',').map(Number);
 const SECRET = 'acs/ram/user/probes-app';
 
-// Nearest-rank percentile of sorted `values`.
-const percentile = (values, p) => values[Math.min(values.length - 1, Math.ceil((p / 100) * values.length) - 1)];
 
 async function measure(address) {
   const latencies = [];

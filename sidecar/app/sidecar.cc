@@ -182,6 +182,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::create(const config::Config& c
         metrics->hookRun(hook, result, took);
       });
   sidecar->engine_->addListener(sidecar->hooks_.get());
+  if (config.local_api.enabled()) sidecar->engine_->addListener(&sidecar->published_);
 
   std::vector<std::string> profiles;
   for (const auto& profile : config.profiles) profiles.push_back(profile.name);
@@ -251,7 +252,44 @@ absl::Status Sidecar::startServing() {
     probes_ = *std::move(probes);
     log::info("http listening", {{"address", probes_->address()}});
   }
+  if (config_.local_api.enabled()) {
+    if (absl::Status status = startLocalApi(); !status.ok()) return status;
+  }
   hooks_->start();
+  return absl::OkStatus();
+}
+
+absl::Status Sidecar::startLocalApi() {
+  const config::LocalApiConfig& local_api = config_.local_api;
+  absl::StatusOr<localapi::LocalApiSecrets> secrets =
+      localapi::readLocalApiSecrets(local_api, config::processEnvironment());
+  if (!secrets.ok()) return secrets.status();
+  const bool kms_agent = secrets->kms_agent_token.has_value();
+  metrics::SidecarMetrics* metrics = metrics_.get();
+  local_api_ = std::make_unique<localapi::LocalApiHandler>(
+      config_.profiles, *std::move(secrets), local_api.refetch_within, published_, *time_source_,
+      [metrics](absl::string_view api, int status) { metrics->localApiRequest(api, status); });
+  server::ProbeHandlers handlers;
+  localapi::LocalApiHandler* handler = local_api_.get();
+  handlers.other = [handler](const httplib::Request& request, httplib::Response& response) {
+    handler->handle(request, response);
+  };
+  absl::StatusOr<std::unique_ptr<server::ProbeServer>> server =
+      server::ProbeServer::start(local_api.listen, std::move(handlers), *time_source_);
+  if (!server.ok()) {
+    return absl::Status(server.status().code(),
+                        absl::StrCat("local_api.listen: ", server.status().message()));
+  }
+  local_api_server_ = *std::move(server);
+  // Where the secrets came from, never what they are.
+  log::info("local api listening",
+            {{"address", local_api_server_->address()},
+             {"credentials_uri", "/<path secret>/v1/credentials/<profile>"},
+             {"path_secret_from", local_api.path_secret_file.empty()
+                                      ? absl::StrCat("$", local_api.path_secret_env)
+                                      : local_api.path_secret_file},
+             {"kms_agent_api", kms_agent ? "on" : "off"},
+             {"refetch_within", absl::FormatDuration(local_api.refetch_within)}});
   return absl::OkStatus();
 }
 
@@ -262,6 +300,7 @@ void Sidecar::stop(absl::Duration grace) {
   // nothing new can arrive now.
   if (refresher_ != nullptr) refresher_->stop();
   if (probes_ != nullptr) probes_->stop();
+  if (local_api_server_ != nullptr) local_api_server_->stop();
   runner_->stop();
   // After the runner: no change can arrive any more.
   if (hooks_ != nullptr) hooks_->stop(grace);
@@ -326,6 +365,12 @@ std::string Sidecar::renderMetrics() const {
     const server::ProbeServerStats probes = probes_->stats();
     state.listeners.push_back({"http", probes.open_connections, probes.accepted, probes.shed,
                                probes.timed_out, probes.refused_for_descriptors, 0});
+  }
+  if (local_api_server_ != nullptr) {
+    const server::ProbeServerStats local_api = local_api_server_->stats();
+    state.listeners.push_back({"local_api", local_api.open_connections, local_api.accepted,
+                               local_api.shed, local_api.timed_out,
+                               local_api.refused_for_descriptors, 0});
   }
   return metrics_->render(state, time_source_->systemTime());
 }

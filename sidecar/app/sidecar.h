@@ -22,6 +22,7 @@
 #include "sidecar/http/client.h"
 #include "sidecar/http/curl_client.h"
 #include "sidecar/identity/credential_provider.h"
+#include "sidecar/localapi/local_api.h"
 #include "sidecar/metrics/sidecar_metrics.h"
 #include "sidecar/output/atomic_writer.h"
 #include "sidecar/server/control_service.h"
@@ -58,10 +59,10 @@ class Sidecar {
       const TransportFactory& make_transport = http::makeCurlClient);
   ~Sidecar();
 
-  // Opens the control socket, the optional TCP listener and the HTTP port,
-  // and starts the change hooks (only `run` has them: `sync --once` runs
-  // none). Call before runner().start(): binding the socket narrows the
-  // umask for an instant, which must not overlap file writes.
+  // Opens the control socket, the optional TCP listener, the HTTP port and
+  // the loopback local API (reading its secrets), and starts the change hooks (only `run` has them:
+  // `sync --once` runs none). Call before runner().start(): binding the socket narrows the umask
+  // for an instant, which must not overlap file writes.
   absl::Status startServing();
   // Ends Watch streams, stops the listeners (calls in flight get `grace`),
   // the scheduler, and the hooks (a running command gets `grace`, then is
@@ -80,6 +81,7 @@ class Sidecar {
 
  private:
   Sidecar() = default;
+  absl::Status startLocalApi();
 
   config::Config config_;
   const TimeSource* time_source_ = nullptr;
@@ -114,6 +116,11 @@ class Sidecar {
   std::unique_ptr<server::ControlService> control_;
   std::unique_ptr<server::GrpcServer> grpc_;
   std::unique_ptr<server::ProbeServer> probes_;
+  // The loopback local API (local_api.listen): its view of the published
+  // files, and its listener (the probe server's loop with another handler).
+  localapi::PublishedStore published_;
+  std::unique_ptr<localapi::LocalApiHandler> local_api_;
+  std::unique_ptr<server::ProbeServer> local_api_server_;
 };
 
 }  // namespace credsync::app

@@ -69,4 +69,42 @@ bool isListenAddress(absl::string_view address) {
   return number <= 65535;
 }
 
+bool isLoopbackHost(absl::string_view host) {
+  if (absl::EqualsIgnoreCase(host, "localhost")) return true;
+  if (host == "::1" || host == "[::1]") return true;
+  // Exactly four decimal octets, the first 127, none with a leading zero
+  // (which some resolvers read as octal).
+  int octets = 0;
+  int first = -1;
+  for (absl::string_view rest = host; octets < 4;) {
+    const size_t dot = rest.find('.');
+    const absl::string_view part = rest.substr(0, dot);
+    if (part.empty() || part.size() > 3 || (part.size() > 1 && part[0] == '0')) return false;
+    int value = 0;
+    for (const char c : part) {
+      if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+      value = value * 10 + (c - '0');
+    }
+    if (value > 255) return false;
+    if (octets == 0) first = value;
+    ++octets;
+    if (dot == absl::string_view::npos) {
+      rest = {};
+      break;
+    }
+    rest.remove_prefix(dot + 1);
+    if (octets == 4) return false;  // a fifth part
+  }
+  return octets == 4 && first == 127;
+}
+
+absl::string_view authorityHost(absl::string_view authority) {
+  if (absl::StartsWith(authority, "[")) {
+    const size_t close = authority.find(']');
+    return close == absl::string_view::npos ? authority : authority.substr(0, close + 1);
+  }
+  const size_t colon = authority.find(':');
+  return colon == absl::string_view::npos ? authority : authority.substr(0, colon);
+}
+
 }  // namespace credsync

@@ -29,4 +29,14 @@ bool isRamArn(absl::string_view arn, absl::string_view kind);
 // brackets.
 bool isListenAddress(absl::string_view address);
 
+// Whether `host` names this machine's loopback interface and nothing else:
+// "localhost", a dotted-quad 127.0.0.0/8 address, or "::1" (bare or in
+// brackets). Case-insensitive. A name that would need DNS (other than
+// localhost) is not loopback: DNS can point it anywhere.
+bool isLoopbackHost(absl::string_view host);
+
+// The host of a "host[:port]" authority (an HTTP Host header, a listen
+// address): "[::1]:80" -> "[::1]", "127.0.0.1" -> "127.0.0.1".
+absl::string_view authorityHost(absl::string_view authority);
+
 }  // namespace credsync

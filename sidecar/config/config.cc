@@ -66,6 +66,8 @@ absl::StatusOr<Config> buildConfig(const RawConfig& raw_config) {
       !status.ok()) {
     return status;
   }
+  if (absl::Status status = loading::readLocalApi(raw_config, config.local_api); !status.ok())
+    return status;
   if (const RawValue* raw = raw_config.find("log.level")) {
     absl::StatusOr<log::Level> level = log::parseLevel(raw->text);
     if (!level.ok())

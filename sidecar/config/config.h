@@ -208,6 +208,32 @@ struct ControlConfig {
   absl::Duration refresh_timeout = absl::Seconds(30);
 };
 
+// local_api: the loopback HTTP listener in the pod that serves the official
+// SDKs' credentials URI (ALIBABA_CLOUD_CREDENTIALS_URI) and, with a token,
+// the KMS Agent's API (docs/local-api.md). Off while `listen` is empty.
+struct LocalApiConfig {
+  // local_api.listen: "host:port" on a loopback host (127.0.0.0/8, ::1,
+  // localhost); port 0 picks a free one (logged).
+  std::string listen;
+  // The unguessable first path segment, read at start: from the file
+  // local_api.path_secret_file, or the variable local_api.path_secret_env.
+  // Exactly one of the two is set when `listen` is.
+  std::string path_secret_file;
+  std::string path_secret_env;
+  // local_api.refetch_within: every SDK asks again at most this long after
+  // a change reaches the file (it sets each document's Expiration).
+  absl::Duration refetch_within = absl::Seconds(60);
+  // local_api.kms_agent_token_file / kms_agent_token_env: the KMS Agent
+  // API's token (X-KMS-Token); at most one, and that API is off without one.
+  std::string kms_agent_token_file;
+  std::string kms_agent_token_env;
+
+  bool enabled() const { return !listen.empty(); }
+  bool kmsAgentEnabled() const {
+    return !kms_agent_token_file.empty() || !kms_agent_token_env.empty();
+  }
+};
+
 // hooks[]: what to do after each change of the published output
 // (docs/configuration.md#hooks-what-to-do-after-each-change): signal a
 // process in the pod, or run a command. Exactly one of the two kinds.
@@ -237,6 +263,7 @@ struct Config {
   OutputConfig output;
   RefreshConfig refresh;
   ControlConfig control;
+  LocalApiConfig local_api;
   log::Level log_level = log::Level::kInfo;  // log.level
   std::vector<HookConfig> hooks;             // in the order they run
 };

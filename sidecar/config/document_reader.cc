@@ -11,8 +11,8 @@
 namespace credsync::config::loading {
 namespace {
 
-constexpr const char* kSections[] = {"identity", "kms",     "tls",     "http",
-                                     "output",   "refresh", "control", "log"};
+constexpr const char* kSections[] = {"identity", "kms",     "tls",       "http", "output",
+                                     "refresh",  "control", "local_api", "log"};
 constexpr const char* kProfileKeys[] = {"name",    "secret_name", "version_stage",
                                         "default", "required",    "kind",
                                         "format",  "file",        "file_prefix"};

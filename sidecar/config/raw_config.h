@@ -88,6 +88,12 @@ inline constexpr KeySpec kKeys[] = {
     {"control.token_file", nullptr, false},
     {"control.http_address", nullptr, false},
     {"control.refresh_timeout", nullptr, false},
+    {"local_api.listen", nullptr, false},
+    {"local_api.path_secret_file", nullptr, false},
+    {"local_api.path_secret_env", nullptr, false},
+    {"local_api.refetch_within", nullptr, false},
+    {"local_api.kms_agent_token_file", nullptr, false},
+    {"local_api.kms_agent_token_env", nullptr, false},
     {"log.level", nullptr, false},
 };
 

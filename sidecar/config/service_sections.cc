@@ -189,4 +189,95 @@ absl::Status readControl(const RawConfig& raw_config, const OutputConfig& output
                                  control.refresh_timeout);
 }
 
+namespace {
+
+// An absolute file path, or an environment variable name: what a *_file or
+// *_env key may hold.
+absl::Status readSourcePath(const RawConfig& raw_config, absl::string_view key, std::string& out) {
+  const RawValue* raw = raw_config.find(key);
+  if (raw == nullptr || raw->text.empty()) return absl::OkStatus();
+  if (!absl::StartsWith(raw->text, "/") || hasControlOrSpace(raw->text)) {
+    return invalid(key, "must be an absolute path", *raw);
+  }
+  out = raw->text;
+  return absl::OkStatus();
+}
+
+absl::Status readVariableName(const RawConfig& raw_config, absl::string_view key,
+                              std::string& out) {
+  const RawValue* raw = raw_config.find(key);
+  if (raw == nullptr || raw->text.empty()) return absl::OkStatus();
+  const bool valid = !absl::ascii_isdigit(static_cast<unsigned char>(raw->text[0])) &&
+                     absl::c_all_of(raw->text, [](char c) {
+                       return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_';
+                     });
+  if (!valid)
+    return invalid(key, "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", *raw);
+  out = raw->text;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status readLocalApi(const RawConfig& raw_config, LocalApiConfig& local_api) {
+  if (absl::Status status = readListenAddress(raw_config, "local_api.listen", local_api.listen);
+      !status.ok()) {
+    return status;
+  }
+  if (!local_api.listen.empty() && !isLoopbackHost(authorityHost(local_api.listen))) {
+    // The listener hands out keys to whoever asks with the path secret: only
+    // the pod's own containers may be able to ask.
+    return invalid("local_api.listen",
+                   "must be a loopback address (127.0.0.0/8, [::1] or localhost), such as "
+                   "127.0.0.1:8190",
+                   *raw_config.find("local_api.listen"));
+  }
+  for (const auto& [key, out] :
+       {std::pair<absl::string_view, std::string*>{"local_api.path_secret_file",
+                                                   &local_api.path_secret_file},
+        {"local_api.kms_agent_token_file", &local_api.kms_agent_token_file}}) {
+    if (absl::Status status = readSourcePath(raw_config, key, *out); !status.ok()) return status;
+  }
+  for (const auto& [key, out] :
+       {std::pair<absl::string_view, std::string*>{"local_api.path_secret_env",
+                                                   &local_api.path_secret_env},
+        {"local_api.kms_agent_token_env", &local_api.kms_agent_token_env}}) {
+    if (absl::Status status = readVariableName(raw_config, key, *out); !status.ok()) return status;
+  }
+  if (absl::Status status = raw_config.readDuration("local_api.refetch_within", absl::Seconds(10),
+                                                    local_api.refetch_within);
+      !status.ok()) {
+    return status;
+  }
+  if (local_api.refetch_within > absl::Minutes(10)) {
+    return invalid("local_api.refetch_within",
+                   "must be at most 10m (SDKs would keep a replaced key that long)",
+                   *raw_config.find("local_api.refetch_within"));
+  }
+  if (!local_api.path_secret_file.empty() && !local_api.path_secret_env.empty()) {
+    return invalid("local_api.path_secret_env",
+                   "set local_api.path_secret_file or local_api.path_secret_env, not both");
+  }
+  if (!local_api.kms_agent_token_file.empty() && !local_api.kms_agent_token_env.empty()) {
+    return invalid("local_api.kms_agent_token_env",
+                   "set local_api.kms_agent_token_file or local_api.kms_agent_token_env, not both");
+  }
+  const bool any_other = !local_api.path_secret_file.empty() ||
+                         !local_api.path_secret_env.empty() || local_api.kmsAgentEnabled() ||
+                         raw_config.find("local_api.refetch_within") != nullptr;
+  if (local_api.listen.empty()) {
+    if (any_other) {
+      return invalid("local_api.listen",
+                     "must be set (such as 127.0.0.1:8190) when other local_api keys are");
+    }
+    return absl::OkStatus();
+  }
+  if (local_api.path_secret_file.empty() && local_api.path_secret_env.empty()) {
+    return invalid("local_api.path_secret_file",
+                   "set local_api.path_secret_file or local_api.path_secret_env: the listener "
+                   "needs its path secret");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace credsync::config::loading

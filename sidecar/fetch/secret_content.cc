@@ -119,6 +119,7 @@ absl::StatusOr<ManagedCredential> toManagedCredential(const alibaba::SecretValue
   credential.next_rotation_date = value.next_rotation_date;
   credential.rotation_interval = value.rotation_interval;
   credential.endpoint = endpoint;
+  credential.answer = value;
   if (profile.kind == config::ProfileKind::kRamCredentials) {
     absl::StatusOr<alibaba::RamCredentials> parsed = alibaba::parseRamCredentials(value);
     if (!parsed.ok()) return parsed.status();

@@ -31,6 +31,9 @@ struct ManagedCredential {
   std::optional<absl::Time> next_rotation_date;
   std::optional<absl::Duration> rotation_interval;
   std::string endpoint;  // the KMS endpoint that answered
+  // The GetSecretValue answer itself, for the KMS Agent API, which hands it
+  // out as KMS sent it (sidecar/localapi).
+  alibaba::SecretValue answer = {};
 };
 
 // One KMS endpoint's circuit, for metrics and status.

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "sidecar/metrics/registry.h"
 
 #ifndef CREDSYNC_VERSION
@@ -51,8 +52,17 @@ class SidecarMetricsImpl : public SidecarMetrics {
             {"hook", "result"})),
         hook_duration_(registry_.addHistogram("credsync_hook_duration_seconds",
                                               "Duration of change hook runs, failures included.",
-                                              {"hook"}, kHookDurationBounds)) {
+                                              {"hook"}, kHookDurationBounds)),
+        local_api_requests_(registry_.addCounter(
+            "credsync_local_api_requests_total",
+            "Requests to the loopback local API by API (credentials_uri, kms_agent, refused) "
+            "and HTTP status.",
+            {"api", "code"})) {
     refresh_coalesced_.initialize({});
+  }
+
+  void localApiRequest(absl::string_view api, int status) override {
+    local_api_requests_.increment({api, absl::StrCat(status)});
   }
 
   void upstreamCall(absl::string_view action, absl::string_view outcome,
@@ -194,6 +204,7 @@ class SidecarMetricsImpl : public SidecarMetrics {
   Counter& refresh_coalesced_;
   Counter& hook_runs_;
   Histogram& hook_duration_;
+  Counter& local_api_requests_;
 };
 
 }  // namespace

@@ -86,6 +86,11 @@ class SidecarMetrics {
   virtual void hookRun(absl::string_view hook, absl::string_view result,
                        absl::Duration duration) = 0;
 
+  // One request to the loopback local API: `api` "credentials_uri",
+  // "kms_agent" or "refused" (not for either, or refused before it was
+  // looked at), and the HTTP status it was answered with.
+  virtual void localApiRequest(absl::string_view api, int status) = 0;
+
   // The whole exposition, with the scrape-time state taken from `state`.
   virtual std::string render(const StateSnapshot& state, absl::Time now) const = 0;
 };

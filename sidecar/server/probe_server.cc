@@ -576,6 +576,10 @@ class ProbeServer::Impl {
     const bool known = (path == "/healthz" && handlers_.live) ||
                        (path == "/readyz" && handlers_.ready) ||
                        (path == "/metrics" && handlers_.metrics);
+    if (!known && handlers_.other) {
+      handlers_.other(request, response);
+      return;
+    }
     if (!known) {
       response.status = 404;
       response.set_content("not found\n", kTextContentType);

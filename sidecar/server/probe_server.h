@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "httplib.h"
 #include "sidecar/common/time_source.h"
 
 namespace credsync::server {
@@ -27,6 +28,12 @@ struct ProbeHandlers {
   std::function<bool()> live;            // GET /healthz: 200 "ok\n" or 503 "scheduler stalled\n"
   std::function<Readiness()> ready;      // GET /readyz: 200 "ready\n" or 503 with detail
   std::function<std::string()> metrics;  // GET /metrics: 200, Prometheus text format 0.0.4
+  // Every request the three above do not take (all of them when they are
+  // unset): the whole parsed request, any method, to answer in `response`
+  // (which already carries Cache-Control: no-store). Runs on the event loop,
+  // so it must answer at once. A request with a body has its connection
+  // closed after the answer whatever the handler says. Unset: 404.
+  std::function<void(const httplib::Request& request, httplib::Response& response)> other;
 };
 
 struct ProbeServerOptions {
@@ -60,9 +67,10 @@ struct ProbeServerStats {
 
 // The HTTP listener for kubelet probes and Prometheus scrapes (docs/design.md
 // §3.4): plain HTTP, since both speak it. Serves GET and HEAD of /healthz,
-// /readyz and /metrics; other paths get 404, other methods 405, a GET with a
-// body 413, and any request with a body has its connection closed after the
-// answer.
+// /readyz and /metrics; other paths get 404 (or go to the `other` handler,
+// which the loopback local API uses: the same loop and limits), other
+// methods 405, a GET with a body 413, and any request with a body has its
+// connection closed after the answer.
 //
 // One event loop (epoll) owns every connection: an idle or slow connection
 // is a few hundred bytes of state and a descriptor, never a thread, so no

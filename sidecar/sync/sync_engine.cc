@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sidecar/common/logging.h"
 #include "sidecar/common/upstream_error.h"
 #include "sidecar/output/credentials_ini.h"
+#include "sidecar/sync/published_set.h"
 
 namespace credsync::sync {
 namespace {
@@ -308,6 +310,18 @@ absl::Status SyncEngine::publishLocked(absl::Time now, const std::vector<std::st
                    {"file", kCredentialsFile}});
       }
     }
+  }
+  if (!listeners_.empty()) {
+    auto published = std::make_shared<PublishedSet>();
+    published->generation = result->generation;
+    published->published_at = now;
+    for (const ProfileState& state : profiles_) {
+      if (!state.credential) continue;
+      published->profiles.push_back({state.config.name, state.config.secret_name,
+                                     state.config.is_default, *state.credential});
+    }
+    const std::shared_ptr<const PublishedSet> shared = std::move(published);
+    for (SyncListener* listener : listeners_) listener->onPublished(shared);
   }
   return absl::OkStatus();
 }

@@ -1,12 +1,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace credsync::sync {
+
+struct PublishedSet;  // published_set.h
 
 // A profile's key (or generic profile's files) changed in the published set.
 struct ProfileChange {
@@ -20,8 +23,9 @@ struct ProfileChange {
   std::string previous_version_id = {};  // empty for the first write
 };
 
-// Told what the sync engine does, for Watch streams, Refresh callers and
-// metrics. onFetchCompleted and onProfileChanged are called with the engine's
+// Told what the sync engine does, for Watch streams, Refresh callers, the
+// local API and metrics. onFetchCompleted, onProfileChanged and onPublished
+// are called with the engine's
 // lock held, so implementations must return quickly and must not call back
 // into the engine; onRoundFinished is called after a round that fetched
 // anything or changed the file, on the same thread, without the lock.
@@ -30,6 +34,9 @@ class SyncListener {
   virtual ~SyncListener() = default;
   virtual void onFetchCompleted(const std::string& profile, const absl::Status& result) {}
   virtual void onProfileChanged(const ProfileChange& change) {}
+  // After every publish that succeeded (changed or not): what the files now
+  // hold. Called after the onProfileChanged calls of that publish.
+  virtual void onPublished(const std::shared_ptr<const PublishedSet>& published) {}
   virtual void onRoundFinished() {}
 };
 

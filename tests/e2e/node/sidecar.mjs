@@ -182,10 +182,12 @@ export async function startCredsync(args, { env = {}, name = 'run', launcher = [
     },
     // The address of a control listener credsync logged at start:
     // transport 'unix' (the socket path), 'tcp' ('127.0.0.1:PORT') or
-    // 'http' (the probe and metrics port, '127.0.0.1:PORT').
+    // 'http' (the probe and metrics port, '127.0.0.1:PORT'), 'local_api'
+    // (the loopback local API, '127.0.0.1:PORT').
     async listening(transport, timeoutMs = 30000) {
-      const line = transport === 'http'
-        ? await this.waitForLog((l) => l.msg === 'http listening', 'an "http listening" log line', timeoutMs)
+      const single = { http: 'http listening', local_api: 'local api listening' }[transport];
+      const line = single
+        ? await this.waitForLog((l) => l.msg === single, `a "${single}" log line`, timeoutMs)
         : await this.waitForLog((l) => l.msg === 'control listening' && l.transport === transport,
                                 `a "control listening" log line for ${transport}`, timeoutMs);
       return line.address;

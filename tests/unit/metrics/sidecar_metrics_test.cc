@@ -57,6 +57,9 @@ TEST(SidecarMetricsTest, FreshExposition) {
       "# TYPE credsync_hook_runs_total counter\n"
       "# HELP credsync_hook_duration_seconds Duration of change hook runs, failures included.\n"
       "# TYPE credsync_hook_duration_seconds histogram\n"
+      "# HELP credsync_local_api_requests_total Requests to the loopback local API by API "
+      "(credentials_uri, kms_agent, refused) and HTTP status.\n"
+      "# TYPE credsync_local_api_requests_total counter\n"
       "# HELP credsync_profile_generation Generation of the credentials last written for a "
       "profile (0 before the first write).\n"
       "# TYPE credsync_profile_generation gauge\n"
@@ -234,6 +237,24 @@ TEST(SidecarMetricsTest, HookRuns) {
         "credsync_hook_duration_seconds_bucket{hook=\"reload-nginx\",le=\"60\"} 1",
         "credsync_hook_duration_seconds_sum{hook=\"reload-nginx\"} 35",
         "credsync_hook_duration_seconds_count{hook=\"reload-nginx\"} 1"}) {
+    EXPECT_THAT(lines, ::testing::Contains(sample));
+  }
+}
+
+// Verifies local API requests are counted by API and status.
+TEST(SidecarMetricsTest, LocalApiRequests) {
+  const std::unique_ptr<SidecarMetrics> metrics = makeSidecarMetrics("1.2.3");
+  metrics->localApiRequest("credentials_uri", 200);
+  metrics->localApiRequest("credentials_uri", 200);
+  metrics->localApiRequest("refused", 404);
+  metrics->localApiRequest("kms_agent", 403);
+  const std::string text = metrics->render(StateSnapshot{}, kNow);
+  EXPECT_EQ(validateExposition(text), "");
+  const std::vector<std::string> lines = samples(text);
+  for (const char* sample :
+       {"credsync_local_api_requests_total{api=\"credentials_uri\",code=\"200\"} 2",
+        "credsync_local_api_requests_total{api=\"refused\",code=\"404\"} 1",
+        "credsync_local_api_requests_total{api=\"kms_agent\",code=\"403\"} 1"}) {
     EXPECT_THAT(lines, ::testing::Contains(sample));
   }
 }

@@ -84,6 +84,7 @@ class RecordingMetrics : public metrics::SidecarMetrics {
   }
   void hooksConfigured(const std::vector<std::string>&) override {}
   void hookRun(absl::string_view, absl::string_view, absl::Duration) override {}
+  void localApiRequest(absl::string_view, int) override {}
   std::string render(const metrics::StateSnapshot&, absl::Time) const override { return ""; }
   std::vector<std::string> outcomes() const {
     MutexLock lock(&mutex_);

@@ -180,6 +180,42 @@ TEST_F(ProbeServerTest, Metrics) {
   EXPECT_EQ(result->body, "# HELP m M.\n# TYPE m gauge\nm 1\n");
 }
 
+// Verifies the `other` handler gets every request the probe paths do not
+// take, parsed whole, and that a request with a body still has its
+// connection closed after the handler's answer.
+TEST_F(ProbeServerTest, OtherHandlerTakesTheRest) {
+  std::vector<std::string> seen;
+  Mutex seen_mutex;
+  handlers_.other = [&](const httplib::Request& request, httplib::Response& response) {
+    MutexLock lock(&seen_mutex);
+    seen.push_back(absl::StrCat(request.method, " ", request.target, " ",
+                                request.get_header_value("X-Probe")));
+    response.status = 299;
+    response.set_content("other\n", "text/plain");
+  };
+  const std::unique_ptr<ProbeServer> server = start();
+  ASSERT_NE(server, nullptr);
+  httplib::Client client(kLoopback, server->portForTest());
+  httplib::Result result = client.Get("/healthz");  // still the probe's
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->body, "ok\n");
+  result = client.Get("/anything?x=1", {{"X-Probe", "yes"}});
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 299);
+  EXPECT_EQ(result->body, "other\n");
+  EXPECT_EQ(result->get_header_value("Cache-Control"), "no-store");
+
+  RawConnection connection(server->portForTest());
+  ASSERT_TRUE(connection.connected());
+  ASSERT_TRUE(connection.send("POST /x HTTP/1.1\r\nHost: probe\r\nContent-Length: 3\r\n\r\nabc"));
+  const std::string response = connection.readResponse();
+  EXPECT_THAT(response, StartsWith("HTTP/1.1 299 "));
+  EXPECT_THAT(response, HasSubstr("Connection: close\r\n"));
+  EXPECT_TRUE(connection.closedByPeer());
+  MutexLock lock(&seen_mutex);
+  EXPECT_THAT(seen, ::testing::ElementsAre("GET /anything?x=1 yes", "POST /x "));
+}
+
 // Verifies HEAD gets GET's status and headers without a body.
 TEST_F(ProbeServerTest, Head) {
   const std::unique_ptr<ProbeServer> server = start();

@@ -3,11 +3,13 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sidecar/alibaba/api_error.h"
+#include "sidecar/sync/published_set.h"
 #include "tests/common/fake_output_writer.h"
 #include "tests/common/fake_random.h"
 #include "tests/common/fake_secret_source.h"
@@ -272,10 +274,46 @@ class RecordingListener : public SyncListener {
   }
   void onProfileChanged(const ProfileChange& change) override { changes.push_back(change); }
   void onRoundFinished() override { ++rounds; }
+  void onPublished(const std::shared_ptr<const PublishedSet>& set) override {
+    published.push_back(set);
+  }
   std::vector<std::string> fetches;
   std::vector<ProfileChange> changes;
+  std::vector<std::shared_ptr<const PublishedSet>> published;
   int rounds = 0;
 };
+
+// Verifies the local API's view: after each publish that succeeded, the set
+// of what the files hold (never a fetched key whose write failed), each
+// profile by name and "default".
+TEST_F(SyncEngineTest, ListenersGetWhatTheFilesHold) {
+  RecordingListener listener;
+  engine().addListener(&listener);
+  source_.script["app"] = {key("AK-APP-1"), key("AK-APP-2")};
+  source_.script["batch"] = {key("AK-BATCH-1")};
+  engine().runDue();
+  ASSERT_EQ(listener.published.size(), 1u);
+  const PublishedSet& first = *listener.published[0];
+  EXPECT_EQ(first.generation, 1u);
+  EXPECT_EQ(first.published_at, time_.systemTime());
+  ASSERT_EQ(first.profiles.size(), 2u);
+  EXPECT_EQ(first.find("default")->credential.access_key_id, "AK-APP-1");
+  EXPECT_EQ(first.find("app")->secret_name, "acs/ram/user/app");
+  EXPECT_EQ(first.find("batch")->credential.access_key_id, "AK-BATCH-1");
+  EXPECT_EQ(first.find("nosuch"), nullptr);
+
+  writer_.failNext(absl::InternalError("disk full"));
+  engine().requestRefreshForTest("app");
+  const absl::Time retry = engine().runDue();
+  EXPECT_EQ(listener.published.size(), 1u);  // AK-APP-2 is not in the file
+  time_.advance(retry - time_.systemTime());
+  engine().runDue();
+  ASSERT_EQ(listener.published.size(), 2u);
+  EXPECT_EQ(listener.published[1]->find("default")->credential.access_key_id, "AK-APP-2");
+  EXPECT_EQ(listener.published[1]->generation, 2u);
+  // The first set is unchanged: readers holding it are not disturbed.
+  EXPECT_EQ(first.find("app")->credential.access_key_id, "AK-APP-1");
+}
 
 // Verifies the end of a round is told after a round that only retried a
 // failed publish (no fetch), so the change hooks learn of that change too;
