@@ -2256,7 +2256,7 @@ const GROUPS = {
   'policy/v1': [resource('poddisruptionbudgets', 'PodDisruptionBudget')],
   'admissionregistration.k8s.io/v1': [resource('mutatingwebhookconfigurations', 'MutatingWebhookConfiguration', false)],
 };
-const CORE = ['Secret', 'Service', 'ServiceAccount'].map((k) => resource(`${k.toLowerCase()}s`, k));
+const CORE = ['ConfigMap', 'Pod', 'Secret', 'Service', 'ServiceAccount'].map((k) => resource(`${k.toLowerCase()}s`, k));
 // A stand-in API server for `helm template --dry-run=server`, so that the
 // chart's lookup finds what a cluster would hold: serves discovery and GET
 // of `secret` (in namespace apps); everything else is NotFound. Resolves to
