@@ -34,7 +34,11 @@ constexpr char kInjectionFlagsUsage[] =
     "                                  credsync's resources (10m, 32Mi, 128Mi, none)\n"
     "    --sync-once-timeout D         classic mode's credsync-init timeout (60s)\n"
     "    --sidecar-http-port N         credsync's probe and metrics port (9808)\n"
-    "    --volume-size-limit Q         the in-memory volume's size limit (4Mi)\n";
+    "    --volume-size-limit Q         the in-memory volume's size limit (4Mi)\n"
+    "    --local-api-port N            credsync's local API port on 127.0.0.1 in pods with\n"
+    "                                  credsync.io/credentials-uri; not the probe port (8190)\n"
+    "    --local-api-refetch-within D  local_api.refetch_within: SDKs re-fetch within this\n"
+    "                                  after a change, whole seconds 10s..600s (60s)\n";
 
 constexpr char kReviewUsage[] =
     "usage: credsync injector review [injection flags] [--file REVIEW.json]\n"

@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "sidecar/common/crypto.h"
 #include "sidecar/common/json_depth.h"
 #include "sidecar/injector/annotations.h"
 #include "sidecar/injector/kube_values.h"
@@ -107,7 +108,10 @@ absl::string_view resultName(AdmissionResult result) {
   return "malformed";
 }
 
-AdmissionAnswer reviewAdmission(absl::string_view body, const InjectionSettings& settings) {
+std::string randomPathSecret() { return crypto::base64UrlEncode(crypto::randomBytes(32)); }
+
+AdmissionAnswer reviewAdmission(absl::string_view body, const InjectionSettings& settings,
+                                const PathSecretSource& path_secret) {
   if (!jsonDepthWithin(body, kMaxJsonDepth)) {
     return malformed(absl::StrCat("JSON nested deeper than ", kMaxJsonDepth));
   }
@@ -172,6 +176,11 @@ AdmissionAnswer reviewAdmission(absl::string_view body, const InjectionSettings&
   if (!decision->inject) {
     return answered(AdmissionResult::kSkipped, *uid, json{{"allowed", true}},
                     absl::StrCat(where, ": skipped: ", decision->skip_reason), dry_run);
+  }
+  // Per admission, not per workload: pods of one Deployment each get their
+  // own, and none is derived from anything an observer of the pod sees.
+  if (!decision->request.uri_containers.empty()) {
+    decision->request.local_api_path_secret = path_secret();
   }
   absl::StatusOr<PodPatch> patch = buildPodPatch(pod, decision->request, settings);
   if (!patch.ok()) return denied(*uid, patch.status().message(), where, dry_run);

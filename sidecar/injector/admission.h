@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -8,8 +9,10 @@
 
 // The injector's one operation: an admission.k8s.io/v1 AdmissionReview for a
 // Pod in, the AdmissionReview answer (with an RFC 6902 JSONPatch when
-// credsync is to be injected) out. Pure: no I/O, no clock, no shared state,
-// so it is safe from any number of threads and fuzzable.
+// credsync is to be injected) out. Pure but for one thing: no I/O, no clock,
+// no shared state, so it is safe from any number of threads and fuzzable;
+// only a pod with credsync.io/credentials-uri draws a fresh random path
+// secret for its local API, from a source the caller may pin.
 namespace credsync::injector {
 
 // What became of one admission request; the label of the injector's
@@ -35,7 +38,18 @@ struct AdmissionAnswer {
   bool dry_run = false;
 };
 
+// Draws the local API's path secret for one pod. Called at most once per
+// review, and only for a pod with credsync.io/credentials-uri. Must be
+// thread-safe.
+using PathSecretSource = std::function<std::string()>;
+
+// 32 bytes from OpenSSL's DRBG, base64url without padding: 43 characters of
+// [A-Za-z0-9_-], 256 bits. Never the same twice, never derived from the pod.
+std::string randomPathSecret();
+
 // Answers `body`, the bytes the API server POSTed to /mutate. Never throws.
-AdmissionAnswer reviewAdmission(absl::string_view body, const InjectionSettings& settings);
+// Tests and the fuzzer pin `path_secret` to make answers reproducible.
+AdmissionAnswer reviewAdmission(absl::string_view body, const InjectionSettings& settings,
+                                const PathSecretSource& path_secret = randomPathSecret);
 
 }  // namespace credsync::injector

@@ -67,17 +67,34 @@ std::vector<std::string> containerNames(const json& pod) {
   return names;
 }
 
+// The names of the pod's init containers.
+std::set<std::string> initContainerNames(const json& pod) {
+  std::set<std::string> names;
+  const auto spec = pod.find("spec");
+  if (spec == pod.end() || !spec->is_object()) return names;
+  const auto containers = spec->find("initContainers");
+  if (containers == spec->end() || !containers->is_array()) return names;
+  for (const json& container : *containers) {
+    if (!container.is_object()) continue;
+    const auto name = container.find("name");
+    if (name != container.end() && name->is_string()) names.insert(name->get<std::string>());
+  }
+  return names;
+}
+
 bool isProfileName(absl::string_view name) {
   if (name.empty() || name.size() > 56) return false;
   return validateIniProfileName(name).ok();
 }
 
 // The keys this injector understands besides secret-<profile>.
+// clang-format off
 constexpr const char* kKnownKeys[] = {
     "credsync.io/inject",
     "credsync.io/status",
     "credsync.io/default-profile",
     "credsync.io/containers",
+    "credsync.io/credentials-uri",
     "credsync.io/mode",
     "credsync.io/rrsa",
     "credsync.io/role-arn",
@@ -90,6 +107,7 @@ constexpr const char* kKnownKeys[] = {
     "credsync.io/cpu-limit",
     "credsync.io/log-level",
 };
+// clang-format on
 
 bool isKnownKey(absl::string_view key) {
   return std::any_of(std::begin(kKnownKeys), std::end(kKnownKeys),
@@ -141,7 +159,7 @@ class Reader {
       }
       request.log_level = *level;
     }
-    return absl::OkStatus();
+    return readCredentialsUri(pod, request);
   }
 
  private:
@@ -226,6 +244,89 @@ class Reader {
     for (const std::string& name : names) {
       if (wanted.count(name) > 0) request.app_containers.push_back(name);
     }
+    return absl::OkStatus();
+  }
+
+  // credsync.io/credentials-uri: "app" or "app=profile", comma-separated.
+  // Runs last: it checks against the profiles, the containers, the mode and
+  // the RRSA route already read.
+  absl::Status readCredentialsUri(const json& pod, InjectionRequest& request) const {
+    constexpr char kKey[] = "credsync.io/credentials-uri";
+    const std::string* chosen = find(kKey);
+    if (chosen == nullptr) return absl::OkStatus();
+    const std::vector<std::string> names = containerNames(pod);
+    const std::set<std::string> init_names = initContainerNames(pod);
+    std::set<std::string> only_containers;
+    if (request.rrsa == RrsaRoute::kAckWebhook) {
+      if (const auto it = annotations_.find(kOnlyContainersKey); it != annotations_.end()) {
+        for (absl::string_view part : absl::StrSplit(it->second, ',')) {
+          only_containers.insert(std::string(absl::StripAsciiWhitespace(part)));
+        }
+      }
+    }
+    const bool file_containers_chosen = find("credsync.io/containers") != nullptr;
+    std::map<std::string, std::string> wanted;  // container -> profile
+    for (absl::string_view part : absl::StrSplit(*chosen, ',')) {
+      part = absl::StripAsciiWhitespace(part);
+      std::string name(part);
+      std::string profile = "default";
+      if (const size_t equals = part.find('='); equals != absl::string_view::npos) {
+        name = std::string(absl::StripAsciiWhitespace(part.substr(0, equals)));
+        profile = std::string(absl::StripAsciiWhitespace(part.substr(equals + 1)));
+        if (!isProfileName(profile) && profile != "default") {
+          return deny(kKey,
+                      absl::StrCat("container \"", shown(name), "\": profile \"", shown(profile),
+                                   "\" must match ^[A-Za-z0-9_-]{1,56}$ (not DEFAULT)"));
+        }
+      }
+      if (name.empty()) {
+        return deny(kKey,
+                    "must be a comma-separated list of container names (each optionally "
+                    "name=profile) without empty entries");
+      }
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        return deny(
+            kKey, absl::StrCat("the pod has no container or init container \"", shown(name), "\""));
+      }
+      if (!wanted.emplace(name, profile).second) {
+        return deny(kKey, absl::StrCat("container \"", shown(name), "\" is listed twice"));
+      }
+      // Profiles from a config-map alone are not visible here; the local
+      // API answers 404 for a name it does not have.
+      if (profile != "default" && !request.profiles.empty() &&
+          std::none_of(request.profiles.begin(), request.profiles.end(),
+                       [&](const ProfileRequest& p) { return p.name == profile; })) {
+        return deny(
+            kKey, absl::StrCat("container \"", shown(name), "\": the pod has no profile \"",
+                               shown(profile), "\" (no credsync.io/secret-", shown(profile), ")"));
+      }
+      if (file_containers_chosen &&
+          std::find(request.app_containers.begin(), request.app_containers.end(), name) !=
+              request.app_containers.end()) {
+        return deny(kKey, absl::StrCat("container \"", shown(name),
+                                       "\" is also in credsync.io/containers; a container gets "
+                                       "either the file or the URI"));
+      }
+      if (request.mode == SidecarMode::kClassic && init_names.count(name) > 0) {
+        return deny(kKey, absl::StrCat("init container \"", shown(name),
+                                       "\" cannot reach the local API in classic mode (credsync "
+                                       "starts after the init containers); use native mode or the "
+                                       "file"));
+      }
+      if (only_containers.count(name) > 0) {
+        return deny(kKey, absl::StrCat("container \"", shown(name), "\" is in ", kOnlyContainersKey,
+                                       ", so ACK's webhook would give it the RRSA variables, "
+                                       "which every SDK's default chain reads before the URI"));
+      }
+    }
+    for (const std::string& name : names) {
+      const auto it = wanted.find(name);
+      if (it != wanted.end()) request.uri_containers.push_back({name, it->second});
+    }
+    request.app_containers.erase(
+        std::remove_if(request.app_containers.begin(), request.app_containers.end(),
+                       [&](const std::string& name) { return wanted.count(name) > 0; }),
+        request.app_containers.end());
     return absl::OkStatus();
   }
 

@@ -25,6 +25,14 @@ enum class RrsaRoute {
   kNone,        // no RRSA: the config-map's identity (ecs_ram_role, or KMS instances only)
 };
 
+// An app container that reads credsync's local API through
+// ALIBABA_CLOUD_CREDENTIALS_URI instead of credentials.ini
+// (credsync.io/credentials-uri).
+struct UriContainer {
+  std::string name;
+  std::string profile;  // "default" (the default profile) or a profile's name
+};
+
 struct ProfileRequest {
   std::string name;         // credsync.io/secret-<name>
   std::string secret_name;  // the annotation's value
@@ -37,7 +45,13 @@ struct InjectionRequest {
   std::vector<ProfileRequest> profiles;  // sorted by name; empty only with a config-map
   // Names of the pod's containers and init containers that get the env and
   // mount, in the pod's order (containers first, then init containers).
+  // Never holds a container of uri_containers: those get the URI instead.
   std::vector<std::string> app_containers;
+  // credsync.io/credentials-uri, in the pod's order; empty: no local API.
+  std::vector<UriContainer> uri_containers;
+  // The local API's path secret (base64url of 32 random bytes): drawn per
+  // admission by reviewAdmission when uri_containers is not empty.
+  std::string local_api_path_secret;
   SidecarMode mode = SidecarMode::kNative;
   RrsaRoute rrsa = RrsaRoute::kProject;
   std::string role_arn;           // rrsa=project only

@@ -61,7 +61,9 @@ std::vector<FlagSpec> injectionFlagSpecs() {
           {"cpu-limit"},
           {"sync-once-timeout"},
           {"sidecar-http-port"},
-          {"volume-size-limit"}};
+          {"volume-size-limit"},
+          {"local-api-port"},
+          {"local-api-refetch-within"}};
 }
 
 absl::StatusOr<InjectionSettings> parseInjectionSettings(const ParsedFlags& flags) {
@@ -129,6 +131,16 @@ absl::StatusOr<InjectionSettings> parseInjectionSettings(const ParsedFlags& flag
   if (absl::Status status = readInteger(flags, "sidecar-http-port", 1, 65535, port); !status.ok())
     return status;
   settings.http_port = static_cast<int>(port);
+  int64_t local_api_port = settings.local_api_port;
+  if (absl::Status status = readInteger(flags, "local-api-port", 1, 65535, local_api_port);
+      !status.ok()) {
+    return status;
+  }
+  if (local_api_port == settings.http_port) {
+    // The probe port listens on 0.0.0.0, which takes the port on 127.0.0.1 too.
+    return badFlag("local-api-port", "must differ from --sidecar-http-port");
+  }
+  settings.local_api_port = static_cast<int>(local_api_port);
   for (const auto& [flag, may_be_empty, out] :
        {std::tuple<const char*, bool, std::string*>{"cpu-request", true, &settings.cpu_request},
         {"memory-request", true, &settings.memory_request},
@@ -146,6 +158,17 @@ absl::StatusOr<InjectionSettings> parseInjectionSettings(const ParsedFlags& flag
       return badFlag("sync-once-timeout", "must be whole seconds from 1s to 1h, such as 60s or 2m");
     }
     settings.sync_once_timeout = timeout;
+  }
+  if (flags.has("local-api-refetch-within")) {
+    // The sidecar's own bounds for local_api.refetch_within.
+    absl::Duration within;
+    if (!absl::ParseDuration(flags.values.at("local-api-refetch-within"), &within) ||
+        within < absl::Seconds(10) || within > absl::Seconds(600) ||
+        within != absl::Trunc(within, absl::Seconds(1))) {
+      return badFlag("local-api-refetch-within",
+                     "must be whole seconds from 10s to 600s, such as 60s or 2m");
+    }
+    settings.local_api_refetch_within = within;
   }
   return settings;
 }

@@ -36,6 +36,11 @@ struct InjectionSettings {
   absl::Duration sync_once_timeout = absl::Seconds(60);  // --sync-once-timeout
   int http_port = 9808;                                  // --sidecar-http-port
   std::string volume_size_limit = "4Mi";                 // --volume-size-limit
+  // credsync's local API (local_api.listen 127.0.0.1:<port>) in pods with
+  // credsync.io/credentials-uri; never the probe port.
+  int local_api_port = 8190;  // --local-api-port
+  // local_api.refetch_within: every SDK re-fetches within this after a change.
+  absl::Duration local_api_refetch_within = absl::Seconds(60);  // --local-api-refetch-within
 };
 
 // The flags above, for parseFlags.

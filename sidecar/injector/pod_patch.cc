@@ -1,5 +1,6 @@
 #include "sidecar/injector/pod_patch.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/status/status.h"
@@ -150,6 +151,7 @@ class PatchBuilder {
       if (list == nullptr) continue;
       for (size_t i = 0; i < list->size(); ++i) {
         if (absl::Status status = giveFile(field, i, (*list)[i]); !status.ok()) return status;
+        if (absl::Status status = giveUri(field, i, (*list)[i]); !status.ok()) return status;
       }
       for (const json& container : *list) warnOnPortClash(container);
     }
@@ -186,10 +188,11 @@ class PatchBuilder {
     addFsGroup(spec, *fs_group);
     addAnnotations();
 
-    patch_.summary =
-        absl::StrCat("added ", classic ? absl::StrCat(names_.sync_once, " and ") : "",
-                     names_.sidecar, " (", classic ? "classic" : "native", "); file in ",
-                     given_.empty() ? "no app container" : absl::StrJoin(given_, ", "));
+    patch_.summary = absl::StrCat(
+        "added ", classic ? absl::StrCat(names_.sync_once, " and ") : "", names_.sidecar, " (",
+        classic ? "classic" : "native", "); file in ",
+        given_.empty() ? "no app container" : absl::StrJoin(given_, ", "),
+        given_uri_.empty() ? "" : absl::StrCat("; URI in ", absl::StrJoin(given_uri_, ", ")));
     return std::move(patch_);
   }
 
@@ -254,8 +257,70 @@ class PatchBuilder {
     return absl::OkStatus();
   }
 
+  // The local API's URI and ALIBABA_CLOUD_ECS_METADATA_DISABLED for one
+  // container of credsync.io/credentials-uri (no file, no mount). What the
+  // container sets itself is kept, with a warning when it defeats the URI.
+  absl::Status giveUri(const char* field, size_t index, const json& container) {
+    const std::string name = stringField(container, "name");
+    const auto uri = std::find_if(request_.uri_containers.begin(), request_.uri_containers.end(),
+                                  [&](const UriContainer& c) { return c.name == name; });
+    if (uri == request_.uri_containers.end()) return absl::OkStatus();
+    const std::string path = absl::StrCat("/spec/", field, "/", index);
+    std::set<std::string> set_names;
+    std::string metadata_disabled_value;
+    const auto env = container.find("env");
+    if (env != container.end() && !env->is_null()) {
+      if (!env->is_array()) return badPod(absl::StrCat(name, ".env"), "must be a list");
+      for (const json& variable : *env) {
+        if (!variable.is_object()) continue;
+        const std::string variable_name = stringField(variable, "name");
+        set_names.insert(variable_name);
+        if (variable_name == kEcsMetadataDisabledEnv) {
+          metadata_disabled_value =
+              variable.contains("value") ? stringField(variable, "value") : "<valueFrom>";
+        }
+      }
+    }
+    // Each comes before the URI in every SDK's default chain (environment
+    // AccessKey, OIDC, the credentials file), so the URI would never be read.
+    for (const char* earlier : {"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ROLE_ARN",
+                                "ALIBABA_CLOUD_OIDC_TOKEN_FILE", kCredentialsFileEnv}) {
+      if (set_names.count(earlier) > 0) {
+        patch_.warnings.push_back(absl::StrCat("credsync: container ", name, " sets ", earlier,
+                                               ", which every SDK's default chain reads before ",
+                                               kCredentialsUriEnv,
+                                               "; the URI will not be used while it is set"));
+      }
+    }
+    json added = json::array();
+    if (set_names.count(kCredentialsUriEnv) > 0) {
+      patch_.warnings.push_back(absl::StrCat("credsync: container ", name, " sets ",
+                                             kCredentialsUriEnv, " itself; kept its value"));
+    } else {
+      added.push_back(
+          {{"name", kCredentialsUriEnv},
+           {"value", credentialsUri(settings_, request_.local_api_path_secret, uri->profile)}});
+    }
+    if (set_names.count(kEcsMetadataDisabledEnv) == 0) {
+      added.push_back({{"name", kEcsMetadataDisabledEnv}, {"value", "true"}});
+    } else if (metadata_disabled_value != "true") {
+      patch_.warnings.push_back(absl::StrCat(
+          "credsync: container ", name, " sets ", kEcsMetadataDisabledEnv,
+          " itself, not to \"true\"; on ECS nodes the node's RAM role comes before the URI"));
+    }
+    if (env == container.end() || env->is_null()) {
+      if (!added.empty()) patch_.operations.push_back(addOp(absl::StrCat(path, "/env"), added));
+    } else {
+      for (json& variable : added) {
+        patch_.operations.push_back(addOp(absl::StrCat(path, "/env/-"), std::move(variable)));
+      }
+    }
+    given_uri_.push_back(name);
+    return absl::OkStatus();
+  }
+
   // Containers share the pod's network: an app port equal to credsync's
-  // probe port makes one of them fail to bind.
+  // probe port or local API port makes one of them fail to bind.
   void warnOnPortClash(const json& container) {
     const auto ports = container.find("ports");
     if (ports == container.end() || !ports->is_array()) return;
@@ -268,6 +333,12 @@ class PatchBuilder {
             absl::StrCat("credsync: container ", stringField(container, "name"), " declares port ",
                          settings_.http_port, ", credsync's probe port (--sidecar-http-port)"));
       }
+      if (!request_.uri_containers.empty() && number != port.end() && number->is_number_integer() &&
+          number->get<int64_t>() == settings_.local_api_port) {
+        patch_.warnings.push_back(absl::StrCat(
+            "credsync: container ", stringField(container, "name"), " declares port ",
+            settings_.local_api_port, ", credsync's local API port (--local-api-port)"));
+      }
     }
   }
 
@@ -276,6 +347,9 @@ class PatchBuilder {
     out.push_back({{"name", kConfigEnv}, {"value", config_text_}});
     out.push_back(
         {{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
+    if (!request_.uri_containers.empty()) {
+      out.push_back({{"name", kLocalApiPathSecretEnv}, {"value", request_.local_api_path_secret}});
+    }
     if (request_.rrsa == RrsaRoute::kProject) {
       out.push_back({{"name", "ALIBABA_CLOUD_ROLE_ARN"}, {"value", request_.role_arn}});
       out.push_back(
@@ -444,6 +518,7 @@ class PatchBuilder {
   std::string config_text_;
   bool pod_has_fs_group_ = false;
   std::vector<std::string> given_;
+  std::vector<std::string> given_uri_;
   PodPatch patch_;
 };
 
@@ -469,7 +544,20 @@ json injectedConfig(const InjectionRequest& request, const InjectionSettings& se
   if (settings.http_port != kDefaultHttpPort || !request.config_map.empty()) {
     config["control"] = {{"http_address", absl::StrCat("0.0.0.0:", settings.http_port)}};
   }
+  if (!request.uri_containers.empty()) {
+    config["local_api"] = {
+        {"listen", absl::StrCat("127.0.0.1:", settings.local_api_port)},
+        {"path_secret_env", kLocalApiPathSecretEnv},
+        {"refetch_within",
+         absl::StrCat(absl::ToInt64Seconds(settings.local_api_refetch_within), "s")}};
+  }
   return config;
+}
+
+std::string credentialsUri(const InjectionSettings& settings, absl::string_view path_secret,
+                           absl::string_view profile) {
+  return absl::StrCat("http://127.0.0.1:", settings.local_api_port, "/", path_secret,
+                      "/v1/credentials/", profile);
 }
 
 std::string escapePointerToken(absl::string_view token) {

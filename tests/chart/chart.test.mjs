@@ -1543,6 +1543,120 @@ describe('helm template: config.kms.instances (client keys from Secrets)', () =>
   }
 });
 
+// credsync validate on a config with local_api: the path secret comes from
+// the environment (CREDSYNC_LOCAL_API_PATH_SECRET), as the Secret gives it.
+// A binary built before the sidecar knew local_api refuses the key itself:
+// that alone is reported as a skip, any other refusal fails.
+function assertValidatesLocalApi(t, objs, secret) {
+  const r = runValidate(objs, { CREDSYNC_LOCAL_API_PATH_SECRET: secret });
+  if (r.status !== 0 && /local_api: unknown key/.test(r.stderr)) {
+    t.skip(`this credsync binary predates local_api: ${r.stderr.trim()}`);
+    return;
+  }
+  assert.equal(r.status, 0, `credsync validate refused the rendered config: ${r.stderr.trim()}`);
+}
+
+describe('helm template: localApi.enabled (the credentials URI)', () => {
+  const LOCAL_API_SECRET = 'rel-credsync-local-api';
+  const secretRef = (name = LOCAL_API_SECRET, key = 'path-secret') => ({ secretKeyRef: { name, key } });
+  const URI_ENV = {
+    CREDSYNC_LOCAL_API_PATH_SECRET: secretRef(),
+    ALIBABA_CLOUD_CREDENTIALS_URI: 'http://127.0.0.1:8190/$(CREDSYNC_LOCAL_API_PATH_SECRET)/v1/credentials/default',
+    ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true',
+  };
+
+  test('off by default: no local_api, no Secret, the app on the file', () => {
+    const objs = render();
+    assert.equal(configOf(objs).local_api, undefined);
+    assert.equal(objs.filter((o) => o.kind === 'Secret').length, 0);
+    assertApp(deploymentPod(objs));
+    assert.equal(envMap(deploymentPod(objs).initContainers[0]).CREDSYNC_LOCAL_API_PATH_SECRET, undefined);
+  });
+
+  test('on, with app.credentialsUri: the URI by $(VAR) expansion, no file variable, no RRSA variables in the app', async (t) => {
+    const objs = render({ set: { 'localApi.enabled': 'true', 'app.credentialsUri': 'true' } });
+    assert.deepEqual(configOf(objs).local_api, {
+      listen: '127.0.0.1:8190', path_secret_env: 'CREDSYNC_LOCAL_API_PATH_SECRET', refetch_within: '60s',
+    });
+    const pod = deploymentPod(objs);
+    const credsync = pod.initContainers[0];
+    assertCredsyncContainer(credsync, { native: true });
+    assert.deepEqual(envMap(credsync).CREDSYNC_LOCAL_API_PATH_SECRET, secretRef());
+    const app = byName(pod.containers, 'app');
+    // Kubernetes expands $(VAR) only from variables defined before it.
+    assert.deepEqual(app.env.map((e) => e.name), Object.keys(URI_ENV));
+    assert.deepEqual(envMap(app), URI_ENV);
+    for (const k of Object.keys(RRSA_ENV)) assert.equal(envMap(app)[k], undefined, `${k} not in the app`);
+    // credsync check reads the file, named on its command line.
+    assert.deepEqual(app.args, ['check', '--socket', `${OUTPUT_DIR}/credsync.sock`, '--file', `${OUTPUT_DIR}/credentials.ini`, '--every', '60s']);
+    assert.deepEqual(app.volumeMounts, [{ name: 'credsync', mountPath: OUTPUT_DIR, readOnly: true }]);
+    assertVolumes(pod);
+    assertPodSecurity(pod);
+
+    const secret = find(objs, 'Secret', LOCAL_API_SECRET);
+    assert.equal(secret.type, 'Opaque');
+    const value = Buffer.from(secret.data['path-secret'], 'base64').toString('utf8');
+    assert.match(value, /^[A-Za-z0-9]{48}$/, 'at least 256 bits of the characters the sidecar takes');
+    await assertModels(objs);
+    assertValidatesLocalApi(t, objs, value);
+  });
+
+  test('a new path secret on each helm template (no cluster to look it up in)', () => {
+    const secretOf = (objs) => find(objs, 'Secret', LOCAL_API_SECRET).data['path-secret'];
+    const set = { 'localApi.enabled': 'true' };
+    assert.notEqual(secretOf(render({ set })), secretOf(render({ set })));
+  });
+
+  test('the installed path secret is kept across upgrades (lookup)', async () => {
+    const set = ['--set', 'localApi.enabled=true', '-f', minimal];
+    const first = render({ set: { 'localApi.enabled': 'true' } });
+    const secret = find(first, 'Secret', LOCAL_API_SECRET);
+    const { objs, requested } = await renderAgainstCluster(installed(secret), set);
+    assert.ok(requested.includes(`/api/v1/namespaces/apps/secrets/${LOCAL_API_SECRET}`), 'the chart looked the Secret up');
+    assert.deepEqual(find(objs, 'Secret', LOCAL_API_SECRET).data, secret.data);
+    // One without the key gets a new secret.
+    const empty = await renderAgainstCluster(installed({ ...secret, data: { other: secret.data['path-secret'] } }), set);
+    assert.notEqual(find(empty.objs, 'Secret', LOCAL_API_SECRET).data['path-secret'], secret.data['path-secret']);
+  });
+
+  test('without app.credentialsUri the app keeps the file; classic mode gives credsync-init the secret too', async () => {
+    const objs = render({ set: { 'localApi.enabled': 'true', 'sidecar.mode': 'classic' } });
+    const pod = deploymentPod(objs);
+    assertApp(pod);
+    for (const c of [byName(pod.initContainers, 'credsync-init'), byName(pod.containers, 'credsync')]) {
+      assert.deepEqual(envMap(c).CREDSYNC_LOCAL_API_PATH_SECRET, secretRef(), c.name);
+    }
+    await assertModels(objs);
+  });
+
+  test('pathSecret.existingSecret: no Secret rendered, yours referenced', async () => {
+    const objs = render({ set: { 'localApi.enabled': 'true', 'app.credentialsUri': 'true', 'localApi.pathSecret.existingSecret': 'my-path-secret', 'localApi.pathSecret.key': 'secret.txt' } });
+    assert.equal(objs.filter((o) => o.kind === 'Secret').length, 0);
+    const pod = deploymentPod(objs);
+    assert.deepEqual(envMap(pod.initContainers[0]).CREDSYNC_LOCAL_API_PATH_SECRET, secretRef('my-path-secret', 'secret.txt'));
+    assert.deepEqual(envMap(byName(pod.containers, 'app')).CREDSYNC_LOCAL_API_PATH_SECRET, secretRef('my-path-secret', 'secret.txt'));
+    await assertModels(objs);
+  });
+
+  test('port and refetchWithin are values', () => {
+    const objs = render({ set: { 'localApi.enabled': 'true', 'app.credentialsUri': 'true', 'localApi.port': '18190', 'localApi.refetchWithin': '2m' } });
+    assert.deepEqual(configOf(objs).local_api, {
+      listen: '127.0.0.1:18190', path_secret_env: 'CREDSYNC_LOCAL_API_PATH_SECRET', refetch_within: '120s',
+    });
+    assert.equal(envMap(byName(deploymentPod(objs).containers, 'app')).ALIBABA_CLOUD_CREDENTIALS_URI,
+                 'http://127.0.0.1:18190/$(CREDSYNC_LOCAL_API_PATH_SECRET)/v1/credentials/default');
+  });
+
+  test('refused: the URI without the local API, a port taken, refetchWithin out of 10s..600s', () => {
+    assert.match(renderFails({ set: { 'app.credentialsUri': 'true' } }), /app.credentialsUri.*needs localApi.enabled=true/);
+    assert.match(renderFails({ set: { 'localApi.enabled': 'true', 'localApi.port': '9808' } }), /localApi.port: must differ from config.control.httpPort/);
+    assert.match(renderFails({ set: { 'localApi.enabled': 'true', 'config.control.tcp.enabled': 'true', 'localApi.port': '9901' } }), /localApi.port: must differ from config.control.tcp.port/);
+    for (const bad of ['9s', '601s', '10m1s']) {
+      assert.match(renderFails({ set: { 'localApi.enabled': 'true', 'localApi.refetchWithin': bad } }), /localApi.refetchWithin: must be whole seconds from 10s to 600s/, bad);
+    }
+  });
+});
+
 describe('helm template: app.enabled=false', () => {
   test('native: credsync runs alone as an ordinary container', async () => {
     const objs = render({ set: { 'app.enabled': 'false' } });
@@ -2133,6 +2247,80 @@ function assertServingCertificate(objs, { secretName = `${INJECTOR}-tls`, ca: ex
   return ca;
 }
 
+// ---------------------------------------------------------------------------
+// lookup: helm template against a stand-in API server
+
+const resource = (name, kind, namespaced = true) => ({ name, singularName: kind.toLowerCase(), namespaced, kind, verbs: ['get', 'list', 'create'] });
+const GROUPS = {
+  'apps/v1': [resource('deployments', 'Deployment')],
+  'policy/v1': [resource('poddisruptionbudgets', 'PodDisruptionBudget')],
+  'admissionregistration.k8s.io/v1': [resource('mutatingwebhookconfigurations', 'MutatingWebhookConfiguration', false)],
+};
+const CORE = ['ConfigMap', 'Pod', 'Secret', 'Service', 'ServiceAccount'].map((k) => resource(`${k.toLowerCase()}s`, k));
+// A stand-in API server for `helm template --dry-run=server`, so that the
+// chart's lookup finds what a cluster would hold: serves discovery and GET
+// of `secret` (in namespace apps); everything else is NotFound. Resolves to
+// { kubeconfig, paths requested, close }.
+function fakeApiServer(secret) {
+  const requested = [];
+  const server = http.createServer((req, res) => {
+    const url = req.url.split('?')[0];
+    requested.push(url);
+    const send = (code, body) => res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+    if (url === '/version') return send(200, { major: '1', minor: '30', gitVersion: `v${KUBE_VERSION}` });
+    if (url === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
+    if (url === '/api/v1') return send(200, { kind: 'APIResourceList', groupVersion: 'v1', resources: CORE });
+    if (url === '/apis') {
+      return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: Object.keys(GROUPS).map((gv) => {
+        const [name, version] = gv.split('/');
+        return { name, versions: [{ groupVersion: gv, version }], preferredVersion: { groupVersion: gv, version } };
+      }) });
+    }
+    const group = url.match(/^\/apis\/(.+\/v1)$/)?.[1];
+    if (GROUPS[group]) return send(200, { kind: 'APIResourceList', groupVersion: group, resources: GROUPS[group] });
+    if (secret && url === `/api/v1/namespaces/apps/secrets/${secret.metadata.name}`) return send(200, secret);
+    return send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+  });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-lookup-'));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const kubeconfig = path.join(tmp, 'kubeconfig');
+    fs.writeFileSync(kubeconfig, YAML.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
+      clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${server.address().port}` } }],
+      users: [{ name: 'fake', user: { token: 'fake' } }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
+    }));
+    resolve({ kubeconfig, requested, close: () => new Promise((done) => server.close(done)).then(() => fs.rmSync(tmp, { recursive: true, force: true })) });
+  }));
+}
+
+// helm template --dry-run=server against the stand-in holding `secret`;
+// asynchronous, so that this process's server answers while helm runs.
+// Resolves to { objs, requested }.
+async function renderAgainstCluster(secret, valueFlags) {
+  const api = await fakeApiServer(secret);
+  try {
+    const child = spawn(helmSh, ['template', 'rel', chart, '--namespace', 'apps', '--dry-run=server', '--disable-openapi-validation', ...valueFlags],
+                        { cwd: repo, env: { ...process.env, KUBECONFIG: api.kubeconfig } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const status = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(status, 0, stderr);
+    return { objs: parseObjects(stdout), requested: api.requested };
+  } finally {
+    await api.close();
+  }
+}
+
+// The Secret of a first install, as the cluster returns it.
+const installed = (secret) => ({
+  ...secret,
+  metadata: { ...secret.metadata, labels: { ...secret.metadata.labels, 'app.kubernetes.io/managed-by': 'Helm' },
+              annotations: { 'meta.helm.sh/release-name': 'rel', 'meta.helm.sh/release-namespace': 'apps' } },
+});
+
 describe('injector (injector.enabled)', () => {
   test('off by default: nothing of the injector is rendered', () => {
     for (const objs of [render(), render({ files: [full] })]) {
@@ -2257,73 +2445,11 @@ describe('injector (injector.enabled)', () => {
   // API server that answers discovery and holds one Secret (with Helm's
   // ownership metadata, as an installed release's Secret has).
   describe('generated certificate: kept across upgrades (lookup of the existing Secret)', () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-lookup-'));
-    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-    const resource = (name, kind, namespaced = true) => ({ name, singularName: kind.toLowerCase(), namespaced, kind, verbs: ['get', 'list', 'create'] });
-    const GROUPS = {
-      'apps/v1': [resource('deployments', 'Deployment')],
-      'policy/v1': [resource('poddisruptionbudgets', 'PodDisruptionBudget')],
-      'admissionregistration.k8s.io/v1': [resource('mutatingwebhookconfigurations', 'MutatingWebhookConfiguration', false)],
-    };
-    const CORE = ['Secret', 'Service', 'ServiceAccount'].map((k) => resource(`${k.toLowerCase()}s`, k));
-    // Serves discovery and GET of `secret`; everything else is NotFound.
-    // Resolves to { kubeconfig, paths requested, close }.
-    function fakeApiServer(secret) {
-      const requested = [];
-      const server = http.createServer((req, res) => {
-        const url = req.url.split('?')[0];
-        requested.push(url);
-        const send = (code, body) => res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
-        if (url === '/version') return send(200, { major: '1', minor: '30', gitVersion: `v${KUBE_VERSION}` });
-        if (url === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
-        if (url === '/api/v1') return send(200, { kind: 'APIResourceList', groupVersion: 'v1', resources: CORE });
-        if (url === '/apis') {
-          return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: Object.keys(GROUPS).map((gv) => {
-            const [name, version] = gv.split('/');
-            return { name, versions: [{ groupVersion: gv, version }], preferredVersion: { groupVersion: gv, version } };
-          }) });
-        }
-        const group = url.match(/^\/apis\/(.+\/v1)$/)?.[1];
-        if (GROUPS[group]) return send(200, { kind: 'APIResourceList', groupVersion: group, resources: GROUPS[group] });
-        if (secret && url === `/api/v1/namespaces/apps/secrets/${secret.metadata.name}`) return send(200, secret);
-        return send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
-      });
-      return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-        const kubeconfig = path.join(tmp, `kubeconfig-${server.address().port}`);
-        fs.writeFileSync(kubeconfig, YAML.stringify({
-          apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
-          clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${server.address().port}` } }],
-          users: [{ name: 'fake', user: { token: 'fake' } }],
-          contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-        }));
-        resolve({ kubeconfig, requested, close: () => new Promise((done) => server.close(done)) });
-      }));
-    }
-    // helm template against the stand-in; asynchronous, so that this
-    // process's server answers while helm runs.
     async function renderAgainst(secret) {
-      const api = await fakeApiServer(secret);
-      try {
-        const child = spawn(helmSh, ['template', 'rel', chart, '--namespace', 'apps', '--dry-run=server', '--disable-openapi-validation', '-f', INJECTOR_VALUES],
-                            { cwd: repo, env: { ...process.env, KUBECONFIG: api.kubeconfig } });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d) => { stdout += d; });
-        child.stderr.on('data', (d) => { stderr += d; });
-        const status = await new Promise((resolve) => child.on('close', resolve));
-        assert.equal(status, 0, stderr);
-        assert.ok(api.requested.includes(`/api/v1/namespaces/apps/secrets/${INJECTOR}-tls`), 'the chart looked the Secret up');
-        return parseObjects(stdout);
-      } finally {
-        await api.close();
-      }
+      const { objs, requested } = await renderAgainstCluster(secret, ['-f', INJECTOR_VALUES]);
+      assert.ok(requested.includes(`/api/v1/namespaces/apps/secrets/${INJECTOR}-tls`), 'the chart looked the Secret up');
+      return objs;
     }
-    // The Secret of a first install, as the cluster returns it.
-    const installed = (secret) => ({
-      ...secret,
-      metadata: { ...secret.metadata, labels: { ...secret.metadata.labels, 'app.kubernetes.io/managed-by': 'Helm' },
-                  annotations: { 'meta.helm.sh/release-name': 'rel', 'meta.helm.sh/release-namespace': 'apps' } },
-    });
     const first = renderInjector();
 
     test('the installed Secret is rendered again unchanged, and the caBundle is its CA', async () => {
@@ -2352,6 +2478,7 @@ describe('injector (injector.enabled)', () => {
       'podSecurityContext.fsGroup': '3000', 'sharedVolume.sizeLimit': '8Mi', 'config.kms.region': 'cn-shanghai',
       'config.control.httpPort': '9818', 'rrsa.oidcProviderArn': 'acs:ram::1:oidc-provider/ack-rrsa-x',
       'rrsa.tokenExpirationSeconds': '7200', 'injector.logLevel': 'debug',
+      'localApi.port': '18190', 'localApi.refetchWithin': '1m30s',
     };
     const resources = { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '1', memory: '256Mi' } };
     const objs = renderInjector({ set: values, setJson: { 'sidecar.resources': resources } });
@@ -2366,6 +2493,7 @@ describe('injector (injector.enabled)', () => {
       '--token-expiration-seconds': '7200', '--run-as-user': '1000', '--run-as-group': '2000', '--fs-group': '3000',
       '--cpu-request': '50m', '--memory-request': '64Mi', '--cpu-limit': '1', '--memory-limit': '256Mi',
       '--sync-once-timeout': '2m', '--sidecar-http-port': '9818', '--volume-size-limit': '8Mi',
+      '--local-api-port': '18190', '--local-api-refetch-within': '90s',
     });
   });
 
@@ -2652,6 +2780,11 @@ describe('values.schema.json rejects bad values', () => {
     ['fsGroup 0 (root)', { set: { 'podSecurityContext.fsGroup': '0' } }, /\/podSecurityContext\/fsGroup/],
     ['a token lifetime under 10 minutes', { set: { 'rrsa.tokenExpirationSeconds': '300' } }, /\/rrsa\/tokenExpirationSeconds/],
     ['an example app interval above an hour (credsync check --every)', { set: { 'app.intervalSeconds': '3601' } }, /\/app\/intervalSeconds/],
+    ['local API port 0', { set: { 'localApi.port': '0' } }, /\/localApi\/port/],
+    ['a local API refetchWithin with a fraction', { set: { 'localApi.refetchWithin': '60.5s' } }, /\/localApi\/refetchWithin/],
+    ['an empty path secret key', { setString: { 'localApi.pathSecret.key': '' } }, /\/localApi\/pathSecret\/key/],
+    ['an existing path Secret that is no Secret name', { set: { 'localApi.pathSecret.existingSecret': 'My_Secret' } }, /\/localApi\/pathSecret\/existingSecret/],
+    ['a string for app.credentialsUri', { setString: { 'app.credentialsUri': 'yes' } }, /\/app\/credentialsUri/],
   ];
   for (const [what, opts, pattern] of cases) {
     test(what, () => {

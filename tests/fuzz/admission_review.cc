@@ -4,7 +4,7 @@
 // other body is a 200 AdmissionReview for the request's uid, allowed exactly
 // when injected or skipped, whose patch (when present) is base64 of a JSON
 // array of add/replace operations on absolute paths; answers are
-// deterministic.
+// deterministic for a pinned local-API path secret.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -37,8 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using nlohmann::json;
   const absl::string_view input(reinterpret_cast<const char*>(data), size);
   static const injector::InjectionSettings kSettings = settings();
-  const injector::AdmissionAnswer answer = injector::reviewAdmission(input, kSettings);
-  const injector::AdmissionAnswer again = injector::reviewAdmission(input, kSettings);
+  const injector::PathSecretSource pinned = [] { return std::string(43, 'A'); };
+  const injector::AdmissionAnswer answer = injector::reviewAdmission(input, kSettings, pinned);
+  const injector::AdmissionAnswer again = injector::reviewAdmission(input, kSettings, pinned);
   check(answer.body == again.body && answer.result == again.result);
   check(!answer.summary.empty() && !absl::StrContains(answer.summary, '\n'));
 

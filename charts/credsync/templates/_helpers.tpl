@@ -84,6 +84,37 @@ includes the named templates gives config.profiles, which brings them back.
 {{- if or (not .Values.injector.enabled) .Values.deployment.enabled .Values.config.profiles }}true{{ end }}
 {{- end }}
 
+{{/*
+localApi.port checked against the other ports of the pod's network
+namespace, and localApi.refetchWithin (whole seconds, 10s to 600s, as the
+sidecar and the injector take it) as "<seconds>s". Shared by the sidecar's
+config and the injector's flags, so a bad value fails the render rather
+than a pod or the injector.
+*/}}
+{{- define "credsync.localApiRefetchWithin" -}}
+{{- $text := toString .Values.localApi.refetchWithin }}
+{{- $seconds := 0 }}
+{{- range regexFindAll "[0-9]+[sm]" $text -1 }}
+{{- $seconds = add $seconds (mul (trimSuffix "s" (trimSuffix "m" .) | int) (ternary 60 1 (hasSuffix "m" .))) }}
+{{- end }}
+{{- if or (not (regexMatch "^([0-9]+[sm])+$" $text)) (lt (int $seconds) 10) (gt (int $seconds) 600) }}
+{{- fail (printf "localApi.refetchWithin: must be whole seconds from 10s to 600s, such as 60s or 2m, not %q" $text) }}
+{{- end }}
+{{- $port := int .Values.localApi.port }}
+{{- if eq $port (int .Values.config.control.httpPort) }}
+{{- fail "localApi.port: must differ from config.control.httpPort (the probe port listens on 0.0.0.0, which takes 127.0.0.1 too)" }}
+{{- end }}
+{{- if and .Values.config.control.tcp.enabled (eq $port (int .Values.config.control.tcp.port)) }}
+{{- fail "localApi.port: must differ from config.control.tcp.port" }}
+{{- end }}
+{{- printf "%ds" (int $seconds) }}
+{{- end }}
+
+{{/* The Secret holding the local API's path secret, and its key. */}}
+{{- define "credsync.localApiSecretName" -}}
+{{- .Values.localApi.pathSecret.existingSecret | default (printf "%s-local-api" (include "credsync.fullname" .)) }}
+{{- end }}
+
 {{/* The ConfigMap holding config.yaml (and ca.pem, kms-instance-<i>-ca.pem). */}}
 {{- define "credsync.configMapName" -}}
 {{- include "credsync.fullname" . }}
@@ -273,6 +304,9 @@ environment (e.g. what ACK's webhook injects) still apply.
 {{- $_ := set $control "tcp_address" (printf "%s:%d" $host (int $c.control.tcp.port)) }}
 {{- end }}
 {{- $config := dict "kms" $kms "profiles" $profiles "output" $output "refresh" $refresh "control" $control "log" (dict "level" $c.logLevel) }}
+{{- if .Values.localApi.enabled }}
+{{- $_ := set $config "local_api" (dict "listen" (printf "127.0.0.1:%d" (int .Values.localApi.port)) "path_secret_env" "CREDSYNC_LOCAL_API_PATH_SECRET" "refetch_within" (include "credsync.localApiRefetchWithin" .)) }}
+{{- end }}
 {{- if $identity }}
 {{- $_ := set $config "identity" $identity }}
 {{- end }}
@@ -371,6 +405,14 @@ env:
     value: {{ required "rrsa.oidcProviderArn is required when rrsa.projectToken is true (acs:ram::<account id>:oidc-provider/ack-rrsa-<cluster id>)" .Values.rrsa.oidcProviderArn | quote }}
   - name: ALIBABA_CLOUD_OIDC_TOKEN_FILE
     value: {{ printf "%s/token" (include "credsync.tokenDir" .) | quote }}
+  {{- end }}
+  {{- if .Values.localApi.enabled }}
+  # local_api.path_secret_env: the path secret of ALIBABA_CLOUD_CREDENTIALS_URI.
+  - name: CREDSYNC_LOCAL_API_PATH_SECRET
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "credsync.localApiSecretName" . }}
+        key: {{ .Values.localApi.pathSecret.key }}
   {{- end }}
   {{- with .Values.sidecar.extraEnv }}
   {{- toYaml . | nindent 2 }}
@@ -644,6 +686,34 @@ written then, and an SDK pointed at a missing file fails its chain.
 - name: ALIBABA_CLOUD_CREDENTIALS_FILE
   value: {{ printf "%s/credentials.ini" (include "credsync.outputDir" .) }}
 {{- end }}
+{{- end }}
+
+{{/*
+PUBLIC: what an app container adds to its env to read the credentials through
+credsync's local API instead of the file (localApi.enabled): the URI, by
+Kubernetes' $(VAR) expansion of the path secret taken from its Secret, and
+ALIBABA_CLOUD_ECS_METADATA_DISABLED=true, as on ECS nodes the node's RAM
+role comes before the URI in every SDK's default chain. Use it instead of
+credsync.appEnv (not beside it: the file variable comes before the URI too),
+in a container without the RRSA variables. Takes the root context, or
+(dict "root" $ "profile" "billing") for a profile other than the default.
+*/}}
+{{- define "credsync.appCredentialsUriEnv" -}}
+{{- $root := . }}
+{{- $profile := "default" }}
+{{- if hasKey . "root" }}{{ $root = .root }}{{ $profile = .profile | default "default" }}{{ end }}
+{{- if not $root.Values.localApi.enabled }}
+{{- fail "credsync.appCredentialsUriEnv (app.credentialsUri): needs localApi.enabled=true" }}
+{{- end -}}
+- name: CREDSYNC_LOCAL_API_PATH_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "credsync.localApiSecretName" $root }}
+      key: {{ $root.Values.localApi.pathSecret.key }}
+- name: ALIBABA_CLOUD_CREDENTIALS_URI
+  value: {{ printf "http://127.0.0.1:%d/$(CREDSYNC_LOCAL_API_PATH_SECRET)/v1/credentials/%s" (int $root.Values.localApi.port) $profile | quote }}
+- name: ALIBABA_CLOUD_ECS_METADATA_DISABLED
+  value: "true"
 {{- end }}
 
 {{/*

@@ -101,6 +101,49 @@ describe('the injector fixtures, patched by fast-json-patch', () => {
     assert.equal(applyAnswer(pod, answerWith(good)).pod.metadata.annotations['credsync.io/status'], 'injected');
   });
 
+  // credentials-uri.review.json: the listed containers get the local API's
+  // URI (the pod's own path secret, their profile) and ECS metadata
+  // disabled, not the file, the mount or an RRSA variable; credsync gets the
+  // secret and local_api; every review draws another secret.
+  for (const [mode, modeFlags] of Object.entries(MODES)) {
+    test(`credentials-uri.review.json: the URI in api and exporter, the file in legacy-batch (${mode})`, async () => {
+      const review = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'credentials-uri.review.json'), 'utf8'));
+      const answerFor = (n) => runReview({ binary, flags: [...FLAGS, ...modeFlags], review,
+                                           file: path.join(workDir, `credentials-uri-${mode}-${n}.review.json`) });
+      const answer = answerFor(1);
+      assert.equal(answer.response.allowed, true, JSON.stringify(answer.response.status));
+      assert.equal(answer.response.warnings, undefined);
+      const { pod } = applyAnswer(review.request.object, answer);
+      await assertValidPod(pod);
+      const envOf = (c) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+      const credsync = [...(pod.spec.initContainers ?? []), ...pod.spec.containers]
+        .find((c) => c.name === 'credsync' && c.args?.[0] === 'run');
+      const secret = envOf(credsync).CREDSYNC_LOCAL_API_PATH_SECRET;
+      assert.match(secret, /^[A-Za-z0-9_-]{43}$/);
+      assert.deepEqual(JSON.parse(envOf(credsync).CREDSYNC_CONFIG).local_api, {
+        listen: '127.0.0.1:8190', path_secret_env: 'CREDSYNC_LOCAL_API_PATH_SECRET', refetch_within: '60s',
+      });
+      for (const [name, profile] of [['api', 'default'], ['exporter', 'billing']]) {
+        const c = pod.spec.containers.find((x) => x.name === name);
+        const env = envOf(c);
+        assert.equal(env.ALIBABA_CLOUD_CREDENTIALS_URI, `http://127.0.0.1:8190/${secret}/v1/credentials/${profile}`, name);
+        assert.equal(env.ALIBABA_CLOUD_ECS_METADATA_DISABLED, 'true', name);
+        for (const absent of ['ALIBABA_CLOUD_CREDENTIALS_FILE', 'ALIBABA_CLOUD_ROLE_ARN', 'ALIBABA_CLOUD_OIDC_TOKEN_FILE']) {
+          assert.equal(env[absent], undefined, `${absent} in ${name}`);
+        }
+        assert.ok(!(c.volumeMounts ?? []).some((m) => m.mountPath === '/var/run/credsync'), `${name} mounts the file`);
+      }
+      const batch = envOf(pod.spec.containers.find((x) => x.name === 'legacy-batch'));
+      assert.equal(batch.ALIBABA_CLOUD_CREDENTIALS_FILE, '/var/run/credsync/credentials.ini');
+      assert.equal(batch.ALIBABA_CLOUD_CREDENTIALS_URI, undefined);
+      // A fresh secret per admission.
+      const second = applyAnswer(review.request.object, answerFor(2)).pod;
+      const secondCredsync = [...(second.spec.initContainers ?? []), ...second.spec.containers]
+        .find((c) => c.name === 'credsync' && c.args?.[0] === 'run');
+      assert.notEqual(envOf(secondCredsync).CREDSYNC_LOCAL_API_PATH_SECRET, secret);
+    });
+  }
+
   test('some fixture was patched in each mode', () => {
     assert.ok(patchedCount >= 2 * 3, `only ${patchedCount} fixture answers had a patch`);
   });

@@ -1,5 +1,7 @@
 #include "sidecar/injector/admission.h"
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -202,6 +204,78 @@ TEST(AdmissionTest, ResultNames) {
   EXPECT_EQ(resultName(AdmissionResult::kSkipped), "skipped");
   EXPECT_EQ(resultName(AdmissionResult::kDenied), "denied");
   EXPECT_EQ(resultName(AdmissionResult::kMalformed), "malformed");
+}
+
+// The credsync container's env and the app container `app`'s URI in the
+// patched pod of an answer to the credentials-uri fixture.
+struct UriAnswer {
+  std::string sidecar_secret;
+  std::string uri;
+};
+
+UriAnswer uriAnswerOf(const json& review, const AdmissionAnswer& answer) {
+  UriAnswer out;
+  const std::optional<json> patched =
+      applyPatch(review["request"]["object"], decodePatch(answerOf(answer)["response"]));
+  if (!patched) return out;
+  const std::map<std::string, std::string> sidecar =
+      testing::envOf((*patched)["spec"]["initContainers"][0]);
+  const auto secret = sidecar.find("CREDSYNC_LOCAL_API_PATH_SECRET");
+  if (secret != sidecar.end()) out.sidecar_secret = secret->second;
+  out.uri =
+      testing::envOf(*testing::findContainer(*patched, "api"))["ALIBABA_CLOUD_CREDENTIALS_URI"];
+  return out;
+}
+
+// Verifies each admission of a pod with credsync.io/credentials-uri draws a
+// fresh path secret (256 bits, base64url), the same in credsync's env and
+// in the URI, never in the log summary; pods without it draw none.
+TEST(AdmissionTest, FreshPathSecretPerAdmission) {
+  const json uri_review = loadReview("credentials-uri");
+  const AdmissionAnswer first = review(uri_review);
+  const AdmissionAnswer second = review(uri_review);
+  ASSERT_EQ(first.result, AdmissionResult::kInjected) << first.summary;
+  const UriAnswer a = uriAnswerOf(uri_review, first);
+  const UriAnswer b = uriAnswerOf(uri_review, second);
+  EXPECT_THAT(a.sidecar_secret, ::testing::MatchesRegex("[A-Za-z0-9_-]{43}"));
+  EXPECT_NE(a.sidecar_secret, b.sidecar_secret);
+  EXPECT_EQ(a.uri,
+            absl::StrCat("http://127.0.0.1:8190/", a.sidecar_secret, "/v1/credentials/default"));
+  EXPECT_EQ(b.uri,
+            absl::StrCat("http://127.0.0.1:8190/", b.sidecar_secret, "/v1/credentials/default"));
+  EXPECT_FALSE(absl::StrContains(first.summary, a.sidecar_secret));
+  EXPECT_THAT(first.summary, HasSubstr("URI in api, exporter"));
+
+  // A pinned source is what the secret comes from, called once a review.
+  int calls = 0;
+  const PathSecretSource pinned = [&calls] {
+    ++calls;
+    return std::string("pinned-secret-0123456789abcdefghijklmnopq");
+  };
+  EXPECT_EQ(uriAnswerOf(uri_review, reviewAdmission(uri_review.dump(), testSettings(), pinned)).uri,
+            "http://127.0.0.1:8190/pinned-secret-0123456789abcdefghijklmnopq/v1/credentials/"
+            "default");
+  EXPECT_EQ(calls, 1);
+  for (const std::string& name : testing::fixtureNames()) {
+    if (name == "credentials-uri") continue;
+    reviewAdmission(loadReview(name).dump(), testSettings(), pinned);
+  }
+  EXPECT_EQ(calls, 1);
+  // And randomPathSecret itself: distinct, 43 characters of base64url.
+  EXPECT_NE(randomPathSecret(), randomPathSecret());
+  EXPECT_THAT(randomPathSecret(), ::testing::MatchesRegex("[A-Za-z0-9_-]{43}"));
+}
+
+// Verifies a denial for credsync.io/credentials-uri reaches the answer.
+TEST(AdmissionTest, CredentialsUriDenied) {
+  json uri_review = loadReview("credentials-uri");
+  uri_review["request"]["object"]["metadata"]["annotations"]["credsync.io/credentials-uri"] =
+      "api=payments";
+  const AdmissionAnswer answer = review(uri_review);
+  EXPECT_EQ(answer.result, AdmissionResult::kDenied);
+  EXPECT_EQ(answerOf(answer)["response"]["status"]["message"],
+            "credsync.io/credentials-uri: container \"api\": the pod has no profile \"payments\" "
+            "(no credsync.io/secret-payments)");
 }
 
 }  // namespace

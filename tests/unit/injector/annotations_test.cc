@@ -264,5 +264,98 @@ TEST(AnnotationsTest, FixturesAreInjectableExceptTheInjectedOne) {
   }
 }
 
+// Verifies credsync.io/credentials-uri: the listed containers (profile
+// "default" unless named) in the pod's order, and out of the file's list.
+TEST(AnnotationsTest, CredentialsUriContainers) {
+  absl::StatusOr<AnnotationDecision> decision =
+      readAnnotations(loadReview("credentials-uri")["request"]["object"], testSettings());
+  ASSERT_TRUE(decision.ok()) << decision.status();
+  const InjectionRequest& request = decision->request;
+  ASSERT_EQ(request.uri_containers.size(), 2u);
+  EXPECT_EQ(request.uri_containers[0].name, "api");
+  EXPECT_EQ(request.uri_containers[0].profile, "default");
+  EXPECT_EQ(request.uri_containers[1].name, "exporter");
+  EXPECT_EQ(request.uri_containers[1].profile, "billing");
+  EXPECT_THAT(request.app_containers, ElementsAre("legacy-batch"));
+  // The secret is drawn by reviewAdmission, not here.
+  EXPECT_EQ(request.local_api_path_secret, "");
+
+  // An init container in native mode; "default" named outright.
+  decision = readAnnotations(
+      podWith(minimalWith({{"credsync.io/credentials-uri", " migrate = default ,proxy"}})),
+      testSettings());
+  ASSERT_TRUE(decision.ok()) << decision.status();
+  ASSERT_EQ(decision->request.uri_containers.size(), 2u);
+  EXPECT_EQ(decision->request.uri_containers[0].name, "proxy");
+  EXPECT_EQ(decision->request.uri_containers[1].name, "migrate");
+  EXPECT_EQ(decision->request.uri_containers[1].profile, "default");
+  EXPECT_THAT(decision->request.app_containers, ElementsAre("app"));
+
+  // Profiles from a config-map alone cannot be checked here.
+  decision = readAnnotations(podWith({{"credsync.io/config-map", "app-credsync"},
+                                      {"credsync.io/role-arn", "acs:ram::123:role/app"},
+                                      {"credsync.io/credentials-uri", "app=reporting"}}),
+                             testSettings());
+  ASSERT_TRUE(decision.ok()) << decision.status();
+  EXPECT_EQ(decision->request.uri_containers[0].profile, "reporting");
+
+  // Without the annotation nothing changes.
+  decision = readAnnotations(podWith(minimal()), testSettings());
+  ASSERT_TRUE(decision.ok()) << decision.status();
+  EXPECT_TRUE(decision->request.uri_containers.empty());
+}
+
+// Verifies each wrong credsync.io/credentials-uri is denied with one line
+// naming the container or profile.
+TEST(AnnotationsTest, CredentialsUriDenials) {
+  const std::string key = "credsync.io/credentials-uri";
+  const std::vector<DenialCase> cases = {
+      {minimalWith({{key, "app,web"}}),
+       "credsync.io/credentials-uri: the pod has no container or init container \"web\""},
+      {minimalWith({{key, "app=billing"}}),
+       "credsync.io/credentials-uri: container \"app\": the pod has no profile \"billing\" (no "
+       "credsync.io/secret-billing)"},
+      {minimalWith({{key, "app=Bad Profile"}}),
+       "credsync.io/credentials-uri: container \"app\": profile \"Bad Profile\" must match"},
+      {minimalWith({{key, "app=DEFAULT"}}), "credsync.io/credentials-uri: container \"app\": "},
+      {minimalWith({{key, "app="}}), "credsync.io/credentials-uri: container \"app\": profile"},
+      {minimalWith({{key, "=billing"}}), "credsync.io/credentials-uri: must be a comma-separated"},
+      {minimalWith({{key, ""}}), "credsync.io/credentials-uri: must be a comma-separated"},
+      {minimalWith({{key, "app,,proxy"}}),
+       "credsync.io/credentials-uri: must be a comma-separated"},
+      {minimalWith({{key, "app,app=default"}}),
+       "credsync.io/credentials-uri: container \"app\" is listed twice"},
+      {minimalWith({{key, "app"}, {"credsync.io/containers", "app,proxy"}}),
+       "credsync.io/credentials-uri: container \"app\" is also in credsync.io/containers"},
+      {minimalWith({{key, "migrate"}, {"credsync.io/mode", "classic"}}),
+       "credsync.io/credentials-uri: init container \"migrate\" cannot reach the local API in "
+       "classic mode"},
+      {{{"credsync.io/secret-default", "x"},
+        {"credsync.io/rrsa", "ack-webhook"},
+        {"pod-identity.alibabacloud.com/only-containers", "proxy, app"},
+        {key, "app"}},
+       "credsync.io/credentials-uri: container \"app\" is in "
+       "pod-identity.alibabacloud.com/only-containers"},
+  };
+  for (const DenialCase& c : cases) {
+    EXPECT_THAT(readAnnotations(podWith(c.annotations), testSettings()),
+                StatusIs(absl::StatusCode::kInvalidArgument, StartsWith(c.message_prefix)))
+        << ::testing::PrintToString(c.annotations);
+  }
+  // Listed in credsync.io/containers only when that is given: by default
+  // the file goes to every container the URI does not.
+  EXPECT_TRUE(
+      readAnnotations(podWith(minimalWith({{key, "app"}, {"credsync.io/containers", "proxy"}})),
+                      testSettings())
+          .ok());
+  // On the ACK route, only-containers naming other containers is fine.
+  EXPECT_TRUE(readAnnotations(podWith({{"credsync.io/secret-default", "x"},
+                                       {"credsync.io/rrsa", "ack-webhook"},
+                                       {"pod-identity.alibabacloud.com/only-containers", "proxy"},
+                                       {key, "app"}}),
+                              testSettings())
+                  .ok());
+}
+
 }  // namespace
 }  // namespace credsync::injector

@@ -39,6 +39,8 @@ TEST(InjectionSettingsTest, Defaults) {
   EXPECT_EQ(settings->sync_once_timeout, absl::Seconds(60));
   EXPECT_EQ(settings->http_port, 9808);
   EXPECT_EQ(settings->volume_size_limit, "4Mi");
+  EXPECT_EQ(settings->local_api_port, 8190);
+  EXPECT_EQ(settings->local_api_refetch_within, absl::Seconds(60));
 }
 
 // Verifies every flag is read.
@@ -50,7 +52,7 @@ TEST(InjectionSettingsTest, EveryFlag) {
              "--token-expiration-seconds=7200", "--run-as-user=1001", "--run-as-group=1002",
              "--fs-group=1003", "--cpu-request=20m", "--memory-request=16Mi", "--memory-limit=64Mi",
              "--cpu-limit=100m", "--sync-once-timeout=2m", "--sidecar-http-port=9900",
-             "--volume-size-limit=8Mi"});
+             "--volume-size-limit=8Mi", "--local-api-port=8191", "--local-api-refetch-within=2m"});
   ASSERT_TRUE(settings.ok()) << settings.status();
   EXPECT_EQ(settings->image_pull_policy, "Always");
   EXPECT_EQ(settings->default_mode, SidecarMode::kClassic);
@@ -68,6 +70,8 @@ TEST(InjectionSettingsTest, EveryFlag) {
   EXPECT_EQ(settings->sync_once_timeout, absl::Minutes(2));
   EXPECT_EQ(settings->http_port, 9900);
   EXPECT_EQ(settings->volume_size_limit, "8Mi");
+  EXPECT_EQ(settings->local_api_port, 8191);
+  EXPECT_EQ(settings->local_api_refetch_within, absl::Minutes(2));
 }
 
 // Verifies auto resolves by --native-sidecars, and native without them is refused.
@@ -100,6 +104,13 @@ TEST(InjectionSettingsTest, BadValuesNameTheFlag) {
       {{"--image=x", "--sync-once-timeout=0s"}, "--sync-once-timeout: "},
       {{"--image=x", "--sync-once-timeout=1.5s"}, "--sync-once-timeout: "},
       {{"--image=x", "--sidecar-http-port=70000"}, "--sidecar-http-port: "},
+      {{"--image=x", "--local-api-port=0"}, "--local-api-port: "},
+      {{"--image=x", "--local-api-port=9808"}, "--local-api-port: must differ"},
+      {{"--image=x", "--sidecar-http-port=8190"}, "--local-api-port: must differ"},
+      {{"--image=x", "--local-api-refetch-within=9s"}, "--local-api-refetch-within: "},
+      {{"--image=x", "--local-api-refetch-within=601s"}, "--local-api-refetch-within: "},
+      {{"--image=x", "--local-api-refetch-within=60.5s"}, "--local-api-refetch-within: "},
+      {{"--image=x", "--local-api-refetch-within=soon"}, "--local-api-refetch-within: "},
   };
   for (const auto& [args, prefix] : cases) {
     EXPECT_THAT(parse(args), StatusIs(absl::StatusCode::kInvalidArgument, StartsWith(prefix)))

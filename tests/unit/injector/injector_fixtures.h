@@ -24,7 +24,7 @@ inline const std::vector<std::string>& fixtureNames() {
                                                  "init-containers", "multi-container",
                                                  "root-app",        "own-security-context",
                                                  "name-collision",  "already-injected",
-                                                 "config-map"};
+                                                 "config-map",      "credentials-uri"};
   return names;
 }
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sidecar/config/config.h"
@@ -38,6 +40,9 @@ struct Injected {
   json patched;
 };
 
+// What reviewAdmission would draw for a pod with credsync.io/credentials-uri.
+constexpr char kPathSecret[] = "test-path-secret-0123456789abcdefghijklmnopqr";
+
 Injected inject(const json& pod, const InjectionSettings& settings = testSettings()) {
   Injected out;
   out.pod = pod;
@@ -45,6 +50,9 @@ Injected inject(const json& pod, const InjectionSettings& settings = testSetting
   EXPECT_TRUE(decision.ok()) << decision.status();
   if (!decision.ok()) return out;
   EXPECT_TRUE(decision->inject) << decision->skip_reason;
+  if (!decision->request.uri_containers.empty()) {
+    decision->request.local_api_path_secret = kPathSecret;
+  }
   absl::StatusOr<PodPatch> patch = buildPodPatch(pod, decision->request, settings);
   EXPECT_TRUE(patch.ok()) << patch.status();
   if (!patch.ok()) return out;
@@ -464,6 +472,148 @@ TEST(PodPatchTest, PatchedPodsAreSkipped) {
     ASSERT_TRUE(again.ok()) << name;
     EXPECT_FALSE(again->inject) << name;
   }
+}
+
+// Verifies credsync.io/credentials-uri: the listed containers get the URI
+// (their profile, the pod's path secret) and ECS metadata disabled, and
+// neither the file variable, the mount nor any RRSA variable; the others get
+// the file; credsync gets the secret and the local_api section.
+TEST(PodPatchTest, CredentialsUri) {
+  const Injected injected = injectFixture("credentials-uri");
+  const json& spec = injected.patched["spec"];
+  const json& api = *findContainer(injected.patched, "api");
+  EXPECT_EQ(api["env"], json::parse(R"([
+      {"name":"ALIBABA_CLOUD_CREDENTIALS_URI",
+       "value":"http://127.0.0.1:8190/test-path-secret-0123456789abcdefghijklmnopqr/v1/credentials/default"},
+      {"name":"ALIBABA_CLOUD_ECS_METADATA_DISABLED","value":"true"}])"));
+  EXPECT_EQ(api["volumeMounts"], (*findContainer(injected.pod, "api"))["volumeMounts"]);
+  const json& exporter = *findContainer(injected.patched, "exporter");
+  const std::map<std::string, std::string> exporter_env = envOf(exporter);
+  EXPECT_EQ(exporter_env.at("ALIBABA_CLOUD_CREDENTIALS_URI"),
+            "http://127.0.0.1:8190/test-path-secret-0123456789abcdefghijklmnopqr/v1/credentials/"
+            "billing");
+  EXPECT_EQ(exporter_env.at("ALIBABA_CLOUD_ECS_METADATA_DISABLED"), "true");
+  EXPECT_EQ(exporter_env.at("EXPORT_BUCKET"), "reports-archive");  // its own kept, first
+  EXPECT_EQ(exporter["env"][0]["name"], "EXPORT_BUCKET");
+  for (const json* container : {&api, &exporter}) {
+    for (const char* absent :
+         {"ALIBABA_CLOUD_CREDENTIALS_FILE", "ALIBABA_CLOUD_ROLE_ARN",
+          "ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "ALIBABA_CLOUD_OIDC_TOKEN_FILE"}) {
+      EXPECT_FALSE(envOf(*container).count(absent)) << (*container)["name"] << " " << absent;
+    }
+  }
+  const json& batch = *findContainer(injected.patched, "legacy-batch");
+  EXPECT_EQ(envOf(batch).at("ALIBABA_CLOUD_CREDENTIALS_FILE"), "/var/run/credsync/credentials.ini");
+  EXPECT_FALSE(envOf(batch).count("ALIBABA_CLOUD_CREDENTIALS_URI"));
+
+  const json& sidecar = spec["initContainers"][0];
+  const std::map<std::string, std::string> env = envOf(sidecar);
+  EXPECT_EQ(env.at("CREDSYNC_LOCAL_API_PATH_SECRET"), kPathSecret);
+  const json config = json::parse(env.at("CREDSYNC_CONFIG"));
+  EXPECT_EQ(config["local_api"], json::parse(R"({"listen":"127.0.0.1:8190",
+      "path_secret_env":"CREDSYNC_LOCAL_API_PATH_SECRET","refetch_within":"60s"})"));
+  // The secret is only in credsync's env and the URIs, not in its config.
+  EXPECT_FALSE(absl::StrContains(env.at("CREDSYNC_CONFIG"), kPathSecret));
+  EXPECT_THAT(injected.patch.warnings, IsEmpty());
+  EXPECT_THAT(injected.patch.summary, HasSubstr("file in legacy-batch; URI in api, exporter"));
+  EXPECT_FALSE(absl::StrContains(injected.patch.summary, kPathSecret));
+
+  // Other settings; classic mode: credsync-init carries the secret too.
+  InjectionSettings settings = testSettings();
+  settings.local_api_port = 18190;
+  settings.local_api_refetch_within = absl::Seconds(120);
+  json pod = loadReview("credentials-uri")["request"]["object"];
+  pod["metadata"]["annotations"]["credsync.io/mode"] = "classic";
+  const Injected classic = inject(pod, settings);
+  EXPECT_THAT(envOf(*findContainer(classic.patched, "api")).at("ALIBABA_CLOUD_CREDENTIALS_URI"),
+              ::testing::StartsWith("http://127.0.0.1:18190/"));
+  for (const char* name : {"credsync-init", "credsync"}) {
+    const std::map<std::string, std::string> classic_env =
+        envOf(*findContainer(classic.patched, name));
+    EXPECT_EQ(classic_env.at("CREDSYNC_LOCAL_API_PATH_SECRET"), kPathSecret) << name;
+    EXPECT_EQ(json::parse(classic_env.at("CREDSYNC_CONFIG"))["local_api"]["refetch_within"],
+              "120s");
+  }
+
+  // The sidecar's own loader takes the document. A tree whose config does
+  // not know local_api yet refuses the key itself: only that is a skip.
+  absl::StatusOr<config::Config> loaded = sidecarConfig(sidecar);
+  if (!loaded.ok() && absl::StrContains(loaded.status().message(), "local_api: unknown key")) {
+    GTEST_SKIP() << "the sidecar's config predates local_api: " << loaded.status();
+  }
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+}
+
+// Verifies a pod without credsync.io/credentials-uri gets no local API.
+TEST(PodPatchTest, NoLocalApiWithoutTheAnnotation) {
+  for (const std::string& name : testing::fixtureNames()) {
+    if (name == "already-injected" || name == "credentials-uri") continue;
+    SCOPED_TRACE(name);
+    const Injected injected = injectFixture(name);
+    const std::map<std::string, std::string> env =
+        envOf(injected.patched["spec"]["initContainers"][0]);
+    EXPECT_FALSE(env.count("CREDSYNC_LOCAL_API_PATH_SECRET"));
+    EXPECT_FALSE(json::parse(env.at("CREDSYNC_CONFIG")).contains("local_api"));
+    EXPECT_FALSE(absl::StrContains(injected.patch.operations.dump(), "CREDENTIALS_URI"));
+  }
+}
+
+// Verifies the warnings for a URI container whose own env defeats the URI
+// (it comes last in every SDK's default chain) or sets it itself, and for
+// an app port on the local API's.
+TEST(PodPatchTest, CredentialsUriWarnings) {
+  json pod = loadReview("credentials-uri")["request"]["object"];
+  json& api = pod["spec"]["containers"][0];
+  api["env"] = json::parse(R"([
+      {"name":"ALIBABA_CLOUD_ACCESS_KEY_ID","valueFrom":{"secretKeyRef":{"name":"ak","key":"id"}}},
+      {"name":"ALIBABA_CLOUD_ROLE_ARN","value":"acs:ram::1:role/r"},
+      {"name":"ALIBABA_CLOUD_OIDC_TOKEN_FILE","value":"/var/run/token"},
+      {"name":"ALIBABA_CLOUD_CREDENTIALS_FILE","value":"/etc/app/credentials.ini"},
+      {"name":"ALIBABA_CLOUD_ECS_METADATA_DISABLED","value":"false"}])");
+  api["ports"][0]["containerPort"] = 8190;
+  json& exporter = pod["spec"]["containers"][1];
+  exporter["env"].push_back({{"name", "ALIBABA_CLOUD_CREDENTIALS_URI"}, {"value", "http://x/"}});
+  exporter["env"].push_back({{"name", "ALIBABA_CLOUD_ECS_METADATA_DISABLED"}, {"value", "true"}});
+  const Injected injected = inject(pod);
+  const std::vector<std::string>& warnings = injected.patch.warnings;
+  ASSERT_THAT(warnings, SizeIs(7)) << ::testing::PrintToString(warnings);
+  for (size_t i = 0; i < 4; ++i) {
+    const char* variables[] = {"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ROLE_ARN",
+                               "ALIBABA_CLOUD_OIDC_TOKEN_FILE", "ALIBABA_CLOUD_CREDENTIALS_FILE"};
+    EXPECT_EQ(warnings[i], absl::StrCat("credsync: container api sets ", variables[i],
+                                        ", which every SDK's default chain reads before "
+                                        "ALIBABA_CLOUD_CREDENTIALS_URI; the URI will not be used "
+                                        "while it is set"));
+  }
+  EXPECT_THAT(warnings[4], HasSubstr("api sets ALIBABA_CLOUD_ECS_METADATA_DISABLED itself, not to "
+                                     "\"true\""));
+  EXPECT_EQ(
+      warnings[5],
+      "credsync: container exporter sets ALIBABA_CLOUD_CREDENTIALS_URI itself; kept its value");
+  EXPECT_EQ(warnings[6],
+            "credsync: container api declares port 8190, credsync's local API port "
+            "(--local-api-port)");
+  // The app's own values are kept, none duplicated; the URI is still added to api.
+  const std::map<std::string, std::string> api_env = envOf(*findContainer(injected.patched, "api"));
+  EXPECT_EQ(api_env.at("ALIBABA_CLOUD_ECS_METADATA_DISABLED"), "false");
+  EXPECT_EQ(api_env.at("ALIBABA_CLOUD_CREDENTIALS_FILE"), "/etc/app/credentials.ini");
+  EXPECT_THAT(api_env.at("ALIBABA_CLOUD_CREDENTIALS_URI"), HasSubstr(kPathSecret));
+  const json& patched_exporter = *findContainer(injected.patched, "exporter");
+  EXPECT_EQ(envOf(patched_exporter).at("ALIBABA_CLOUD_CREDENTIALS_URI"), "http://x/");
+  EXPECT_EQ(patched_exporter["env"].size(), exporter["env"].size());
+}
+
+// Verifies the ACK route leaves URI containers out of only-containers, so
+// ACK's webhook gives them no RRSA variables.
+TEST(PodPatchTest, CredentialsUriOnAckRoute) {
+  json pod = loadReview("credentials-uri")["request"]["object"];
+  json& annotations = pod["metadata"]["annotations"];
+  annotations.erase("credsync.io/role-arn");
+  annotations["credsync.io/rrsa"] = "ack-webhook";
+  annotations["pod-identity.alibabacloud.com/only-containers"] = "legacy-batch";
+  const Injected injected = inject(pod);
+  EXPECT_EQ(injected.patched["metadata"]["annotations"][kOnlyContainersKey],
+            "legacy-batch,credsync");
 }
 
 }  // namespace

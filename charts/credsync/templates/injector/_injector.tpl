@@ -129,5 +129,6 @@ injector's default.
 {{- end }}
 {{- end }}
 {{- $args = concat $args (list "--sync-once-timeout" $v.sidecar.syncOnceTimeout "--sidecar-http-port" (toString (int $v.config.control.httpPort)) "--volume-size-limit" (toString $v.sharedVolume.sizeLimit)) }}
+{{- $args = concat $args (list "--local-api-port" (toString (int $v.localApi.port)) "--local-api-refetch-within" (include "credsync.localApiRefetchWithin" .)) }}
 {{- toJson $args }}
 {{- end }}
