@@ -1545,14 +1545,8 @@ describe('helm template: config.kms.instances (client keys from Secrets)', () =>
 
 // credsync validate on a config with local_api: the path secret comes from
 // the environment (CREDSYNC_LOCAL_API_PATH_SECRET), as the Secret gives it.
-// A binary built before the sidecar knew local_api refuses the key itself:
-// that alone is reported as a skip, any other refusal fails.
 function assertValidatesLocalApi(t, objs, secret) {
   const r = runValidate(objs, { CREDSYNC_LOCAL_API_PATH_SECRET: secret });
-  if (r.status !== 0 && /local_api: unknown key/.test(r.stderr)) {
-    t.skip(`this credsync binary predates local_api: ${r.stderr.trim()}`);
-    return;
-  }
   assert.equal(r.status, 0, `credsync validate refused the rendered config: ${r.stderr.trim()}`);
 }
 

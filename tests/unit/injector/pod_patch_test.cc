@@ -535,13 +535,11 @@ TEST(PodPatchTest, CredentialsUri) {
               "120s");
   }
 
-  // The sidecar's own loader takes the document. A tree whose config does
-  // not know local_api yet refuses the key itself: only that is a skip.
+  // The sidecar's own loader takes the document.
   absl::StatusOr<config::Config> loaded = sidecarConfig(sidecar);
-  if (!loaded.ok() && absl::StrContains(loaded.status().message(), "local_api: unknown key")) {
-    GTEST_SKIP() << "the sidecar's config predates local_api: " << loaded.status();
-  }
   ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->local_api.path_secret_env, "CREDSYNC_LOCAL_API_PATH_SECRET");
+  EXPECT_EQ(loaded->local_api.refetch_within, absl::Seconds(60));
 }
 
 // Verifies a pod without credsync.io/credentials-uri gets no local API.
