@@ -7,7 +7,9 @@
 // Needs CREDSYNC_EMULATOR and CREDSYNC_BIN (the binaries) and `npm ci` at
 // the repository top. Every secret it prints is masked.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -52,6 +54,22 @@ async function appCredential(file) {
   return { credential, model: await credential.getCredential() };
 }
 
+// GET of a JSON document from a "host:port" over plain HTTP.
+function getJson(address, requestPath, headers = {}) {
+  const colon = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    http.get({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)), path: requestPath, headers },
+             (response) => {
+               let body = '';
+               response.setEncoding('utf8');
+               response.on('data', (chunk) => { body += chunk; });
+               response.on('end', () => (response.statusCode === 200
+                 ? resolve(JSON.parse(body))
+                 : reject(new Error(`${requestPath.replace(/^\/[^/]+/, '/<path secret>')}: ${response.statusCode} ${body}`))));
+             }).on('error', reject);
+  });
+}
+
 async function main() {
   step('Start the emulator: STS, KMS, an ECS-style service and the cluster\'s OIDC issuer');
   const emu = await startEmulator({ logLevel: 'info' });
@@ -70,12 +88,17 @@ async function main() {
 
     step('Start credsync with only the RRSA environment and a small config');
     const outDir = path.join(world.dir, 'out');
+    // The loopback local API's path secret, as a mounted Secret would hold it.
+    const pathSecret = crypto.randomBytes(32).toString('hex');
+    const pathSecretFile = path.join(world.dir, 'local-api-path-secret');
+    fs.writeFileSync(pathSecretFile, `${pathSecret}\n`, { mode: 0o600 });
     const config = {
       kms: { endpoints: [emu.endpoint] },
       tls: { ca_file: emu.caFile },
       profiles: [{ name: 'default', secret_name: SECRET_NAME }],
       output: { directory: outDir },
       refresh: { interval: REFRESH_INTERVAL, jitter: 0 },
+      local_api: { listen: '127.0.0.1:0', path_secret_file: pathSecretFile },
     };
     const configFile = writeConfig(world.dir, config);
     for (const [name, value] of Object.entries(world.env)) show(name, value);
@@ -111,6 +134,17 @@ async function main() {
     const after = await appCredential(file);
     show('a new SDK client reads', after.model.accessKeyId);
 
+    step('Apps with no code at all: the credentials URI that the Go, Python and Java SDKs poll');
+    const localApi = await sidecar.listening('local_api');
+    const uriPath = `/${pathSecret}/v1/credentials/default`;
+    show('ALIBABA_CLOUD_CREDENTIALS_URI', `http://${localApi}/${mask(pathSecret)}/v1/credentials/default`);
+    for (const [sdk, agent] of [['credentials-go', 'AlibabaCloud (linux; amd64) Golang/1.22 Credentials/1.4.7 TeaDSL/1'],
+                                ['credentials-java', 'AlibabaCloud (Linux; amd64) Java/17 Credentials/1.0.0 TeaDSL/1']]) {
+      const document = await getJson(localApi, uriPath, { 'User-Agent': agent });
+      const inSeconds = Math.round((Date.parse(document.Expiration) - Date.now()) / 1000);
+      show(`${sdk} gets`, `${document.AccessKeyId}, Expiration in ${inSeconds} s: it asks again within 60 s`);
+    }
+
     step('An emergency rotation: the key is replaced and the old one revoked at once');
     const emergency = await emu.admin('POST', `/admin/secrets/${encodeURIComponent(SECRET_NAME)}/rotate`,
                                       { revoke_previous: true });
@@ -136,6 +170,7 @@ async function main() {
     const retried = await callRpc(makeOpenApiClient(emu.endpoint, { credential: renewed.credential, ca: emu.ca.toString() }),
                                   'DescribeRegions', ECS_VERSION, {});
     show('the retry succeeds', `DescribeRegions: ${retried.Regions.Region.length} regions`);
+    show('the credentials URI now', (await getJson(localApi, uriPath)).AccessKeyId);
     const counters = await emu.admin('GET', '/admin/counters');
     show('KMS GetSecretValue calls', counters.actions.GetSecretValue.requests);
 
