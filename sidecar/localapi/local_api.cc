@@ -164,7 +164,8 @@ LocalApiHandler::LocalApiHandler(std::vector<config::ProfileConfig> profiles,
       observer_(std::move(observer)) {}
 
 void LocalApiHandler::handle(const httplib::Request& request, httplib::Response& response) const {
-  response.set_header("Cache-Control", "no-store");
+  // The probe server's loop sets it already; the handler stands alone too.
+  if (!response.has_header("Cache-Control")) response.set_header("Cache-Control", "no-store");
   std::string api = "refused";
   const int status = answer(request, response, api);
   if (observer_) observer_(api, status);
