@@ -25,17 +25,23 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
 import { startEmulator } from './emulator.mjs';
 import { runCredsync, setUpRrsaWorld, startSidecar, until, waitForFile, writeConfig } from './sidecar.mjs';
 
+const require = createRequire(import.meta.url);
+const { CLIProfileCredentialsProvider } = require('@alicloud/credentials');
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SCRIPT = path.resolve(here, '..', '..', '..', 'deploy', 'examples', 'node-external', 'credsync-external.cjs');
 const APP = path.join(here, 'external_app.mjs');
+const COUNTING = path.join(here, 'external_counting.cjs');
 const SECRET = 'acs/ram/user/external-app';
 const REFETCH_WITHIN_S = 10;  // the script's minimum, to keep the test short
 const NOBODY = 65534;
@@ -49,7 +55,7 @@ before(async () => {
 });
 
 after(async () => {
-  app?.kill('SIGKILL');
+  app?.child.kill('SIGKILL');
   await sc?.stop();
   await emu?.stop();
 });
@@ -157,5 +163,51 @@ describe('Node apps through an External CLI profile', () => {
     const now = fs.readFileSync(cliConfig, 'utf8');
     assert.equal(now, mounted, 'config.json was rewritten');
     assert.doesNotMatch(now, /access_key/);
+  });
+
+  // Verifies what docs/integration.md says the route costs: the library
+  // does not coalesce runs. Every call that finds the key due starts the
+  // command, so 20 concurrent calls at that moment run it 20 times. If a
+  // release coalesces them, this fails: update the "Cost" paragraph.
+  it('concurrent calls that find the key due each run the command', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credsync-external-herd-'));
+    const ini = path.join(dir, 'credentials.ini');
+    fs.writeFileSync(ini, '[default]\nenable = true\ntype = access_key\n' +
+                     'access_key_id = LTAIherd\naccess_key_secret = not-a-real-secret\n');
+    const runs = path.join(dir, 'runs');
+    fs.mkdirSync(path.join(dir, '.aliyun'));
+    fs.writeFileSync(path.join(dir, '.aliyun', 'config.json'), JSON.stringify({
+      current: 'credsync',
+      profiles: [{
+        name: 'credsync',
+        mode: 'External',
+        process_command: `node ${COUNTING} --file ${ini} --refetch-within ${REFETCH_WITHIN_S}`,
+      }],
+    }));
+    const saved = { HOME: process.env.HOME, RUNS: process.env.CREDSYNC_TEST_EXTERNAL_RUNS,
+                    PROFILE: process.env.ALIBABA_CLOUD_PROFILE };
+    process.env.HOME = dir;  // os.homedir(), read when the provider is built
+    process.env.CREDSYNC_TEST_EXTERNAL_RUNS = runs;
+    delete process.env.ALIBABA_CLOUD_PROFILE;
+    const count = () => fs.readFileSync(runs, 'utf8').split('\n').filter(Boolean).length;
+    try {
+      const provider = CLIProfileCredentialsProvider.builder().build();
+      assert.equal((await provider.getCredentials()).accessKeyId, 'LTAIherd');
+      assert.equal(count(), 1);
+      // Due refetch_within after the run (expiration - now <= 180 s).
+      await new Promise((resolve) => setTimeout(resolve, (REFETCH_WITHIN_S + 1) * 1000));
+      const answers = await Promise.all(Array.from({ length: 20 }, () => provider.getCredentials()));
+      assert.ok(answers.every((c) => c.accessKeyId === 'LTAIherd'));
+      assert.equal(count(), 1 + 20,
+                   `@alicloud/credentials ran the External command ${count() - 1} times for 20 concurrent ` +
+                   'calls: update the "Cost" paragraph of docs/integration.md and this test');
+    } finally {
+      for (const [name, value] of [['HOME', saved.HOME], ['CREDSYNC_TEST_EXTERNAL_RUNS', saved.RUNS],
+                                   ['ALIBABA_CLOUD_PROFILE', saved.PROFILE]]) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
