@@ -292,6 +292,17 @@ class PatchBuilder {
                                                "; the URI will not be used while it is set"));
       }
     }
+    // credentials-python sends the URI request through HTTP_PROXY and
+    // ignores NO_PROXY (docs/integration.md): the path secret would leave
+    // the pod, and the request would not reach 127.0.0.1 of this pod.
+    for (const char* proxy : {"HTTP_PROXY", "http_proxy"}) {
+      if (set_names.count(proxy) > 0) {
+        patch_.warnings.push_back(absl::StrCat(
+            "credsync: container ", name, " sets ", proxy,
+            ", through which the Python SDK sends the credentials URI request (it ignores "
+            "NO_PROXY), path secret included; unset it for a Python app"));
+      }
+    }
     json added = json::array();
     if (set_names.count(kCredentialsUriEnv) > 0) {
       patch_.warnings.push_back(absl::StrCat("credsync: container ", name, " sets ",

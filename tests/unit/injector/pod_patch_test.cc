@@ -567,14 +567,15 @@ TEST(PodPatchTest, CredentialsUriWarnings) {
       {"name":"ALIBABA_CLOUD_ROLE_ARN","value":"acs:ram::1:role/r"},
       {"name":"ALIBABA_CLOUD_OIDC_TOKEN_FILE","value":"/var/run/token"},
       {"name":"ALIBABA_CLOUD_CREDENTIALS_FILE","value":"/etc/app/credentials.ini"},
-      {"name":"ALIBABA_CLOUD_ECS_METADATA_DISABLED","value":"false"}])");
+      {"name":"ALIBABA_CLOUD_ECS_METADATA_DISABLED","value":"false"},
+      {"name":"HTTP_PROXY","value":"http://proxy.corp:3128"}])");
   api["ports"][0]["containerPort"] = 8190;
   json& exporter = pod["spec"]["containers"][1];
   exporter["env"].push_back({{"name", "ALIBABA_CLOUD_CREDENTIALS_URI"}, {"value", "http://x/"}});
   exporter["env"].push_back({{"name", "ALIBABA_CLOUD_ECS_METADATA_DISABLED"}, {"value", "true"}});
   const Injected injected = inject(pod);
   const std::vector<std::string>& warnings = injected.patch.warnings;
-  ASSERT_THAT(warnings, SizeIs(7)) << ::testing::PrintToString(warnings);
+  ASSERT_THAT(warnings, SizeIs(8)) << ::testing::PrintToString(warnings);
   for (size_t i = 0; i < 4; ++i) {
     const char* variables[] = {"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ROLE_ARN",
                                "ALIBABA_CLOUD_OIDC_TOKEN_FILE", "ALIBABA_CLOUD_CREDENTIALS_FILE"};
@@ -583,12 +584,13 @@ TEST(PodPatchTest, CredentialsUriWarnings) {
                                         "ALIBABA_CLOUD_CREDENTIALS_URI; the URI will not be used "
                                         "while it is set"));
   }
-  EXPECT_THAT(warnings[4], HasSubstr("api sets ALIBABA_CLOUD_ECS_METADATA_DISABLED itself, not to "
+  EXPECT_THAT(warnings[4], HasSubstr("api sets HTTP_PROXY, through which the Python SDK sends"));
+  EXPECT_THAT(warnings[5], HasSubstr("api sets ALIBABA_CLOUD_ECS_METADATA_DISABLED itself, not to "
                                      "\"true\""));
   EXPECT_EQ(
-      warnings[5],
+      warnings[6],
       "credsync: container exporter sets ALIBABA_CLOUD_CREDENTIALS_URI itself; kept its value");
-  EXPECT_EQ(warnings[6],
+  EXPECT_EQ(warnings[7],
             "credsync: container api declares port 8190, credsync's local API port "
             "(--local-api-port)");
   // The app's own values are kept, none duplicated; the URI is still added to api.
