@@ -232,7 +232,7 @@ describe('local API', () => {
         listen: `127.0.0.1:${ctx.port}`,
         path_secret_file: pathSecretFile,
         refetch_within: `${REFETCH_WITHIN_S}s`,
-        kms_agent: { token_file: tokenFile },
+        kms_agent_token_file: tokenFile,
       },
       log: { level: 'debug' },
     });
