@@ -195,8 +195,9 @@ int LocalApiHandler::answer(const httplib::Request& request, httplib::Response& 
   std::optional<std::string> secret_id;
   if (!profile && secrets_.kms_agent_token) {
     absl::string_view name = path;
-    if (absl::ConsumePrefix(&name, "/v1/") && !name.empty() && !absl::StrContains(name, '/')) {
-      // The agent's path form; httplib has already decoded the path.
+    if (absl::ConsumePrefix(&name, "/v1/") && !name.empty()) {
+      // The agent's path form: the rest of the path, slashes included
+      // (acs/ram/user/app), raw or percent-encoded; httplib decoded it.
       secret_id = request.path.substr(std::string("/v1/").size());
     } else if (path == "/secretsmanager/get") {
       secret_id = request.get_param_value("secretId");

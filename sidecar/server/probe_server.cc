@@ -361,6 +361,7 @@ class ProbeServer::Impl {
         if (connection.input.size() > kMaxRequestHeadBytes) {
           connection.input.clear();
           queueAnswer(connection, {"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                   "Cache-Control: no-store\r\n"
                                    "Content-Length: 0\r\nConnection: close\r\n\r\n",
                                    true});
           break;

@@ -448,13 +448,14 @@ describe('local API', () => {
     });
 
     // Verifies every forwarding or proxy header is refused with 403 and an
-    // empty body, whatever its case, even with the right path.
+    // empty body, whatever its case, even with the right path. (A header line
+    // with an empty value is not among them: cpp-httplib drops such a line
+    // while parsing, and no proxy sends one: it names whom it forwards for.)
     it('refuses forwarded and proxied requests with 403', async () => {
       const headers = [
         ['X-Forwarded-For', '203.0.113.7'],
         ['x-forwarded-for', '127.0.0.1'],
         ['X-FORWARDED-FOR', '203.0.113.7'],
-        ['X-Forwarded-For', ''],
         ['Forwarded', 'for=203.0.113.7;proto=http'],
         ['forwarded', 'for=127.0.0.1'],
         ['X-Forwarded-Host', '127.0.0.1'],

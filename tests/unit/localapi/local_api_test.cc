@@ -189,7 +189,8 @@ TEST_F(LocalApiHandlerTest, ExplainsMissingProfilesToSecretHolders) {
 // Verifies that without the exact path secret nothing is revealed: 404 and
 // no body, whatever else the path says.
 TEST_F(LocalApiHandlerTest, WrongSecretIsAnEmpty404) {
-  const auto api = handler();
+  // The KMS Agent API off: with it, /v1/<anything> is its path (token first).
+  const auto api = handler(/*kms_agent=*/false);
   publish({published(profiles_[0], "LTAIfirst")});
   const std::string secret = kPathSecret;
   for (const std::string& target :
@@ -272,6 +273,11 @@ TEST_F(LocalApiHandlerTest, KmsAgentApi) {
   EXPECT_EQ(document["SecretName"], "acs/ram/user/app");
   EXPECT_THAT(document["SecretData"].get<std::string>(), HasSubstr("LTAIfirst"));
   EXPECT_EQ(document["VersionId"], "v-LTAIfirst");
+  // With the KMS Agent API on, a credentials path without the path secret is
+  // one of its paths: the token is asked for first.
+  EXPECT_EQ(get(*api, "/v1/credentials/app").status, 403);
+  // Slashes as they are, as Go's agent takes the rest of the path.
+  EXPECT_EQ(get(*api, "/v1/acs/ram/user/app", token).status, 200);
   answer = get(*api, "/secretsmanager/get?secretId=acs%2Fram%2Fuser%2Fapp",
                absl::StrCat("X-Vault-Token: ", kToken, "\r\n"));
   EXPECT_EQ(answer.status, 200);
