@@ -74,9 +74,9 @@ void answerEmpty(httplib::Response& response, int status) {
   response.body.clear();
 }
 
-void answerJson(httplib::Response& response, int status, std::string body) {
+void answerJson(httplib::Response& response, int status, const std::string& body) {
   response.status = status;
-  response.set_content(std::move(body), kJson);
+  response.set_content(body, kJson);
 }
 
 bool hasBody(const httplib::Request& request) {
