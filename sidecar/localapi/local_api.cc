@@ -228,6 +228,20 @@ int LocalApiHandler::answer(const httplib::Request& request, httplib::Response& 
   return answerKmsAgent(request, *secret_id, response);
 }
 
+const sync::PublishedProfile* LocalApiHandler::publishedOrNotReady(
+    const config::ProfileConfig& profile, const std::string& what,
+    std::shared_ptr<const sync::PublishedSet>& published, httplib::Response& response) const {
+  published = store_.latest();
+  const sync::PublishedProfile* current =
+      published == nullptr ? nullptr : published->find(profile.name);
+  if (current == nullptr) {
+    response.set_header("Retry-After", "1");
+    answerJson(response, 503,
+               renderError("NotReady", absl::StrCat(what, " has not been fetched yet")));
+  }
+  return current;
+}
+
 int LocalApiHandler::answerCredentialsUri(const httplib::Request& request,
                                           absl::string_view profile_name,
                                           httplib::Response& response) const {
@@ -247,16 +261,10 @@ int LocalApiHandler::answerCredentialsUri(const httplib::Request& request,
                                                           " is generic: it has no AccessKey")));
     return 404;
   }
-  const std::shared_ptr<const sync::PublishedSet> published = store_.latest();
-  const sync::PublishedProfile* current =
-      published == nullptr ? nullptr : published->find(configured->name);
-  if (current == nullptr) {
-    response.set_header("Retry-After", "1");
-    answerJson(response, 503,
-               renderError("NotReady", absl::StrCat("profile ", configured->name,
-                                                    " has no key in the file yet")));
-    return 503;
-  }
+  std::shared_ptr<const sync::PublishedSet> published;
+  const sync::PublishedProfile* current = publishedOrNotReady(
+      *configured, absl::StrCat("profile ", configured->name), published, response);
+  if (current == nullptr) return 503;
   const UriClient client = uriClientFromUserAgent(request.get_header_value("User-Agent"));
   answerJson(response, 200,
              renderUriDocument(current->credential,
@@ -321,16 +329,10 @@ int LocalApiHandler::answerKmsAgent(const httplib::Request& request, absl::strin
                                         configured->version_stage, " only")));
     return 404;
   }
-  const std::shared_ptr<const sync::PublishedSet> published = store_.latest();
+  std::shared_ptr<const sync::PublishedSet> published;
   const sync::PublishedProfile* current =
-      published == nullptr ? nullptr : published->find(configured->name);
-  if (current == nullptr) {
-    response.set_header("Retry-After", "1");
-    answerJson(
-        response, 503,
-        renderError("NotReady", absl::StrCat("secret ", secret_id, " has not been fetched yet")));
-    return 503;
-  }
+      publishedOrNotReady(*configured, absl::StrCat("secret ", secret_id), published, response);
+  if (current == nullptr) return 503;
   if (!version_id.empty() && version_id != current->credential.version_id) {
     answerJson(response, 404,
                renderError("Forbidden.ResourceNotFound",

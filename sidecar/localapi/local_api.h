@@ -81,6 +81,11 @@ class LocalApiHandler {
   int answerKmsAgent(const httplib::Request& request, absl::string_view secret_id,
                      httplib::Response& response) const;
   bool hasValidToken(const httplib::Request& request) const;
+  // `profile`'s entry in the latest published set, which `published` keeps
+  // alive; null after answering 503 NotReady, naming `what`.
+  const sync::PublishedProfile* publishedOrNotReady(
+      const config::ProfileConfig& profile, const std::string& what,
+      std::shared_ptr<const sync::PublishedSet>& published, httplib::Response& response) const;
 
   const std::vector<config::ProfileConfig> profiles_;
   const LocalApiSecrets secrets_;
