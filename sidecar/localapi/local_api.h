@@ -27,6 +27,7 @@ namespace credsync::localapi {
 class PublishedStore : public sync::SyncListener {
  public:
   void onPublished(const std::shared_ptr<const sync::PublishedSet>& published) override;
+  bool wantsPublishedSets() const override { return true; }
   // Null before the first publish.
   std::shared_ptr<const sync::PublishedSet> latest() const;
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sidecar/common/logging.h"
@@ -311,7 +312,8 @@ absl::Status SyncEngine::publishLocked(absl::Time now, const std::vector<std::st
       }
     }
   }
-  if (!listeners_.empty()) {
+  if (absl::c_any_of(listeners_,
+                     [](const SyncListener* listener) { return listener->wantsPublishedSets(); })) {
     auto published = std::make_shared<PublishedSet>();
     published->generation = result->generation;
     published->published_at = now;
@@ -321,7 +323,9 @@ absl::Status SyncEngine::publishLocked(absl::Time now, const std::vector<std::st
                                      state.config.is_default, *state.credential});
     }
     const std::shared_ptr<const PublishedSet> shared = std::move(published);
-    for (SyncListener* listener : listeners_) listener->onPublished(shared);
+    for (SyncListener* listener : listeners_) {
+      if (listener->wantsPublishedSets()) listener->onPublished(shared);
+    }
   }
   return absl::OkStatus();
 }

@@ -37,6 +37,9 @@ class SyncListener {
   // After every publish that succeeded (changed or not): what the files now
   // hold. Called after the onProfileChanged calls of that publish.
   virtual void onPublished(const std::shared_ptr<const PublishedSet>& published) {}
+  // Whether onPublished is wanted: the set is a copy of every secret, so the
+  // engine makes it only when some listener says so.
+  virtual bool wantsPublishedSets() const { return false; }
   virtual void onRoundFinished() {}
 };
 

@@ -277,6 +277,8 @@ class RecordingListener : public SyncListener {
   void onPublished(const std::shared_ptr<const PublishedSet>& set) override {
     published.push_back(set);
   }
+  bool wantsPublishedSets() const override { return wants_published; }
+  bool wants_published = true;
   std::vector<std::string> fetches;
   std::vector<ProfileChange> changes;
   std::vector<std::shared_ptr<const PublishedSet>> published;
@@ -289,7 +291,7 @@ class RecordingListener : public SyncListener {
 TEST_F(SyncEngineTest, ListenersGetWhatTheFilesHold) {
   RecordingListener listener;
   engine().addListener(&listener);
-  source_.script["app"] = {key("AK-APP-1"), key("AK-APP-2")};
+  source_.script["app"] = {key("AK-APP-1"), key("AK-APP-2"), key("AK-APP-3")};
   source_.script["batch"] = {key("AK-BATCH-1")};
   engine().runDue();
   ASSERT_EQ(listener.published.size(), 1u);
@@ -313,6 +315,16 @@ TEST_F(SyncEngineTest, ListenersGetWhatTheFilesHold) {
   EXPECT_EQ(listener.published[1]->generation, 2u);
   // The first set is unchanged: readers holding it are not disturbed.
   EXPECT_EQ(first.find("app")->credential.access_key_id, "AK-APP-1");
+
+  // A listener that does not ask for sets gets none.
+  RecordingListener other;
+  other.wants_published = false;
+  engine().addListener(&other);
+  engine().requestRefreshForTest("app");
+  engine().runDue();
+  ASSERT_EQ(listener.published.size(), 3u);  // a publish did happen
+  EXPECT_EQ(listener.published[2]->find("app")->credential.access_key_id, "AK-APP-3");
+  EXPECT_TRUE(other.published.empty());
 }
 
 // Verifies the end of a round is told after a round that only retried a
