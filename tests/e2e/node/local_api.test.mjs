@@ -826,3 +826,50 @@ describe('local API before the first key', () => {
     }
   });
 });
+
+describe('local API with bad secrets', () => {
+  // Verifies that a path secret or token that is missing or too weak stops
+  // `credsync run` before anything is fetched or written: a non-zero exit,
+  // one "cannot start" line naming the key and where the value came from,
+  // never the value itself, and no credentials file.
+  it('refuses to start, naming the key, writing nothing', async () => {
+    const world = await setUpRrsaWorld(emu, { name: 'localapibad', secrets: ['acs/ram/user/local-api-bad'] });
+    const weak = 'short-but-secret-123';
+    fs.writeFileSync(path.join(world.dir, 'weak-secret'), `${weak}\n`, { mode: 0o600 });
+    fs.writeFileSync(path.join(world.dir, 'good-secret'), `${randomSecret(32)}\n`, { mode: 0o600 });
+    const cases = [
+      ['a short path secret', { path_secret_file: path.join(world.dir, 'weak-secret') }, {},
+       'local_api.path_secret_file (', 'at least 32 characters'],
+      ['a missing path secret file', { path_secret_file: path.join(world.dir, 'nope') }, {},
+       'local_api.path_secret_file', 'No such file or directory'],
+      ['an unset path secret variable', { path_secret_env: 'CREDSYNC_TEST_UNSET' }, {},
+       'local_api.path_secret_env', 'CREDSYNC_TEST_UNSET is unset or empty'],
+      ['a short token', { path_secret_file: path.join(world.dir, 'good-secret'), kms_agent_token_env: 'KMS_TOKEN' },
+       { KMS_TOKEN: 'tooshort' }, 'local_api.kms_agent_token_env (KMS_TOKEN)', 'at least 16'],
+    ];
+    for (const [index, [label, localApi, extraEnv, names, says]] of cases.entries()) {
+      const out = path.join(world.dir, `out-${label.replace(/ /g, '-')}`);
+      const configFile = writeConfig(world.dir, {
+        kms: { endpoints: [emu.endpoint] },
+        tls: { ca_file: emu.caFile },
+        profiles: [{ name: 'default', secret_name: 'acs/ram/user/local-api-bad' }],
+        output: { directory: out },
+        local_api: { listen: '127.0.0.1:0', ...localApi },
+      });
+      const sc = await startSidecar({ configFile, env: { ...world.env, ...extraEnv }, name: `localapibad-${index}` });
+      try {
+        const exit = await until(() => (sc.alive() ? null : sc.stop()), `${label}: credsync exiting`, 15000);
+        assert.notEqual(exit.code, 0, `${label}: exit ${exit.code}`);
+        const line = sc.logs().findLast((l) => l.msg === 'cannot start');
+        assert.ok(line, `${label}: no "cannot start" line in\n${sc.stderr()}`);
+        assert.ok(line.error.includes(names) && line.error.includes(says), `${label}: ${line.error}`);
+        for (const value of [weak, 'tooshort']) {
+          assert.ok(!sc.stderr().includes(value), `${label}: the log holds the rejected value`);
+        }
+        assert.ok(!fs.existsSync(path.join(out, 'credentials.ini')), `${label}: credentials.ini was written`);
+      } finally {
+        await sc.stop();
+      }
+    }
+  });
+});
