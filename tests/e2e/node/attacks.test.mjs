@@ -15,7 +15,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { startAttacker } from './attacker.mjs';
 import { startEmulator } from './emulator.mjs';
 import { connectControl, status } from './grpc_client.mjs';
-import { httpGet, setUpRrsaWorld, startSidecar, waitForFile, writeConfig } from './sidecar.mjs';
+import { httpGet, setUpRrsaWorld, startSidecar, until, waitForFile, writeConfig } from './sidecar.mjs';
 
 // The kubelet's default probe timeout.
 const PROBE_TIMEOUT_MS = 1000;
@@ -150,13 +150,22 @@ describe('attacks on the control socket', () => {
     } finally {
       await attacker.stop();
     }
-    const client = connectControl(`unix:${socket}`);
-    try {
-      const { response } = await client.refresh({ profile: 'default', failed_access_key_id: 'AK-GONE' });
-      assert.equal(response.outcome, 'OUTCOME_ALREADY_CURRENT');
-    } finally {
-      client.close();
-    }
+    // The flood's connections close as the attacker exits; until credsync's
+    // loop has seen those closes the listener may still be at its limit and
+    // refuse a new connection (UNAVAILABLE, as any app's first retry would
+    // see). Once seen, a Refresh is served.
+    const response = await until(async () => {
+      const client = connectControl(`unix:${socket}`);
+      try {
+        return (await client.refresh({ profile: 'default', failed_access_key_id: 'AK-GONE' })).response;
+      } catch (err) {
+        if (err.code !== 14) throw err;  // UNAVAILABLE: not served yet
+        return null;
+      } finally {
+        client.close();
+      }
+    }, 'a Refresh served after the flood', 10000, 200);
+    assert.equal(response.outcome, 'OUTCOME_ALREADY_CURRENT');
   });
 
   // Verifies Watch streams beyond the cap are refused at once and a
